@@ -1,0 +1,196 @@
+/**
+ * Shared fixtures for the vault's tests: accounts, the backend key, token
+ * arguments, and one-line wrappers over the vault's public functions.
+ */
+import { STACKS_TESTNET } from "@stacks/network";
+import { Cl, privateKeyToAddress, type ClarityValue } from "@stacks/transactions";
+import { expect } from "vitest";
+
+import {
+  chainIdOf,
+  signWithdrawalVoucher,
+  type WithdrawalVoucher,
+} from "../../convex/chain/withdrawalVoucher";
+
+export const accounts = simnet.getAccounts();
+function account(name: string): string {
+  const address = accounts.get(name);
+  if (!address) throw new Error(`simnet account ${name} missing from settings/Devnet.toml`);
+  return address;
+}
+
+export const deployer = account("deployer");
+export const alice = account("wallet_1");
+export const bob = account("wallet_2");
+export const carol = account("wallet_3");
+export const mallory = account("wallet_4");
+
+export const VAULT = `${deployer}.liquidity-pool`;
+export const SBTC = `${deployer}.sbtc-token`;
+
+/** Simnet runs with the testnet chain id (0x80000000). */
+export const CHAIN_ID = chainIdOf(STACKS_TESTNET);
+
+// Fixed test keys (never used outside tests). The backend key signs vouchers;
+// the rogue key is a well-formed key that the vault must not trust.
+export const BACKEND_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
+export const ROGUE_KEY = "389303ac23d19b0a74b24ca882f8bed6c438a62dc0b2dcc8eccf73bb1a90a59701";
+export const backend = privateKeyToAddress(BACKEND_KEY, "testnet");
+
+export const STX = Cl.none();
+export const SBTC_ARG = Cl.some(Cl.principal(SBTC));
+
+export const ERR = {
+  NOT_AUTHORIZED: 200n,
+  INSUFFICIENT_BALANCE: 201n,
+  INVALID_TOKEN_CONTRACT: 202n,
+  TRANSFER_FAILED: 203n,
+  ALREADY_INITIALIZED: 204n,
+  LOCK_AMOUNT_EXCEEDS_AVAILABLE: 205n,
+  UNLOCK_AMOUNT_EXCEEDS_LOCKED: 206n,
+  PAUSED: 207n,
+  INVALID_AMOUNT: 208n,
+  VOUCHER_EXPIRED: 209n,
+  VOUCHER_USED: 210n,
+  INVALID_SIGNATURE: 211n,
+  NOT_INITIALIZED: 212n,
+} as const;
+
+export function call(fn: string, args: ClarityValue[], sender: string) {
+  return simnet.callPublicFn(VAULT, fn, args, sender);
+}
+
+export function readOnly(fn: string, args: ClarityValue[] = []): ClarityValue {
+  return simnet.callReadOnlyFn(VAULT, fn, args, deployer).result;
+}
+
+export function expectOk(result: ClarityValue): void {
+  expect(result).toBeOk(Cl.bool(true));
+}
+
+export function expectErr(result: ClarityValue, code: bigint): void {
+  expect(result).toBeErr(Cl.uint(code));
+}
+
+/** Points the vault at the local sBTC token and hands the backend role to the test backend key. */
+export function initializeVault(): void {
+  expectOk(call("set-sbtc-token-principal", [Cl.principal(SBTC)], deployer).result);
+  expectOk(call("set-backend-principal", [Cl.principal(backend)], deployer).result);
+}
+
+export function mintSbtc(recipient: string, amount: bigint): void {
+  const { result } = simnet.callPublicFn(SBTC, "mint", [Cl.uint(amount), Cl.principal(recipient)], deployer);
+  expect(result).toBeOk(Cl.bool(true));
+}
+
+export function tokenArg(token: "STX" | "sBTC"): ClarityValue {
+  return token === "STX" ? STX : SBTC_ARG;
+}
+
+export function deposit(sender: string, amount: bigint, token: "STX" | "sBTC" = "STX") {
+  return call("deposit-funds", [Cl.uint(amount), tokenArg(token)], sender);
+}
+
+export function payPremium(sender: string, policyId: bigint, amount: bigint, token: "STX" | "sBTC" = "STX") {
+  return call("pay-premium", [Cl.uint(policyId), Cl.uint(amount), tokenArg(token)], sender);
+}
+
+export function lock(sender: string, policyIds: bigint[], amount: bigint, token: "STX" | "sBTC" = "STX") {
+  return call(
+    "lock-collateral-aggregate",
+    [Cl.list(policyIds.map((id) => Cl.uint(id))), Cl.uint(amount), tokenArg(token)],
+    sender,
+  );
+}
+
+export function release(sender: string, policyIds: bigint[], amount: bigint, token: "STX" | "sBTC" = "STX") {
+  return call(
+    "release-collateral-aggregate",
+    [Cl.list(policyIds.map((id) => Cl.uint(id))), Cl.uint(amount), tokenArg(token)],
+    sender,
+  );
+}
+
+export function settle(sender: string, policyId: bigint, buyer: string, amount: bigint, token: "STX" | "sBTC" = "STX") {
+  return call("settle-policy", [Cl.uint(policyId), Cl.principal(buyer), Cl.uint(amount), tokenArg(token)], sender);
+}
+
+export type VoucherInput = {
+  provider: string;
+  amount: bigint;
+  token?: "STX" | "sBTC";
+  nonce: bigint;
+  expiresAt?: bigint;
+  signingKey?: string;
+};
+
+/** A voucher for `provider`, signed by the backend key unless told otherwise; expires 100 blocks ahead by default. */
+export function voucher(input: VoucherInput): WithdrawalVoucher & { signature: string } {
+  const body: WithdrawalVoucher = {
+    provider: input.provider,
+    amount: input.amount,
+    tokenContract: (input.token ?? "STX") === "STX" ? null : SBTC,
+    nonce: input.nonce,
+    expiresAt: input.expiresAt ?? BigInt(simnet.stacksBlockHeight + 100),
+  };
+  return { ...body, signature: signWithdrawalVoucher(body, CHAIN_ID, input.signingKey ?? BACKEND_KEY) };
+}
+
+/** Sends `withdraw-funds` for a voucher, as `sender` (the voucher's provider unless told otherwise). */
+export function withdraw(
+  signed: WithdrawalVoucher & { signature: string },
+  sender: string = signed.provider,
+  token: ClarityValue = signed.tokenContract === null ? STX : SBTC_ARG,
+) {
+  return call(
+    "withdraw-funds",
+    [
+      Cl.uint(signed.amount),
+      token,
+      Cl.uint(signed.nonce),
+      Cl.uint(signed.expiresAt),
+      Cl.bufferFromHex(signed.signature),
+    ],
+    sender,
+  );
+}
+
+export type Totals = { balance: bigint; locked: bigint };
+
+export function totals(token: "STX" | "sBTC"): Totals {
+  const name = token === "STX" ? "stx" : "sbtc";
+  return {
+    balance: uintOf(readOnly(`get-total-${name}-balance`)),
+    locked: uintOf(readOnly(`get-total-${name}-locked`)),
+  };
+}
+
+export function uintOf(value: ClarityValue): bigint {
+  if (value.type !== "uint") throw new Error(`expected uint, got ${value.type}`);
+  return BigInt(value.value);
+}
+
+/** What the vault really holds of a token, from simnet's asset map. */
+export function heldByVault(token: "STX" | "sBTC"): bigint {
+  const assets = simnet.getAssetsMap();
+  const key = token === "STX" ? "STX" : ".sbtc-token.sbtc-token";
+  return assets.get(key)?.get(VAULT) ?? 0n;
+}
+
+export function stxBalance(who: string): bigint {
+  return simnet.getAssetsMap().get("STX")?.get(who) ?? 0n;
+}
+
+export function sbtcBalance(who: string): bigint {
+  return simnet.getAssetsMap().get(".sbtc-token.sbtc-token")?.get(who) ?? 0n;
+}
+
+/** The data tuple printed by the vault in a call's events. */
+export function printedEvents(events: { event: string; data: { value?: ClarityValue } }[]): ClarityValue[] {
+  return events
+    .filter((e) => e.event === "print_event")
+    .map((e) => {
+      if (!e.data.value) throw new Error("print event without a value");
+      return e.data.value;
+    });
+}

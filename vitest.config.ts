@@ -1,0 +1,27 @@
+import { getClarinetVitestsArgv, vitestSetupFilePath } from "@stacks/clarinet-sdk/vitest";
+import { defineConfig } from "vitest/config";
+
+// One `vitest run` holds every test project (DESIGN §9): the Clarity contracts
+// on Clarinet's simnet, and the Convex backend in convex-test's edge runtime.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "contracts",
+          include: ["tests/contracts/**/*.test.ts"],
+          environment: "clarinet",
+          // Simnet is one process-wide session: run contract files one at a time.
+          pool: "forks",
+          fileParallelism: false,
+          setupFiles: [vitestSetupFilePath],
+          environmentOptions: {
+            clarinet: {
+              ...getClarinetVitestsArgv(),
+            },
+          },
+        },
+      },
+    ],
+  },
+});
