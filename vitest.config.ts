@@ -5,6 +5,8 @@ import { defineConfig } from "vitest/config";
 // on Clarinet's simnet, and the Convex backend in convex-test's edge runtime.
 export default defineConfig({
   test: {
+    // Simnet echoes every Clarity `print` to stdout; the tests assert on events instead.
+    onConsoleLog: (log) => !/\([a-z0-9-]+:\d+\)\s*$/.test(log),
     projects: [
       {
         test: {

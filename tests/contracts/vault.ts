@@ -115,6 +115,11 @@ export function settle(sender: string, policyId: bigint, buyer: string, amount: 
   return call("settle-policy", [Cl.uint(policyId), Cl.principal(buyer), Cl.uint(amount), tokenArg(token)], sender);
 }
 
+/** The `stacks-block-height` the next simnet call executes at: simnet mines each call in a new block. */
+export function heightOfNextCall(): bigint {
+  return BigInt(simnet.stacksBlockHeight + 1);
+}
+
 export type VoucherInput = {
   provider: string;
   amount: bigint;

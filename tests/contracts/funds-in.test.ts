@@ -1,0 +1,168 @@
+import { Cl } from "@stacks/transactions";
+import { beforeEach, describe, expect, it } from "vitest";
+
+import {
+  alice,
+  bob,
+  deployer,
+  deposit,
+  ERR,
+  expectErr,
+  expectOk,
+  heldByVault,
+  initializeVault,
+  mintSbtc,
+  payPremium,
+  printedEvents,
+  SBTC,
+  sbtcBalance,
+  stxBalance,
+  totals,
+  VAULT,
+} from "./vault";
+
+describe("deposit-funds", () => {
+  beforeEach(() => initializeVault());
+
+  it("takes STX from the depositor, adds it to the STX balance and prints funds-deposited", () => {
+    const before = stxBalance(alice);
+    const { result, events } = deposit(alice, 1_500_000n);
+
+    expectOk(result);
+    expect(stxBalance(alice)).toBe(before - 1_500_000n);
+    expect(heldByVault("STX")).toBe(1_500_000n);
+    expect(totals("STX")).toEqual({ balance: 1_500_000n, locked: 0n });
+    expect(totals("sBTC")).toEqual({ balance: 0n, locked: 0n });
+    expect(events[0]).toMatchObject({
+      event: "stx_transfer_event",
+      data: { amount: "1500000", sender: alice, recipient: VAULT },
+    });
+    expect(printedEvents(events)).toEqual([
+      Cl.tuple({
+        event: Cl.stringAscii("funds-deposited"),
+        depositor: Cl.principal(alice),
+        token: Cl.none(),
+        amount: Cl.uint(1_500_000n),
+        "total-balance": Cl.uint(1_500_000n),
+        "total-locked": Cl.uint(0n),
+      }),
+    ]);
+  });
+
+  it("takes sBTC through the configured token and adds it to the sBTC balance only", () => {
+    mintSbtc(alice, 100_000_000n);
+    const { result, events } = deposit(alice, 25_000_000n, "sBTC");
+
+    expectOk(result);
+    expect(sbtcBalance(alice)).toBe(75_000_000n);
+    expect(heldByVault("sBTC")).toBe(25_000_000n);
+    expect(totals("sBTC")).toEqual({ balance: 25_000_000n, locked: 0n });
+    expect(totals("STX")).toEqual({ balance: 0n, locked: 0n });
+    expect(printedEvents(events).at(-1)).toEqual(
+      Cl.tuple({
+        event: Cl.stringAscii("funds-deposited"),
+        depositor: Cl.principal(alice),
+        token: Cl.some(Cl.principal(SBTC)),
+        amount: Cl.uint(25_000_000n),
+        "total-balance": Cl.uint(25_000_000n),
+        "total-locked": Cl.uint(0n),
+      }),
+    );
+  });
+
+  it("accumulates deposits of several providers into one total", () => {
+    expectOk(deposit(alice, 1_000n).result);
+    expectOk(deposit(bob, 2_500n).result);
+    expectOk(deposit(alice, 7n).result);
+    expect(totals("STX")).toEqual({ balance: 3_507n, locked: 0n });
+    expect(heldByVault("STX")).toBe(3_507n);
+  });
+
+  it("refuses a zero amount with ERR-INVALID-AMOUNT (u208)", () => {
+    expectErr(deposit(alice, 0n).result, ERR.INVALID_AMOUNT);
+    expect(totals("STX")).toEqual({ balance: 0n, locked: 0n });
+  });
+
+  it("refuses more STX than the depositor holds with ERR-TRANSFER-FAILED (u203)", () => {
+    const { result } = deposit(alice, stxBalance(alice) + 1n);
+    expectErr(result, ERR.TRANSFER_FAILED);
+    expect(totals("STX").balance).toBe(0n);
+  });
+
+  it("refuses more sBTC than the depositor holds with ERR-TRANSFER-FAILED (u203)", () => {
+    mintSbtc(alice, 10n);
+    expectErr(deposit(alice, 11n, "sBTC").result, ERR.TRANSFER_FAILED);
+    expect(totals("sBTC").balance).toBe(0n);
+    expect(sbtcBalance(alice)).toBe(10n);
+  });
+});
+
+describe("deposit-funds before the sBTC principal is set", () => {
+  it("refuses sBTC with ERR-NOT-INITIALIZED (u212) but accepts STX", () => {
+    mintSbtc(alice, 100n);
+    expectErr(deposit(alice, 100n, "sBTC").result, ERR.NOT_INITIALIZED);
+    expect(sbtcBalance(alice)).toBe(100n);
+    expectOk(deposit(alice, 100n).result);
+  });
+});
+
+describe("pay-premium", () => {
+  beforeEach(() => initializeVault());
+
+  it("takes an STX premium into the pool balance and prints premium-paid with the policy id", () => {
+    const before = stxBalance(bob);
+    const { result, events } = payPremium(bob, 42n, 30_000n);
+
+    expectOk(result);
+    expect(stxBalance(bob)).toBe(before - 30_000n);
+    expect(totals("STX")).toEqual({ balance: 30_000n, locked: 0n });
+    expect(heldByVault("STX")).toBe(30_000n);
+    expect(printedEvents(events)).toEqual([
+      Cl.tuple({
+        event: Cl.stringAscii("premium-paid"),
+        "policy-id": Cl.uint(42n),
+        payer: Cl.principal(bob),
+        token: Cl.none(),
+        amount: Cl.uint(30_000n),
+        "total-balance": Cl.uint(30_000n),
+        "total-locked": Cl.uint(0n),
+      }),
+    ]);
+  });
+
+  it("takes an sBTC premium into the sBTC balance", () => {
+    mintSbtc(bob, 1_000n);
+    const { result, events } = payPremium(bob, 7n, 400n, "sBTC");
+    expectOk(result);
+    expect(totals("sBTC")).toEqual({ balance: 400n, locked: 0n });
+    expect(sbtcBalance(bob)).toBe(600n);
+    expect(printedEvents(events).at(-1)).toEqual(
+      Cl.tuple({
+        event: Cl.stringAscii("premium-paid"),
+        "policy-id": Cl.uint(7n),
+        payer: Cl.principal(bob),
+        token: Cl.some(Cl.principal(SBTC)),
+        amount: Cl.uint(400n),
+        "total-balance": Cl.uint(400n),
+        "total-locked": Cl.uint(0n),
+      }),
+    );
+  });
+
+  it("refuses a zero premium with ERR-INVALID-AMOUNT (u208)", () => {
+    expectErr(payPremium(bob, 1n, 0n).result, ERR.INVALID_AMOUNT);
+    expect(totals("STX").balance).toBe(0n);
+  });
+
+  it("refuses a premium the payer cannot cover with ERR-TRANSFER-FAILED (u203)", () => {
+    expectErr(payPremium(bob, 1n, 5n, "sBTC").result, ERR.TRANSFER_FAILED);
+    expect(totals("sBTC").balance).toBe(0n);
+  });
+
+  it("accepts a premium from any principal, the deployer included, moving real STX", () => {
+    const before = stxBalance(deployer);
+    expectOk(payPremium(deployer, 9n, 1_000n).result);
+    expect(stxBalance(deployer)).toBe(before - 1_000n);
+    expect(heldByVault("STX")).toBe(1_000n);
+  });
+});
