@@ -52,19 +52,31 @@
 ;; Data
 ;; ---------------------------------------------------------------------------
 
-(define-data-var contract-admin principal tx-sender)
-(define-data-var backend-principal principal tx-sender)
-;; `none` until the admin points the vault at the sBTC contract (once).
-(define-data-var sbtc-token-principal (optional principal) none)
-(define-data-var paused bool false)
-
-;; Per-token aggregates, each read and written as one value.
-;; Invariant: locked <= balance <= the vault's real holding of the token.
-(define-data-var stx-totals { balance: uint, locked: uint } EMPTY-TOTALS)
-(define-data-var sbtc-totals { balance: uint, locked: uint } EMPTY-TOTALS)
+;; The whole vault configuration and both tokens' totals in one value. Read
+;; count is the cost dimension that fills a Stacks block first, so every public
+;; function reads this once and writes it at most once (see README "Contract
+;; costs"). Invariant per token: locked <= balance <= the vault's real holding.
+(define-data-var vault
+  {
+    admin: principal,
+    backend: principal,
+    ;; `none` until the admin points the vault at the sBTC contract (once).
+    sbtc-token: (optional principal),
+    paused: bool,
+    stx: { balance: uint, locked: uint },
+    sbtc: { balance: uint, locked: uint },
+  }
+  {
+    admin: tx-sender,
+    backend: tx-sender,
+    sbtc-token: none,
+    paused: false,
+    stx: EMPTY-TOTALS,
+    sbtc: EMPTY-TOTALS,
+  })
 
 ;; Withdrawal voucher nonces already redeemed. Global, not per provider: the
-;; backend hands out nonces from one sequence.
+;; backend draws nonces from one space.
 (define-map used-voucher-nonces uint bool)
 
 ;; ---------------------------------------------------------------------------
@@ -74,25 +86,19 @@
 ;; Maps the token argument to the principal recorded in events and vouchers:
 ;; `none` for STX, the configured sBTC principal for sBTC. Any other SIP-010
 ;; contract, however similar, is refused.
-(define-private (resolve-token (token (optional <sip-010-trait>)))
+(define-private (resolve-token (token (optional <sip-010-trait>)) (configured (optional principal)))
   (match token
     sip010
-      (let ((configured (unwrap! (var-get sbtc-token-principal) ERR-NOT-INITIALIZED)))
-        (asserts! (is-eq (contract-of sip010) configured) ERR-INVALID-TOKEN-CONTRACT)
-        (ok (some configured)))
+      (let ((sbtc-token (unwrap! configured ERR-NOT-INITIALIZED)))
+        (asserts! (is-eq (contract-of sip010) sbtc-token) ERR-INVALID-TOKEN-CONTRACT)
+        (ok (some sbtc-token)))
     (ok none)))
 
-(define-private (totals-of (token-id (optional principal)))
-  (if (is-none token-id) (var-get stx-totals) (var-get sbtc-totals)))
+(define-private (totals-of (token-id (optional principal)) (state { admin: principal, backend: principal, sbtc-token: (optional principal), paused: bool, stx: { balance: uint, locked: uint }, sbtc: { balance: uint, locked: uint } }))
+  (if (is-none token-id) (get stx state) (get sbtc state)))
 
-(define-private (store-totals (token-id (optional principal)) (totals { balance: uint, locked: uint }))
-  (if (is-none token-id) (var-set stx-totals totals) (var-set sbtc-totals totals)))
-
-(define-private (is-backend)
-  (is-eq contract-caller (var-get backend-principal)))
-
-(define-private (is-admin)
-  (is-eq contract-caller (var-get contract-admin)))
+(define-private (store-totals (token-id (optional principal)) (totals { balance: uint, locked: uint }) (state { admin: principal, backend: principal, sbtc-token: (optional principal), paused: bool, stx: { balance: uint, locked: uint }, sbtc: { balance: uint, locked: uint } }))
+  (var-set vault (if (is-none token-id) (merge state { stx: totals }) (merge state { sbtc: totals }))))
 
 ;; Moves `amount` of the token from tx-sender into the vault.
 (define-private (transfer-in (amount uint) (token (optional <sip-010-trait>)))
@@ -105,10 +111,11 @@
       code ERR-TRANSFER-FAILED)))
 
 ;; Moves `amount` of the token out of the vault. The allowance given to
-;; `as-contract?` is exactly this amount of this one asset.
-(define-private (transfer-out (amount uint) (recipient principal) (token (optional <sip-010-trait>)))
+;; `as-contract?` is exactly this amount of this one asset; `token-id` is the
+;; already-checked sBTC principal (`none` for STX).
+(define-private (transfer-out (amount uint) (recipient principal) (token (optional <sip-010-trait>)) (token-id (optional principal)))
   (match token
-    sip010 (match (as-contract? ((with-ft (contract-of sip010) SBTC-ASSET-NAME amount))
+    sip010 (match (as-contract? ((with-ft (unwrap-panic token-id) SBTC-ASSET-NAME amount))
         (unwrap! (contract-call? sip010 transfer amount current-contract recipient none) ERR-TRANSFER-FAILED))
       transferred (ok true)
       violation ERR-TRANSFER-FAILED)
@@ -129,35 +136,41 @@
 ;; Public functions: administration
 ;; ---------------------------------------------------------------------------
 
+;; Administrative and backend checks use `contract-caller`, so a key holder
+;; tricked into calling some other contract cannot be made to act through it.
+
 (define-public (set-sbtc-token-principal (p principal))
-  (let ((parts (unwrap! (principal-destruct? p) ERR-INVALID-TOKEN-CONTRACT)))
-    (asserts! (is-admin) ERR-NOT-AUTHORIZED)
-    (asserts! (is-none (var-get sbtc-token-principal)) ERR-ALREADY-INITIALIZED)
+  (let (
+      (state (var-get vault))
+      (parts (unwrap! (principal-destruct? p) ERR-INVALID-TOKEN-CONTRACT))
+    )
+    (asserts! (is-eq contract-caller (get admin state)) ERR-NOT-AUTHORIZED)
+    (asserts! (is-none (get sbtc-token state)) ERR-ALREADY-INITIALIZED)
     ;; The token must be a contract on this network.
     (asserts! (is-some (get name parts)) ERR-INVALID-TOKEN-CONTRACT)
-    (var-set sbtc-token-principal (some p))
+    (var-set vault (merge state { sbtc-token: (some p) }))
     (print { event: "sbtc-token-principal-set", token: p })
     (ok true)))
 
 (define-public (set-backend-principal (p principal))
-  (begin
-    (asserts! (is-admin) ERR-NOT-AUTHORIZED)
-    (print { event: "backend-principal-set", previous: (var-get backend-principal), backend: p })
-    (var-set backend-principal p)
+  (let ((state (var-get vault)))
+    (asserts! (is-eq contract-caller (get admin state)) ERR-NOT-AUTHORIZED)
+    (var-set vault (merge state { backend: p }))
+    (print { event: "backend-principal-set", previous: (get backend state), backend: p })
     (ok true)))
 
 (define-public (set-paused (pause bool))
-  (begin
-    (asserts! (is-admin) ERR-NOT-AUTHORIZED)
-    (var-set paused pause)
+  (let ((state (var-get vault)))
+    (asserts! (is-eq contract-caller (get admin state)) ERR-NOT-AUTHORIZED)
+    (var-set vault (merge state { paused: pause }))
     (print { event: "paused-set", paused: pause })
     (ok true)))
 
 (define-public (set-contract-admin (p principal))
-  (begin
-    (asserts! (is-admin) ERR-NOT-AUTHORIZED)
-    (print { event: "contract-admin-set", previous: (var-get contract-admin), admin: p })
-    (var-set contract-admin p)
+  (let ((state (var-get vault)))
+    (asserts! (is-eq contract-caller (get admin state)) ERR-NOT-AUTHORIZED)
+    (var-set vault (merge state { admin: p }))
+    (print { event: "contract-admin-set", previous: (get admin state), admin: p })
     (ok true)))
 
 ;; ---------------------------------------------------------------------------
@@ -165,16 +178,16 @@
 ;; ---------------------------------------------------------------------------
 
 (define-public (deposit-funds (amount uint) (token (optional <sip-010-trait>)))
-  (begin
-    (asserts! (not (var-get paused)) ERR-PAUSED)
+  (let ((state (var-get vault)))
+    (asserts! (not (get paused state)) ERR-PAUSED)
     (asserts! (> amount u0) ERR-INVALID-AMOUNT)
     (let (
-        (token-id (try! (resolve-token token)))
-        (totals (totals-of token-id))
+        (token-id (try! (resolve-token token (get sbtc-token state))))
+        (totals (totals-of token-id state))
         (new-balance (+ (get balance totals) amount))
       )
       (try! (transfer-in amount token))
-      (store-totals token-id (merge totals { balance: new-balance }))
+      (store-totals token-id (merge totals { balance: new-balance }) state)
       (print {
         event: "funds-deposited",
         depositor: tx-sender,
@@ -186,16 +199,16 @@
       (ok true))))
 
 (define-public (pay-premium (policy-id uint) (amount uint) (token (optional <sip-010-trait>)))
-  (begin
-    (asserts! (not (var-get paused)) ERR-PAUSED)
+  (let ((state (var-get vault)))
+    (asserts! (not (get paused state)) ERR-PAUSED)
     (asserts! (> amount u0) ERR-INVALID-AMOUNT)
     (let (
-        (token-id (try! (resolve-token token)))
-        (totals (totals-of token-id))
+        (token-id (try! (resolve-token token (get sbtc-token state))))
+        (totals (totals-of token-id state))
         (new-balance (+ (get balance totals) amount))
       )
       (try! (transfer-in amount token))
-      (store-totals token-id (merge totals { balance: new-balance }))
+      (store-totals token-id (merge totals { balance: new-balance }) state)
       (print {
         event: "premium-paid",
         policy-id: policy-id,
@@ -212,17 +225,17 @@
 ;; ---------------------------------------------------------------------------
 
 (define-public (lock-collateral-aggregate (policy-ids (list 50 uint)) (amount uint) (token (optional <sip-010-trait>)))
-  (begin
-    (asserts! (is-backend) ERR-NOT-AUTHORIZED)
-    (asserts! (not (var-get paused)) ERR-PAUSED)
+  (let ((state (var-get vault)))
+    (asserts! (is-eq contract-caller (get backend state)) ERR-NOT-AUTHORIZED)
+    (asserts! (not (get paused state)) ERR-PAUSED)
     (asserts! (> amount u0) ERR-INVALID-AMOUNT)
     (let (
-        (token-id (try! (resolve-token token)))
-        (totals (totals-of token-id))
+        (token-id (try! (resolve-token token (get sbtc-token state))))
+        (totals (totals-of token-id state))
         (new-locked (+ (get locked totals) amount))
       )
       (asserts! (<= new-locked (get balance totals)) ERR-LOCK-AMOUNT-EXCEEDS-AVAILABLE)
-      (store-totals token-id (merge totals { locked: new-locked }))
+      (store-totals token-id (merge totals { locked: new-locked }) state)
       (print {
         event: "collateral-locked",
         policy-ids: policy-ids,
@@ -235,15 +248,15 @@
 
 ;; Not stopped by a pause: releasing collateral only ever frees funds.
 (define-public (release-collateral-aggregate (policy-ids (list 50 uint)) (amount uint) (token (optional <sip-010-trait>)))
-  (begin
-    (asserts! (is-backend) ERR-NOT-AUTHORIZED)
+  (let ((state (var-get vault)))
+    (asserts! (is-eq contract-caller (get backend state)) ERR-NOT-AUTHORIZED)
     (asserts! (> amount u0) ERR-INVALID-AMOUNT)
     (let (
-        (token-id (try! (resolve-token token)))
-        (totals (totals-of token-id))
+        (token-id (try! (resolve-token token (get sbtc-token state))))
+        (totals (totals-of token-id state))
       )
       (asserts! (<= amount (get locked totals)) ERR-UNLOCK-AMOUNT-EXCEEDS-LOCKED)
-      (store-totals token-id (merge totals { locked: (- (get locked totals) amount) }))
+      (store-totals token-id (merge totals { locked: (- (get locked totals) amount) }) state)
       (print {
         event: "collateral-released",
         policy-ids: policy-ids,
@@ -257,28 +270,28 @@
 ;; Pays a policy's buyer out of locked collateral. Not stopped by a pause, so
 ;; policyholders are paid even while the vault is frozen.
 (define-public (settle-policy (policy-id uint) (buyer principal) (amount uint) (token (optional <sip-010-trait>)))
-  (begin
-    (asserts! (is-backend) ERR-NOT-AUTHORIZED)
+  (let ((state (var-get vault)))
+    (asserts! (is-eq contract-caller (get backend state)) ERR-NOT-AUTHORIZED)
     (asserts! (> amount u0) ERR-INVALID-AMOUNT)
     (let (
-        (token-id (try! (resolve-token token)))
-        (totals (totals-of token-id))
+        (token-id (try! (resolve-token token (get sbtc-token state))))
+        (totals (totals-of token-id state))
       )
       ;; Settlement draws on locked collateral only, never on free balance.
       (asserts! (<= amount (get locked totals)) ERR-UNLOCK-AMOUNT-EXCEEDS-LOCKED)
       (let ((new-totals { balance: (- (get balance totals) amount), locked: (- (get locked totals) amount) }))
-      (try! (transfer-out amount buyer token))
-      (store-totals token-id new-totals)
-      (print {
-        event: "settlement-paid",
-        policy-id: policy-id,
-        buyer: buyer,
-        token: token-id,
-        amount: amount,
-        total-balance: (get balance new-totals),
-        total-locked: (get locked new-totals),
-      })
-      (ok true)))))
+        (try! (transfer-out amount buyer token token-id))
+        (store-totals token-id new-totals state)
+        (print {
+          event: "settlement-paid",
+          policy-id: policy-id,
+          buyer: buyer,
+          token: token-id,
+          amount: amount,
+          total-balance: (get balance new-totals),
+          total-locked: (get locked new-totals),
+        })
+        (ok true)))))
 
 ;; ---------------------------------------------------------------------------
 ;; Public functions: funds out (voucher holders)
@@ -289,24 +302,24 @@
 ;; checks that the voucher is genuine, meant for this caller, amount and token,
 ;; unexpired and unused, and that no locked collateral leaves.
 (define-public (withdraw-funds (amount uint) (token (optional <sip-010-trait>)) (nonce uint) (expires-at uint) (signature (buff 65)))
-  (begin
-    (asserts! (not (var-get paused)) ERR-PAUSED)
+  (let ((state (var-get vault)))
+    (asserts! (not (get paused state)) ERR-PAUSED)
     (asserts! (> amount u0) ERR-INVALID-AMOUNT)
     (let (
-        (token-id (try! (resolve-token token)))
-        (totals (totals-of token-id))
+        (token-id (try! (resolve-token token (get sbtc-token state))))
+        (totals (totals-of token-id state))
       )
       (asserts! (<= stacks-block-height expires-at) ERR-VOUCHER-EXPIRED)
       (asserts! (is-none (map-get? used-voucher-nonces nonce)) ERR-VOUCHER-USED)
       (asserts!
         (is-eq
           (recover-signer (get-withdrawal-voucher-hash tx-sender amount token-id nonce expires-at) signature)
-          (some (var-get backend-principal)))
+          (some (get backend state)))
         ERR-INVALID-SIGNATURE)
       (asserts! (<= amount (- (get balance totals) (get locked totals))) ERR-INSUFFICIENT-BALANCE)
       (map-set used-voucher-nonces nonce true)
-      (try! (transfer-out amount tx-sender token))
-      (store-totals token-id (merge totals { balance: (- (get balance totals) amount) }))
+      (try! (transfer-out amount tx-sender token token-id))
+      (store-totals token-id (merge totals { balance: (- (get balance totals) amount) }) state)
       (print {
         event: "funds-withdrawn",
         provider: tx-sender,
@@ -322,14 +335,14 @@
 ;; Read-only functions
 ;; ---------------------------------------------------------------------------
 
-(define-read-only (get-total-stx-balance) (get balance (var-get stx-totals)))
-(define-read-only (get-total-sbtc-balance) (get balance (var-get sbtc-totals)))
-(define-read-only (get-total-stx-locked) (get locked (var-get stx-totals)))
-(define-read-only (get-total-sbtc-locked) (get locked (var-get sbtc-totals)))
-(define-read-only (get-sbtc-token-principal) (var-get sbtc-token-principal))
-(define-read-only (get-backend-principal) (var-get backend-principal))
-(define-read-only (get-contract-admin) (var-get contract-admin))
-(define-read-only (is-paused) (var-get paused))
+(define-read-only (get-total-stx-balance) (get balance (get stx (var-get vault))))
+(define-read-only (get-total-sbtc-balance) (get balance (get sbtc (var-get vault))))
+(define-read-only (get-total-stx-locked) (get locked (get stx (var-get vault))))
+(define-read-only (get-total-sbtc-locked) (get locked (get sbtc (var-get vault))))
+(define-read-only (get-sbtc-token-principal) (get sbtc-token (var-get vault)))
+(define-read-only (get-backend-principal) (get backend (var-get vault)))
+(define-read-only (get-contract-admin) (get admin (var-get vault)))
+(define-read-only (is-paused) (get paused (var-get vault)))
 (define-read-only (is-voucher-used (nonce uint)) (is-some (map-get? used-voucher-nonces nonce)))
 
 ;; SIP-018 hash of a withdrawal voucher:
