@@ -24,6 +24,15 @@ export default defineConfig({
           },
         },
       },
+      {
+        test: {
+          name: "convex",
+          include: ["tests/convex/**/*.test.ts"],
+          // convex-test runs Convex functions in-process, in the edge runtime Convex uses.
+          environment: "edge-runtime",
+          server: { deps: { inline: ["convex-test"] } },
+        },
+      },
     ],
   },
 });

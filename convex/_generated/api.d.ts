@@ -1,0 +1,76 @@
+/* eslint-disable */
+/**
+ * Generated `api` utility.
+ *
+ * THIS CODE IS AUTOMATICALLY GENERATED.
+ *
+ * To regenerate, run `npx convex dev`.
+ * @module
+ */
+
+import type {
+  ApiFromModules,
+  FilterApi,
+  FunctionReference,
+} from "convex/server";
+import type * as chain_config from "../chain/config.js";
+import type * as chain_contractCalls from "../chain/contractCalls.js";
+import type * as chain_stacksApi from "../chain/stacksApi.js";
+import type * as chain_withdrawalVoucher from "../chain/withdrawalVoucher.js";
+import type * as liquidity from "../liquidity.js";
+import type * as model_balances from "../model/balances.js";
+import type * as model_errors from "../model/errors.js";
+import type * as model_ledger from "../model/ledger.js";
+import type * as model_money from "../model/money.js";
+import type * as model_portfolio from "../model/portfolio.js";
+import type * as model_providers from "../model/providers.js";
+import type * as model_reservations from "../model/reservations.js";
+import type * as model_syncState from "../model/syncState.js";
+import type * as model_tierConfigs from "../model/tierConfigs.js";
+import type * as model_tierTotals from "../model/tierTotals.js";
+import type * as model_vaultEvents from "../model/vaultEvents.js";
+import type * as model_withdrawalPolicy from "../model/withdrawalPolicy.js";
+import type * as providerFunctions from "../providerFunctions.js";
+import type * as tierConfigs from "../tierConfigs.js";
+import type * as validators from "../validators.js";
+import type * as vaultEvents from "../vaultEvents.js";
+
+/**
+ * A utility for referencing Convex functions in your app's API.
+ *
+ * Usage:
+ * ```js
+ * const myFunctionReference = api.myModule.myFunction;
+ * ```
+ */
+declare const fullApi: ApiFromModules<{
+  "chain/config": typeof chain_config;
+  "chain/contractCalls": typeof chain_contractCalls;
+  "chain/stacksApi": typeof chain_stacksApi;
+  "chain/withdrawalVoucher": typeof chain_withdrawalVoucher;
+  liquidity: typeof liquidity;
+  "model/balances": typeof model_balances;
+  "model/errors": typeof model_errors;
+  "model/ledger": typeof model_ledger;
+  "model/money": typeof model_money;
+  "model/portfolio": typeof model_portfolio;
+  "model/providers": typeof model_providers;
+  "model/reservations": typeof model_reservations;
+  "model/syncState": typeof model_syncState;
+  "model/tierConfigs": typeof model_tierConfigs;
+  "model/tierTotals": typeof model_tierTotals;
+  "model/vaultEvents": typeof model_vaultEvents;
+  "model/withdrawalPolicy": typeof model_withdrawalPolicy;
+  providerFunctions: typeof providerFunctions;
+  tierConfigs: typeof tierConfigs;
+  validators: typeof validators;
+  vaultEvents: typeof vaultEvents;
+}>;
+export declare const api: FilterApi<
+  typeof fullApi,
+  FunctionReference<any, "public">
+>;
+export declare const internal: FilterApi<
+  typeof fullApi,
+  FunctionReference<any, "internal">
+>;

@@ -1,0 +1,82 @@
+/**
+ * Chain configuration, from the Convex deployment's environment (never from
+ * code): which network, which API, which contracts, which key. Parsed with zod
+ * so a missing or malformed variable fails loudly, by name, without its value.
+ */
+import { STACKS_DEVNET, STACKS_MAINNET, STACKS_TESTNET, type StacksNetwork } from "@stacks/network";
+import { validateStacksAddress } from "@stacks/transactions";
+import { z } from "zod";
+
+import { env as deploymentEnv } from "../_generated/server";
+import { poolError } from "../model/errors";
+
+export type StacksNetworkName = "mainnet" | "testnet" | "devnet";
+
+const DEFAULT_API_URL: Record<StacksNetworkName, string> = {
+  mainnet: "https://api.hiro.so",
+  testnet: "https://api.testnet.hiro.so",
+  devnet: "http://127.0.0.1:3999",
+};
+
+const contractId = z
+  .string()
+  .regex(/^[A-Z0-9]+\.[a-zA-Z][a-zA-Z0-9-]{0,39}$/, "must be <address>.<contract-name>")
+  .refine((id) => validateStacksAddress(id.split(".")[0] ?? ""), "has an invalid address");
+
+const chainEnvironment = z.object({
+  STACKS_NETWORK: z.enum(["mainnet", "testnet", "devnet"]).default("testnet"),
+  STACKS_API_URL: z.url().optional(),
+  HIRO_API_KEY: z.string().min(1).optional(),
+  VAULT_CONTRACT_ID: contractId,
+  SBTC_CONTRACT_ID: contractId,
+  /** Blocks a withdrawal voucher stays redeemable (Stacks blocks come every few seconds). */
+  VOUCHER_TTL_BLOCKS: z.coerce.bigint().positive().default(120n),
+});
+
+export type ChainConfig = {
+  networkName: StacksNetworkName;
+  network: StacksNetwork;
+  apiUrl: string;
+  apiKey: string | undefined;
+  vaultContractId: string;
+  sbtcContractId: string;
+  voucherTtlBlocks: bigint;
+};
+
+const NETWORKS: Record<StacksNetworkName, StacksNetwork> = {
+  mainnet: STACKS_MAINNET,
+  testnet: STACKS_TESTNET,
+  devnet: STACKS_DEVNET,
+};
+
+function configurationError(error: z.ZodError): Error {
+  const problems = error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+  return poolError("CONFIGURATION_MISSING", `chain configuration is incomplete: ${problems}`);
+}
+
+export function readChainConfig(env: Record<string, string | undefined> = deploymentEnv): ChainConfig {
+  const parsed = chainEnvironment.safeParse(env);
+  if (!parsed.success) throw configurationError(parsed.error);
+  const e = parsed.data;
+  return {
+    networkName: e.STACKS_NETWORK,
+    network: NETWORKS[e.STACKS_NETWORK],
+    apiUrl: (e.STACKS_API_URL ?? DEFAULT_API_URL[e.STACKS_NETWORK]).replace(/\/+$/, ""),
+    apiKey: e.HIRO_API_KEY,
+    vaultContractId: e.VAULT_CONTRACT_ID,
+    sbtcContractId: e.SBTC_CONTRACT_ID,
+    voucherTtlBlocks: e.VOUCHER_TTL_BLOCKS,
+  };
+}
+
+/**
+ * The backend's signing key. Read at the moment of signing and handed
+ * straight to the signer: never logged, returned or stored.
+ */
+export function readBackendPrivateKey(env: Record<string, string | undefined> = deploymentEnv): string {
+  const key = env.BACKEND_PRIVATE_KEY;
+  if (!key || !/^[0-9a-fA-F]{64}(01)?$/.test(key)) {
+    throw poolError("CONFIGURATION_MISSING", "BACKEND_PRIVATE_KEY is missing or not a hex secp256k1 private key");
+  }
+  return key;
+}

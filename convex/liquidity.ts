@@ -1,0 +1,355 @@
+/**
+ * The liquidity API (spec §3.3–3.5). Thin: validation of arguments, identity
+ * and orchestration here; the rules live in convex/model/.
+ */
+import { v } from "convex/values";
+
+import { internal } from "./_generated/api";
+import { internalMutation, query } from "./_generated/server";
+import { signWithdrawalVoucher, chainIdOf } from "./chain/withdrawalVoucher";
+import { readBackendPrivateKey, readChainConfig } from "./chain/config";
+import { contractCallValidator, depositCall, withdrawCall } from "./chain/contractCalls";
+import { fetchStacksTipHeight } from "./chain/stacksApi";
+import { poolError } from "./model/errors";
+import { applyBalanceChange, requirePositiveAmount } from "./model/ledger";
+import { poolStats, providerPortfolio, tierStats } from "./model/portfolio";
+import { ensureProvider, requireProvider } from "./model/providers";
+import * as reservations from "./model/reservations";
+import { readSyncValue, SYNC_KEYS } from "./model/syncState";
+import { capacityLimitOf, getTierConfig } from "./model/tierConfigs";
+import { availableCapital, readTierTotals } from "./model/tierTotals";
+import { syncPoolBalances } from "./model/vaultEvents";
+import { providerAction, providerQuery } from "./providerFunctions";
+import {
+  balanceChangeTypeValidator,
+  healthStatusValidator,
+  TIERS,
+  TOKENS,
+  tierValidator,
+  tokenValidator,
+  vaultEventValidator,
+} from "./validators";
+
+// ---------------------------------------------------------------------------
+// Queries
+// ---------------------------------------------------------------------------
+
+const balanceView = v.object({
+  token: tokenValidator,
+  total: v.int64(),
+  locked: v.int64(),
+  reserved: v.int64(),
+  available: v.int64(),
+  accruedYield: v.int64(),
+});
+
+const portfolioView = v.object({
+  principal: v.string(),
+  tier: tierValidator,
+  healthStatus: healthStatusValidator,
+  collateralizationRatioBps: v.union(v.int64(), v.null()),
+  lastHealthCheckAt: v.union(v.number(), v.null()),
+  balances: v.array(balanceView),
+  pendingWithdrawals: v.array(
+    v.object({ token: tokenValidator, amount: v.int64(), nonce: v.int64(), expiresAtBlock: v.int64() }),
+  ),
+});
+
+/**
+ * The signed-in provider's own portfolio, or null before their first
+ * commitment. There is deliberately no public per-principal variant: balances
+ * and health of a named address are private to that address.
+ */
+export const getProviderPortfolio = providerQuery({
+  args: {},
+  returns: v.union(portfolioView, v.null()),
+  handler: async (ctx) => await providerPortfolio(ctx, ctx.provider),
+});
+
+export const getPoolStats = query({
+  args: {},
+  returns: v.array(
+    v.object({
+      token: tokenValidator,
+      totalBalanceOnChain: v.int64(),
+      totalLockedOnChain: v.int64(),
+      lastSyncedAt: v.union(v.number(), v.null()),
+      totalCapital: v.int64(),
+      totalLocked: v.int64(),
+      totalReserved: v.int64(),
+      totalAvailable: v.int64(),
+      totalYieldAccrued: v.int64(),
+      providerCount: v.int64(),
+    }),
+  ),
+  handler: async (ctx) => await poolStats(ctx),
+});
+
+const tierStatsView = v.object({
+  tier: tierValidator,
+  token: tokenValidator,
+  totalCapital: v.int64(),
+  totalLocked: v.int64(),
+  totalReserved: v.int64(),
+  totalAvailable: v.int64(),
+  totalYieldAccrued: v.int64(),
+  utilizationBps: v.int64(),
+  providerCount: v.int64(),
+  capacityLimit: v.union(v.int64(), v.null()),
+});
+
+export const getTierStats = query({
+  args: {},
+  returns: v.array(tierStatsView),
+  handler: async (ctx) => {
+    const stats = [];
+    for (const tier of TIERS) for (const token of TOKENS) stats.push(await tierStats(ctx, tier, token));
+    return stats;
+  },
+});
+
+/** Whether a tier has enough available capital to back `requiredCollateral`. */
+export const getTierAvailability = query({
+  args: { tier: tierValidator, requiredCollateral: v.int64(), token: tokenValidator },
+  returns: v.object({
+    tier: tierValidator,
+    token: tokenValidator,
+    requiredCollateral: v.int64(),
+    available: v.int64(),
+    sufficient: v.boolean(),
+  }),
+  handler: async (ctx, { tier, requiredCollateral, token }) => {
+    requirePositiveAmount(requiredCollateral);
+    const available = availableCapital(await readTierTotals(ctx, tier, token));
+    return { tier, token, requiredCollateral, available, sufficient: available >= requiredCollateral };
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Actions (provider-facing, user-signed transactions)
+// ---------------------------------------------------------------------------
+
+/**
+ * Prepares a deposit: checks the amount and the tier's capacity, records the
+ * provider's tier, and returns the `deposit-funds` call for the wallet. The
+ * deposit counts only once its `funds-deposited` event is synced.
+ */
+export const requestCommitCapital = providerAction({
+  args: { amount: v.int64(), token: tokenValidator, tier: tierValidator },
+  returns: v.object({ tier: tierValidator, call: contractCallValidator }),
+  handler: async (ctx, { amount, token, tier }) => {
+    requirePositiveAmount(amount);
+    const config = readChainConfig();
+    await ctx.runMutation(internal.liquidity.registerCommitment, { provider: ctx.provider, amount, token, tier });
+    return { tier, call: depositCall(config, ctx.provider, token, amount) };
+  },
+});
+
+/** 120 random bits: vouchers share one global nonce space on chain, and this needs no shared counter. */
+function randomVoucherNonce(): bigint {
+  const bytes = crypto.getRandomValues(new Uint8Array(15));
+  return bytes.reduce((n, byte) => (n << 8n) | BigInt(byte), 0n);
+}
+
+/**
+ * Prepares a withdrawal: reserves the amount against the provider's available
+ * balance, signs a SIP-018 voucher with the backend key and returns the
+ * `withdraw-funds` call. The reservation ends when the withdrawal event is
+ * synced or the voucher expires.
+ */
+export const requestWithdrawal = providerAction({
+  args: { amount: v.int64(), token: tokenValidator },
+  returns: v.object({
+    call: contractCallValidator,
+    voucher: v.object({ token: tokenValidator, amount: v.int64(), nonce: v.int64(), expiresAt: v.int64() }),
+  }),
+  handler: async (ctx, { amount, token }) => {
+    requirePositiveAmount(amount);
+    const config = readChainConfig();
+    const backendKey = readBackendPrivateKey();
+    const expiresAt = (await fetchStacksTipHeight(config)) + config.voucherTtlBlocks;
+    const nonce = randomVoucherNonce();
+    await ctx.runMutation(internal.liquidity.reserveWithdrawal, {
+      provider: ctx.provider,
+      token,
+      amount,
+      nonce,
+      expiresAtBlock: expiresAt,
+    });
+    let signature: string;
+    try {
+      signature = signWithdrawalVoucher(
+        {
+          provider: ctx.provider,
+          amount,
+          tokenContract: token === "STX" ? null : config.sbtcContractId,
+          nonce,
+          expiresAt,
+        },
+        chainIdOf(config.network),
+        backendKey,
+      );
+    } catch (error) {
+      await ctx.runMutation(internal.liquidity.cancelWithdrawalReservation, { nonce });
+      throw error;
+    }
+    return {
+      call: withdrawCall(config, { token, amount, nonce, expiresAt, signature }),
+      voucher: { token, amount, nonce, expiresAt },
+    };
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Internal mutations
+// ---------------------------------------------------------------------------
+
+/** Validates a commitment against the tier's capacity and records the provider's tier. */
+export const registerCommitment = internalMutation({
+  args: { provider: v.string(), amount: v.int64(), token: tokenValidator, tier: tierValidator },
+  returns: v.null(),
+  handler: async (ctx, { provider, amount, token, tier }) => {
+    requirePositiveAmount(amount);
+    const config = await getTierConfig(ctx, tier);
+    const limit = capacityLimitOf(config, token);
+    if (limit !== undefined) {
+      const { capital } = await readTierTotals(ctx, tier, token);
+      if (capital + amount > limit) {
+        throw poolError(
+          "TIER_CAPACITY_EXCEEDED",
+          `tier ${tier} holds ${capital} of its ${limit} ${token} capacity; at most ${limit - capital > 0n ? limit - capital : 0n} more fits`,
+        );
+      }
+    }
+    await ensureProvider(ctx, provider, tier);
+    return null;
+  },
+});
+
+export const reserveWithdrawal = internalMutation({
+  args: {
+    provider: v.string(),
+    token: tokenValidator,
+    amount: v.int64(),
+    nonce: v.int64(),
+    expiresAtBlock: v.int64(),
+  },
+  returns: v.null(),
+  handler: async (ctx, request) => {
+    await reservations.reserveWithdrawal(ctx, request);
+    return null;
+  },
+});
+
+export const cancelWithdrawalReservation = internalMutation({
+  args: { nonce: v.int64() },
+  returns: v.null(),
+  handler: async (ctx, { nonce }) => {
+    const reservation = await reservations.findReservationByNonce(ctx, nonce);
+    if (reservation) await reservations.cancelReservation(ctx, reservation, "cancelled");
+    return null;
+  },
+});
+
+const EXPIRY_PAGE_SIZE = 100;
+
+/**
+ * Frees reservations whose vouchers expired before the synced height. Runs
+ * from a cron; a full page schedules the next one, so no transaction touches
+ * more than a page.
+ */
+export const expireWithdrawalReservations = internalMutation({
+  args: {},
+  returns: v.object({ expired: v.number(), hasMore: v.boolean() }),
+  handler: async (ctx) => {
+    const syncedThrough = await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight);
+    if (syncedThrough === null) return { expired: 0, hasMore: false };
+    const result = await reservations.expireReservations(ctx, syncedThrough, EXPIRY_PAGE_SIZE);
+    if (result.hasMore) await ctx.scheduler.runAfter(0, internal.liquidity.expireWithdrawalReservations, {});
+    return result;
+  },
+});
+
+/**
+ * The one way a provider's balance changes. Idempotent: the same
+ * `operationId` applied twice changes nothing the second time.
+ */
+export const updateProviderBalance = internalMutation({
+  args: {
+    operationId: v.string(),
+    provider: v.string(),
+    token: tokenValidator,
+    type: balanceChangeTypeValidator,
+    amount: v.int64(),
+  },
+  returns: v.object({
+    applied: v.boolean(),
+    balance: v.object({ total: v.int64(), locked: v.int64(), reserved: v.int64(), accruedYield: v.int64() }),
+  }),
+  handler: async (ctx, change) => await applyBalanceChange(ctx, change),
+});
+
+/** Mirrors the vault's totals from a synced event. Idempotent: the mirror is set, not added to. */
+export const syncPoolBalancesFromEvent = internalMutation({
+  args: { event: vaultEventValidator },
+  returns: v.null(),
+  handler: async (ctx, { event }) => {
+    await syncPoolBalances(ctx, event);
+    return null;
+  },
+});
+
+/** Refreshes the `tierMetrics` snapshots from the live shards. Idempotent. */
+export const updateTierMetrics = internalMutation({
+  args: {},
+  returns: v.null(),
+  handler: async (ctx) => {
+    for (const tier of TIERS) {
+      for (const token of TOKENS) {
+        const stats = await tierStats(ctx, tier, token);
+        const snapshot = {
+          tierName: tier,
+          token,
+          totalCapital: stats.totalCapital,
+          totalLocked: stats.totalLocked,
+          totalReserved: stats.totalReserved,
+          totalAvailable: stats.totalAvailable,
+          utilizationBps: stats.utilizationBps,
+          providerCount: stats.providerCount,
+          // Policies arrive with the collateral lifecycle; until then none are active.
+          activePolicyCount: 0n,
+          totalYieldAccrued: stats.totalYieldAccrued,
+          capacityLimit: stats.capacityLimit ?? undefined,
+          updatedAt: Date.now(),
+        };
+        const existing = await ctx.db
+          .query("tierMetrics")
+          .withIndex("by_tier_and_token", (q) => q.eq("tierName", tier).eq("token", token))
+          .unique();
+        if (existing) await ctx.db.replace("tierMetrics", existing._id, snapshot);
+        else await ctx.db.insert("tierMetrics", snapshot);
+      }
+    }
+    return null;
+  },
+});
+
+/** Records a provider's health; writes only when something changed. */
+export const setProviderHealthStatus = internalMutation({
+  args: {
+    provider: v.string(),
+    healthStatus: healthStatusValidator,
+    collateralizationRatioBps: v.optional(v.int64()),
+    checkedAt: v.number(),
+  },
+  returns: v.object({ changed: v.boolean() }),
+  handler: async (ctx, { provider, healthStatus, collateralizationRatioBps, checkedAt }) => {
+    const doc = await requireProvider(ctx, provider);
+    const changed =
+      doc.healthStatus !== healthStatus || doc.collateralizationRatioBps !== collateralizationRatioBps;
+    if (changed) {
+      await ctx.db.patch("providers", doc._id, { healthStatus, collateralizationRatioBps, lastHealthCheckAt: checkedAt });
+    }
+    return { changed };
+  },
+});

@@ -1,0 +1,36 @@
+/**
+ * Coded errors for everything a caller can get wrong. Each code is stable and
+ * documented in the README; the message is for people.
+ */
+import { ConvexError } from "convex/values";
+
+export const ERROR_CODES = [
+  "NOT_AUTHENTICATED",
+  "INVALID_AMOUNT",
+  "INVALID_ADDRESS",
+  "UNKNOWN_PROVIDER",
+  "TIER_MISMATCH",
+  "TIER_CAPACITY_EXCEEDED",
+  "INSUFFICIENT_AVAILABLE_BALANCE",
+  "INSUFFICIENT_LOCKED_BALANCE",
+  "INSUFFICIENT_TOTAL_BALANCE",
+  "TIER_NOT_CONFIGURED",
+  "CONFIGURATION_MISSING",
+  "CHAIN_UNAVAILABLE",
+  "HEALTH_CHECK_FAILED",
+  "AUTH_CHALLENGE_INVALID",
+  "AUTH_SIGNATURE_INVALID",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export type PoolErrorData = { code: ErrorCode; message: string };
+
+export function poolError(code: ErrorCode, message: string): ConvexError<PoolErrorData> {
+  return new ConvexError({ code, message });
+}
+
+export function isPoolError(error: unknown, code?: ErrorCode): error is ConvexError<PoolErrorData> {
+  if (!(error instanceof ConvexError)) return false;
+  const data = error.data as Partial<PoolErrorData> | undefined;
+  return typeof data?.code === "string" && (code === undefined || data.code === code);
+}

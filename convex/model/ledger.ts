@@ -1,0 +1,88 @@
+/**
+ * The one path by which a provider's balance changes. Every change carries an
+ * operation id (an on-chain event's txid and index, an allocation, a
+ * reservation); applying the same id twice changes nothing the second time,
+ * so every caller is idempotent by construction. Each change also moves the
+ * provider's tier shard by exactly the same amounts, in the same transaction.
+ */
+import type { Doc } from "../_generated/dataModel";
+import type { MutationCtx } from "../_generated/server";
+import type { BalanceChangeType, Token } from "../validators";
+import { applyBalanceChangeTo, balanceDelta, ZERO_BALANCE, type Balance } from "./balances";
+import { poolError } from "./errors";
+import { requireProvider } from "./providers";
+import { addToTierTotals, shardOf } from "./tierTotals";
+
+export type BalanceChange = {
+  operationId: string;
+  provider: string;
+  token: Token;
+  type: BalanceChangeType;
+  amount: bigint;
+};
+
+export type BalanceChangeResult = { applied: boolean; balance: Balance };
+
+function balanceOf(doc: Doc<"providerBalances"> | null): Balance {
+  if (!doc) return { ...ZERO_BALANCE };
+  return { total: doc.total, locked: doc.locked, reserved: doc.reserved, accruedYield: doc.accruedYield };
+}
+
+export async function findBalance(
+  ctx: MutationCtx,
+  provider: string,
+  token: Token,
+): Promise<Doc<"providerBalances"> | null> {
+  return await ctx.db
+    .query("providerBalances")
+    .withIndex("by_provider_and_token", (q) => q.eq("provider", provider).eq("token", token))
+    .unique();
+}
+
+export async function applyBalanceChange(ctx: MutationCtx, change: BalanceChange): Promise<BalanceChangeResult> {
+  const previous = await ctx.db
+    .query("balanceLedger")
+    .withIndex("by_operation", (q) => q.eq("operationId", change.operationId))
+    .unique();
+  const balanceDoc = await findBalance(ctx, change.provider, change.token);
+  if (previous) {
+    const same =
+      previous.provider === change.provider &&
+      previous.token === change.token &&
+      previous.type === change.type &&
+      previous.amount === change.amount;
+    if (!same) {
+      // Same id, different change: a caller bug that must not pass silently.
+      throw new Error(`operation ${change.operationId} was already applied with different parameters`);
+    }
+    return { applied: false, balance: balanceOf(balanceDoc) };
+  }
+
+  const provider = await requireProvider(ctx, change.provider);
+  const before = balanceOf(balanceDoc);
+  const after = applyBalanceChangeTo(before, change.type, change.amount);
+  const now = Date.now();
+
+  const tier = balanceDoc?.tier ?? provider.tier;
+  const shard = balanceDoc?.shard ?? shardOf(change.provider);
+  if (balanceDoc) {
+    await ctx.db.patch("providerBalances", balanceDoc._id, { ...after, updatedAt: now });
+  } else {
+    await ctx.db.insert("providerBalances", {
+      provider: change.provider,
+      token: change.token,
+      tier,
+      shard,
+      ...after,
+      updatedAt: now,
+    });
+  }
+  await addToTierTotals(ctx, { tier, token: change.token, shard }, balanceDelta(before, after), balanceDoc ? 0n : 1n);
+  await ctx.db.insert("balanceLedger", { ...change, appliedAt: now });
+  return { applied: true, balance: after };
+}
+
+/** Throws INVALID_AMOUNT unless the amount is a positive number of base units. */
+export function requirePositiveAmount(amount: bigint): void {
+  if (amount <= 0n) throw poolError("INVALID_AMOUNT", `amount must be a positive number of base units, got ${amount}`);
+}

@@ -1,0 +1,110 @@
+/** Read models for the liquidity API: a provider's portfolio, pool and tier statistics. */
+import type { QueryCtx } from "../_generated/server";
+import { TIERS, TOKENS, type Tier, type Token } from "../validators";
+import { availableOf } from "./balances";
+import { ratioBps } from "./money";
+import { findProvider } from "./providers";
+import { availableCapital, readTierTotals, type TierTotals } from "./tierTotals";
+import { capacityLimitOf } from "./tierConfigs";
+
+/** Most reservations a portfolio lists; older ones are still counted in `reserved`. */
+export const PORTFOLIO_RESERVATION_LIMIT = 100;
+
+export async function providerPortfolio(ctx: QueryCtx, principal: string) {
+  const provider = await findProvider(ctx, principal);
+  if (!provider) return null;
+  const balances = [];
+  for (const token of TOKENS) {
+    const doc = await ctx.db
+      .query("providerBalances")
+      .withIndex("by_provider_and_token", (q) => q.eq("provider", principal).eq("token", token))
+      .unique();
+    const balance = doc ?? { total: 0n, locked: 0n, reserved: 0n, accruedYield: 0n };
+    balances.push({
+      token,
+      total: balance.total,
+      locked: balance.locked,
+      reserved: balance.reserved,
+      available: availableOf(balance),
+      accruedYield: balance.accruedYield,
+    });
+  }
+  const reservations = await ctx.db
+    .query("withdrawalReservations")
+    .withIndex("by_provider_and_status", (q) => q.eq("provider", principal).eq("status", "active"))
+    .take(PORTFOLIO_RESERVATION_LIMIT);
+  return {
+    principal,
+    tier: provider.tier,
+    healthStatus: provider.healthStatus,
+    collateralizationRatioBps: provider.collateralizationRatioBps ?? null,
+    lastHealthCheckAt: provider.lastHealthCheckAt ?? null,
+    balances,
+    pendingWithdrawals: reservations.map((r) => ({
+      token: r.token,
+      amount: r.amount,
+      nonce: r.nonce,
+      expiresAtBlock: r.expiresAtBlock,
+    })),
+  };
+}
+
+export function utilizationBps(totals: TierTotals): bigint {
+  return totals.capital === 0n ? 0n : ratioBps(totals.locked, totals.capital);
+}
+
+export async function tierStats(ctx: QueryCtx, tier: Tier, token: Token) {
+  const totals = await readTierTotals(ctx, tier, token);
+  const config = await ctx.db
+    .query("tierConfigs")
+    .withIndex("by_tier", (q) => q.eq("tier", tier))
+    .unique();
+  return {
+    tier,
+    token,
+    totalCapital: totals.capital,
+    totalLocked: totals.locked,
+    totalReserved: totals.reserved,
+    totalAvailable: availableCapital(totals),
+    totalYieldAccrued: totals.accruedYield,
+    utilizationBps: utilizationBps(totals),
+    providerCount: totals.providerCount,
+    capacityLimit: (config && capacityLimitOf(config, token)) ?? null,
+  };
+}
+
+export async function poolStats(ctx: QueryCtx) {
+  const stats = [];
+  for (const token of TOKENS) {
+    let capital = 0n;
+    let locked = 0n;
+    let reserved = 0n;
+    let accruedYield = 0n;
+    let providerCount = 0n;
+    for (const tier of TIERS) {
+      const t = await readTierTotals(ctx, tier, token);
+      capital += t.capital;
+      locked += t.locked;
+      reserved += t.reserved;
+      accruedYield += t.accruedYield;
+      providerCount += t.providerCount;
+    }
+    const mirror = await ctx.db
+      .query("poolMetrics")
+      .withIndex("by_token", (q) => q.eq("token", token))
+      .unique();
+    stats.push({
+      token,
+      totalBalanceOnChain: mirror?.totalBalanceOnChain ?? 0n,
+      totalLockedOnChain: mirror?.totalLockedOnChain ?? 0n,
+      lastSyncedAt: mirror?.lastSyncedAt ?? null,
+      totalCapital: capital,
+      totalLocked: locked,
+      totalReserved: reserved,
+      totalAvailable: capital - locked - reserved,
+      totalYieldAccrued: accruedYield,
+      providerCount,
+    });
+  }
+  return stats;
+}

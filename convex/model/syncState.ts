@@ -1,0 +1,29 @@
+/** Named chain heights and cursors kept by the sync jobs. */
+import type { MutationCtx, QueryCtx } from "../_generated/server";
+
+export const SYNC_KEYS = {
+  /** Every vault event in blocks at or below this height has been applied. */
+  vaultEventsSyncedThroughHeight: "vaultEvents.syncedThroughHeight",
+} as const;
+export type SyncKey = (typeof SYNC_KEYS)[keyof typeof SYNC_KEYS];
+
+export async function readSyncValue(ctx: QueryCtx, key: SyncKey): Promise<bigint | null> {
+  const row = await ctx.db
+    .query("syncState")
+    .withIndex("by_key", (q) => q.eq("key", key))
+    .unique();
+  return row?.value ?? null;
+}
+
+/** Moves a height forward; never back (a reorg is handled by reversing events, not by rewinding this). */
+export async function advanceSyncValue(ctx: MutationCtx, key: SyncKey, value: bigint): Promise<void> {
+  const row = await ctx.db
+    .query("syncState")
+    .withIndex("by_key", (q) => q.eq("key", key))
+    .unique();
+  if (!row) {
+    await ctx.db.insert("syncState", { key, value, updatedAt: Date.now() });
+  } else if (value > row.value) {
+    await ctx.db.patch("syncState", row._id, { value, updatedAt: Date.now() });
+  }
+}

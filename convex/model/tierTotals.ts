@@ -1,0 +1,93 @@
+/**
+ * Live tier sums (capital, locked, reserved, yield, provider count) per tier
+ * and token, kept in sharded documents.
+ *
+ * A provider's changes always go to the one shard its principal hashes to, so
+ * two providers in different shards never write the same document and their
+ * mutations never conflict; providers in the same shard (1 in
+ * TIER_TOTAL_SHARDS for a random pair) serialize on it, which is the price of
+ * totals that are exact and readable in one bounded query. Reading a tier
+ * reads TIER_TOTAL_SHARDS small documents.
+ *
+ * Why not @convex-dev/aggregate or @convex-dev/sharded-counter: both keep
+ * sums as float64 numbers, and money here is never a float.
+ */
+import type { MutationCtx, QueryCtx } from "../_generated/server";
+import type { Tier, Token } from "../validators";
+import type { Balance } from "./balances";
+
+export const TIER_TOTAL_SHARDS = 32;
+
+/** FNV-1a over the principal's characters: stable, cheap, evenly spread. */
+export function shardOf(principal: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < principal.length; i++) {
+    hash ^= principal.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % TIER_TOTAL_SHARDS;
+}
+
+export type TierTotals = {
+  capital: bigint;
+  locked: bigint;
+  reserved: bigint;
+  accruedYield: bigint;
+  providerCount: bigint;
+};
+
+export const ZERO_TIER_TOTALS: TierTotals = {
+  capital: 0n,
+  locked: 0n,
+  reserved: 0n,
+  accruedYield: 0n,
+  providerCount: 0n,
+};
+
+export function availableCapital(totals: TierTotals): bigint {
+  return totals.capital - totals.locked - totals.reserved;
+}
+
+/** Adds a provider's balance change (and, for a new provider, one to the count) to their shard. */
+export async function addToTierTotals(
+  ctx: MutationCtx,
+  key: { tier: Tier; token: Token; shard: number },
+  delta: Balance,
+  newProviders: bigint,
+): Promise<void> {
+  const shard = await ctx.db
+    .query("tierTotalShards")
+    .withIndex("by_tier_token_shard", (q) => q.eq("tier", key.tier).eq("token", key.token).eq("shard", key.shard))
+    .unique();
+  const before = shard ?? { ...ZERO_TIER_TOTALS };
+  const after = {
+    capital: before.capital + delta.total,
+    locked: before.locked + delta.locked,
+    reserved: before.reserved + delta.reserved,
+    accruedYield: before.accruedYield + delta.accruedYield,
+    providerCount: before.providerCount + newProviders,
+  };
+  if (shard) {
+    await ctx.db.patch("tierTotalShards", shard._id, after);
+  } else {
+    await ctx.db.insert("tierTotalShards", { ...key, ...after });
+  }
+}
+
+/** The exact sums of one tier in one token: reads at most TIER_TOTAL_SHARDS documents. */
+export async function readTierTotals(ctx: QueryCtx, tier: Tier, token: Token): Promise<TierTotals> {
+  const shards = await ctx.db
+    .query("tierTotalShards")
+    .withIndex("by_tier_token_shard", (q) => q.eq("tier", tier).eq("token", token))
+    .take(TIER_TOTAL_SHARDS);
+  return shards.reduce<TierTotals>(
+    (sum, s) => ({
+      capital: sum.capital + s.capital,
+      locked: sum.locked + s.locked,
+      reserved: sum.reserved + s.reserved,
+      accruedYield: sum.accruedYield + s.accruedYield,
+      providerCount: sum.providerCount + s.providerCount,
+    }),
+    { ...ZERO_TIER_TOTALS },
+  );
+}

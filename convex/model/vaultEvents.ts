@@ -1,0 +1,104 @@
+/**
+ * Applying confirmed vault events (DESIGN §1, §7): the chain is the source of
+ * truth for money, so deposits and withdrawals are credited here and only
+ * here. Each event is applied once, keyed by (txid, event index).
+ */
+import type { MutationCtx } from "../_generated/server";
+import type { VaultEvent } from "../validators";
+import { applyBalanceChange } from "./ledger";
+import { DEFAULT_TIER, ensureProvider, findProvider } from "./providers";
+import { applyWithdrawal } from "./reservations";
+
+export type ApplyOutcome = "applied" | "duplicate";
+
+/**
+ * The ledger key of an event's effects. It names the block too: a transaction
+ * re-mined in another block after a reorg is a new application, not a
+ * duplicate of the reversed one.
+ */
+export function operationIdOf(event: Pick<VaultEvent, "txid" | "eventIndex" | "blockHash">): string {
+  return `event:${event.txid}:${event.eventIndex}:${event.blockHash}`;
+}
+
+/**
+ * Mirrors the vault's own totals, as the event reports them after the change.
+ * Events are applied in chain order, so an older event never overwrites a
+ * newer mirror.
+ */
+export async function syncPoolBalances(ctx: MutationCtx, event: VaultEvent): Promise<void> {
+  const metrics = await ctx.db
+    .query("poolMetrics")
+    .withIndex("by_token", (q) => q.eq("token", event.token))
+    .unique();
+  const mirror = {
+    totalBalanceOnChain: event.totalBalance,
+    totalLockedOnChain: event.totalLocked,
+    lastEventBlockHeight: event.blockHeight,
+    lastSyncedAt: Date.now(),
+  };
+  if (!metrics) {
+    await ctx.db.insert("poolMetrics", { token: event.token, ...mirror });
+  } else if (event.blockHeight >= metrics.lastEventBlockHeight) {
+    await ctx.db.patch("poolMetrics", metrics._id, mirror);
+  }
+}
+
+async function applyProviderEffects(ctx: MutationCtx, event: VaultEvent): Promise<void> {
+  const operationId = operationIdOf(event);
+  switch (event.kind) {
+    case "funds-deposited": {
+      const provider = await findProvider(ctx, event.depositor);
+      if (!provider) await ensureProvider(ctx, event.depositor, DEFAULT_TIER);
+      await applyBalanceChange(ctx, {
+        operationId,
+        provider: event.depositor,
+        token: event.token,
+        type: "deposit",
+        amount: event.amount,
+      });
+      return;
+    }
+    case "funds-withdrawn":
+      await applyWithdrawal(ctx, {
+        operationId,
+        provider: event.provider,
+        token: event.token,
+        amount: event.amount,
+        nonce: event.nonce,
+      });
+      return;
+    case "premium-paid":
+    case "collateral-locked":
+    case "collateral-released":
+    case "settlement-paid":
+      // Per-provider effects of policy events (yield, backing, payouts) belong
+      // to the collateral lifecycle; here they only move the pool mirror.
+      return;
+  }
+}
+
+export async function applyVaultEvent(ctx: MutationCtx, event: VaultEvent): Promise<ApplyOutcome> {
+  const existing = await ctx.db
+    .query("vaultEvents")
+    .withIndex("by_tx_and_index", (q) => q.eq("txid", event.txid).eq("eventIndex", event.eventIndex))
+    .unique();
+  if (existing && existing.status === "applied") return "duplicate";
+
+  await applyProviderEffects(ctx, event);
+  await syncPoolBalances(ctx, event);
+  const record = {
+    txid: event.txid,
+    eventIndex: event.eventIndex,
+    blockHeight: event.blockHeight,
+    blockHash: event.blockHash,
+    event,
+    status: "applied" as const,
+    appliedAt: Date.now(),
+  };
+  if (existing) {
+    await ctx.db.patch("vaultEvents", existing._id, record);
+  } else {
+    await ctx.db.insert("vaultEvents", record);
+  }
+  return "applied";
+}

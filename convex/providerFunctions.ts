@@ -1,0 +1,27 @@
+/**
+ * Function builders for provider-facing endpoints. The provider is whoever
+ * `ctx.auth` says signed in (the JWT's subject, a Stacks address), never an
+ * argument: a caller cannot name someone else's principal.
+ */
+import { validateStacksAddress } from "@stacks/transactions";
+import { customAction, customCtx, customMutation, customQuery } from "convex-helpers/server/customFunctions";
+
+import { action, mutation, query } from "./_generated/server";
+import { poolError } from "./model/errors";
+
+type WithAuth = { auth: { getUserIdentity(): Promise<{ subject: string } | null> } };
+
+export async function requireProviderPrincipal(ctx: WithAuth): Promise<string> {
+  const identity = await ctx.auth.getUserIdentity();
+  if (!identity) throw poolError("NOT_AUTHENTICATED", "sign in with a Stacks wallet first");
+  if (!validateStacksAddress(identity.subject)) {
+    throw poolError("NOT_AUTHENTICATED", "the session does not name a Stacks address");
+  }
+  return identity.subject;
+}
+
+const withProvider = customCtx(async (ctx: WithAuth) => ({ provider: await requireProviderPrincipal(ctx) }));
+
+export const providerQuery = customQuery(query, withProvider);
+export const providerMutation = customMutation(mutation, withProvider);
+export const providerAction = customAction(action, withProvider);

@@ -1,0 +1,236 @@
+/**
+ * The off-chain model of the pool (DESIGN §5). Every amount is `v.int64()` in
+ * base units of its token; per-provider money lives here, never on chain.
+ */
+import { defineSchema, defineTable } from "convex/server";
+import { v } from "convex/values";
+
+import {
+  balanceChangeTypeValidator,
+  chainTransactionStatusValidator,
+  healthStatusValidator,
+  oracleAssetValidator,
+  policyStatusValidator,
+  policyTypeValidator,
+  reservationStatusValidator,
+  tierValidator,
+  tokenValidator,
+  vaultEventValidator,
+} from "./validators";
+
+export default defineSchema({
+  /** One per provider (a Stacks principal), created on first commitment or first deposit. */
+  providers: defineTable({
+    principal: v.string(),
+    tier: tierValidator,
+    healthStatus: healthStatusValidator,
+    /** Collateral / required collateral, in basis points; absent while nothing is backed. */
+    collateralizationRatioBps: v.optional(v.int64()),
+    lastHealthCheckAt: v.optional(v.number()),
+    createdAt: v.number(),
+  })
+    .index("by_principal", ["principal"])
+    .index("by_tier_and_health", ["tier", "healthStatus"]),
+
+  /**
+   * A provider's money in one token. available = total - locked - reserved is
+   * derived, never stored. Invariant: locked + reserved <= total, all >= 0.
+   * `accruedYield` is the part of `total` that came from premiums.
+   */
+  providerBalances: defineTable({
+    provider: v.string(),
+    token: tokenValidator,
+    tier: tierValidator,
+    /** Which tier-total shard this provider's sums are kept in (see model/tierTotals.ts). */
+    shard: v.number(),
+    total: v.int64(),
+    locked: v.int64(),
+    reserved: v.int64(),
+    accruedYield: v.int64(),
+    updatedAt: v.number(),
+  }).index("by_provider_and_token", ["provider", "token"]),
+
+  /**
+   * Every balance change ever applied, keyed by the operation that caused it
+   * (an on-chain event, an allocation, a reservation). Applying an operation
+   * id a second time is a no-op: this is what makes the internal mutations
+   * idempotent.
+   */
+  balanceLedger: defineTable({
+    operationId: v.string(),
+    provider: v.string(),
+    token: tokenValidator,
+    type: balanceChangeTypeValidator,
+    amount: v.int64(),
+    appliedAt: v.number(),
+  })
+    .index("by_operation", ["operationId"])
+    .index("by_provider_and_token", ["provider", "token"]),
+
+  /**
+   * Live tier sums, split over shards so that providers in different shards
+   * never write the same document (DESIGN §5 "Scale"). A tier's total is the
+   * sum over its shards.
+   */
+  tierTotalShards: defineTable({
+    tier: tierValidator,
+    token: tokenValidator,
+    shard: v.number(),
+    capital: v.int64(),
+    locked: v.int64(),
+    reserved: v.int64(),
+    accruedYield: v.int64(),
+    providerCount: v.int64(),
+  }).index("by_tier_token_shard", ["tier", "token", "shard"]),
+
+  /** A periodic snapshot of each tier, for dashboards (spec's tierMetrics). */
+  tierMetrics: defineTable({
+    tierName: tierValidator,
+    token: tokenValidator,
+    totalCapital: v.int64(),
+    totalLocked: v.int64(),
+    totalReserved: v.int64(),
+    totalAvailable: v.int64(),
+    utilizationBps: v.int64(),
+    providerCount: v.int64(),
+    activePolicyCount: v.int64(),
+    totalYieldAccrued: v.int64(),
+    capacityLimit: v.optional(v.int64()),
+    updatedAt: v.number(),
+  }).index("by_tier_and_token", ["tierName", "token"]),
+
+  /** The vault's own totals as its last synced event reported them. */
+  poolMetrics: defineTable({
+    token: tokenValidator,
+    totalBalanceOnChain: v.int64(),
+    totalLockedOnChain: v.int64(),
+    lastEventBlockHeight: v.int64(),
+    lastSyncedAt: v.number(),
+  }).index("by_token", ["token"]),
+
+  /** Per-tier rules, seeded by `internal.tierConfigs.seedDefaults` and editable by operators. */
+  tierConfigs: defineTable({
+    tier: tierValidator,
+    /** Maximum capital the tier accepts, per token; absent = unlimited. */
+    capacityLimitUstx: v.optional(v.int64()),
+    capacityLimitSats: v.optional(v.int64()),
+    /** Share of each premium kept by the protocol. */
+    protocolFeeBps: v.int64(),
+    /** At or above: Healthy. */
+    healthyRatioBps: v.int64(),
+    /** Below: MarginCall; between this and healthyRatioBps: Warning. */
+    marginCallRatioBps: v.int64(),
+    /** A withdrawal must leave the provider at or above this ratio plus the buffer. */
+    withdrawalRatioBps: v.int64(),
+    withdrawalBufferBps: v.int64(),
+    /** Policies whose strike is at least this far out of the money (bps of spot) fall in this tier or a safer one. */
+    minStrikeDistanceBps: v.int64(),
+    /** How many providers may back one policy. */
+    maxBackersPerPolicy: v.number(),
+  }).index("by_tier", ["tier"]),
+
+  /** Minimal registry of the policies the pool backs. */
+  policies: defineTable({
+    policyId: v.int64(),
+    buyer: v.string(),
+    policyType: policyTypeValidator,
+    /** Amount of BTC protected, in sats. */
+    protectedAmountSats: v.int64(),
+    strikePriceUsd: v.int64(),
+    premium: v.int64(),
+    expiresAtBlock: v.int64(),
+    tier: tierValidator,
+    collateralToken: tokenValidator,
+    requiredCollateral: v.int64(),
+    status: policyStatusValidator,
+    createdAt: v.number(),
+  })
+    .index("by_policy_id", ["policyId"])
+    .index("by_status_and_expiry", ["status", "expiresAtBlock"]),
+
+  /** Which provider backs how much of which policy. */
+  policyBacking: defineTable({
+    policyId: v.int64(),
+    provider: v.string(),
+    token: tokenValidator,
+    tier: tierValidator,
+    allocated: v.int64(),
+    active: v.boolean(),
+  })
+    .index("by_policy", ["policyId"])
+    .index("by_provider_and_active", ["provider", "active"]),
+
+  /** Every vault event synced from the chain, unique by (txid, eventIndex). */
+  vaultEvents: defineTable({
+    txid: v.string(),
+    eventIndex: v.number(),
+    blockHeight: v.int64(),
+    blockHash: v.string(),
+    event: vaultEventValidator,
+    status: v.union(v.literal("applied"), v.literal("reversed")),
+    appliedAt: v.number(),
+  })
+    .index("by_tx_and_index", ["txid", "eventIndex"])
+    .index("by_block_height", ["blockHeight"]),
+
+  /** Every transaction the backend prepared or sent, with its fate. */
+  chainTransactions: defineTable({
+    functionName: v.string(),
+    nonce: v.int64(),
+    fee: v.int64(),
+    txid: v.optional(v.string()),
+    status: chainTransactionStatusValidator,
+    policyIds: v.array(v.int64()),
+    token: tokenValidator,
+    amount: v.int64(),
+    error: v.optional(v.string()),
+    attempts: v.number(),
+    createdAt: v.number(),
+    updatedAt: v.number(),
+  })
+    .index("by_status", ["status"])
+    .index("by_txid", ["txid"])
+    .index("by_nonce", ["nonce"]),
+
+  /** Amounts promised to a signed withdrawal voucher, held until redeemed or expired. */
+  withdrawalReservations: defineTable({
+    provider: v.string(),
+    token: tokenValidator,
+    amount: v.int64(),
+    nonce: v.int64(),
+    expiresAtBlock: v.int64(),
+    status: reservationStatusValidator,
+    createdAt: v.number(),
+  })
+    .index("by_nonce", ["nonce"])
+    .index("by_provider_and_status", ["provider", "status"])
+    .index("by_status_and_expiry", ["status", "expiresAtBlock"]),
+
+  /** Oracle observations: USD prices with 8 decimals. */
+  oraclePrices: defineTable({
+    asset: oracleAssetValidator,
+    priceUsd: v.int64(),
+    source: v.string(),
+    observedAt: v.number(),
+  }).index("by_asset_and_time", ["asset", "observedAt"]),
+
+  /** Cursors and chain heights of the sync jobs, and monotonic sequences (e.g. voucher nonces). */
+  syncState: defineTable({
+    key: v.string(),
+    value: v.int64(),
+    cursor: v.optional(v.string()),
+    updatedAt: v.number(),
+  }).index("by_key", ["key"]),
+
+  /** One-time sign-in challenges for wallet authentication. */
+  authChallenges: defineTable({
+    address: v.string(),
+    nonce: v.string(),
+    message: v.string(),
+    expiresAt: v.number(),
+    usedAt: v.optional(v.number()),
+  })
+    .index("by_nonce", ["nonce"])
+    // The purge walks expired challenges oldest first.
+    .index("by_expiresAt", ["expiresAt"]),
+});

@@ -1,0 +1,24 @@
+/** Applying synced vault events; called by the event sync. */
+import { v } from "convex/values";
+
+import { internalMutation } from "./_generated/server";
+import { advanceSyncValue, SYNC_KEYS } from "./model/syncState";
+import { applyVaultEvent } from "./model/vaultEvents";
+import { vaultEventValidator } from "./validators";
+
+/** Applies one confirmed event exactly once (by txid and event index). */
+export const apply = internalMutation({
+  args: { event: vaultEventValidator },
+  returns: v.union(v.literal("applied"), v.literal("duplicate")),
+  handler: async (ctx, { event }) => await applyVaultEvent(ctx, event),
+});
+
+/** Records that every vault event at or below `height` has been applied. */
+export const markSyncedThrough = internalMutation({
+  args: { height: v.int64() },
+  returns: v.null(),
+  handler: async (ctx, { height }) => {
+    await advanceSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight, height);
+    return null;
+  },
+});
