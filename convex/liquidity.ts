@@ -145,9 +145,15 @@ export const requestCommitCapital = providerAction({
   },
 });
 
-/** 120 random bits: vouchers share one global nonce space on chain, and this needs no shared counter. */
+/**
+ * 63 random bits (the most a Convex int64 holds as a non-negative value).
+ * Vouchers share one global nonce space on chain; random nonces need no
+ * shared counter that every withdrawal would contend on, and a collision is
+ * caught by the reservation's unique nonce check rather than left to chance.
+ */
 function randomVoucherNonce(): bigint {
-  const bytes = crypto.getRandomValues(new Uint8Array(15));
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  bytes[0] = (bytes[0] ?? 0) & 0x7f;
   return bytes.reduce((n, byte) => (n << 8n) | BigInt(byte), 0n);
 }
 

@@ -33,7 +33,7 @@ export async function reserveWithdrawal(ctx: MutationCtx, request: ReservationRe
   requirePositiveAmount(request.amount);
   await requireProvider(ctx, request.provider);
   if (await findReservationByNonce(ctx, request.nonce)) {
-    // Nonces are 120 random bits, so this is a bug or an attack, never chance.
+    // 63 random bits: a repeat is (almost) never chance; refusing keeps nonces one-time.
     throw new Error(`voucher nonce ${request.nonce} is already taken`);
   }
   const balanceDoc = await findBalance(ctx, request.provider, request.token);

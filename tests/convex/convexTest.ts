@@ -7,7 +7,7 @@ import { convexTest } from "convex-test";
 
 import schema from "../../convex/schema";
 
-export const modules = import.meta.glob("../../convex/**/!(*.*.*)*.*s");
+export const modules = import.meta.glob(["../../convex/**/*.ts", "../../convex/**/*.js", "!../../convex/**/*.d.ts"]);
 
 export function newBackend() {
   return convexTest(schema, modules);

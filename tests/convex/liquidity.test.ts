@@ -1,0 +1,599 @@
+import { Cl, getAddressFromPublicKey, Pc, publicKeyFromSignatureRsv, type ClarityValue } from "@stacks/transactions";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+
+import { api, internal } from "../../convex/_generated/api";
+import { withdrawalVoucherHash } from "../../convex/chain/withdrawalVoucher";
+import { newBackend } from "./convexTest";
+import {
+  ALICE,
+  BACKEND_ADDRESS,
+  BOB,
+  CAROL,
+  configureChain,
+  depositEvent,
+  SBTC,
+  stubChainTip,
+  VAULT,
+  withdrawalEvent,
+} from "./liquidityFixtures";
+import { expectPoolError } from "./poolErrors";
+
+type Backend = ReturnType<typeof newBackend>;
+
+async function seededBackend(): Promise<Backend> {
+  const t = newBackend();
+  await t.mutation(internal.tierConfigs.seedDefaults, {});
+  return t;
+}
+
+async function deposit(t: Backend, who: string, token: "STX" | "sBTC", amount: bigint, totalBalance = amount) {
+  return await t.mutation(internal.vaultEvents.apply, {
+    event: depositEvent(who, token, amount, { totalBalance, totalLocked: 0n }),
+  });
+}
+
+async function portfolioOf(t: Backend, who: string) {
+  return await t.withIdentity({ subject: who }).query(api.liquidity.getProviderPortfolio, {});
+}
+
+function balanceIn(portfolio: Awaited<ReturnType<typeof portfolioOf>>, token: "STX" | "sBTC") {
+  const balance = portfolio?.balances.find((b) => b.token === token);
+  if (!balance) throw new Error(`no ${token} balance in portfolio`);
+  return balance;
+}
+
+function decode(hex: string): ClarityValue {
+  return Cl.deserialize(hex);
+}
+
+beforeEach(() => {
+  configureChain();
+  stubChainTip(1_000);
+});
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+  vi.unstubAllGlobals();
+});
+
+describe("tier configuration", () => {
+  it("seeds the three tiers once; a second seed changes nothing", async () => {
+    const t = newBackend();
+    expect(await t.mutation(internal.tierConfigs.seedDefaults, {})).toEqual({ inserted: 3 });
+    expect(await t.mutation(internal.tierConfigs.seedDefaults, {})).toEqual({ inserted: 0 });
+    const tiers = await t.run(async (ctx) => (await ctx.db.query("tierConfigs").collect()).map((c) => c.tier).sort());
+    expect(tiers).toEqual(["Aggressive", "Balanced", "Conservative"]);
+  });
+});
+
+describe("requestCommitCapital", () => {
+  it("returns the wallet's deposit-funds call with a deny-mode post-condition on exactly the amount", async () => {
+    const t = await seededBackend();
+    const { tier, call } = await t
+      .withIdentity({ subject: ALICE })
+      .action(api.liquidity.requestCommitCapital, { amount: 2_500_000n, token: "STX", tier: "Balanced" });
+
+    expect(tier).toBe("Balanced");
+    expect(call.contract).toBe(VAULT);
+    expect(call.functionName).toBe("deposit-funds");
+    expect(call.network).toBe("testnet");
+    expect(call.postConditionMode).toBe("deny");
+    expect(call.functionArgs.map(decode)).toEqual([Cl.uint(2_500_000n), Cl.none()]);
+    expect(call.postConditions.map((hex) => Pc.fromHex(hex))).toEqual([
+      { type: "stx-postcondition", address: ALICE, condition: "eq", amount: "2500000" },
+    ]);
+  });
+
+  it("names the sBTC contract and its asset for an sBTC deposit", async () => {
+    const t = await seededBackend();
+    const { call } = await t
+      .withIdentity({ subject: BOB })
+      .action(api.liquidity.requestCommitCapital, { amount: 40_000n, token: "sBTC", tier: "Aggressive" });
+    expect(call.functionArgs.map(decode)).toEqual([Cl.uint(40_000n), Cl.some(Cl.principal(SBTC))]);
+    expect(call.postConditions.map((hex) => Pc.fromHex(hex))).toEqual([
+      { type: "ft-postcondition", address: BOB, condition: "eq", amount: "40000", asset: `${SBTC}::sbtc-token` },
+    ]);
+  });
+
+  it("records the provider in the chosen tier but credits nothing until the deposit event syncs", async () => {
+    const t = await seededBackend();
+    await t
+      .withIdentity({ subject: ALICE })
+      .action(api.liquidity.requestCommitCapital, { amount: 1_000n, token: "STX", tier: "Aggressive" });
+    const portfolio = await portfolioOf(t, ALICE);
+    expect(portfolio?.tier).toBe("Aggressive");
+    expect(balanceIn(portfolio, "STX")).toEqual({
+      token: "STX",
+      total: 0n,
+      locked: 0n,
+      reserved: 0n,
+      available: 0n,
+      accruedYield: 0n,
+    });
+  });
+
+  it("refuses a caller who is not signed in (NOT_AUTHENTICATED)", async () => {
+    const t = await seededBackend();
+    await expectPoolError(
+      t.action(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }),
+      "NOT_AUTHENTICATED",
+    );
+  });
+
+  it("refuses zero and negative amounts (INVALID_AMOUNT) and records nothing", async () => {
+    const t = await seededBackend();
+    const alice = t.withIdentity({ subject: ALICE });
+    for (const amount of [0n, -5n]) {
+      await expectPoolError(
+        alice.action(api.liquidity.requestCommitCapital, { amount, token: "STX", tier: "Balanced" }),
+        "INVALID_AMOUNT",
+      );
+    }
+    expect(await portfolioOf(t, ALICE)).toBeNull();
+  });
+
+  it("refuses an unknown token or tier at argument validation, recording nothing", async () => {
+    const t = await seededBackend();
+    const alice = t.withIdentity({ subject: ALICE });
+    const badToken = { amount: 1n, token: "ETH", tier: "Balanced" } as unknown as {
+      amount: bigint;
+      token: "STX";
+      tier: "Balanced";
+    };
+    await expect(alice.action(api.liquidity.requestCommitCapital, badToken)).rejects.toThrow(/ArgumentValidationError|Validator/);
+    const badTier = { amount: 1n, token: "STX", tier: "Reckless" } as unknown as typeof badToken;
+    await expect(alice.action(api.liquidity.requestCommitCapital, badTier)).rejects.toThrow(/ArgumentValidationError|Validator/);
+    expect(await portfolioOf(t, ALICE)).toBeNull();
+  });
+
+  it("refuses a deposit over the tier's capacity (TIER_CAPACITY_EXCEEDED) and says how much fits", async () => {
+    const t = await seededBackend();
+    await t.run(async (ctx) => {
+      const balanced = await ctx.db
+        .query("tierConfigs")
+        .withIndex("by_tier", (q) => q.eq("tier", "Balanced"))
+        .unique();
+      if (!balanced) throw new Error("Balanced not seeded");
+      await ctx.db.patch("tierConfigs", balanced._id, { capacityLimitUstx: 10_000n });
+    });
+    await t
+      .withIdentity({ subject: BOB })
+      .action(api.liquidity.requestCommitCapital, { amount: 7_000n, token: "STX", tier: "Balanced" });
+    await deposit(t, BOB, "STX", 7_000n);
+
+    const message = await expectPoolError(
+      t
+        .withIdentity({ subject: ALICE })
+        .action(api.liquidity.requestCommitCapital, { amount: 3_001n, token: "STX", tier: "Balanced" }),
+      "TIER_CAPACITY_EXCEEDED",
+    );
+    expect(message).toContain("at most 3000 more fits");
+    expect(await portfolioOf(t, ALICE)).toBeNull();
+    // Exactly filling the capacity is allowed; other tokens have no limit.
+    await t
+      .withIdentity({ subject: ALICE })
+      .action(api.liquidity.requestCommitCapital, { amount: 3_000n, token: "STX", tier: "Balanced" });
+  });
+
+  it("keeps a provider with capital in their tier (TIER_MISMATCH)", async () => {
+    const t = await seededBackend();
+    const alice = t.withIdentity({ subject: ALICE });
+    await alice.action(api.liquidity.requestCommitCapital, { amount: 10n, token: "STX", tier: "Balanced" });
+    // Before any capital arrives the tier can still change.
+    await alice.action(api.liquidity.requestCommitCapital, { amount: 10n, token: "STX", tier: "Aggressive" });
+    await deposit(t, ALICE, "STX", 10n);
+    await expectPoolError(
+      alice.action(api.liquidity.requestCommitCapital, { amount: 10n, token: "sBTC", tier: "Conservative" }),
+      "TIER_MISMATCH",
+    );
+    expect((await portfolioOf(t, ALICE))?.tier).toBe("Aggressive");
+  });
+
+  it("fails with CONFIGURATION_MISSING, naming the variable, when the vault is not configured", async () => {
+    const t = await seededBackend();
+    vi.stubEnv("VAULT_CONTRACT_ID", "");
+    const message = await expectPoolError(
+      t
+        .withIdentity({ subject: ALICE })
+        .action(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }),
+      "CONFIGURATION_MISSING",
+    );
+    expect(message).toContain("VAULT_CONTRACT_ID");
+  });
+});
+
+describe("deposits are credited only from synced events", () => {
+  it("credits a funds-deposited event to the depositor and mirrors the vault's totals", async () => {
+    const t = await seededBackend();
+    await t
+      .withIdentity({ subject: ALICE })
+      .action(api.liquidity.requestCommitCapital, { amount: 5_000n, token: "sBTC", tier: "Balanced" });
+    expect(await deposit(t, ALICE, "sBTC", 5_000n)).toBe("applied");
+
+    expect(balanceIn(await portfolioOf(t, ALICE), "sBTC")).toEqual({
+      token: "sBTC",
+      total: 5_000n,
+      locked: 0n,
+      reserved: 0n,
+      available: 5_000n,
+      accruedYield: 0n,
+    });
+    const sbtcStats = (await t.query(api.liquidity.getPoolStats, {})).find((s) => s.token === "sBTC");
+    expect(sbtcStats).toMatchObject({
+      totalBalanceOnChain: 5_000n,
+      totalLockedOnChain: 0n,
+      totalCapital: 5_000n,
+      totalAvailable: 5_000n,
+      providerCount: 1n,
+    });
+  });
+
+  it("applies the same event once: a replay is a duplicate and changes nothing", async () => {
+    const t = await seededBackend();
+    const event = depositEvent(ALICE, "STX", 900n, { totalBalance: 900n, totalLocked: 0n });
+    expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+    expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("duplicate");
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").total).toBe(900n);
+    const ledgerRows = await t.run(async (ctx) => (await ctx.db.query("balanceLedger").collect()).length);
+    expect(ledgerRows).toBe(1);
+  });
+
+  it("credits a deposit made straight to the contract to a new provider in the default (Conservative) tier", async () => {
+    const t = await seededBackend();
+    await deposit(t, CAROL, "STX", 123n);
+    const portfolio = await portfolioOf(t, CAROL);
+    expect(portfolio?.tier).toBe("Conservative");
+    expect(balanceIn(portfolio, "STX").total).toBe(123n);
+  });
+});
+
+describe("getProviderPortfolio", () => {
+  it("shows the signed-in provider their own portfolio only", async () => {
+    const t = await seededBackend();
+    await deposit(t, ALICE, "STX", 100n, 100n);
+    await deposit(t, BOB, "STX", 250n, 350n);
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").total).toBe(100n);
+    expect(balanceIn(await portfolioOf(t, BOB), "STX").total).toBe(250n);
+    expect((await portfolioOf(t, ALICE))?.principal).toBe(ALICE);
+  });
+
+  it("is null for a signed-in address that never committed", async () => {
+    const t = await seededBackend();
+    expect(await portfolioOf(t, CAROL)).toBeNull();
+  });
+
+  it("refuses an anonymous caller (NOT_AUTHENTICATED)", async () => {
+    const t = await seededBackend();
+    await expectPoolError(t.query(api.liquidity.getProviderPortfolio, {}), "NOT_AUTHENTICATED");
+  });
+
+  it("refuses a session whose subject is not a Stacks address (NOT_AUTHENTICATED)", async () => {
+    const t = await seededBackend();
+    await expectPoolError(
+      t.withIdentity({ subject: "user_123" }).query(api.liquidity.getProviderPortfolio, {}),
+      "NOT_AUTHENTICATED",
+    );
+  });
+});
+
+describe("requestWithdrawal", () => {
+  async function fundedBackend(): Promise<Backend> {
+    const t = await seededBackend();
+    await t
+      .withIdentity({ subject: ALICE })
+      .action(api.liquidity.requestCommitCapital, { amount: 10_000n, token: "STX", tier: "Balanced" });
+    await deposit(t, ALICE, "STX", 10_000n);
+    return t;
+  }
+
+  it("reserves the amount and returns a withdraw-funds call with a backend-signed voucher", async () => {
+    const t = await fundedBackend();
+    const { call, voucher } = await t
+      .withIdentity({ subject: ALICE })
+      .action(api.liquidity.requestWithdrawal, { amount: 4_000n, token: "STX" });
+
+    expect(voucher.amount).toBe(4_000n);
+    expect(voucher.token).toBe("STX");
+    expect(voucher.expiresAt).toBe(1_050n); // tip 1,000 + VOUCHER_TTL_BLOCKS 50
+    expect(voucher.nonce >= 0n && voucher.nonce < 2n ** 63n).toBe(true);
+
+    expect(call.contract).toBe(VAULT);
+    expect(call.functionName).toBe("withdraw-funds");
+    const [amount, token, nonce, expiresAt, signature] = call.functionArgs.map(decode);
+    expect([amount, token, nonce, expiresAt]).toEqual([
+      Cl.uint(4_000n),
+      Cl.none(),
+      Cl.uint(voucher.nonce),
+      Cl.uint(1_050n),
+    ]);
+    expect(call.postConditions.map((hex) => Pc.fromHex(hex))).toEqual([
+      { type: "stx-postcondition", address: VAULT, condition: "eq", amount: "4000" },
+    ]);
+
+    // The signature recovers to the backend key over exactly this voucher.
+    if (signature?.type !== "buffer") throw new Error("signature argument is not a buffer");
+    const hash = withdrawalVoucherHash(
+      { provider: ALICE, amount: 4_000n, tokenContract: null, nonce: voucher.nonce, expiresAt: 1_050n },
+      0x80000000n,
+    );
+    const signer = getAddressFromPublicKey(publicKeyFromSignatureRsv(hash, signature.value), "testnet");
+    expect(signer).toBe(BACKEND_ADDRESS);
+
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({
+      total: 10_000n,
+      reserved: 4_000n,
+      available: 6_000n,
+    });
+    expect((await portfolioOf(t, ALICE))?.pendingWithdrawals).toEqual([
+      { token: "STX", amount: 4_000n, nonce: voucher.nonce, expiresAtBlock: 1_050n },
+    ]);
+  });
+
+  it("refuses more than the available balance (INSUFFICIENT_AVAILABLE_BALANCE), saying how much is possible", async () => {
+    const t = await fundedBackend();
+    const alice = t.withIdentity({ subject: ALICE });
+    await alice.action(api.liquidity.requestWithdrawal, { amount: 7_000n, token: "STX" });
+    const message = await expectPoolError(
+      alice.action(api.liquidity.requestWithdrawal, { amount: 3_001n, token: "STX" }),
+      "INSUFFICIENT_AVAILABLE_BALANCE",
+    );
+    expect(message).toContain("at most 3000 can be withdrawn");
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(7_000n);
+  });
+
+  it("refuses a token the provider holds none of (INSUFFICIENT_AVAILABLE_BALANCE)", async () => {
+    const t = await fundedBackend();
+    await expectPoolError(
+      t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "sBTC" }),
+      "INSUFFICIENT_AVAILABLE_BALANCE",
+    );
+  });
+
+  it("refuses an address that is not a provider (UNKNOWN_PROVIDER)", async () => {
+    const t = await fundedBackend();
+    await expectPoolError(
+      t.withIdentity({ subject: CAROL }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }),
+      "UNKNOWN_PROVIDER",
+    );
+  });
+
+  it("refuses zero (INVALID_AMOUNT) and anonymous callers (NOT_AUTHENTICATED)", async () => {
+    const t = await fundedBackend();
+    await expectPoolError(
+      t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 0n, token: "STX" }),
+      "INVALID_AMOUNT",
+    );
+    await expectPoolError(t.action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }), "NOT_AUTHENTICATED");
+  });
+
+  it("fails with CHAIN_UNAVAILABLE and reserves nothing when the chain tip cannot be read", async () => {
+    const t = await fundedBackend();
+    vi.stubGlobal("fetch", vi.fn(async () => new Response("busy", { status: 503 })));
+    await expectPoolError(
+      t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }),
+      "CHAIN_UNAVAILABLE",
+    );
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
+  });
+
+  it("rejects a malformed /v2/info answer (CHAIN_UNAVAILABLE)", async () => {
+    const t = await fundedBackend();
+    vi.stubGlobal("fetch", vi.fn(async () => Response.json({ stacks_tip_height: "soon" })));
+    await expectPoolError(
+      t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }),
+      "CHAIN_UNAVAILABLE",
+    );
+  });
+
+  it("fails with CONFIGURATION_MISSING without reserving when the backend key is absent", async () => {
+    const t = await fundedBackend();
+    vi.stubEnv("BACKEND_PRIVATE_KEY", "");
+    await expectPoolError(
+      t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }),
+      "CONFIGURATION_MISSING",
+    );
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
+  });
+
+  it("ends the reservation when the withdrawal event syncs: total and reserved both drop", async () => {
+    const t = await fundedBackend();
+    const { voucher } = await t
+      .withIdentity({ subject: ALICE })
+      .action(api.liquidity.requestWithdrawal, { amount: 4_000n, token: "STX" });
+    const event = withdrawalEvent(ALICE, "STX", 4_000n, voucher.nonce, { totalBalance: 6_000n, totalLocked: 0n });
+    expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+    expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("duplicate");
+
+    const portfolio = await portfolioOf(t, ALICE);
+    expect(balanceIn(portfolio, "STX")).toMatchObject({ total: 6_000n, reserved: 0n, available: 6_000n });
+    expect(portfolio?.pendingWithdrawals).toEqual([]);
+  });
+
+  it("frees an unredeemed reservation once the sync has passed its expiry, not before", async () => {
+    const t = await fundedBackend();
+    await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 4_000n, token: "STX" });
+
+    await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 1_050n });
+    expect(await t.mutation(internal.liquidity.expireWithdrawalReservations, {})).toEqual({ expired: 0, hasMore: false });
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(4_000n);
+
+    await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 1_051n });
+    expect(await t.mutation(internal.liquidity.expireWithdrawalReservations, {})).toEqual({ expired: 1, hasMore: false });
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ reserved: 0n, available: 10_000n });
+    expect(await t.mutation(internal.liquidity.expireWithdrawalReservations, {})).toEqual({ expired: 0, hasMore: false });
+  });
+});
+
+describe("updateProviderBalance", () => {
+  async function withAlice(amount: bigint): Promise<Backend> {
+    const t = await seededBackend();
+    await deposit(t, ALICE, "STX", amount);
+    return t;
+  }
+
+  const change = (operationId: string, type: "lock" | "release" | "yield_accrual" | "settlement_debit" | "deposit" | "withdrawal", amount: bigint) => ({
+    operationId,
+    provider: ALICE,
+    token: "STX" as const,
+    type,
+    amount,
+  });
+
+  it("applies every change type with exact results, each once per operation id", async () => {
+    const t = await withAlice(1_000n);
+    const steps = [
+      change("op-lock", "lock", 600n),
+      change("op-release", "release", 100n),
+      change("op-yield", "yield_accrual", 50n),
+      change("op-settle", "settlement_debit", 200n),
+      change("op-deposit", "deposit", 25n),
+      change("op-withdraw", "withdrawal", 75n),
+    ];
+    for (const step of steps) {
+      expect((await t.mutation(internal.liquidity.updateProviderBalance, step)).applied).toBe(true);
+      const replay = await t.mutation(internal.liquidity.updateProviderBalance, step);
+      expect(replay.applied).toBe(false);
+    }
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toEqual({
+      token: "STX",
+      total: 800n,
+      locked: 300n,
+      reserved: 0n,
+      available: 500n,
+      accruedYield: 50n,
+    });
+  });
+
+  it("refuses to lock more than is available (INSUFFICIENT_AVAILABLE_BALANCE), changing nothing", async () => {
+    const t = await withAlice(1_000n);
+    await expectPoolError(
+      t.mutation(internal.liquidity.updateProviderBalance, change("op-1", "lock", 1_001n)),
+      "INSUFFICIENT_AVAILABLE_BALANCE",
+    );
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").locked).toBe(0n);
+    // The failed id was not consumed: it can be used for a valid change.
+    expect((await t.mutation(internal.liquidity.updateProviderBalance, change("op-1", "lock", 1_000n))).applied).toBe(true);
+  });
+
+  it("refuses to release or pay out more than is locked (INSUFFICIENT_LOCKED_BALANCE)", async () => {
+    const t = await withAlice(1_000n);
+    await t.mutation(internal.liquidity.updateProviderBalance, change("op-lock", "lock", 10n));
+    await expectPoolError(
+      t.mutation(internal.liquidity.updateProviderBalance, change("op-2", "release", 11n)),
+      "INSUFFICIENT_LOCKED_BALANCE",
+    );
+    await expectPoolError(
+      t.mutation(internal.liquidity.updateProviderBalance, change("op-3", "settlement_debit", 11n)),
+      "INSUFFICIENT_LOCKED_BALANCE",
+    );
+  });
+
+  it("refuses a change for an unknown provider (UNKNOWN_PROVIDER) and a non-positive amount (INVALID_AMOUNT)", async () => {
+    const t = await withAlice(1_000n);
+    await expectPoolError(
+      t.mutation(internal.liquidity.updateProviderBalance, { ...change("op-x", "deposit", 1n), provider: CAROL }),
+      "UNKNOWN_PROVIDER",
+    );
+    await expectPoolError(
+      t.mutation(internal.liquidity.updateProviderBalance, change("op-y", "deposit", 0n)),
+      "INVALID_AMOUNT",
+    );
+  });
+
+  it("throws when an operation id is reused for a different change", async () => {
+    const t = await withAlice(1_000n);
+    await t.mutation(internal.liquidity.updateProviderBalance, change("op-z", "lock", 10n));
+    await expect(
+      t.mutation(internal.liquidity.updateProviderBalance, change("op-z", "lock", 11n)),
+    ).rejects.toThrow(/already applied with different parameters/);
+  });
+});
+
+describe("pool and tier statistics", () => {
+  it("sums providers per tier and token, with utilization in basis points", async () => {
+    const t = await seededBackend();
+    const commit = async (who: string, tier: "Balanced" | "Aggressive", token: "STX" | "sBTC", amount: bigint) => {
+      await t.withIdentity({ subject: who }).action(api.liquidity.requestCommitCapital, { amount, token, tier });
+      await deposit(t, who, token, amount);
+    };
+    await commit(ALICE, "Balanced", "STX", 3_000n);
+    await commit(BOB, "Balanced", "STX", 1_000n);
+    await commit(CAROL, "Aggressive", "sBTC", 500n);
+    await t.mutation(internal.liquidity.updateProviderBalance, {
+      operationId: "lock-1",
+      provider: ALICE,
+      token: "STX",
+      type: "lock",
+      amount: 1_000n,
+    });
+
+    const stats = await t.query(api.liquidity.getTierStats, {});
+    expect(stats).toHaveLength(6);
+    expect(stats.find((s) => s.tier === "Balanced" && s.token === "STX")).toEqual({
+      tier: "Balanced",
+      token: "STX",
+      totalCapital: 4_000n,
+      totalLocked: 1_000n,
+      totalReserved: 0n,
+      totalAvailable: 3_000n,
+      totalYieldAccrued: 0n,
+      utilizationBps: 2_500n,
+      providerCount: 2n,
+      capacityLimit: null,
+    });
+    expect(stats.find((s) => s.tier === "Aggressive" && s.token === "sBTC")).toMatchObject({
+      totalCapital: 500n,
+      providerCount: 1n,
+      utilizationBps: 0n,
+    });
+    expect(stats.find((s) => s.tier === "Conservative" && s.token === "STX")).toMatchObject({
+      totalCapital: 0n,
+      providerCount: 0n,
+    });
+
+    expect(
+      await t.query(api.liquidity.getTierAvailability, { tier: "Balanced", requiredCollateral: 3_000n, token: "STX" }),
+    ).toEqual({ tier: "Balanced", token: "STX", requiredCollateral: 3_000n, available: 3_000n, sufficient: true });
+    expect(
+      await t.query(api.liquidity.getTierAvailability, { tier: "Balanced", requiredCollateral: 3_001n, token: "STX" }),
+    ).toMatchObject({ available: 3_000n, sufficient: false });
+    await expectPoolError(
+      t.query(api.liquidity.getTierAvailability, { tier: "Balanced", requiredCollateral: 0n, token: "STX" }),
+      "INVALID_AMOUNT",
+    );
+
+    await t.mutation(internal.liquidity.updateTierMetrics, {});
+    await t.mutation(internal.liquidity.updateTierMetrics, {});
+    const snapshot = await t.run(async (ctx) =>
+      ctx.db
+        .query("tierMetrics")
+        .withIndex("by_tier_and_token", (q) => q.eq("tierName", "Balanced").eq("token", "STX"))
+        .collect(),
+    );
+    expect(snapshot).toHaveLength(1);
+    expect(snapshot[0]).toMatchObject({ totalCapital: 4_000n, totalLocked: 1_000n, utilizationBps: 2_500n, providerCount: 2n });
+  });
+});
+
+describe("setProviderHealthStatus", () => {
+  it("writes only when the status or ratio changes", async () => {
+    const t = await seededBackend();
+    await deposit(t, ALICE, "STX", 1n);
+    const set = (healthStatus: "Healthy" | "Warning", ratio: bigint, checkedAt: number) =>
+      t.mutation(internal.liquidity.setProviderHealthStatus, {
+        provider: ALICE,
+        healthStatus,
+        collateralizationRatioBps: ratio,
+        checkedAt,
+      });
+    expect(await set("Warning", 12_000n, 1)).toEqual({ changed: true });
+    expect(await set("Warning", 12_000n, 2)).toEqual({ changed: false });
+    const portfolio = await portfolioOf(t, ALICE);
+    expect(portfolio).toMatchObject({ healthStatus: "Warning", collateralizationRatioBps: 12_000n, lastHealthCheckAt: 1 });
+    expect(await set("Healthy", 16_000n, 3)).toEqual({ changed: true });
+    await expectPoolError(
+      t.mutation(internal.liquidity.setProviderHealthStatus, { provider: CAROL, healthStatus: "Healthy", checkedAt: 1 }),
+      "UNKNOWN_PROVIDER",
+    );
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Fixtures for the liquidity API tests: providers, chain configuration, and
+ * synced vault events.
+ */
+import { privateKeyToAddress } from "@stacks/transactions";
+import { vi } from "vitest";
+
+import type { Token, VaultEvent } from "../../convex/validators";
+
+export const ALICE = "ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5";
+export const BOB = "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG";
+export const CAROL = "ST2JHG361ZXG51QTKY2NQCVBPPRRE2KZB1HR05NNC";
+export const DEPLOYER = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";
+export const VAULT = `${DEPLOYER}.liquidity-pool`;
+export const SBTC = `${DEPLOYER}.sbtc-token`;
+
+/** A test-only backend key (never used elsewhere). */
+export const BACKEND_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
+export const BACKEND_ADDRESS = privateKeyToAddress(BACKEND_KEY, "testnet");
+
+export const API_URL = "http://127.0.0.1:3999";
+
+/** Points the backend at a devnet-like chain through the environment, as a deployment would. */
+export function configureChain(): void {
+  vi.stubEnv("STACKS_NETWORK", "testnet");
+  vi.stubEnv("STACKS_API_URL", API_URL);
+  vi.stubEnv("VAULT_CONTRACT_ID", VAULT);
+  vi.stubEnv("SBTC_CONTRACT_ID", SBTC);
+  vi.stubEnv("BACKEND_PRIVATE_KEY", BACKEND_KEY);
+  vi.stubEnv("VOUCHER_TTL_BLOCKS", "50");
+}
+
+/** Answers /v2/info with the given tip height; every other request fails the test. */
+export function stubChainTip(height: number): void {
+  vi.stubGlobal(
+    "fetch",
+    vi.fn(async (input: string | URL | Request) => {
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      if (url === `${API_URL}/v2/info`) {
+        return new Response(JSON.stringify({ stacks_tip_height: height, burn_block_height: 100 }), {
+          status: 200,
+          headers: { "content-type": "application/json" },
+        });
+      }
+      throw new Error(`unexpected request to ${url}`);
+    }),
+  );
+}
+
+let txCounter = 0;
+
+/** A fresh, unique transaction id. */
+export function nextTxid(): string {
+  txCounter += 1;
+  return `0x${txCounter.toString(16).padStart(64, "0")}`;
+}
+
+const position = (blockHeight: bigint) => ({
+  txid: nextTxid(),
+  eventIndex: 0,
+  blockHeight,
+  blockHash: `0x${blockHeight.toString(16).padStart(64, "b")}`,
+});
+
+export function depositEvent(
+  depositor: string,
+  token: Token,
+  amount: bigint,
+  totals: { totalBalance: bigint; totalLocked: bigint },
+  blockHeight = 10n,
+): VaultEvent {
+  return { ...position(blockHeight), kind: "funds-deposited", depositor, token, amount, ...totals };
+}
+
+export function withdrawalEvent(
+  provider: string,
+  token: Token,
+  amount: bigint,
+  nonce: bigint,
+  totals: { totalBalance: bigint; totalLocked: bigint },
+  blockHeight = 20n,
+): VaultEvent {
+  return { ...position(blockHeight), kind: "funds-withdrawn", provider, token, amount, nonce, ...totals };
+}
