@@ -26,6 +26,16 @@ export default defineConfig({
       },
       {
         test: {
+          name: "devnet",
+          include: ["tests/devnet/**/*.test.ts"],
+          // The local Hiro-compatible server runs simnet in Node, behind real HTTP.
+          environment: "node",
+          pool: "forks",
+          testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: "convex",
           include: ["tests/convex/**/*.test.ts"],
           // convex-test runs Convex functions in-process, in the edge runtime Convex uses.
