@@ -17,6 +17,7 @@ import type * as chain_config from "../chain/config.js";
 import type * as chain_contractCalls from "../chain/contractCalls.js";
 import type * as chain_stacksApi from "../chain/stacksApi.js";
 import type * as chain_withdrawalVoucher from "../chain/withdrawalVoucher.js";
+import type * as http from "../http.js";
 import type * as liquidity from "../liquidity.js";
 import type * as model_balances from "../model/balances.js";
 import type * as model_errors from "../model/errors.js";
@@ -29,11 +30,13 @@ import type * as model_syncState from "../model/syncState.js";
 import type * as model_tierConfigs from "../model/tierConfigs.js";
 import type * as model_tierTotals from "../model/tierTotals.js";
 import type * as model_vaultEvents from "../model/vaultEvents.js";
+import type * as model_walletAuth from "../model/walletAuth.js";
 import type * as model_withdrawalPolicy from "../model/withdrawalPolicy.js";
 import type * as providerFunctions from "../providerFunctions.js";
 import type * as tierConfigs from "../tierConfigs.js";
 import type * as validators from "../validators.js";
 import type * as vaultEvents from "../vaultEvents.js";
+import type * as walletAuth from "../walletAuth.js";
 
 /**
  * A utility for referencing Convex functions in your app's API.
@@ -48,6 +51,7 @@ declare const fullApi: ApiFromModules<{
   "chain/contractCalls": typeof chain_contractCalls;
   "chain/stacksApi": typeof chain_stacksApi;
   "chain/withdrawalVoucher": typeof chain_withdrawalVoucher;
+  http: typeof http;
   liquidity: typeof liquidity;
   "model/balances": typeof model_balances;
   "model/errors": typeof model_errors;
@@ -60,11 +64,13 @@ declare const fullApi: ApiFromModules<{
   "model/tierConfigs": typeof model_tierConfigs;
   "model/tierTotals": typeof model_tierTotals;
   "model/vaultEvents": typeof model_vaultEvents;
+  "model/walletAuth": typeof model_walletAuth;
   "model/withdrawalPolicy": typeof model_withdrawalPolicy;
   providerFunctions: typeof providerFunctions;
   tierConfigs: typeof tierConfigs;
   validators: typeof validators;
   vaultEvents: typeof vaultEvents;
+  walletAuth: typeof walletAuth;
 }>;
 export declare const api: FilterApi<
   typeof fullApi,

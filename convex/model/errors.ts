@@ -20,6 +20,10 @@ export const ERROR_CODES = [
   "HEALTH_CHECK_FAILED",
   "AUTH_CHALLENGE_INVALID",
   "AUTH_SIGNATURE_INVALID",
+  /** An HTTP request body that does not parse. */
+  "INVALID_REQUEST",
+  /** An unexpected failure; details only in the server log. */
+  "INTERNAL_ERROR",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

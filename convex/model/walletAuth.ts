@@ -43,7 +43,7 @@ export function parseStacksNetworkName(value: string | undefined): StacksNetwork
 }
 
 /** The chain id the network's transactions carry (1 on mainnet, 0x80000000 on testnet and devnets). */
-export function chainIdOf(network: StacksNetworkName): number {
+export function chainIdForNetwork(network: StacksNetworkName): number {
   return networkFromName(network satisfies AnyStacksNetworkName).chainId;
 }
 
@@ -53,8 +53,9 @@ export function parseIssuer(value: string | undefined): string {
   if (!parsed.success) {
     throw poolError("CONFIGURATION_MISSING", "CONVEX_SITE_URL is not set to the deployment's site URL");
   }
-  // Convex compares `iss` with the provider's issuer character for character.
-  return parsed.data.replace(/\/+$/, "");
+  // Used exactly as given: Convex compares `iss` with the issuer in
+  // auth.config.ts, built from the same variable, character for character.
+  return parsed.data;
 }
 
 /** `AUTH_ALLOWED_ORIGINS`: comma-separated origins for CORS, "*" when unset. */
@@ -199,7 +200,7 @@ export function buildSignInMessage(fields: SignInMessageFields): string {
     "",
     `URI: ${fields.uri}`,
     `Network: ${fields.network}`,
-    `Chain ID: ${chainIdOf(fields.network)}`,
+    `Chain ID: ${chainIdForNetwork(fields.network)}`,
     `Nonce: ${fields.nonce}`,
     `Issued At: ${new Date(fields.issuedAt).toISOString()}`,
     `Expiration Time: ${new Date(fields.expiresAt).toISOString()}`,
@@ -222,7 +223,8 @@ const hex = (pattern: string) => new RegExp(`^(?:0x)?(?:${pattern})$`);
 const stripHexPrefix = (value: string) => value.replace(/^0x/, "").toLowerCase();
 
 export const challengeRequestSchema = z.object({
-  address: z.string().min(1).max(128),
+  // Content is checked by canonicalSignInAddress, which answers INVALID_ADDRESS.
+  address: z.string().max(128),
 });
 
 export const verifyRequestSchema = z.object({
@@ -310,7 +312,7 @@ export async function issueSessionToken(input: {
  * HTTP layer itself (a body that is not the expected JSON, and an unexpected
  * failure, whose details stay in the server log).
  */
-export type AuthHttpErrorCode = ErrorCode | "INVALID_REQUEST" | "INTERNAL_ERROR";
+export type AuthHttpErrorCode = ErrorCode;
 export type AuthHttpError = { status: number; body: { code: AuthHttpErrorCode; message: string } };
 
 const STATUS_BY_CODE: Partial<Record<AuthHttpErrorCode, number>> = {

@@ -1,0 +1,223 @@
+/**
+ * Sign-in with a Stacks wallet: the HTTP endpoints and the challenge table
+ * (DESIGN §5 "Auth"). The rules live in `model/walletAuth.ts`; this file reads
+ * the environment, stores challenges and turns outcomes into HTTP responses.
+ *
+ *   POST /auth/challenge                 { address }                     → { nonce, message, expiresAt }
+ *   POST /auth/verify                    { nonce, signature, publicKey } → { token, expiresAt }
+ *   GET  /.well-known/jwks.json          the public key Convex verifies session tokens with
+ *   GET  /.well-known/openid-configuration
+ *
+ * Errors are `{ code, message }`: 400 for a malformed body or address, 401 for
+ * a challenge or signature that does not check out, 500 for missing
+ * configuration or an unexpected failure (details only in the server log).
+ */
+import { v } from "convex/values";
+import type { z } from "zod";
+
+import { internal } from "./_generated/api";
+import { env, httpAction, internalMutation } from "./_generated/server";
+import { isPoolError, poolError } from "./model/errors";
+import {
+  authHttpError,
+  buildSignInMessage,
+  canonicalSignInAddress,
+  CHALLENGE_TTL_MS,
+  challengeRequestSchema,
+  isChallengeRedeemable,
+  issueSessionToken,
+  jwksOf,
+  loadSigningKey,
+  newNonce,
+  openIdConfigurationOf,
+  parseIssuer,
+  parseStacksNetworkName,
+  verifyRequestSchema,
+  verifyWalletSignature,
+  type AuthHttpError,
+} from "./model/walletAuth";
+
+const networkValidator = v.union(v.literal("mainnet"), v.literal("testnet"), v.literal("devnet"));
+
+/** Bounded page for the purge: one mutation never touches an unbounded number of rows. */
+const PURGE_BATCH_SIZE = 256;
+
+// ---------------------------------------------------------------------------
+// Challenges
+
+export const createChallenge = internalMutation({
+  args: { address: v.string(), nonce: v.string(), uri: v.string(), network: networkValidator },
+  returns: v.object({ nonce: v.string(), message: v.string(), expiresAt: v.number() }),
+  handler: async (ctx, { address, nonce, uri, network }) => {
+    const existing = await ctx.db
+      .query("authChallenges")
+      .withIndex("by_nonce", (q) => q.eq("nonce", nonce))
+      .unique();
+    // 32 random bytes do not collide; if they ever do, refuse rather than let
+    // two sign-ins share one challenge.
+    if (existing !== null) throw new Error("challenge nonce already issued");
+    const issuedAt = Date.now();
+    const expiresAt = issuedAt + CHALLENGE_TTL_MS;
+    const message = buildSignInMessage({ address, nonce, uri, network, issuedAt, expiresAt });
+    await ctx.db.insert("authChallenges", { address, nonce, message, expiresAt });
+    return { nonce, message, expiresAt };
+  },
+});
+
+/**
+ * Redeems a challenge: it must exist, be unused and unexpired; it is marked
+ * used in the same transaction, so of two concurrent redemptions only one
+ * succeeds.
+ */
+export const consumeChallenge = internalMutation({
+  args: { nonce: v.string() },
+  returns: v.object({ address: v.string(), message: v.string() }),
+  handler: async (ctx, { nonce }) => {
+    const challenge = await ctx.db
+      .query("authChallenges")
+      .withIndex("by_nonce", (q) => q.eq("nonce", nonce))
+      .unique();
+    const now = Date.now();
+    if (challenge === null || !isChallengeRedeemable(challenge, now)) {
+      throw poolError("AUTH_CHALLENGE_INVALID", "the challenge is unknown, already used or expired: request a new one");
+    }
+    await ctx.db.patch("authChallenges", challenge._id, { usedAt: now });
+    return { address: challenge.address, message: challenge.message };
+  },
+});
+
+/**
+ * Deletes expired challenges (used or not: an expired challenge is refused
+ * either way, so its row has no further use), a bounded page at a time,
+ * continuing through the scheduler while full pages come back. Meant for a
+ * cron, e.g. every 15 minutes.
+ */
+export const purgeExpiredChallenges = internalMutation({
+  args: { batchSize: v.optional(v.number()) },
+  returns: v.object({ deleted: v.number(), continued: v.boolean() }),
+  handler: async (ctx, { batchSize }) => {
+    const limit = Math.min(Math.max(Math.floor(batchSize ?? PURGE_BATCH_SIZE), 1), PURGE_BATCH_SIZE);
+    const expired = await ctx.db
+      .query("authChallenges")
+      .withIndex("by_expiresAt", (q) => q.lte("expiresAt", Date.now()))
+      .take(limit);
+    for (const challenge of expired) {
+      await ctx.db.delete("authChallenges", challenge._id);
+    }
+    const continued = expired.length === limit;
+    if (continued) {
+      await ctx.scheduler.runAfter(0, internal.walletAuth.purgeExpiredChallenges, { batchSize: limit });
+    }
+    return { deleted: expired.length, continued };
+  },
+});
+
+// ---------------------------------------------------------------------------
+// HTTP endpoints
+
+export const requestChallenge = httpAction(async (ctx, request) =>
+  respond(async () => {
+    const body = await readBody(request, challengeRequestSchema);
+    const network = parseStacksNetworkName(env.STACKS_NETWORK);
+    const uri = parseIssuer(env.CONVEX_SITE_URL);
+    // Fail before the wallet prompt, not after the user has signed.
+    await loadSigningKey(env.AUTH_JWT_PRIVATE_KEY);
+    const address = canonicalSignInAddress(body.address, network);
+    const nonce = newNonce((bytes) => crypto.getRandomValues(bytes));
+    return await ctx.runMutation(internal.walletAuth.createChallenge, { address, nonce, uri, network });
+  }),
+);
+
+export const verifyChallenge = httpAction(async (ctx, request) =>
+  respond(async () => {
+    const body = await readBody(request, verifyRequestSchema);
+    // Configuration first: a deployment without a usable key must not burn
+    // the caller's challenge.
+    const network = parseStacksNetworkName(env.STACKS_NETWORK);
+    const issuer = parseIssuer(env.CONVEX_SITE_URL);
+    const key = await loadSigningKey(env.AUTH_JWT_PRIVATE_KEY);
+    // The challenge is burnt before the signature is checked, and stays burnt
+    // when the check fails: each nonce buys exactly one attempt, so a signature
+    // cannot be ground against a live challenge, and a failed sign-in has to
+    // start over with a fresh message for the wallet. (Checking first and
+    // burning only on success would leave the challenge open to unlimited
+    // guesses for its whole lifetime.)
+    const challenge = await ctx.runMutation(internal.walletAuth.consumeChallenge, { nonce: body.nonce });
+    const check = verifyWalletSignature({
+      message: challenge.message,
+      address: challenge.address,
+      network,
+      signature: body.signature,
+      publicKey: body.publicKey,
+    });
+    if (!check.valid) throw poolError("AUTH_SIGNATURE_INVALID", check.reason);
+    return await issueSessionToken({ address: challenge.address, issuer, key, now: Date.now() });
+  }),
+);
+
+export const jwks = httpAction(async () =>
+  respond(async () => jwksOf(await loadSigningKey(env.AUTH_JWT_PRIVATE_KEY)), PUBLIC_CACHE),
+);
+
+export const openIdConfiguration = httpAction(async () =>
+  respond(async () => openIdConfigurationOf(parseIssuer(env.CONVEX_SITE_URL)), PUBLIC_CACHE),
+);
+
+// ---------------------------------------------------------------------------
+// HTTP plumbing
+
+/** Auth answers (challenges, tokens) are per request: never cache them. */
+const NO_STORE = "no-store";
+/** Keys and discovery documents change only on rotation. */
+const PUBLIC_CACHE = "public, max-age=300";
+/** Every valid body is a few hundred bytes. */
+const MAX_BODY_CHARS = 4096;
+
+class HttpFailure extends Error {
+  constructor(readonly failure: AuthHttpError) {
+    super(failure.body.message);
+  }
+}
+
+async function readBody<Schema extends z.ZodType>(request: Request, schema: Schema): Promise<z.infer<Schema>> {
+  const text = await request.text();
+  if (text.length > MAX_BODY_CHARS) {
+    throw new HttpFailure(authHttpError("INVALID_REQUEST", "the request body is too large"));
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new HttpFailure(authHttpError("INVALID_REQUEST", "the request body is not JSON"));
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join(".") || "body"))].join(", ");
+    throw new HttpFailure(authHttpError("INVALID_REQUEST", `the request body is malformed: ${fields}`));
+  }
+  return parsed.data;
+}
+
+async function respond(run: () => Promise<unknown>, cacheControl: string = NO_STORE): Promise<Response> {
+  try {
+    return json(200, await run(), cacheControl);
+  } catch (error) {
+    const failure = toHttpFailure(error);
+    return json(failure.status, failure.body, NO_STORE);
+  }
+}
+
+function toHttpFailure(error: unknown): AuthHttpError {
+  if (error instanceof HttpFailure) return error.failure;
+  if (isPoolError(error)) return authHttpError(error.data.code, error.data.message);
+  // Log the message only: no request body, no environment, no stack in the response.
+  console.error("wallet auth: unexpected failure:", error instanceof Error ? error.message : String(error));
+  return authHttpError("INTERNAL_ERROR", "internal error");
+}
+
+function json(status: number, body: unknown, cacheControl: string): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": "application/json", "Cache-Control": cacheControl },
+  });
+}
