@@ -13,6 +13,7 @@ import { fetchStacksTipHeight } from "./chain/stacksApi";
 import { poolError } from "./model/errors";
 import { applyBalanceChange, requirePositiveAmount } from "./model/ledger";
 import { poolStats, providerPortfolio, tierStats } from "./model/portfolio";
+import * as policies from "./model/policies";
 import { ensureProvider, requireProvider } from "./model/providers";
 import * as reservations from "./model/reservations";
 import { readSyncValue, SYNC_KEYS } from "./model/syncState";
@@ -95,6 +96,7 @@ const tierStatsView = v.object({
   totalYieldAccrued: v.int64(),
   utilizationBps: v.int64(),
   providerCount: v.int64(),
+  activePolicyCount: v.int64(),
   capacityLimit: v.union(v.int64(), v.null()),
 });
 
@@ -322,8 +324,7 @@ export const updateTierMetrics = internalMutation({
           totalAvailable: stats.totalAvailable,
           utilizationBps: stats.utilizationBps,
           providerCount: stats.providerCount,
-          // Policies arrive with the collateral lifecycle; until then none are active.
-          activePolicyCount: 0n,
+          activePolicyCount: stats.activePolicyCount,
           totalYieldAccrued: stats.totalYieldAccrued,
           capacityLimit: stats.capacityLimit ?? undefined,
           updatedAt: Date.now(),
@@ -336,6 +337,42 @@ export const updateTierMetrics = internalMutation({
         else await ctx.db.insert("tierMetrics", snapshot);
       }
     }
+    return null;
+  },
+});
+
+// ---------------------------------------------------------------------------
+// Policy collateral (internal: called by the policy flow and the crons)
+// ---------------------------------------------------------------------------
+
+/**
+ * Backs a registered (Pending) policy with providers of its tier, locks their
+ * collateral and queues the on-chain lock. Fails with a coded error, changing
+ * nothing, when the tier cannot cover it.
+ */
+export const allocatePolicyCollateral = internalMutation({
+  args: { policyId: v.int64() },
+  returns: v.array(v.object({ provider: v.string(), amount: v.int64() })),
+  handler: async (ctx, { policyId }) => await policies.activatePolicy(ctx, policyId),
+});
+
+/** Releases an Active policy's backing from every backer and queues the on-chain release. */
+export const requestCollateralRelease = internalMutation({
+  args: { policyId: v.int64() },
+  returns: v.object({ released: v.int64() }),
+  handler: async (ctx, { policyId }) => ({ released: await policies.releasePolicy(ctx, policyId) }),
+});
+
+/**
+ * Queues `settle-policy` paying the policy's buyer. Backers are debited only
+ * when the settlement event is confirmed. Refused when larger than the
+ * policy's backing.
+ */
+export const requestSettlement = internalMutation({
+  args: { policyId: v.int64(), settlementAmount: v.int64() },
+  returns: v.null(),
+  handler: async (ctx, { policyId, settlementAmount }) => {
+    await policies.requestSettlement(ctx, policyId, settlementAmount);
     return null;
   },
 });

@@ -43,12 +43,19 @@ export default defineSchema({
     tier: tierValidator,
     /** Which tier-total shard this provider's sums are kept in (see model/tierTotals.ts). */
     shard: v.number(),
+    /**
+     * A random position in [0, 1) in the tier's allocation order, drawn anew
+     * each time the provider backs a policy (see model/allocation.ts).
+     */
+    allocationKey: v.number(),
     total: v.int64(),
     locked: v.int64(),
     reserved: v.int64(),
     accruedYield: v.int64(),
     updatedAt: v.number(),
-  }).index("by_provider_and_token", ["provider", "token"]),
+  })
+    .index("by_provider_and_token", ["provider", "token"])
+    .index("by_tier_token_allocation_key", ["tier", "token", "allocationKey"]),
 
   /**
    * Every balance change ever applied, keyed by the operation that caused it
@@ -81,6 +88,8 @@ export default defineSchema({
     reserved: v.int64(),
     accruedYield: v.int64(),
     providerCount: v.int64(),
+    /** Active policies of this tier and collateral token (a policy counts in the shard its id hashes to). */
+    activePolicyCount: v.int64(),
   }).index("by_tier_token_shard", ["tier", "token", "shard"]),
 
   /** A periodic snapshot of each tier, for dashboards (spec's tierMetrics). */
@@ -143,22 +152,68 @@ export default defineSchema({
     collateralToken: tokenValidator,
     requiredCollateral: v.int64(),
     status: policyStatusValidator,
+    /** Premiums synced for this policy so far, in their token. */
+    premiumsReceived: v.int64(),
+    /** What the settlement paid the buyer, once its event synced. */
+    settledAmount: v.optional(v.int64()),
     createdAt: v.number(),
+    updatedAt: v.number(),
   })
     .index("by_policy_id", ["policyId"])
     .index("by_status_and_expiry", ["status", "expiresAtBlock"]),
 
-  /** Which provider backs how much of which policy. */
+  /**
+   * Which provider backs how much of which policy. `allocated` is what is
+   * still locked for the policy; `originalAllocation` what was locked at first.
+   */
   policyBacking: defineTable({
     policyId: v.int64(),
     provider: v.string(),
     token: tokenValidator,
     tier: tierValidator,
+    originalAllocation: v.int64(),
     allocated: v.int64(),
     active: v.boolean(),
   })
     .index("by_policy", ["policyId"])
     .index("by_provider_and_active", ["provider", "active"]),
+
+  /**
+   * Collateral instructions for the vault waiting to go on chain: the
+   * transaction layer's seam. Locks and releases of up to 50 policies of one
+   * token are batched into one `lock-collateral-aggregate` /
+   * `release-collateral-aggregate`; a settlement is one `settle-policy`.
+   */
+  vaultOperations: defineTable({
+    kind: v.union(v.literal("lock"), v.literal("release"), v.literal("settle")),
+    policyId: v.int64(),
+    token: tokenValidator,
+    amount: v.int64(),
+    /** The payee of a settlement. */
+    buyer: v.optional(v.string()),
+    status: v.union(v.literal("queued"), v.literal("submitted"), v.literal("confirmed"), v.literal("failed")),
+    chainTransactionId: v.optional(v.id("chainTransactions")),
+    createdAt: v.number(),
+  })
+    .index("by_status_kind_token", ["status", "kind", "token"])
+    .index("by_policy_and_kind", ["policyId", "kind"])
+    .index("by_chain_transaction", ["chainTransactionId"]),
+
+  /** What belongs to the protocol rather than to providers: fees, and premiums no policy could take. */
+  protocolAccounts: defineTable({
+    token: tokenValidator,
+    feesAccrued: v.int64(),
+    unallocatedPremiums: v.int64(),
+  }).index("by_token", ["token"]),
+
+  /** Something an operator must look at: a reconciliation difference, an unmatched event, a failed transaction. */
+  alerts: defineTable({
+    kind: v.string(),
+    message: v.string(),
+    details: v.optional(v.string()),
+    resolved: v.boolean(),
+    createdAt: v.number(),
+  }).index("by_resolved_and_time", ["resolved", "createdAt"]),
 
   /** Every vault event synced from the chain, unique by (txid, eventIndex). */
   vaultEvents: defineTable({
@@ -167,7 +222,7 @@ export default defineSchema({
     blockHeight: v.int64(),
     blockHash: v.string(),
     event: vaultEventValidator,
-    status: v.union(v.literal("applied"), v.literal("reversed")),
+    status: v.union(v.literal("applied"), v.literal("unmatched"), v.literal("reversed")),
     appliedAt: v.number(),
   })
     .index("by_tx_and_index", ["txid", "eventIndex"])
@@ -175,9 +230,15 @@ export default defineSchema({
 
   /** Every transaction the backend prepared or sent, with its fate. */
   chainTransactions: defineTable({
-    functionName: v.string(),
-    nonce: v.int64(),
-    fee: v.int64(),
+    functionName: v.union(
+      v.literal("lock-collateral-aggregate"),
+      v.literal("release-collateral-aggregate"),
+      v.literal("settle-policy"),
+    ),
+    /** Assigned when the transaction is signed, by the one nonce allocator. */
+    nonce: v.optional(v.int64()),
+    fee: v.optional(v.int64()),
+    buyer: v.optional(v.string()),
     txid: v.optional(v.string()),
     status: chainTransactionStatusValidator,
     policyIds: v.array(v.int64()),

@@ -9,7 +9,7 @@ import { vaultEventValidator } from "./validators";
 /** Applies one confirmed event exactly once (by txid and event index). */
 export const apply = internalMutation({
   args: { event: vaultEventValidator },
-  returns: v.union(v.literal("applied"), v.literal("duplicate")),
+  returns: v.union(v.literal("applied"), v.literal("duplicate"), v.literal("unmatched")),
   handler: async (ctx, { event }) => await applyVaultEvent(ctx, event),
 });
 

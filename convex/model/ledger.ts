@@ -73,6 +73,7 @@ export async function applyBalanceChange(ctx: MutationCtx, change: BalanceChange
       token: change.token,
       tier,
       shard,
+      allocationKey: Math.random(),
       ...after,
       updatedAt: now,
     });

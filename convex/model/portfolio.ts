@@ -69,6 +69,7 @@ export async function tierStats(ctx: QueryCtx, tier: Tier, token: Token) {
     totalYieldAccrued: totals.accruedYield,
     utilizationBps: utilizationBps(totals),
     providerCount: totals.providerCount,
+    activePolicyCount: totals.activePolicyCount,
     capacityLimit: (config && capacityLimitOf(config, token)) ?? null,
   };
 }

@@ -34,6 +34,7 @@ export type TierTotals = {
   reserved: bigint;
   accruedYield: bigint;
   providerCount: bigint;
+  activePolicyCount: bigint;
 };
 
 export const ZERO_TIER_TOTALS: TierTotals = {
@@ -42,36 +43,50 @@ export const ZERO_TIER_TOTALS: TierTotals = {
   reserved: 0n,
   accruedYield: 0n,
   providerCount: 0n,
+  activePolicyCount: 0n,
 };
+
+type ShardKey = { tier: Tier; token: Token; shard: number };
+
+async function updateShard(ctx: MutationCtx, key: ShardKey, change: (before: TierTotals) => TierTotals): Promise<void> {
+  const shard = await ctx.db
+    .query("tierTotalShards")
+    .withIndex("by_tier_token_shard", (q) => q.eq("tier", key.tier).eq("token", key.token).eq("shard", key.shard))
+    .unique();
+  const after = change(shard ?? { ...ZERO_TIER_TOTALS });
+  if (shard) {
+    await ctx.db.patch("tierTotalShards", shard._id, after);
+  } else {
+    await ctx.db.insert("tierTotalShards", { ...key, ...after });
+  }
+}
 
 export function availableCapital(totals: TierTotals): bigint {
   return totals.capital - totals.locked - totals.reserved;
 }
 
 /** Adds a provider's balance change (and, for a new provider, one to the count) to their shard. */
-export async function addToTierTotals(
-  ctx: MutationCtx,
-  key: { tier: Tier; token: Token; shard: number },
-  delta: Balance,
-  newProviders: bigint,
-): Promise<void> {
-  const shard = await ctx.db
-    .query("tierTotalShards")
-    .withIndex("by_tier_token_shard", (q) => q.eq("tier", key.tier).eq("token", key.token).eq("shard", key.shard))
-    .unique();
-  const before = shard ?? { ...ZERO_TIER_TOTALS };
-  const after = {
+export async function addToTierTotals(ctx: MutationCtx, key: ShardKey, delta: Balance, newProviders: bigint): Promise<void> {
+  await updateShard(ctx, key, (before) => ({
+    ...before,
     capital: before.capital + delta.total,
     locked: before.locked + delta.locked,
     reserved: before.reserved + delta.reserved,
     accruedYield: before.accruedYield + delta.accruedYield,
     providerCount: before.providerCount + newProviders,
-  };
-  if (shard) {
-    await ctx.db.patch("tierTotalShards", shard._id, after);
-  } else {
-    await ctx.db.insert("tierTotalShards", { ...key, ...after });
-  }
+  }));
+}
+
+/** Counts a policy in (+1) or out (-1) of its tier's active policies. */
+export async function addActivePolicies(
+  ctx: MutationCtx,
+  tier: Tier,
+  token: Token,
+  policyId: bigint,
+  delta: bigint,
+): Promise<void> {
+  const key = { tier, token, shard: shardOf(`policy:${policyId}`) };
+  await updateShard(ctx, key, (before) => ({ ...before, activePolicyCount: before.activePolicyCount + delta }));
 }
 
 /** The exact sums of one tier in one token: reads at most TIER_TOTAL_SHARDS documents. */
@@ -87,6 +102,7 @@ export async function readTierTotals(ctx: QueryCtx, tier: Tier, token: Token): P
       reserved: sum.reserved + s.reserved,
       accruedYield: sum.accruedYield + s.accruedYield,
       providerCount: sum.providerCount + s.providerCount,
+      activePolicyCount: sum.activePolicyCount + s.activePolicyCount,
     }),
     { ...ZERO_TIER_TOTALS },
   );

@@ -5,11 +5,21 @@
  */
 import type { MutationCtx } from "../_generated/server";
 import type { VaultEvent } from "../validators";
+import { raiseAlert } from "./alerts";
+import { isPoolError } from "./errors";
 import { applyBalanceChange } from "./ledger";
+import { applySettlement } from "./policies";
+import { distributePremium } from "./premiums";
 import { DEFAULT_TIER, ensureProvider, findProvider } from "./providers";
 import { applyWithdrawal } from "./reservations";
+import { confirmVaultOperations } from "./vaultOperations";
 
-export type ApplyOutcome = "applied" | "duplicate";
+/**
+ * "unmatched": the event is genuine and recorded, and the pool mirror follows
+ * it, but the off-chain model could not place it (e.g. a settlement for a
+ * policy we do not know). An alert says so; nothing is half-applied.
+ */
+export type ApplyOutcome = "applied" | "duplicate" | "unmatched";
 
 /**
  * The ledger key of an event's effects. It names the block too: a transaction
@@ -68,11 +78,20 @@ async function applyProviderEffects(ctx: MutationCtx, event: VaultEvent): Promis
       });
       return;
     case "premium-paid":
+      await distributePremium(ctx, { operationId, policyId: event.policyId, token: event.token, amount: event.amount });
+      return;
     case "collateral-locked":
+      // Backers' balances were locked when the policy was allocated; the event
+      // confirms the vault agrees.
+      await confirmVaultOperations(ctx, "lock", event.policyIds);
+      return;
     case "collateral-released":
+      // Backers' collateral was freed at expiry or settlement; the vault now agrees.
+      await confirmVaultOperations(ctx, "release", event.policyIds);
+      return;
     case "settlement-paid":
-      // Per-provider effects of policy events (yield, backing, payouts) belong
-      // to the collateral lifecycle; here they only move the pool mirror.
+      await applySettlement(ctx, { operationId, policyId: event.policyId, amount: event.amount });
+      await confirmVaultOperations(ctx, "settle", [event.policyId]);
       return;
   }
 }
@@ -82,9 +101,21 @@ export async function applyVaultEvent(ctx: MutationCtx, event: VaultEvent): Prom
     .query("vaultEvents")
     .withIndex("by_tx_and_index", (q) => q.eq("txid", event.txid).eq("eventIndex", event.eventIndex))
     .unique();
-  if (existing && existing.status === "applied") return "duplicate";
+  if (existing && existing.status !== "reversed") return "duplicate";
 
-  await applyProviderEffects(ctx, event);
+  let outcome: ApplyOutcome = "applied";
+  try {
+    await applyProviderEffects(ctx, event);
+  } catch (error) {
+    // Effects check everything before their first write, so a coded refusal
+    // leaves nothing half-done; anything else is a bug and propagates.
+    if (!isPoolError(error)) throw error;
+    outcome = "unmatched";
+    await raiseAlert(ctx, "event-unmatched", `vault event ${event.kind} could not be applied: ${error.data.message}`, {
+      txid: event.txid,
+      eventIndex: event.eventIndex,
+    });
+  }
   await syncPoolBalances(ctx, event);
   const record = {
     txid: event.txid,
@@ -92,7 +123,7 @@ export async function applyVaultEvent(ctx: MutationCtx, event: VaultEvent): Prom
     blockHeight: event.blockHeight,
     blockHash: event.blockHash,
     event,
-    status: "applied" as const,
+    status: outcome === "applied" ? ("applied" as const) : ("unmatched" as const),
     appliedAt: Date.now(),
   };
   if (existing) {
@@ -100,5 +131,5 @@ export async function applyVaultEvent(ctx: MutationCtx, event: VaultEvent): Prom
   } else {
     await ctx.db.insert("vaultEvents", record);
   }
-  return "applied";
+  return outcome;
 }

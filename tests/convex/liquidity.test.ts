@@ -539,6 +539,7 @@ describe("pool and tier statistics", () => {
       totalYieldAccrued: 0n,
       utilizationBps: 2_500n,
       providerCount: 2n,
+      activePolicyCount: 0n,
       capacityLimit: null,
     });
     expect(stats.find((s) => s.tier === "Aggressive" && s.token === "sBTC")).toMatchObject({

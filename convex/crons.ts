@@ -1,0 +1,17 @@
+/**
+ * Scheduled jobs. Each one works in bounded pages and reschedules itself
+ * while work remains, so no single transaction grows with the pool.
+ */
+import { cronJobs } from "convex/server";
+
+import { internal } from "./_generated/api";
+
+const crons = cronJobs();
+
+crons.interval("expire withdrawal reservations", { minutes: 1 }, internal.liquidity.expireWithdrawalReservations, {});
+crons.interval("expire policies", { minutes: 1 }, internal.policies.expirePolicies, {});
+crons.interval("batch vault operations", { seconds: 30 }, internal.vaultOperations.batch, {});
+crons.interval("refresh tier metrics", { minutes: 5 }, internal.liquidity.updateTierMetrics, {});
+crons.interval("purge expired sign-in challenges", { minutes: 15 }, internal.walletAuth.purgeExpiredChallenges, {});
+
+export default crons;

@@ -1,0 +1,84 @@
+/**
+ * Premiums become yield (DESIGN §5 "Yield"). A premium counts only once its
+ * `premium-paid` event is synced; the protocol fee (basis points, rounded
+ * down) goes to the protocol account and the rest is split among the policy's
+ * backers in proportion to their original allocation, in exact integer parts.
+ */
+import type { MutationCtx } from "../_generated/server";
+import type { Token } from "../validators";
+import { raiseAlert } from "./alerts";
+import { applyBalanceChange } from "./ledger";
+import { bpsOf, splitProportionally } from "./money";
+import { backingOf, findPolicy } from "./policies";
+import { getTierConfig } from "./tierConfigs";
+
+export type PremiumSplit = { protocolFee: bigint; parts: { provider: string; amount: bigint }[] };
+
+/** Pure: the protocol's fee and each backer's part; everything sums to `premium`. */
+export function splitPremium(
+  premium: bigint,
+  protocolFeeBps: bigint,
+  backers: readonly { provider: string; allocation: bigint }[],
+): PremiumSplit {
+  const protocolFee = bpsOf(premium, protocolFeeBps);
+  const shares = splitProportionally(
+    premium - protocolFee,
+    backers.map((b) => b.allocation),
+  );
+  return {
+    protocolFee,
+    parts: backers.map((b, i) => ({ provider: b.provider, amount: shares[i] ?? 0n })).filter((p) => p.amount > 0n),
+  };
+}
+
+async function creditProtocol(
+  ctx: MutationCtx,
+  token: Token,
+  credit: { feesAccrued?: bigint; unallocatedPremiums?: bigint },
+): Promise<void> {
+  const account = await ctx.db
+    .query("protocolAccounts")
+    .withIndex("by_token", (q) => q.eq("token", token))
+    .unique();
+  const next = {
+    feesAccrued: (account?.feesAccrued ?? 0n) + (credit.feesAccrued ?? 0n),
+    unallocatedPremiums: (account?.unallocatedPremiums ?? 0n) + (credit.unallocatedPremiums ?? 0n),
+  };
+  if (account) await ctx.db.patch("protocolAccounts", account._id, next);
+  else await ctx.db.insert("protocolAccounts", { token, ...next });
+}
+
+export async function distributePremium(
+  ctx: MutationCtx,
+  premium: { operationId: string; policyId: bigint; token: Token; amount: bigint },
+): Promise<PremiumSplit | null> {
+  const policy = await findPolicy(ctx, premium.policyId);
+  const backers = policy ? (await backingOf(ctx, premium.policyId)).filter((b) => b.originalAllocation > 0n) : [];
+  if (!policy || backers.length === 0) {
+    // The money is in the vault and belongs to no provider: keep it visible.
+    await creditProtocol(ctx, premium.token, { unallocatedPremiums: premium.amount });
+    await raiseAlert(ctx, "premium-unallocated", `premium for policy ${premium.policyId} has no backers to pay`, premium);
+    return null;
+  }
+  const config = await getTierConfig(ctx, policy.tier);
+  const split = splitPremium(
+    premium.amount,
+    config.protocolFeeBps,
+    backers.map((b) => ({ provider: b.provider, allocation: b.originalAllocation })),
+  );
+  for (const part of split.parts) {
+    await applyBalanceChange(ctx, {
+      operationId: `${premium.operationId}:yield:${part.provider}`,
+      provider: part.provider,
+      token: premium.token,
+      type: "yield_accrual",
+      amount: part.amount,
+    });
+  }
+  if (split.protocolFee > 0n) await creditProtocol(ctx, premium.token, { feesAccrued: split.protocolFee });
+  await ctx.db.patch("policies", policy._id, {
+    premiumsReceived: policy.premiumsReceived + premium.amount,
+    updatedAt: Date.now(),
+  });
+  return split;
+}

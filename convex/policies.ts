@@ -1,0 +1,67 @@
+/**
+ * The policy registry's entry points, for the policy flow that sells
+ * protection (buyer-facing policy creation lives outside this pool).
+ */
+import { v } from "convex/values";
+
+import { internal } from "./_generated/api";
+import { internalMutation } from "./_generated/server";
+import * as policies from "./model/policies";
+import { readSyncValue, SYNC_KEYS } from "./model/syncState";
+import { policyStatusValidator, policyTypeValidator, tierValidator, tokenValidator } from "./validators";
+
+/** Registers a policy as Pending; its tier and required collateral follow from its terms at the given prices. */
+export const registerPolicy = internalMutation({
+  args: {
+    policyId: v.int64(),
+    buyer: v.string(),
+    policyType: policyTypeValidator,
+    protectedAmountSats: v.int64(),
+    strikePriceUsd: v.int64(),
+    premium: v.int64(),
+    expiresAtBlock: v.int64(),
+    collateralToken: tokenValidator,
+    btcPriceUsd: v.int64(),
+    stxPriceUsd: v.int64(),
+  },
+  returns: v.object({ tier: tierValidator, requiredCollateral: v.int64(), status: policyStatusValidator }),
+  handler: async (ctx, { btcPriceUsd, stxPriceUsd, ...terms }) => {
+    const policy = await policies.registerPolicy(ctx, { ...terms, prices: { btcUsd: btcPriceUsd, stxUsd: stxPriceUsd } });
+    return { tier: policy.tier, requiredCollateral: policy.requiredCollateral, status: policy.status };
+  },
+});
+
+/** Withdraws a Pending policy that could not be backed. */
+export const cancelPolicy = internalMutation({
+  args: { policyId: v.int64() },
+  returns: v.null(),
+  handler: async (ctx, { policyId }) => {
+    await policies.cancelPolicy(ctx, policyId);
+    return null;
+  },
+});
+
+const EXPIRY_PAGE_SIZE = 50;
+
+/**
+ * Releases Active policies whose expiry block has passed, a page at a time;
+ * a full page schedules the next. Each policy's transition checks its status
+ * inside the transaction, so overlapping runs release each policy once.
+ */
+export const expirePolicies = internalMutation({
+  args: {},
+  returns: v.object({ expired: v.number(), hasMore: v.boolean() }),
+  handler: async (ctx) => {
+    const height = await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight);
+    if (height === null) return { expired: 0, hasMore: false };
+    const due = await ctx.db
+      .query("policies")
+      .withIndex("by_status_and_expiry", (q) => q.eq("status", "Active").lt("expiresAtBlock", height))
+      .take(EXPIRY_PAGE_SIZE + 1);
+    const page = due.slice(0, EXPIRY_PAGE_SIZE);
+    for (const policy of page) await policies.releasePolicy(ctx, policy.policyId);
+    const hasMore = due.length > EXPIRY_PAGE_SIZE;
+    if (hasMore) await ctx.scheduler.runAfter(0, internal.policies.expirePolicies, {});
+    return { expired: page.length, hasMore };
+  },
+});
