@@ -7,9 +7,8 @@ import { v } from "convex/values";
 import { internal } from "./_generated/api";
 import { internalMutation, query } from "./_generated/server";
 import { signWithdrawalVoucher, chainIdOf } from "./chain/withdrawalVoucher";
-import { readBackendPrivateKey, readChainConfig } from "./chain/config";
+import { hiroClientFor, readBackendPrivateKey, readChainConfig } from "./chain/config";
 import { contractCallValidator, depositCall, withdrawCall } from "./chain/contractCalls";
-import { fetchStacksTipHeight } from "./chain/stacksApi";
 import { poolError } from "./model/errors";
 import { applyBalanceChange, requirePositiveAmount } from "./model/ledger";
 import { poolStats, providerPortfolio, tierStats } from "./model/portfolio";
@@ -175,7 +174,8 @@ export const requestWithdrawal = providerAction({
     requirePositiveAmount(amount);
     const config = readChainConfig();
     const backendKey = readBackendPrivateKey();
-    const expiresAt = (await fetchStacksTipHeight(config)) + config.voucherTtlBlocks;
+    const tip = await hiroClientFor(config, { maxAttempts: 2 }).getTipHeight();
+    const expiresAt = tip + config.voucherTtlBlocks;
     const nonce = randomVoucherNonce();
     await ctx.runMutation(internal.liquidity.reserveWithdrawal, {
       provider: ctx.provider,

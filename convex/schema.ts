@@ -35,7 +35,8 @@ export default defineSchema({
   /**
    * A provider's money in one token. available = total - locked - reserved is
    * derived, never stored. Invariant: locked + reserved <= total, all >= 0.
-   * `accruedYield` is the part of `total` that came from premiums.
+   * `accruedYield` is the lifetime yield credited from premiums (it was added
+   * to `total` when credited; withdrawals do not reduce it).
    */
   providerBalances: defineTable({
     provider: v.string(),

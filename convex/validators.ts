@@ -35,6 +35,9 @@ export const balanceChangeTypeValidator = v.union(
   v.literal("release"),
   v.literal("reserve"),
   v.literal("unreserve"),
+  // Undoing an applied change whose block left the canonical chain (reorg).
+  v.literal("yield_reversal"),
+  v.literal("settlement_reversal"),
 );
 export type BalanceChangeType = Infer<typeof balanceChangeTypeValidator>;
 

@@ -15,7 +15,8 @@ import type {
 } from "convex/server";
 import type * as chain_config from "../chain/config.js";
 import type * as chain_contractCalls from "../chain/contractCalls.js";
-import type * as chain_stacksApi from "../chain/stacksApi.js";
+import type * as chain_hiroClient from "../chain/hiroClient.js";
+import type * as chain_hiroSchemas from "../chain/hiroSchemas.js";
 import type * as chain_withdrawalVoucher from "../chain/withdrawalVoucher.js";
 import type * as crons from "../crons.js";
 import type * as http from "../http.js";
@@ -58,7 +59,8 @@ import type * as walletAuth from "../walletAuth.js";
 declare const fullApi: ApiFromModules<{
   "chain/config": typeof chain_config;
   "chain/contractCalls": typeof chain_contractCalls;
-  "chain/stacksApi": typeof chain_stacksApi;
+  "chain/hiroClient": typeof chain_hiroClient;
+  "chain/hiroSchemas": typeof chain_hiroSchemas;
   "chain/withdrawalVoucher": typeof chain_withdrawalVoucher;
   crons: typeof crons;
   http: typeof http;

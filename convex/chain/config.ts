@@ -9,6 +9,7 @@ import { z } from "zod";
 
 import { env as deploymentEnv } from "../_generated/server";
 import { poolError } from "../model/errors";
+import { HiroClient } from "./hiroClient";
 
 export type StacksNetworkName = "mainnet" | "testnet" | "devnet";
 
@@ -67,6 +68,11 @@ export function readChainConfig(env: Record<string, string | undefined> = deploy
     sbtcContractId: e.SBTC_CONTRACT_ID,
     voucherTtlBlocks: e.VOUCHER_TTL_BLOCKS,
   };
+}
+
+/** A client for the configured API; interactive paths ask for fewer attempts so a user is not kept waiting. */
+export function hiroClientFor(config: ChainConfig, options: { maxAttempts?: number } = {}): HiroClient {
+  return new HiroClient({ baseUrl: config.apiUrl, apiKey: config.apiKey, ...options });
 }
 
 /**

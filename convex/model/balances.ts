@@ -64,12 +64,37 @@ export function applyBalanceChangeTo(balance: Balance, type: BalanceChangeType, 
     case "unreserve":
       if (balance.reserved < amount) {
         throw poolError(
-          "INSUFFICIENT_AVAILABLE_BALANCE",
+          "INSUFFICIENT_RESERVED_BALANCE",
           `cannot free ${amount} of reservations: only ${balance.reserved} is reserved`,
         );
       }
       return { ...balance, reserved: balance.reserved - amount };
+    case "yield_reversal":
+      requireAvailable(balance, amount, "take back yield of");
+      if (balance.accruedYield < amount) {
+        throw poolError("INSUFFICIENT_TOTAL_BALANCE", `cannot take back ${amount} of yield: only ${balance.accruedYield} accrued`);
+      }
+      return { ...balance, total: balance.total - amount, accruedYield: balance.accruedYield - amount };
+    case "settlement_reversal":
+      return { ...balance, total: balance.total + amount, locked: balance.locked + amount };
   }
+}
+
+/** The change that undoes `type` (for reversing the effects of a reorged event). */
+export function inverseOf(type: BalanceChangeType): BalanceChangeType {
+  const inverse: Record<BalanceChangeType, BalanceChangeType> = {
+    deposit: "withdrawal",
+    withdrawal: "deposit",
+    lock: "release",
+    release: "lock",
+    reserve: "unreserve",
+    unreserve: "reserve",
+    yield_accrual: "yield_reversal",
+    yield_reversal: "yield_accrual",
+    settlement_debit: "settlement_reversal",
+    settlement_reversal: "settlement_debit",
+  };
+  return inverse[type];
 }
 
 /** Field-wise difference `after - before`, for keeping the tier sums in step. */

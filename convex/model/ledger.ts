@@ -78,9 +78,16 @@ export async function applyBalanceChange(ctx: MutationCtx, change: BalanceChange
       updatedAt: now,
     });
   }
-  await addToTierTotals(ctx, { tier, token: change.token, shard }, balanceDelta(before, after), balanceDoc ? 0n : 1n);
+  await addToTierTotals(ctx, { tier, token: change.token, shard }, balanceDelta(before, after), providerCountDelta(before, after));
   await ctx.db.insert("balanceLedger", { ...change, appliedAt: now });
   return { applied: true, balance: after };
+}
+
+/** A provider counts in a tier while they hold capital there. */
+function providerCountDelta(before: Balance, after: Balance): bigint {
+  if (before.total === 0n && after.total > 0n) return 1n;
+  if (before.total > 0n && after.total === 0n) return -1n;
+  return 0n;
 }
 
 /** Throws INVALID_AMOUNT unless the amount is a positive number of base units. */

@@ -3,6 +3,7 @@ import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
 import type { Tier } from "../validators";
 import { poolError } from "./errors";
+import { addToTierTotals } from "./tierTotals";
 
 /**
  * The tier given to a provider whose first deposit reaches the vault without a
@@ -24,18 +25,18 @@ export async function requireProvider(ctx: QueryCtx, principal: string): Promise
   return provider;
 }
 
-async function hasBalances(ctx: QueryCtx, principal: string): Promise<boolean> {
-  const first = await ctx.db
+/** A provider has at most one balance per token, so this reads at most two documents. */
+async function balancesOf(ctx: QueryCtx, principal: string) {
+  return await ctx.db
     .query("providerBalances")
     .withIndex("by_provider_and_token", (q) => q.eq("provider", principal))
-    .first();
-  return first !== null;
+    .take(2);
 }
 
 /**
- * The provider, created in `tier` if new. A provider's tier is fixed once they
- * hold capital in it: moving capital between tiers would move the policies it
- * backs, so it needs a full withdrawal first.
+ * The provider, created in `tier` if new. A provider's tier is fixed while
+ * they hold capital in it (moving capital between tiers would move the
+ * policies it backs); once everything is withdrawn, they may choose again.
  */
 export async function ensureProvider(ctx: MutationCtx, principal: string, tier: Tier): Promise<Doc<"providers">> {
   const existing = await findProvider(ctx, principal);
@@ -51,11 +52,23 @@ export async function ensureProvider(ctx: MutationCtx, principal: string, tier: 
     return created;
   }
   if (existing.tier !== tier) {
-    if (await hasBalances(ctx, principal)) {
+    const balances = await balancesOf(ctx, principal);
+    if (balances.some((b) => b.total > 0n || b.locked > 0n || b.reserved > 0n)) {
       throw poolError(
         "TIER_MISMATCH",
         `provider ${principal} is in tier ${existing.tier}; withdraw everything before changing tier`,
       );
+    }
+    // Empty balances move with the provider, carrying their lifetime yield
+    // figure so that each tier's sums stay the sums of its balances.
+    for (const balance of balances) {
+      await ctx.db.patch("providerBalances", balance._id, { tier });
+      if (balance.accruedYield > 0n) {
+        const yieldOnly = (accruedYield: bigint) => ({ total: 0n, locked: 0n, reserved: 0n, accruedYield });
+        const key = { token: balance.token, shard: balance.shard };
+        await addToTierTotals(ctx, { ...key, tier: balance.tier }, yieldOnly(-balance.accruedYield), 0n);
+        await addToTierTotals(ctx, { ...key, tier }, yieldOnly(balance.accruedYield), 0n);
+      }
     }
     await ctx.db.patch("providers", existing._id, { tier });
     return { ...existing, tier };

@@ -65,7 +65,7 @@ export function availableCapital(totals: TierTotals): bigint {
   return totals.capital - totals.locked - totals.reserved;
 }
 
-/** Adds a provider's balance change (and, for a new provider, one to the count) to their shard. */
+/** Adds a provider's balance change (and their entry into or exit from the tier's count) to their shard. */
 export async function addToTierTotals(ctx: MutationCtx, key: ShardKey, delta: Balance, newProviders: bigint): Promise<void> {
   await updateShard(ctx, key, (before) => ({
     ...before,
