@@ -8,6 +8,12 @@ import { internal } from "./_generated/api";
 
 const crons = cronJobs();
 
+// Chain integration: sync the vault's events, send and follow backend transactions, reconcile.
+crons.interval("sync vault events", { seconds: 30 }, internal.eventSync.syncVaultEvents, {});
+crons.interval("send vault transactions", { seconds: 30 }, internal.chainTransactions.send, {});
+crons.interval("follow vault transactions", { seconds: 30 }, internal.chainTransactions.follow, {});
+crons.interval("reconcile vault totals", { minutes: 10 }, internal.reconciliation.reconcile, {});
+
 crons.interval("expire withdrawal reservations", { minutes: 1 }, internal.liquidity.expireWithdrawalReservations, {});
 crons.interval("expire policies", { minutes: 1 }, internal.policies.expirePolicies, {});
 crons.interval("batch vault operations", { seconds: 30 }, internal.vaultOperations.batch, {});

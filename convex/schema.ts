@@ -229,6 +229,29 @@ export default defineSchema({
     .index("by_tx_and_index", ["txid", "eventIndex"])
     .index("by_block_height", ["blockHeight"]),
 
+  /** Print events of the vault that could not be decoded: recorded once, alerted, skipped. */
+  rejectedEvents: defineTable({
+    txid: v.string(),
+    eventIndex: v.number(),
+    blockHeight: v.int64(),
+    reason: v.string(),
+    hex: v.string(),
+    recordedAt: v.number(),
+  }).index("by_tx_and_index", ["txid", "eventIndex"]),
+
+  /** Each comparison of the vault's read-only totals with the off-chain sums. */
+  reconciliations: defineTable({
+    token: tokenValidator,
+    status: v.union(v.literal("match"), v.literal("mismatch"), v.literal("skipped")),
+    reason: v.optional(v.string()),
+    onChainBalance: v.int64(),
+    onChainLocked: v.int64(),
+    expectedBalance: v.int64(),
+    expectedLocked: v.int64(),
+    syncedThroughHeight: v.int64(),
+    checkedAt: v.number(),
+  }).index("by_token_and_time", ["token", "checkedAt"]),
+
   /** Every transaction the backend prepared or sent, with its fate. */
   chainTransactions: defineTable({
     functionName: v.union(
@@ -247,6 +270,10 @@ export default defineSchema({
     amount: v.int64(),
     error: v.optional(v.string()),
     attempts: v.number(),
+    /** Chain height when last broadcast: a transaction pending long after it is stuck. */
+    broadcastAtHeight: v.optional(v.int64()),
+    /** Earlier txids of this transaction, replaced by higher-fee versions. */
+    replacedTxids: v.optional(v.array(v.string())),
     createdAt: v.number(),
     updatedAt: v.number(),
   })

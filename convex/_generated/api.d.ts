@@ -13,17 +13,22 @@ import type {
   FilterApi,
   FunctionReference,
 } from "convex/server";
+import type * as chain_backendTransactions from "../chain/backendTransactions.js";
 import type * as chain_config from "../chain/config.js";
 import type * as chain_contractCalls from "../chain/contractCalls.js";
 import type * as chain_hiroClient from "../chain/hiroClient.js";
 import type * as chain_hiroSchemas from "../chain/hiroSchemas.js";
+import type * as chain_vaultEventDecoding from "../chain/vaultEventDecoding.js";
 import type * as chain_withdrawalVoucher from "../chain/withdrawalVoucher.js";
+import type * as chainTransactions from "../chainTransactions.js";
 import type * as crons from "../crons.js";
+import type * as eventSync from "../eventSync.js";
 import type * as http from "../http.js";
 import type * as liquidity from "../liquidity.js";
 import type * as model_alerts from "../model/alerts.js";
 import type * as model_allocation from "../model/allocation.js";
 import type * as model_balances from "../model/balances.js";
+import type * as model_chainTransactions from "../model/chainTransactions.js";
 import type * as model_errors from "../model/errors.js";
 import type * as model_ledger from "../model/ledger.js";
 import type * as model_money from "../model/money.js";
@@ -32,7 +37,9 @@ import type * as model_policyMath from "../model/policyMath.js";
 import type * as model_portfolio from "../model/portfolio.js";
 import type * as model_premiums from "../model/premiums.js";
 import type * as model_providers from "../model/providers.js";
+import type * as model_reconciliation from "../model/reconciliation.js";
 import type * as model_reservations from "../model/reservations.js";
+import type * as model_reversal from "../model/reversal.js";
 import type * as model_syncState from "../model/syncState.js";
 import type * as model_tierConfigs from "../model/tierConfigs.js";
 import type * as model_tierTotals from "../model/tierTotals.js";
@@ -42,6 +49,7 @@ import type * as model_walletAuth from "../model/walletAuth.js";
 import type * as model_withdrawalPolicy from "../model/withdrawalPolicy.js";
 import type * as policies from "../policies.js";
 import type * as providerFunctions from "../providerFunctions.js";
+import type * as reconciliation from "../reconciliation.js";
 import type * as tierConfigs from "../tierConfigs.js";
 import type * as validators from "../validators.js";
 import type * as vaultEvents from "../vaultEvents.js";
@@ -57,17 +65,22 @@ import type * as walletAuth from "../walletAuth.js";
  * ```
  */
 declare const fullApi: ApiFromModules<{
+  "chain/backendTransactions": typeof chain_backendTransactions;
   "chain/config": typeof chain_config;
   "chain/contractCalls": typeof chain_contractCalls;
   "chain/hiroClient": typeof chain_hiroClient;
   "chain/hiroSchemas": typeof chain_hiroSchemas;
+  "chain/vaultEventDecoding": typeof chain_vaultEventDecoding;
   "chain/withdrawalVoucher": typeof chain_withdrawalVoucher;
+  chainTransactions: typeof chainTransactions;
   crons: typeof crons;
+  eventSync: typeof eventSync;
   http: typeof http;
   liquidity: typeof liquidity;
   "model/alerts": typeof model_alerts;
   "model/allocation": typeof model_allocation;
   "model/balances": typeof model_balances;
+  "model/chainTransactions": typeof model_chainTransactions;
   "model/errors": typeof model_errors;
   "model/ledger": typeof model_ledger;
   "model/money": typeof model_money;
@@ -76,7 +89,9 @@ declare const fullApi: ApiFromModules<{
   "model/portfolio": typeof model_portfolio;
   "model/premiums": typeof model_premiums;
   "model/providers": typeof model_providers;
+  "model/reconciliation": typeof model_reconciliation;
   "model/reservations": typeof model_reservations;
+  "model/reversal": typeof model_reversal;
   "model/syncState": typeof model_syncState;
   "model/tierConfigs": typeof model_tierConfigs;
   "model/tierTotals": typeof model_tierTotals;
@@ -86,6 +101,7 @@ declare const fullApi: ApiFromModules<{
   "model/withdrawalPolicy": typeof model_withdrawalPolicy;
   policies: typeof policies;
   providerFunctions: typeof providerFunctions;
+  reconciliation: typeof reconciliation;
   tierConfigs: typeof tierConfigs;
   validators: typeof validators;
   vaultEvents: typeof vaultEvents;

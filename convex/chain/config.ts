@@ -32,6 +32,14 @@ const chainEnvironment = z.object({
   SBTC_CONTRACT_ID: contractId,
   /** Blocks a withdrawal voucher stays redeemable (Stacks blocks come every few seconds). */
   VOUCHER_TTL_BLOCKS: z.coerce.bigint().positive().default(120n),
+  /** Blocks on top of an event's block before it counts. */
+  SYNC_CONFIRMATIONS: z.coerce.bigint().nonnegative().default(6n),
+  /** How far back applied events are re-checked for reorgs. */
+  SYNC_REORG_WINDOW: z.coerce.bigint().positive().default(64n),
+  /** Most a backend transaction may pay in fees, in micro-STX. */
+  MAX_FEE_USTX: z.coerce.bigint().positive().default(1_000_000n),
+  /** Blocks a broadcast transaction may stay pending before it is replaced with a higher fee. */
+  STUCK_AFTER_BLOCKS: z.coerce.bigint().positive().default(20n),
 });
 
 export type ChainConfig = {
@@ -42,6 +50,10 @@ export type ChainConfig = {
   vaultContractId: string;
   sbtcContractId: string;
   voucherTtlBlocks: bigint;
+  syncConfirmations: bigint;
+  syncReorgWindow: bigint;
+  maxFeeUstx: bigint;
+  stuckAfterBlocks: bigint;
 };
 
 const NETWORKS: Record<StacksNetworkName, StacksNetwork> = {
@@ -67,6 +79,10 @@ export function readChainConfig(env: Record<string, string | undefined> = deploy
     vaultContractId: e.VAULT_CONTRACT_ID,
     sbtcContractId: e.SBTC_CONTRACT_ID,
     voucherTtlBlocks: e.VOUCHER_TTL_BLOCKS,
+    syncConfirmations: e.SYNC_CONFIRMATIONS,
+    syncReorgWindow: e.SYNC_REORG_WINDOW,
+    maxFeeUstx: e.MAX_FEE_USTX,
+    stuckAfterBlocks: e.STUCK_AFTER_BLOCKS,
   };
 }
 

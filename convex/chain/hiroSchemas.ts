@@ -74,6 +74,7 @@ export const minedTransactionSchema = z.object({
   sender_address: z.string(),
   block_height: z.number().int().nonnegative(),
   block_hash: z.string(),
+  tx_index: z.number().int().nonnegative(),
   canonical: z.boolean(),
   tx_result: z.object({ hex: z.string(), repr: z.string() }),
 });

@@ -1,0 +1,254 @@
+/**
+ * Sending and following backend-signed vault transactions (DESIGN §6).
+ *
+ * `send` (cron) signs pending transactions with nonces from the one
+ * allocator, a fee from the node's estimate within MAX_FEE_USTX, and
+ * broadcasts them; a nonce rejection resyncs the counter from the API.
+ * `follow` (cron) checks broadcast transactions: confirmed, failed (what they
+ * held is released), or stuck/dropped past STUCK_AFTER_BLOCKS — replaced with
+ * the same nonce and a higher fee.
+ *
+ * Durability comes from the database: every step is recorded in
+ * `chainTransactions` before and after it runs, and the crons pick up
+ * whatever a crashed run left, so no in-memory queue is needed.
+ */
+import { v } from "convex/values";
+
+import { internal } from "./_generated/api";
+import { internalAction, internalMutation, internalQuery } from "./_generated/server";
+import { backendAddress, chooseFee, signVaultCall } from "./chain/backendTransactions";
+import { hiroClientFor, readBackendPrivateKey, readChainConfig } from "./chain/config";
+import type { HiroClient } from "./chain/hiroClient";
+import * as chainTransactions from "./model/chainTransactions";
+import { readSyncValue, SYNC_KEYS } from "./model/syncState";
+import { chainTransactionStatusValidator } from "./validators";
+
+const SEND_BATCH = 10;
+const FOLLOW_BATCH = 25;
+/** The least fee the backend offers, in micro-STX, whatever the estimate. */
+const MIN_FEE = 1_000n;
+
+const transactionView = v.object({
+  _id: v.id("chainTransactions"),
+  functionName: v.union(
+    v.literal("lock-collateral-aggregate"),
+    v.literal("release-collateral-aggregate"),
+    v.literal("settle-policy"),
+  ),
+  policyIds: v.array(v.int64()),
+  token: v.union(v.literal("STX"), v.literal("sBTC")),
+  amount: v.int64(),
+  buyer: v.optional(v.string()),
+  nonce: v.optional(v.int64()),
+  fee: v.optional(v.int64()),
+  txid: v.optional(v.string()),
+  broadcastAtHeight: v.optional(v.int64()),
+  status: chainTransactionStatusValidator,
+  attempts: v.number(),
+});
+
+export const listByStatus = internalQuery({
+  args: { status: chainTransactionStatusValidator, limit: v.number() },
+  returns: v.array(transactionView),
+  handler: async (ctx, { status, limit }) => {
+    const rows = await ctx.db
+      .query("chainTransactions")
+      .withIndex("by_status", (q) => q.eq("status", status))
+      .take(limit);
+    return rows.map((tx) => ({
+      _id: tx._id,
+      functionName: tx.functionName,
+      policyIds: tx.policyIds,
+      token: tx.token,
+      amount: tx.amount,
+      buyer: tx.buyer,
+      nonce: tx.nonce,
+      fee: tx.fee,
+      txid: tx.txid,
+      broadcastAtHeight: tx.broadcastAtHeight,
+      status: tx.status,
+      attempts: tx.attempts,
+    }));
+  },
+});
+
+export const claimNonce = internalMutation({
+  args: { id: v.id("chainTransactions") },
+  returns: v.int64(),
+  handler: async (ctx, { id }) => await chainTransactions.claimNonce(ctx, id),
+});
+
+export const resyncNonce = internalMutation({
+  args: { chainNext: v.int64() },
+  returns: v.null(),
+  handler: async (ctx, { chainNext }) => {
+    const pending = await ctx.db
+      .query("chainTransactions")
+      .withIndex("by_status", (q) => q.eq("status", "pending"))
+      .take(100);
+    await chainTransactions.resyncNonce(ctx, chainNext, pending);
+    return null;
+  },
+});
+
+export const markBroadcast = internalMutation({
+  args: { id: v.id("chainTransactions"), txid: v.string(), fee: v.int64(), atHeight: v.int64() },
+  returns: v.null(),
+  handler: async (ctx, { id, ...sent }) => {
+    await chainTransactions.markBroadcast(ctx, id, sent);
+    return null;
+  },
+});
+
+export const markAttemptFailed = internalMutation({
+  args: { id: v.id("chainTransactions"), reason: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { id, reason }) => {
+    await chainTransactions.markAttemptFailed(ctx, id, reason);
+    return null;
+  },
+});
+
+export const markConfirmed = internalMutation({
+  args: { id: v.id("chainTransactions") },
+  returns: v.null(),
+  handler: async (ctx, { id }) => {
+    await chainTransactions.markConfirmed(ctx, id);
+    return null;
+  },
+});
+
+export const markFailed = internalMutation({
+  args: { id: v.id("chainTransactions"), reason: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { id, reason }) => {
+    await chainTransactions.markFailed(ctx, id, reason);
+    return null;
+  },
+});
+
+type Sendable = Parameters<typeof signVaultCall>[1];
+
+/** Signs and broadcasts one transaction with its nonce; returns what the node said. */
+async function signAndBroadcast(
+  client: HiroClient,
+  tx: Sendable,
+  nonce: bigint,
+  feeFloor: bigint,
+): Promise<{ accepted: true; txid: string; fee: bigint } | { accepted: false; reason: string; message: string }> {
+  const config = readChainConfig();
+  const privateKey = readBackendPrivateKey();
+  // Estimate on the transaction itself, then sign it again with the chosen fee.
+  const draft = await signVaultCall(config, tx, { nonce, fee: 0n, privateKey });
+  const estimates = await client.estimateFees(draft.payloadHex, draft.byteLength);
+  const fee = chooseFee(estimates, feeFloor, config.maxFeeUstx);
+  const signed = await signVaultCall(config, tx, { nonce, fee, privateKey });
+  const result = await client.broadcast(signed.bytes);
+  return result.accepted ? { accepted: true, txid: result.txid, fee } : { accepted: false, reason: result.reason, message: result.message };
+}
+
+export const send = internalAction({
+  args: {},
+  returns: v.object({ broadcast: v.number(), rejected: v.number() }),
+  handler: async (ctx) => {
+    const config = readChainConfig();
+    const client = hiroClientFor(config);
+    const pending = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "pending", limit: SEND_BATCH });
+    if (pending.length === 0) return { broadcast: 0, rejected: 0 };
+    const sender = backendAddress(config, readBackendPrivateKey());
+    const [tip, chainNext] = await Promise.all([client.getTipHeight(), client.getNextNonce(sender)]);
+    const counter = await ctx.runQuery(internal.chainTransactions.nextNonce, {});
+    // First run, or the chain moved past us (another signer, or a lost update): follow the chain.
+    if (counter === null || counter < chainNext) await ctx.runMutation(internal.chainTransactions.resyncNonce, { chainNext });
+
+    let broadcast = 0;
+    let rejected = 0;
+    for (const tx of pending) {
+      const nonce = await ctx.runMutation(internal.chainTransactions.claimNonce, { id: tx._id });
+      const outcome = await signAndBroadcast(client, tx, nonce, MIN_FEE);
+      if (outcome.accepted) {
+        await ctx.runMutation(internal.chainTransactions.markBroadcast, {
+          id: tx._id,
+          txid: outcome.txid,
+          fee: outcome.fee,
+          atHeight: tip,
+        });
+        broadcast++;
+        continue;
+      }
+      rejected++;
+      if (outcome.reason === "BadNonce" || outcome.reason === "ConflictingNonceInMempool") {
+        await ctx.runMutation(internal.chainTransactions.resyncNonce, { chainNext: await client.getNextNonce(sender) });
+      }
+      await ctx.runMutation(internal.chainTransactions.markAttemptFailed, {
+        id: tx._id,
+        reason: `${outcome.reason}: ${outcome.message}`,
+      });
+    }
+    return { broadcast, rejected };
+  },
+});
+
+export const nextNonce = internalQuery({
+  args: {},
+  returns: v.union(v.int64(), v.null()),
+  handler: async (ctx) => await readSyncValue(ctx, SYNC_KEYS.backendNextNonce),
+});
+
+/** A replacement must pay more than the original; 50% more clears every node's replace-by-fee rule. */
+function replacementFee(previous: bigint): bigint {
+  return previous + previous / 2n + 1n;
+}
+
+export const follow = internalAction({
+  args: {},
+  returns: v.object({ confirmed: v.number(), failed: v.number(), replaced: v.number() }),
+  handler: async (ctx) => {
+    const config = readChainConfig();
+    const client = hiroClientFor(config);
+    const broadcast = await ctx.runQuery(internal.chainTransactions.listByStatus, {
+      status: "broadcast",
+      limit: FOLLOW_BATCH,
+    });
+    if (broadcast.length === 0) return { confirmed: 0, failed: 0, replaced: 0 };
+    const tip = await client.getTipHeight();
+    const counts = { confirmed: 0, failed: 0, replaced: 0 };
+    for (const tx of broadcast) {
+      const info = tx.txid ? await client.getTransaction(tx.txid) : null;
+      if (info && "block_height" in info && info.canonical) {
+        if (info.tx_status === "success") {
+          await ctx.runMutation(internal.chainTransactions.markConfirmed, { id: tx._id });
+          counts.confirmed++;
+        } else {
+          await ctx.runMutation(internal.chainTransactions.markFailed, { id: tx._id, reason: info.tx_status });
+          counts.failed++;
+        }
+        continue;
+      }
+      const dropped = info !== null && "tx_status" in info && info.tx_status.startsWith("dropped");
+      const stuck = tx.broadcastAtHeight !== undefined && tip - tx.broadcastAtHeight >= config.stuckAfterBlocks;
+      // Unknown to the API right after broadcast is normal; only a long silence counts.
+      if ((dropped || stuck) && tx.nonce !== undefined) {
+        // Same nonce, higher fee: the node replaces the stuck one (or re-admits a dropped one).
+        const floor = replacementFee(tx.fee ?? MIN_FEE);
+        if (floor > config.maxFeeUstx && !dropped) continue; // already at the cap: wait it out
+        const outcome = await signAndBroadcast(client, tx, tx.nonce, floor);
+        if (outcome.accepted) {
+          await ctx.runMutation(internal.chainTransactions.markBroadcast, {
+            id: tx._id,
+            txid: outcome.txid,
+            fee: outcome.fee,
+            atHeight: tip,
+          });
+          counts.replaced++;
+        } else {
+          await ctx.runMutation(internal.chainTransactions.markAttemptFailed, {
+            id: tx._id,
+            reason: `replacement rejected: ${outcome.reason}`,
+          });
+        }
+      }
+    }
+    return counts;
+  },
+});

@@ -1,0 +1,208 @@
+/**
+ * Event sync (DESIGN §7): a cron-driven action that reads the vault's print
+ * events from the Stacks API, keeps only successful transactions in canonical
+ * blocks at least SYNC_CONFIRMATIONS deep, decodes them, and applies them in
+ * chain order through internal mutations that are idempotent by (txid, event
+ * index). Applied events still inside the reorg window are re-checked each
+ * run; one whose block left the canonical chain is reversed.
+ *
+ * Overlapping runs are harmless: every application is idempotent, and the
+ * cursor only moves forward.
+ */
+import { v } from "convex/values";
+
+import { internal } from "./_generated/api";
+import { internalAction, internalMutation, internalQuery } from "./_generated/server";
+import { hiroClientFor, readChainConfig } from "./chain/config";
+import type { TransactionInfo } from "./chain/hiroSchemas";
+import { decodeVaultPrint } from "./chain/vaultEventDecoding";
+import { raiseAlert } from "./model/alerts";
+import { reverseVaultEvent } from "./model/reversal";
+import { readSyncValue, SYNC_KEYS } from "./model/syncState";
+import { applyVaultEvent } from "./model/vaultEvents";
+import { vaultEventValidator, type VaultEvent } from "./validators";
+
+const PAGE_SIZE = 50;
+/** Events per applying mutation: a premium touches up to ~75 documents, so 25 stays far inside Convex's limits. */
+const APPLY_BATCH = 25;
+/** Applied events re-checked for reorgs per run. */
+const RECHECK_LIMIT = 500;
+
+export const cursor = internalQuery({
+  args: { reorgWindow: v.int64() },
+  returns: v.object({
+    syncedThrough: v.union(v.int64(), v.null()),
+    recent: v.array(
+      v.object({ txid: v.string(), eventIndex: v.number(), blockHeight: v.int64(), blockHash: v.string() }),
+    ),
+  }),
+  handler: async (ctx, { reorgWindow }) => {
+    const syncedThrough = await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight);
+    if (syncedThrough === null) return { syncedThrough, recent: [] };
+    const recent = await ctx.db
+      .query("vaultEvents")
+      .withIndex("by_block_height", (q) => q.gt("blockHeight", syncedThrough - reorgWindow))
+      .take(RECHECK_LIMIT);
+    return {
+      syncedThrough,
+      recent: recent
+        .filter((e) => e.status !== "reversed")
+        .map((e) => ({ txid: e.txid, eventIndex: e.eventIndex, blockHeight: e.blockHeight, blockHash: e.blockHash })),
+    };
+  },
+});
+
+export const applyBatch = internalMutation({
+  args: { events: v.array(vaultEventValidator) },
+  returns: v.object({ applied: v.number(), duplicate: v.number(), unmatched: v.number() }),
+  handler: async (ctx, { events }) => {
+    const counts = { applied: 0, duplicate: 0, unmatched: 0 };
+    for (const event of events) counts[await applyVaultEvent(ctx, event)] += 1;
+    return counts;
+  },
+});
+
+export const reverse = internalMutation({
+  args: { txid: v.string(), eventIndex: v.number() },
+  returns: v.union(v.literal("reversed"), v.literal("not-applied")),
+  handler: async (ctx, key) => await reverseVaultEvent(ctx, key),
+});
+
+export const recordRejected = internalMutation({
+  args: {
+    txid: v.string(),
+    eventIndex: v.number(),
+    blockHeight: v.int64(),
+    reason: v.string(),
+    hex: v.string(),
+  },
+  returns: v.boolean(),
+  handler: async (ctx, rejected) => {
+    const existing = await ctx.db
+      .query("rejectedEvents")
+      .withIndex("by_tx_and_index", (q) => q.eq("txid", rejected.txid).eq("eventIndex", rejected.eventIndex))
+      .unique();
+    if (existing) return false;
+    await ctx.db.insert("rejectedEvents", { ...rejected, recordedAt: Date.now() });
+    await raiseAlert(ctx, "event-malformed", `vault print event could not be decoded: ${rejected.reason}`, {
+      txid: rejected.txid,
+      eventIndex: rejected.eventIndex,
+    });
+    return true;
+  },
+});
+
+function isMined(tx: TransactionInfo): tx is Extract<TransactionInfo, { block_height: number }> {
+  return "block_height" in tx;
+}
+
+type Ordered = { event: VaultEvent; txIndex: number };
+
+export const syncVaultEvents = internalAction({
+  args: {},
+  returns: v.object({
+    tipHeight: v.int64(),
+    syncedThrough: v.int64(),
+    applied: v.number(),
+    duplicate: v.number(),
+    unmatched: v.number(),
+    rejected: v.number(),
+    reversed: v.number(),
+    waitingForConfirmations: v.number(),
+  }),
+  handler: async (ctx) => {
+    const config = readChainConfig();
+    const client = hiroClientFor(config);
+    const tip = await client.getTipHeight();
+    const confirmedThrough = tip - config.syncConfirmations;
+    const state = await ctx.runQuery(internal.eventSync.cursor, { reorgWindow: config.syncReorgWindow });
+
+    const txCache = new Map<string, TransactionInfo | null>();
+    const txOf = async (txid: string) => {
+      if (!txCache.has(txid)) txCache.set(txid, await client.getTransaction(txid));
+      return txCache.get(txid) ?? null;
+    };
+
+    // 1. Applied events still inside the reorg window must still be where we saw them.
+    let reversed = 0;
+    for (const applied of state.recent) {
+      const tx = await txOf(applied.txid);
+      const stillThere =
+        tx !== null && isMined(tx) && tx.canonical && tx.tx_status === "success" && tx.block_hash === applied.blockHash;
+      if (!stillThere) {
+        const outcome = await ctx.runMutation(internal.eventSync.reverse, {
+          txid: applied.txid,
+          eventIndex: applied.eventIndex,
+        });
+        if (outcome === "reversed") reversed++;
+      }
+    }
+
+    // 2. Page through the vault's events, newest first, down to the reorg window's floor.
+    const floor = state.syncedThrough === null ? -1n : state.syncedThrough - config.syncReorgWindow;
+    const collected: Ordered[] = [];
+    let rejected = 0;
+    let waiting = 0;
+    for (let offset = 0; ; offset += PAGE_SIZE) {
+      const page = await client.getContractEvents(config.vaultContractId, { limit: PAGE_SIZE, offset });
+      let reachedFloor = false;
+      for (const log of page.logs) {
+        if (log.contract_log.contract_id !== config.vaultContractId || log.contract_log.topic !== "print") continue;
+        const tx = await txOf(log.tx_id);
+        if (tx === null || !isMined(tx)) continue;
+        const height = BigInt(tx.block_height);
+        if (height <= floor) {
+          reachedFloor = true;
+          continue;
+        }
+        if (!tx.canonical || tx.tx_status !== "success") continue;
+        if (height > confirmedThrough) {
+          waiting++;
+          continue;
+        }
+        const position = { txid: log.tx_id, eventIndex: log.event_index, blockHeight: height, blockHash: tx.block_hash };
+        const decoded = decodeVaultPrint(log.contract_log.value.hex, position, config.sbtcContractId);
+        if (decoded.kind === "money") collected.push({ event: decoded.event, txIndex: tx.tx_index });
+        if (decoded.kind === "malformed") {
+          const recorded = await ctx.runMutation(internal.eventSync.recordRejected, {
+            txid: log.tx_id,
+            eventIndex: log.event_index,
+            blockHeight: height,
+            reason: decoded.reason,
+            hex: log.contract_log.value.hex,
+          });
+          if (recorded) rejected++;
+        }
+      }
+      if (reachedFloor || page.count < PAGE_SIZE) break;
+    }
+
+    // 3. Apply in chain order: block, then transaction, then event.
+    collected.sort(
+      (a, b) =>
+        (a.event.blockHeight === b.event.blockHeight ? 0 : a.event.blockHeight < b.event.blockHeight ? -1 : 1) ||
+        a.txIndex - b.txIndex ||
+        a.event.eventIndex - b.event.eventIndex,
+    );
+    const totals = { applied: 0, duplicate: 0, unmatched: 0 };
+    for (let i = 0; i < collected.length; i += APPLY_BATCH) {
+      const events = collected.slice(i, i + APPLY_BATCH).map((c) => c.event);
+      const counts = await ctx.runMutation(internal.eventSync.applyBatch, { events });
+      totals.applied += counts.applied;
+      totals.duplicate += counts.duplicate;
+      totals.unmatched += counts.unmatched;
+    }
+
+    // 4. Everything at or below the confirmed height has now been seen.
+    const syncedThrough = confirmedThrough > 0n ? confirmedThrough : 0n;
+    await ctx.runMutation(internal.vaultEvents.markSyncedThrough, { height: syncedThrough });
+    return {
+      tipHeight: tip,
+      syncedThrough,
+      ...totals,
+      rejected,
+      reversed,
+      waitingForConfirmations: waiting,
+    };
+  },
+});

@@ -1,0 +1,73 @@
+/**
+ * Undoing an applied vault event whose block left the canonical chain
+ * (DESIGN §7: a reorg is detected and reversed, never silently ignored).
+ *
+ * Every balance change an event caused is in the ledger under the event's
+ * operation id (or ids that start with it), so the reversal applies the
+ * inverse of each, newest first, under ids of its own. Policy-level effects
+ * (a settled policy, released backing) are not rewound automatically: the
+ * reversal raises an alert for an operator, because paying a buyer twice or
+ * not at all must be a human decision.
+ */
+import type { MutationCtx } from "../_generated/server";
+import { raiseAlert } from "./alerts";
+import { inverseOf } from "./balances";
+import { isPoolError } from "./errors";
+import { applyBalanceChange } from "./ledger";
+import { findReservationByNonce } from "./reservations";
+import { operationIdOf } from "./vaultEvents";
+
+/** Most ledger rows one event can have caused (a premium split over the largest backing group, plus slack). */
+const MAX_ROWS_PER_EVENT = 200;
+
+export async function reverseVaultEvent(
+  ctx: MutationCtx,
+  key: { txid: string; eventIndex: number },
+): Promise<"reversed" | "not-applied"> {
+  const record = await ctx.db
+    .query("vaultEvents")
+    .withIndex("by_tx_and_index", (q) => q.eq("txid", key.txid).eq("eventIndex", key.eventIndex))
+    .unique();
+  if (!record || record.status === "reversed") return "not-applied";
+
+  const prefix = operationIdOf(record.event);
+  const rows = await ctx.db
+    .query("balanceLedger")
+    .withIndex("by_operation", (q) => q.gte("operationId", prefix).lt("operationId", `${prefix}\uffff`))
+    .take(MAX_ROWS_PER_EVENT);
+  rows.sort((a, b) => b.appliedAt - a.appliedAt || b._creationTime - a._creationTime);
+
+  const failures: string[] = [];
+  for (const row of rows) {
+    try {
+      await applyBalanceChange(ctx, {
+        operationId: `reversal:${row.operationId}`,
+        provider: row.provider,
+        token: row.token,
+        type: inverseOf(row.type),
+        amount: row.amount,
+      });
+    } catch (error) {
+      // The provider already used the money (e.g. locked or withdrew it): the
+      // reversal cannot take it back on its own.
+      if (!isPoolError(error)) throw error;
+      failures.push(`${row.operationId}: ${error.data.message}`);
+    }
+  }
+
+  const event = record.event;
+  if (event.kind === "funds-withdrawn") {
+    const reservation = await findReservationByNonce(ctx, event.nonce);
+    if (reservation?.status === "redeemed") await ctx.db.patch("withdrawalReservations", reservation._id, { status: "active" });
+  }
+  await ctx.db.patch("vaultEvents", record._id, { status: "reversed" });
+
+  const needsReview = event.kind === "settlement-paid" || event.kind === "premium-paid" || failures.length > 0;
+  await raiseAlert(
+    ctx,
+    needsReview ? "reorg-needs-review" : "reorg-reversed",
+    `vault event ${event.kind} in block ${event.blockHeight} left the canonical chain and was reversed`,
+    { txid: key.txid, eventIndex: key.eventIndex, failures },
+  );
+  return "reversed";
+}

@@ -1,0 +1,91 @@
+/**
+ * Reconciliation (DESIGN §7): a cron compares the vault's read-only totals
+ * with the off-chain books and records the result; any difference raises an
+ * alert (a row in `alerts` and a log line).
+ *
+ * The chain is read at its tip while the books are at the synced height, so
+ * the comparison runs only when no vault event is waiting between the two;
+ * otherwise it is recorded as skipped rather than as a false alarm.
+ */
+import { ClarityType } from "@stacks/transactions";
+import { v } from "convex/values";
+
+import { internal } from "./_generated/api";
+import { internalAction, internalMutation } from "./_generated/server";
+import { hiroClientFor, readChainConfig } from "./chain/config";
+import { raiseAlert } from "./model/alerts";
+import { expectedVaultTotals } from "./model/reconciliation";
+import { readSyncValue, SYNC_KEYS } from "./model/syncState";
+import { TOKENS, tokenValidator } from "./validators";
+
+const onChainTotals = v.object({ token: tokenValidator, balance: v.int64(), locked: v.int64() });
+const outcomeValidator = v.union(v.literal("match"), v.literal("mismatch"), v.literal("skipped"));
+type Outcome = "match" | "mismatch" | "skipped";
+
+export const record = internalMutation({
+  args: { onChain: v.array(onChainTotals), skippedReason: v.optional(v.string()) },
+  returns: v.array(outcomeValidator),
+  handler: async (ctx, { onChain, skippedReason }): Promise<Outcome[]> => {
+    const syncedThroughHeight = (await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight)) ?? 0n;
+    const outcomes: Outcome[] = [];
+    for (const chain of onChain) {
+      const expected = await expectedVaultTotals(ctx, chain.token);
+      const reason = skippedReason ?? (expected.complete ? undefined : "too many unconfirmed collateral operations");
+      const matches = chain.balance === expected.balance && chain.locked === expected.locked;
+      const status: Outcome = reason ? "skipped" : matches ? "match" : "mismatch";
+      await ctx.db.insert("reconciliations", {
+        token: chain.token,
+        status,
+        reason,
+        onChainBalance: chain.balance,
+        onChainLocked: chain.locked,
+        expectedBalance: expected.balance,
+        expectedLocked: expected.locked,
+        syncedThroughHeight,
+        checkedAt: Date.now(),
+      });
+      if (status === "mismatch") {
+        await raiseAlert(ctx, "reconciliation-mismatch", `vault ${chain.token} totals differ from the books`, {
+          onChainBalance: chain.balance,
+          expectedBalance: expected.balance,
+          onChainLocked: chain.locked,
+          expectedLocked: expected.locked,
+        });
+      }
+      outcomes.push(status);
+    }
+    return outcomes;
+  },
+});
+
+function uintOf(value: { type: string; value?: unknown }, what: string): bigint {
+  if (value.type !== ClarityType.UInt) throw new Error(`${what} is not a uint`);
+  return BigInt(value.value as string | bigint);
+}
+
+export const reconcile = internalAction({
+  args: {},
+  returns: v.array(outcomeValidator),
+  handler: async (ctx): Promise<Outcome[]> => {
+    const config = readChainConfig();
+    const client = hiroClientFor(config);
+    const [vaultAddress] = config.vaultContractId.split(".");
+    const read = async (fn: string) => uintOf(await client.callReadOnly(config.vaultContractId, fn, [], vaultAddress!), fn);
+    const onChain = [];
+    for (const token of TOKENS) {
+      const name = token === "STX" ? "stx" : "sbtc";
+      onChain.push({ token, balance: await read(`get-total-${name}-balance`), locked: await read(`get-total-${name}-locked`) });
+    }
+
+    // The newest vault event tells whether the books can be behind the chain's tip.
+    const synced: { syncedThrough: bigint | null } = await ctx.runQuery(internal.eventSync.cursor, { reorgWindow: 1n });
+    const newest = await client.getContractEvents(config.vaultContractId, { limit: 1, offset: 0 });
+    const newestTx = newest.logs[0] ? await client.getTransaction(newest.logs[0].tx_id) : null;
+    const newestHeight = newestTx && "block_height" in newestTx ? BigInt(newestTx.block_height) : -1n;
+    const behind: boolean = synced.syncedThrough === null ? newestHeight >= 0n : newestHeight > synced.syncedThrough;
+    return await ctx.runMutation(internal.reconciliation.record, {
+      onChain,
+      skippedReason: behind ? "vault events above the synced height are not applied yet" : undefined,
+    });
+  },
+});
