@@ -295,13 +295,15 @@ export default defineSchema({
     .index("by_provider_and_status", ["provider", "status"])
     .index("by_status_and_expiry", ["status", "expiresAtBlock"]),
 
-  /** Oracle observations: USD prices with 8 decimals. */
+  /** Oracle observations (one per source) and their medians (`source: "median"`): USD with 8 decimals. */
   oraclePrices: defineTable({
     asset: oracleAssetValidator,
     priceUsd: v.int64(),
     source: v.string(),
     observedAt: v.number(),
-  }).index("by_asset_and_time", ["asset", "observedAt"]),
+  })
+    .index("by_asset_and_time", ["asset", "observedAt"])
+    .index("by_asset_source_and_time", ["asset", "source", "observedAt"]),
 
   /** Cursors and chain heights of the sync jobs, and monotonic sequences (e.g. voucher nonces). */
   syncState: defineTable({

@@ -1,0 +1,76 @@
+/**
+ * The price oracle (DESIGN §5 "Health"): a cron asks every configured source
+ * for BTC/USD and STX/USD, stores each answer, and stores the median of the
+ * fresh answers when enough agree. When they do not, no price is stored, an
+ * alert is raised, and readers see the price as unavailable once the last
+ * good one is older than ORACLE_MAX_AGE_MS.
+ */
+import { v } from "convex/values";
+
+import { internal } from "./_generated/api";
+import { env, internalAction, internalMutation, internalQuery } from "./_generated/server";
+import { raiseAlert } from "./model/alerts";
+import { readOracleConfig } from "./model/oracleConfig";
+import { aggregatePrice } from "./model/prices";
+import { currentPrices } from "./model/priceReadings";
+import { askSource, type Asset } from "./oracle/priceSources";
+import { oracleAssetValidator } from "./validators";
+
+/** The `source` of a stored aggregate, beside the per-source answers. */
+export const MEDIAN_SOURCE = "median";
+
+const answerValidator = v.object({ asset: oracleAssetValidator, source: v.string(), priceUsd: v.int64(), observedAt: v.number() });
+
+export const recordPrices = internalMutation({
+  args: {
+    answers: v.array(answerValidator),
+    aggregates: v.array(v.object({ asset: oracleAssetValidator, priceUsd: v.int64(), observedAt: v.number() })),
+    unavailable: v.array(v.object({ asset: oracleAssetValidator, reason: v.string() })),
+  },
+  returns: v.null(),
+  handler: async (ctx, { answers, aggregates, unavailable }) => {
+    for (const answer of answers) await ctx.db.insert("oraclePrices", answer);
+    for (const aggregate of aggregates) await ctx.db.insert("oraclePrices", { ...aggregate, source: MEDIAN_SOURCE });
+    for (const { asset, reason } of unavailable) {
+      await raiseAlert(ctx, "price-unavailable", `${asset}/USD is unavailable: ${reason}`);
+    }
+    return null;
+  },
+});
+
+export const refreshPrices = internalAction({
+  args: {},
+  returns: v.object({ available: v.array(oracleAssetValidator), unavailable: v.array(oracleAssetValidator) }),
+  handler: async (ctx) => {
+    const config = readOracleConfig(env);
+    const assets: Asset[] = ["BTC", "STX"];
+    const outcomes = await Promise.all(assets.flatMap((asset) => config.sources.map((source) => askSource(source, asset))));
+    const now = Date.now();
+    const answers = [];
+    const aggregates = [];
+    const unavailable = [];
+    for (const asset of assets) {
+      const mine = outcomes.filter((o) => o.asset === asset);
+      const good = mine.flatMap((o) => (o.ok ? [o.answer] : []));
+      for (const answer of good) answers.push({ asset, ...answer });
+      const aggregated = aggregatePrice(good, config.rules, now);
+      if (aggregated.available) aggregates.push({ asset, priceUsd: aggregated.priceUsd, observedAt: now });
+      else {
+        const failures = mine.flatMap((o) => (o.ok ? [] : [`${o.source}: ${o.error}`]));
+        unavailable.push({ asset, reason: [aggregated.reason, ...failures].join("; ") });
+      }
+    }
+    await ctx.runMutation(internal.oracle.recordPrices, { answers, aggregates, unavailable });
+    return { available: aggregates.map((a) => a.asset), unavailable: unavailable.map((u) => u.asset) };
+  },
+});
+
+/** The current BTC and STX prices, or why they are unavailable. */
+export const getCurrentPrices = internalQuery({
+  args: {},
+  returns: v.union(
+    v.object({ available: v.literal(true), btcUsd: v.int64(), stxUsd: v.int64(), observedAt: v.number() }),
+    v.object({ available: v.literal(false), reason: v.string() }),
+  ),
+  handler: async (ctx) => await currentPrices(ctx, Date.now()),
+});
