@@ -1,0 +1,265 @@
+/**
+ * The local chain: simnet (through SimnetSession), the mempool, the blocks and
+ * the transactions' executions. Every operation runs under one lock, so HTTP
+ * requests, the auto-miner and restores never interleave.
+ */
+import { validateContractCall, type ClarityAbi } from "@stacks/transactions";
+
+import { decodeTransaction, rejection, type NodeRejection } from "./admission";
+import { BlockStore } from "./blockStore";
+import { messageOf } from "./errors";
+import { Mempool, nonceRejection } from "./mempool";
+import { Miner } from "./miner";
+import type { BlockRecord, Inclusion, TxRecord } from "./records";
+import { SimnetSession, type ReadonlySimnet } from "./simnetSession";
+
+export type SubmitResult = { ok: true; txid: string } | { ok: false; rejection: NodeRejection };
+
+export type TxView = { record: TxRecord; inclusion: Inclusion | null; block: BlockRecord | null };
+
+export type ContractLog = { txid: string; eventIndex: number; contractId: string; topic: string; valueHex: string };
+
+function u128Hex(value: bigint): string {
+  return `0x${value.toString(16).padStart(32, "0")}`;
+}
+
+export class LocalChain {
+  readonly mempool = new Mempool();
+  private readonly miner: Miner;
+  private lock: Promise<unknown> = Promise.resolve();
+  /** journal checkpoint before each mined block, by block hash */
+  private readonly checkpoints = new Map<string, number>();
+  /** records that were executed at least once, by sender */
+  private readonly executedBySender = new Map<string, TxRecord[]>();
+
+  private constructor(
+    private readonly session: SimnetSession,
+    readonly blocks: BlockStore,
+    /** next nonce of accounts that spent nonces before the server started (the contract deployments) */
+    private readonly genesisNonces: Map<string, bigint>,
+  ) {
+    this.miner = new Miner(session);
+  }
+
+  static async open(manifestPath: string, options: { keepSpareSession?: boolean } = {}): Promise<LocalChain> {
+    const session = await SimnetSession.open(manifestPath, { keepSpare: options.keepSpareSession });
+    const view = session.view;
+    const genesisNonces = new Map<string, bigint>();
+    for (const contractId of view.getContractsInterfaces().keys()) {
+      const address = contractId.split(".")[0] as string;
+      if (address === view.deployer || [...view.getAccounts().values()].includes(address)) {
+        genesisNonces.set(address, (genesisNonces.get(address) ?? 0n) + 1n);
+      }
+    }
+    const blocks = new BlockStore(session.tipHeight, Number(view.getBlockTime()), view.burnBlockHeight);
+    return new LocalChain(session, blocks, genesisNonces);
+  }
+
+  get simnet(): ReadonlySimnet {
+    return this.session.view;
+  }
+
+  /** Runs `work` alone: no other chain operation starts until it settles. */
+  exclusive<T>(work: () => T | Promise<T>): Promise<T> {
+    const run = this.lock.then(work, work);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  canonicalInclusion(record: TxRecord): Inclusion | null {
+    return record.inclusions.find((inclusion) => this.blocks.withHash(inclusion.blockHash)?.canonical) ?? null;
+  }
+
+  /** The highest nonce of `sender` executed on the canonical chain, if any. */
+  lastExecutedNonce(sender: string): bigint | null {
+    let last: bigint | null = null;
+    for (const record of this.executedBySender.get(sender) ?? []) {
+      if (this.canonicalInclusion(record) && (last === null || record.nonce > last)) last = record.nonce;
+    }
+    const genesis = this.genesisNonces.get(sender);
+    if (last === null && genesis !== undefined) last = genesis - 1n;
+    return last;
+  }
+
+  nextNonce(sender: string): bigint {
+    const last = this.lastExecutedNonce(sender);
+    return last === null ? 0n : last + 1n;
+  }
+
+  stxBalance(principal: string): bigint {
+    return this.session.view.getAssetsMap().get("STX")?.get(principal) ?? 0n;
+  }
+
+  /** POST /v2/transactions: decode, check against chain state, admit to the mempool. */
+  submit(raw: Uint8Array): Promise<SubmitResult> {
+    return this.exclusive(() => {
+      const decoded = decodeTransaction(raw);
+      if (!decoded.ok) return decoded;
+      const tx = decoded.tx;
+      const existing = this.mempool.get(tx.txid);
+      if (existing && (existing.mempoolStatus === "pending" || this.canonicalInclusion(existing))) {
+        // The node answers a transaction it already has with its txid.
+        return { ok: true, txid: tx.txid };
+      }
+      const nextNonce = this.nextNonce(tx.sender);
+      const nonceProblem = nonceRejection(tx, nextNonce);
+      if (nonceProblem) return { ok: false, rejection: nonceProblem };
+      const balance = this.stxBalance(tx.sender);
+      const spend = tx.fee + (tx.payload.kind === "token_transfer" ? tx.payload.amount : 0n);
+      if (balance < spend) {
+        return { ok: false, rejection: rejection(tx.txid, "NotEnoughFunds", { expected: u128Hex(spend), actual: u128Hex(balance) }) };
+      }
+      const payloadRejection = this.checkPayload(tx.txid, tx.sender, tx.payload, tx.wire.payload);
+      if (payloadRejection) return { ok: false, rejection: payloadRejection };
+      const admitted = this.mempool.admit(tx, nextNonce, Math.floor(Date.now() / 1000));
+      return admitted.ok ? { ok: true, txid: tx.txid } : admitted;
+    });
+  }
+
+  private checkPayload(
+    txid: string,
+    sender: string,
+    payload: TxRecord["payload"],
+    wirePayload: TxRecord["wire"]["payload"],
+  ): NodeRejection | null {
+    if (payload.kind === "token_transfer") {
+      if (payload.amount <= 0n) return rejection(txid, "TransferAmountMustBePositive");
+      if (payload.recipient === sender) return rejection(txid, "TransferRecipientCannotEqualSender", { recipient: payload.recipient });
+      return null;
+    }
+    const contract = this.session.view.getContractsInterfaces().get(payload.contractId);
+    if (!contract) return rejection(txid, "NoSuchContract");
+    const fn = contract.functions.find((f) => f.name === payload.functionName);
+    if (!fn || fn.access !== "public") return rejection(txid, "NoSuchPublicFunction");
+    try {
+      validateContractCall(wirePayload as Parameters<typeof validateContractCall>[0], contract as unknown as ClarityAbi);
+    } catch (error) {
+      return rejection(txid, "BadFunctionArgument", { message: messageOf(error) });
+    }
+    return null;
+  }
+
+  /** Mines `count` blocks from the mempool (empty blocks when nothing is ready). */
+  mine(count = 1): Promise<BlockRecord[]> {
+    return this.exclusive(async () => {
+      const mined: BlockRecord[] = [];
+      for (let i = 0; i < count; i++) {
+        const candidates = this.mempool.ready((sender) => this.nextNonce(sender));
+        for (const executed of await this.miner.mine(candidates)) {
+          const block = this.blocks.append({
+            time: Math.max(executed.time, this.blocks.tip.time),
+            burnBlockHeight: this.session.view.burnBlockHeight,
+            txids: executed.outcomes.map((o) => o.record.txid),
+            costs: executed.outcomes.reduce(
+              (sum, o) => ({
+                readCount: sum.readCount + o.costs.readCount,
+                readLength: sum.readLength + o.costs.readLength,
+                runtime: sum.runtime + o.costs.runtime,
+                writeCount: sum.writeCount + o.costs.writeCount,
+                writeLength: sum.writeLength + o.costs.writeLength,
+              }),
+              { readCount: 0, readLength: 0, runtime: 0, writeCount: 0, writeLength: 0 },
+            ),
+          });
+          this.checkpoints.set(block.hash, executed.checkpoint);
+          executed.outcomes.forEach((outcome, txIndex) => {
+            const { record, ...execution } = outcome;
+            record.inclusions.push({ blockHash: block.hash, txIndex, ...execution });
+            this.mempool.markMined(record);
+            const executedList = this.executedBySender.get(record.sender) ?? [];
+            if (!executedList.includes(record)) executedList.push(record);
+            this.executedBySender.set(record.sender, executedList);
+          });
+          mined.push(block);
+        }
+        if (this.blocks.tip.height !== this.session.tipHeight) {
+          throw new Error(`block records (${this.blocks.tip.height}) and simnet (${this.session.tipHeight}) disagree on the tip height`);
+        }
+      }
+      return mined;
+    });
+  }
+
+  /**
+   * Replaces the top `depth` blocks with a new fork at the same heights.
+   * With `reinclude` the new blocks carry the same transactions (same order,
+   * same results and events, new block hashes), so simnet's state is already
+   * right. Without it the new blocks are empty and simnet is restored to the
+   * state before the orphaned blocks (mints made since are re-applied); the
+   * orphaned transactions stay visible with `canonical: false` and are not put
+   * back into the mempool (broadcast them again to have them re-mined).
+   */
+  reorg(depth: number, reinclude: boolean): Promise<{ orphaned: BlockRecord[]; replacements: BlockRecord[] }> {
+    return this.exclusive(async () => {
+      if (!Number.isInteger(depth) || depth < 1 || depth > this.blocks.reorgableDepth) {
+        throw new RangeError(`reorg depth must be between 1 and ${this.blocks.reorgableDepth}`);
+      }
+      const firstOrphan = this.blocks.atHeight(this.blocks.tip.height - depth + 1) as BlockRecord;
+      const newCheckpoints: number[] = [];
+      if (!reinclude) {
+        const checkpoint = this.checkpoints.get(firstOrphan.hash);
+        if (checkpoint === undefined) throw new Error(`no journal checkpoint for block ${firstOrphan.height}`);
+        const mints = this.session.mintsSince(checkpoint);
+        await this.session.restore(checkpoint);
+        for (let i = 0; i < depth; i++) {
+          newCheckpoints.push(this.session.checkpoint());
+          this.session.mineBlock([]);
+        }
+        for (const mint of mints) this.session.mint(mint);
+      }
+      const result = this.blocks.reorg(depth, (orphan) => (reinclude ? orphan.txids : []));
+      result.replacements.forEach((replacement, i) => {
+        const orphan = result.orphaned[i] as BlockRecord;
+        this.checkpoints.set(replacement.hash, reinclude ? (this.checkpoints.get(orphan.hash) as number) : (newCheckpoints[i] as number));
+        for (const txid of replacement.txids) {
+          const record = this.mempool.get(txid);
+          const old = record?.inclusions.find((inclusion) => inclusion.blockHash === orphan.hash);
+          if (record && old) record.inclusions.push({ ...old, blockHash: replacement.hash });
+        }
+      });
+      return result;
+    });
+  }
+
+  drop(txid: string): Promise<boolean> {
+    return this.exclusive(() => this.mempool.drop(txid));
+  }
+
+  fund(address: string, ustx: bigint): Promise<void> {
+    return this.exclusive(() => this.session.mint({ kind: "mint-stx", recipient: address, amount: ustx }));
+  }
+
+  mintFungible(asset: string, address: string, amount: bigint): Promise<void> {
+    return this.exclusive(() => this.session.mint({ kind: "mint-ft", asset, recipient: address, amount }));
+  }
+
+  /** A transaction as the API shows it: its canonical execution, else its latest one, else the mempool entry. */
+  txView(txid: string): TxView | null {
+    const record = this.mempool.get(txid);
+    if (!record) return null;
+    const inclusion = this.canonicalInclusion(record) ?? record.inclusions[record.inclusions.length - 1] ?? null;
+    const block = inclusion ? (this.blocks.withHash(inclusion.blockHash) ?? null) : null;
+    return { record, inclusion, block };
+  }
+
+  /**
+   * The print events of `contractId` in canonical blocks, newest first: the
+   * Hiro API orders contract logs by block height, tx index and event index,
+   * all descending.
+   */
+  *contractLogs(contractId: string): Generator<ContractLog> {
+    for (const block of this.blocks.canonicalFromTip()) {
+      for (let i = block.txids.length - 1; i >= 0; i--) {
+        const txid = block.txids[i] as string;
+        const inclusion = this.mempool.get(txid)?.inclusions.find((inc) => inc.blockHash === block.hash);
+        if (!inclusion) continue;
+        for (let eventIndex = inclusion.events.length - 1; eventIndex >= 0; eventIndex--) {
+          const event = inclusion.events[eventIndex];
+          if (event?.kind === "print" && event.contractId === contractId) {
+            yield { txid, eventIndex, contractId, topic: event.topic, valueHex: event.valueHex };
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * GET /v2/info (stacks-node RPC) and the block lookups of the Hiro API:
+ * /extended/v2/blocks/{height_or_hash}, /extended/v1/block/by_height/{height},
+ * /extended/v1/block/{hash}. By height: the canonical block; by hash: any
+ * block, so an orphaned one answers with `canonical: false`.
+ */
+import { createHash } from "node:crypto";
+
+import type * as Api from "@stacks/stacks-blockchain-api-types";
+
+import { apiBlockV1, apiNakamotoBlock } from "../apiShapes";
+import { normalizeHash } from "../clarity";
+import { HttpError, badRequest, json, type Route } from "../http";
+import type { BlockRecord } from "../records";
+import { SEGMENT, type ServerContext } from "./context";
+
+/** A devnet node's peer network: testnet chain id, regtest burnchain. */
+const NETWORK_ID = 2147483648;
+const PARENT_NETWORK_ID = 3669344250;
+const PEER_VERSION = 4207599116;
+
+/** The node reports `exit_at_block_height: null` when no exit is scheduled; the type package says number. */
+export type ApiCoreNodeInfo = Omit<Api.CoreNodeInfoResponse, "exit_at_block_height"> & { exit_at_block_height: number | null };
+
+function consensusHash(burnHeight: number): string {
+  return createHash("sha256").update(`bithedge-local-consensus|${burnHeight}`).digest("hex").slice(0, 40);
+}
+
+export function chainInfoRoutes({ chain }: ServerContext): Route[] {
+  const blockFor = (id: string): BlockRecord => {
+    let block: BlockRecord | undefined;
+    if (/^\d+$/.test(id)) {
+      block = chain.blocks.atHeight(Number(id));
+    } else {
+      const hash = normalizeHash(id);
+      if (!hash) throw badRequest(`Invalid block height or hash: ${id}`);
+      block = chain.blocks.withHash(hash);
+    }
+    if (!block) throw new HttpError(404, { error: `cannot find block by height or hash ${id}` });
+    return block;
+  };
+  return [
+    {
+      method: "GET",
+      pattern: /^\/v2\/info\/?$/,
+      handle: () => {
+        const tip = chain.blocks.tip;
+        const burnHeight = chain.simnet.burnBlockHeight;
+        return json(200, {
+          peer_version: PEER_VERSION,
+          pox_consensus: consensusHash(burnHeight),
+          burn_block_height: burnHeight,
+          stable_pox_consensus: consensusHash(Math.max(0, burnHeight - 1)),
+          stable_burn_block_height: Math.max(0, burnHeight - 1),
+          server_version: "stacks-node local (bithedge devnet/hiroServer.ts on clarinet-sdk simnet)",
+          network_id: NETWORK_ID,
+          parent_network_id: PARENT_NETWORK_ID,
+          stacks_tip_height: tip.height,
+          stacks_tip: tip.hash,
+          stacks_tip_consensus_hash: consensusHash(tip.burnBlockHeight),
+          unanchored_tip: tip.indexBlockHash,
+          exit_at_block_height: null,
+        } satisfies ApiCoreNodeInfo);
+      },
+    },
+    {
+      method: "GET",
+      pattern: new RegExp(`^/extended/v2/blocks/${SEGMENT}/?$`),
+      handle: ({ params }) => json(200, apiNakamotoBlock(blockFor(params[0] as string))),
+    },
+    {
+      method: "GET",
+      pattern: /^\/extended\/v1\/block\/by_height\/(\d+)\/?$/,
+      handle: ({ params }) => json(200, apiBlockV1(blockFor(params[0] as string))),
+    },
+    {
+      method: "GET",
+      pattern: new RegExp(`^/extended/v1/block/(?!by_height/)${SEGMENT}/?$`),
+      handle: ({ params }) => {
+        const id = params[0] as string;
+        if (!normalizeHash(id)) throw badRequest(`Invalid block hash: ${id}`);
+        return json(200, apiBlockV1(blockFor(id)));
+      },
+    },
+  ];
+}

@@ -1,0 +1,110 @@
+/**
+ * Test controls under /_local/ (not part of any real API): mining, reorgs,
+ * dropping pending transactions, fault injection and funding.
+ */
+import { Cl, ClarityType, validateStacksAddress } from "@stacks/transactions";
+import { z } from "zod";
+
+import { normalizeHash } from "../clarity";
+import { faultRequest } from "../faults";
+import { HttpError, badRequest, json, parseJsonBody, type Route } from "../http";
+import type { BlockRecord } from "../records";
+import type { ServerContext } from "./context";
+
+export type BlockRef = { height: number; hash: string };
+export type MineResponse = { blocks: BlockRef[]; tip: BlockRef };
+export type ReorgResponse = { orphaned: BlockRef[]; replacements: BlockRef[]; tip: BlockRef };
+export type BalanceResponse = { address: string; balance: string };
+
+const principal = z.string().refine((p) => {
+  const [address, name] = p.split(".");
+  return validateStacksAddress(address ?? "") && (name === undefined || /^[a-zA-Z][a-zA-Z0-9_-]{0,127}$/.test(name));
+}, "must be a Stacks principal");
+const amount = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform((v) => BigInt(v));
+
+const mineRequest = z.object({ count: z.number().int().min(1).max(1000).default(1) });
+const reorgRequest = z.object({ depth: z.number().int().min(1), reinclude: z.boolean().default(false) });
+const dropRequest = z.object({ txid: z.string() });
+const fundRequest = z.object({ address: principal, ustx: amount });
+const mintSbtcRequest = z.object({ address: principal, sats: amount });
+
+function ref(block: BlockRecord): BlockRef {
+  return { height: block.height, hash: `0x${block.hash}` };
+}
+
+export function localRoutes({ chain, faults }: ServerContext): Route[] {
+  const sbtcContract = `${chain.simnet.deployer}.sbtc-token`;
+  return [
+    {
+      method: "POST",
+      pattern: /^\/_local\/mine\/?$/,
+      handle: async ({ body }) => {
+        const { count } = parseJsonBody(mineRequest, body);
+        const blocks = await chain.mine(count);
+        return json(200, { blocks: blocks.map(ref), tip: ref(chain.blocks.tip) } satisfies MineResponse);
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/_local\/reorg\/?$/,
+      handle: async ({ body }) => {
+        const { depth, reinclude } = parseJsonBody(reorgRequest, body);
+        if (depth > chain.blocks.reorgableDepth) {
+          throw badRequest(`depth ${depth} exceeds the ${chain.blocks.reorgableDepth} blocks mined since start`);
+        }
+        const { orphaned, replacements } = await chain.reorg(depth, reinclude);
+        return json(200, {
+          orphaned: orphaned.map(ref),
+          replacements: replacements.map(ref),
+          tip: ref(chain.blocks.tip),
+        } satisfies ReorgResponse);
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/_local\/drop\/?$/,
+      handle: async ({ body }) => {
+        const txid = normalizeHash(parseJsonBody(dropRequest, body).txid);
+        if (!txid) throw badRequest("txid must be a 32-byte hex hash");
+        if (!(await chain.drop(txid))) throw new HttpError(409, { error: `transaction 0x${txid} is not pending` });
+        return json(200, { txid: `0x${txid}`, tx_status: "dropped_stale_garbage_collect" });
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/_local\/faults\/?$/,
+      handle: ({ body }) => {
+        faults.add(parseJsonBody(faultRequest, body));
+        return json(200, { ok: true });
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/_local\/faults\/clear\/?$/,
+      handle: () => {
+        faults.clear();
+        return json(200, { ok: true });
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/_local\/fund\/?$/,
+      handle: async ({ body }) => {
+        const { address, ustx } = parseJsonBody(fundRequest, body);
+        await chain.fund(address, ustx);
+        return json(200, { address, balance: chain.stxBalance(address).toString() } satisfies BalanceResponse);
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/_local\/mint-sbtc\/?$/,
+      handle: async ({ body }) => {
+        const { address, sats } = parseJsonBody(mintSbtcRequest, body);
+        await chain.mintFungible(`${sbtcContract}.sbtc-token`, address, sats);
+        const { result } = chain.simnet.callReadOnlyFn(sbtcContract, "get-balance", [Cl.principal(address)], address);
+        const balance = result.type === ClarityType.ResponseOk && result.value.type === ClarityType.UInt ? BigInt(result.value.value) : 0n;
+        return json(200, { address, balance: balance.toString() } satisfies BalanceResponse);
+      },
+    },
+  ];
+}
