@@ -140,14 +140,13 @@
 ;; tricked into calling some other contract cannot be made to act through it.
 
 (define-public (set-sbtc-token-principal (p principal))
-  (let (
-      (state (var-get vault))
-      (parts (unwrap! (principal-destruct? p) ERR-INVALID-TOKEN-CONTRACT))
-    )
+  (let ((state (var-get vault)))
     (asserts! (is-eq contract-caller (get admin state)) ERR-NOT-AUTHORIZED)
     (asserts! (is-none (get sbtc-token state)) ERR-ALREADY-INITIALIZED)
     ;; The token must be a contract on this network.
-    (asserts! (is-some (get name parts)) ERR-INVALID-TOKEN-CONTRACT)
+    (asserts!
+      (match (principal-destruct? p) parts (is-some (get name parts)) wrong-network false)
+      ERR-INVALID-TOKEN-CONTRACT)
     (var-set vault (merge state { sbtc-token: (some p) }))
     (print { event: "sbtc-token-principal-set", token: p })
     (ok true)))
