@@ -36,6 +36,19 @@ export default defineConfig({
       },
       {
         test: {
+          name: "integration",
+          include: ["tests/integration/**/*.test.ts"],
+          // Convex functions (convex-test) talking over real HTTP to the local
+          // Hiro-compatible server (simnet): both need Node.
+          environment: "node",
+          pool: "forks",
+          server: { deps: { inline: ["convex-test"] } },
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           name: "convex",
           include: ["tests/convex/**/*.test.ts"],
           // convex-test runs Convex functions in-process, in the edge runtime Convex uses.

@@ -1,0 +1,93 @@
+/**
+ * The local stack for integration tests: the simnet-backed Hiro-compatible
+ * server on 127.0.0.1, and the Convex functions in convex-test configured
+ * (through the environment, as a deployment is) to talk to it over HTTP.
+ */
+import { createNetwork } from "@stacks/network";
+import {
+  broadcastTransaction,
+  Cl,
+  fetchNonce,
+  makeContractCall,
+  privateKeyToAddress,
+  randomPrivateKey,
+} from "@stacks/transactions";
+import { convexTest } from "convex-test";
+import { vi } from "vitest";
+
+import { internal } from "../../convex/_generated/api";
+import type { ContractCall } from "../../convex/chain/contractCalls";
+import schema from "../../convex/schema";
+import { startLocalHiroServer, type LocalHiroServer } from "../../devnet/hiroServer";
+
+export const modules = import.meta.glob(["../../convex/**/*.ts", "../../convex/**/*.js", "!../../convex/**/*.d.ts"]);
+
+export const DEPLOYER = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";
+export const VAULT = `${DEPLOYER}.liquidity-pool`;
+export const SBTC = `${DEPLOYER}.sbtc-token`;
+export const BACKEND_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
+export const BACKEND_ADDRESS = privateKeyToAddress(BACKEND_KEY, "testnet");
+
+export type Stack = { server: LocalHiroServer; t: ReturnType<typeof convexTest> };
+
+export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
+  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendPrincipal: BACKEND_ADDRESS } });
+  await server.mine(1);
+  await server.fund(BACKEND_ADDRESS, 1_000_000_000n);
+  const settings: Record<string, string> = {
+    STACKS_NETWORK: "testnet",
+    STACKS_API_URL: server.url,
+    VAULT_CONTRACT_ID: VAULT,
+    SBTC_CONTRACT_ID: SBTC,
+    BACKEND_PRIVATE_KEY: BACKEND_KEY,
+    SYNC_CONFIRMATIONS: "1",
+    SYNC_REORG_WINDOW: "20",
+    STUCK_AFTER_BLOCKS: "3",
+    ...env,
+  };
+  for (const [name, value] of Object.entries(settings)) vi.stubEnv(name, value);
+  const t = convexTest(schema, modules);
+  await t.mutation(internal.tierConfigs.seedDefaults, {});
+  return { server, t };
+}
+
+export async function stopStack(stack: Stack | undefined): Promise<void> {
+  vi.unstubAllEnvs();
+  await stack?.server.close();
+}
+
+/** A fresh wallet with STX (and optionally sBTC) on the local chain. */
+export async function newWallet(server: LocalHiroServer, sats = 0n) {
+  const key = randomPrivateKey();
+  const address = privateKeyToAddress(key, "testnet");
+  await server.fund(address, 100_000_000_000n);
+  if (sats > 0n) await server.mintSbtc(address, sats);
+  return { key, address };
+}
+
+/** What a wallet does with a call the backend prepared: sign it as is and broadcast it. */
+export async function signAndBroadcast(server: LocalHiroServer, call: ContractCall, senderKey: string): Promise<string> {
+  const network = createNetwork({ network: "testnet", client: { baseUrl: server.url } });
+  const [contractAddress, contractName] = call.contract.split(".") as [string, string];
+  const sender = privateKeyToAddress(senderKey, "testnet");
+  const transaction = await makeContractCall({
+    contractAddress,
+    contractName,
+    functionName: call.functionName,
+    functionArgs: call.functionArgs.map((hex) => Cl.deserialize(hex)),
+    postConditionMode: call.postConditionMode,
+    postConditions: call.postConditions,
+    senderKey,
+    network,
+    fee: 10_000n,
+    nonce: await fetchNonce({ address: sender, network }),
+  });
+  const result = await broadcastTransaction({ transaction, network });
+  if ("error" in result) throw new Error(`broadcast rejected: ${JSON.stringify(result)}`);
+  return `0x${result.txid.replace(/^0x/, "")}`;
+}
+
+/** Mines `count` blocks: with SYNC_CONFIRMATIONS=1, an event counts once one block is on top of it. */
+export async function mine(server: LocalHiroServer, count = 2): Promise<void> {
+  await server.mine(count);
+}
