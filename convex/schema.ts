@@ -33,8 +33,8 @@ export default defineSchema({
     .index("by_tier_and_health", ["tier", "healthStatus"]),
 
   /**
-   * A provider's money in one token. available = total - locked - reserved is
-   * derived, never stored. Invariant: locked + reserved <= total, all >= 0.
+   * A provider's money in one token. available = total - locked - reserved
+   * (stored alongside, for indexing). Invariant: locked + reserved <= total, all >= 0.
    * `accruedYield` is the lifetime yield credited from premiums (it was added
    * to `total` when credited; withdrawals do not reduce it).
    */
@@ -45,18 +45,22 @@ export default defineSchema({
     /** Which tier-total shard this provider's sums are kept in (see model/tierTotals.ts). */
     shard: v.number(),
     /**
-     * A random position in [0, 1) in the tier's allocation order, drawn anew
-     * each time the provider backs a policy (see model/allocation.ts).
+     * This balance's place in its tier's fair queue for backing policies: the
+     * virtual time up to which it has been served, in collateral per unit of
+     * available capital (see model/fairQueue.ts). Lowest goes first.
      */
     allocationKey: v.number(),
     total: v.int64(),
     locked: v.int64(),
     reserved: v.int64(),
+    /** total - locked - reserved, kept in step by the ledger so allocation can find the largest balances. */
+    available: v.int64(),
     accruedYield: v.int64(),
     updatedAt: v.number(),
   })
     .index("by_provider_and_token", ["provider", "token"])
-    .index("by_tier_token_allocation_key", ["tier", "token", "allocationKey"]),
+    .index("by_tier_token_allocation_key", ["tier", "token", "allocationKey"])
+    .index("by_tier_token_available", ["tier", "token", "available"]),
 
   /**
    * Every balance change ever applied, keyed by the operation that caused it
@@ -92,6 +96,17 @@ export default defineSchema({
     /** Active policies of this tier and collateral token (a policy counts in the shard its id hashes to). */
     activePolicyCount: v.int64(),
   }).index("by_tier_token_shard", ["tier", "token", "shard"]),
+
+  /**
+   * The virtual time of each tier's fair queue (model/fairQueue.ts): the
+   * level the last policy raised its backers to. Written only by allocation,
+   * so deposits and withdrawals, which read it, never conflict with each other.
+   */
+  allocationClocks: defineTable({
+    tier: tierValidator,
+    token: tokenValidator,
+    now: v.number(),
+  }).index("by_tier_and_token", ["tier", "token"]),
 
   /** A periodic snapshot of each tier, for dashboards (spec's tierMetrics). */
   tierMetrics: defineTable({

@@ -30,6 +30,8 @@ import type * as model_allocation from "../model/allocation.js";
 import type * as model_balances from "../model/balances.js";
 import type * as model_chainTransactions from "../model/chainTransactions.js";
 import type * as model_errors from "../model/errors.js";
+import type * as model_fairQueue from "../model/fairQueue.js";
+import type * as model_health from "../model/health.js";
 import type * as model_ledger from "../model/ledger.js";
 import type * as model_money from "../model/money.js";
 import type * as model_oracleConfig from "../model/oracleConfig.js";
@@ -87,6 +89,8 @@ declare const fullApi: ApiFromModules<{
   "model/balances": typeof model_balances;
   "model/chainTransactions": typeof model_chainTransactions;
   "model/errors": typeof model_errors;
+  "model/fairQueue": typeof model_fairQueue;
+  "model/health": typeof model_health;
   "model/ledger": typeof model_ledger;
   "model/money": typeof model_money;
   "model/oracleConfig": typeof model_oracleConfig;

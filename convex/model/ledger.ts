@@ -8,8 +8,9 @@
 import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx } from "../_generated/server";
 import type { BalanceChangeType, Token } from "../validators";
-import { applyBalanceChangeTo, balanceDelta, ZERO_BALANCE, type Balance } from "./balances";
+import { applyBalanceChangeTo, availableOf, balanceDelta, ZERO_BALANCE, type Balance } from "./balances";
 import { poolError } from "./errors";
+import { readClock, rescaledKey } from "./fairQueue";
 import { requireProvider } from "./providers";
 import { addToTierTotals, shardOf } from "./tierTotals";
 
@@ -65,16 +66,29 @@ export async function applyBalanceChange(ctx: MutationCtx, change: BalanceChange
 
   const tier = balanceDoc?.tier ?? provider.tier;
   const shard = balanceDoc?.shard ?? shardOf(change.provider);
+  // Available capital is the balance's weight in the tier's fair queue.
+  const allocationKey = rescaledKey(
+    balanceDoc?.allocationKey,
+    availableOf(before),
+    availableOf(after),
+    await readClock(ctx, tier, change.token),
+  );
   if (balanceDoc) {
-    await ctx.db.patch("providerBalances", balanceDoc._id, { ...after, updatedAt: now });
+    await ctx.db.patch("providerBalances", balanceDoc._id, {
+      ...after,
+      available: availableOf(after),
+      allocationKey,
+      updatedAt: now,
+    });
   } else {
     await ctx.db.insert("providerBalances", {
       provider: change.provider,
       token: change.token,
       tier,
       shard,
-      allocationKey: Math.random(),
+      allocationKey,
       ...after,
+      available: availableOf(after),
       updatedAt: now,
     });
   }

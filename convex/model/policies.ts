@@ -12,7 +12,7 @@ import { poolError } from "./errors";
 import { applyBalanceChange } from "./ledger";
 import { splitProportionally } from "./money";
 import { requiredCollateral, tierForStrike, type PolicyType, type Prices } from "./policyMath";
-import { getTierConfig } from "./tierConfigs";
+import { getTierConfig, MAX_BACKERS_PER_POLICY } from "./tierConfigs";
 import { addActivePolicies } from "./tierTotals";
 import { queueVaultOperation } from "./vaultOperations";
 
@@ -29,7 +29,7 @@ export type PolicyRegistration = {
 };
 
 /** Most backers one policy can have; bounds every per-policy loop below. */
-export const MAX_BACKERS_READ = 100;
+export const MAX_BACKERS_READ = MAX_BACKERS_PER_POLICY;
 
 export async function findPolicy(ctx: QueryCtx, policyId: bigint): Promise<Doc<"policies"> | null> {
   return await ctx.db

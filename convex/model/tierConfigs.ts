@@ -7,6 +7,9 @@ import type { MutationCtx, QueryCtx } from "../_generated/server";
 import type { Tier, Token } from "../validators";
 import { poolError } from "./errors";
 
+/** The most providers one policy may have (bounds every per-policy read). */
+export const MAX_BACKERS_PER_POLICY = 100;
+
 export type TierConfig = Omit<Doc<"tierConfigs">, "_id" | "_creationTime">;
 
 /**
@@ -53,6 +56,13 @@ export async function getTierConfig(ctx: QueryCtx, tier: Tier): Promise<Doc<"tie
     .unique();
   if (!config) {
     throw poolError("TIER_NOT_CONFIGURED", `tier ${tier} has no configuration; run internal.tierConfigs.seedDefaults`);
+  }
+  // Every per-policy loop reads at most MAX_BACKERS_PER_POLICY backing rows.
+  if (config.maxBackersPerPolicy < 1 || config.maxBackersPerPolicy > MAX_BACKERS_PER_POLICY) {
+    throw poolError(
+      "TIER_NOT_CONFIGURED",
+      `tier ${tier} maxBackersPerPolicy is ${config.maxBackersPerPolicy}; it must be 1 to ${MAX_BACKERS_PER_POLICY}`,
+    );
   }
   return config;
 }
