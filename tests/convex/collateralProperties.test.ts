@@ -17,15 +17,13 @@
  * d. Fairness of the allocation rule (measured, with a fixed seed).
  * e. The tier rule and the collateral arithmetic of model/policyMath.ts.
  *
- * Three `test.fails` record defects found here (a configurable fan-out above
- * what the per-policy loops read; small balances crowding a policy out; the
- * rule's bias against large providers when a tier has more providers than a
- * policy may touch). Each keeps the assertion the design asks for; when the
- * defect is fixed it turns red and should become a plain `test`.
+ * Three defects found here were fixed and are now plain tests: a configurable
+ * fan-out above what the per-policy loops read; small balances crowding a
+ * policy out; the first rule's bias against large providers.
  *
- * The allocation rule draws from Math.random, and convex-test does not seed
- * it, so every run installs its own seeded generator: a failing case is
- * reproducible from the fast-check seed alone.
+ * Fixtures draw from Math.random, and convex-test does not seed it, so every
+ * run installs its own seeded generator: a failing case is reproducible from
+ * the fast-check seed alone.
  */
 import { privateKeyToAddress } from "@stacks/transactions";
 import fc from "fast-check";
@@ -811,13 +809,10 @@ async function registerAggressive(t: Backend, policyId: bigint, ustx: bigint) {
 
 describe("(c) bounded fan-out: configuration and small balances", () => {
   /*
-   * KNOWN DEFECT. tierConfigs.maxBackersPerPolicy is operator-editable and
-   * unbounded, but every per-policy loop reads at most MAX_BACKERS_READ (100)
-   * backing rows (model/policies.ts backingOf). With 105 backers, releasing
-   * the policy frees only 100 of them: the policy is Expired, yet 5 providers
-   * keep 5 × 2,500 micro-STX locked for it forever (and a premium or payout
-   * would skip them the same way). Fix: cap maxBackers at MAX_BACKERS_READ
-   * in activatePolicy, or refuse such a configuration.
+   * tierConfigs.maxBackersPerPolicy is operator-editable, and every
+   * per-policy loop reads at most 100 backing rows. Before the cap, 105
+   * backers left 5 × 2,500 micro-STX locked for ever after a release; now
+   * such a configuration is refused before anything is locked.
    */
   test("a maxBackersPerPolicy above 100 is refused (TIER_NOT_CONFIGURED) before anything is locked", async () => {
     seedMathRandom(7);
@@ -832,13 +827,11 @@ describe("(c) bounded fan-out: configuration and small balances", () => {
   }, 120_000);
 
   /*
-   * KNOWN DEFECT. The walk takes the first maxBackersPerPolicy providers with
-   * any available capital, however little. In a tier of 40 providers holding
-   * 1 STX each and one holding 1,000 STX, with maxBackersPerPolicy 5, a
-   * 30 STX policy, which the large provider alone covers 33 times over, is
-   * refused with ALLOCATION_FANOUT_EXCEEDED unless the large provider happens
-   * to be among the first five met: measured 18 refusals in 20 (seed 11),
-   * and 83 in 100 in a longer unseeded run. Small balances crowd capital out.
+   * 40 providers holding 1 STX each and one holding 1,000 STX, with
+   * maxBackersPerPolicy 5: a 30 STX policy, which the large provider alone
+   * covers 33 times over, must not be refused because five small balances
+   * are first in the queue (the first rule refused 18 of 20). The tier's
+   * largest balances take what the front of the queue cannot.
    */
   test("a policy one provider alone could cover is taken even when small balances are first in the queue", async () => {
     const refusals = await measured(async () => {
