@@ -14,6 +14,10 @@ crons.interval("send vault transactions", { seconds: 30 }, internal.chainTransac
 crons.interval("follow vault transactions", { seconds: 30 }, internal.chainTransactions.follow, {});
 crons.interval("reconcile vault totals", { minutes: 10 }, internal.reconciliation.reconcile, {});
 
+// Prices and collateral health.
+crons.interval("refresh oracle prices", { minutes: 1 }, internal.oracle.refreshPrices, {});
+crons.interval("sweep collateral health", { minutes: 5 }, internal.health.sweep, { cursor: null });
+
 crons.interval("expire withdrawal reservations", { minutes: 1 }, internal.liquidity.expireWithdrawalReservations, {});
 crons.interval("expire policies", { minutes: 1 }, internal.policies.expirePolicies, {});
 crons.interval("batch vault operations", { seconds: 30 }, internal.vaultOperations.batch, {});

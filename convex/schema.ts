@@ -27,10 +27,19 @@ export default defineSchema({
     /** Collateral / required collateral, in basis points; absent while nothing is backed. */
     collateralizationRatioBps: v.optional(v.int64()),
     lastHealthCheckAt: v.optional(v.number()),
+    /**
+     * The provider's share of the policies they back (model/health.ts): PUT
+     * obligations in USD (8 decimals) and CALL protected amounts in sats, and
+     * how many backings are active. Kept in step by allocation and release.
+     */
+    putObligationUsd: v.int64(),
+    callProtectedSats: v.int64(),
+    activeBackings: v.int64(),
     createdAt: v.number(),
   })
     .index("by_principal", ["principal"])
-    .index("by_tier_and_health", ["tier", "healthStatus"]),
+    .index("by_tier_and_health", ["tier", "healthStatus"])
+    .index("by_active_backings", ["activeBackings"]),
 
   /**
    * A provider's money in one token. available = total - locked - reserved
@@ -189,6 +198,9 @@ export default defineSchema({
     tier: tierValidator,
     originalAllocation: v.int64(),
     allocated: v.int64(),
+    /** This backer's part of the policy's obligation (see providers.putObligationUsd). */
+    putObligationUsd: v.int64(),
+    callProtectedSats: v.int64(),
     active: v.boolean(),
   })
     .index("by_policy", ["policyId"])
@@ -221,6 +233,20 @@ export default defineSchema({
     feesAccrued: v.int64(),
     unallocatedPremiums: v.int64(),
   }).index("by_token", ["token"]),
+
+  /** Health changes a provider must hear about: a margin call or warning (with the shortfall), or a recovery. */
+  healthNotifications: defineTable({
+    provider: v.string(),
+    status: healthStatusValidator,
+    previousStatus: healthStatusValidator,
+    collateralizationRatioBps: v.optional(v.int64()),
+    /** What of either token alone would restore Healthy. */
+    shortfallUstx: v.int64(),
+    shortfallSats: v.int64(),
+    cleared: v.boolean(),
+    webhook: v.union(v.literal("pending"), v.literal("sent"), v.literal("failed"), v.literal("not-configured")),
+    createdAt: v.number(),
+  }).index("by_provider_and_cleared", ["provider", "cleared"]),
 
   /** Something an operator must look at: a reconciliation difference, an unmatched event, a failed transaction. */
   alerts: defineTable({

@@ -24,6 +24,7 @@ import { availableOf } from "./balances";
 import { poolError } from "./errors";
 import { advanceClock, NEVER, waterLevel } from "./fairQueue";
 import { applyBalanceChange } from "./ledger";
+import { addExposure } from "./providers";
 import { splitProportionally } from "./money";
 import { availableCapital, readTierTotals } from "./tierTotals";
 
@@ -90,7 +91,15 @@ export function waterFill(required: bigint, members: readonly { key: number; ava
  */
 export async function allocateCollateral(
   ctx: MutationCtx,
-  policy: { policyId: bigint; tier: Tier; token: Token; required: bigint; maxBackers: number },
+  policy: {
+    policyId: bigint;
+    tier: Tier;
+    token: Token;
+    required: bigint;
+    maxBackers: number;
+    /** What the policy obliges its backers to, split among them like the collateral. */
+    obligation: { putObligationUsd: bigint; callProtectedSats: bigint };
+  },
 ): Promise<Allocation[]> {
   const tierAvailable = availableCapital(await readTierTotals(ctx, policy.tier, policy.token));
   if (tierAvailable < policy.required) {
@@ -133,10 +142,13 @@ export async function allocateCollateral(
   // The tier's virtual time moves to the level this policy raised the front of its queue to
   // (a policy taken by the largest balances out of turn does not move it).
   if (fromQueue) await advanceClock(ctx, policy.tier, policy.token, waterLevel(queued, policy.required));
+  const putShares = splitProportionally(policy.obligation.putObligationUsd, parts);
+  const callShares = splitProportionally(policy.obligation.callProtectedSats, parts);
   const allocations: Allocation[] = [];
   for (const [i, doc] of members.entries()) {
     const amount = parts[i] ?? 0n;
     if (amount === 0n) continue;
+    const share = { putObligationUsd: putShares[i] ?? 0n, callProtectedSats: callShares[i] ?? 0n };
     // Served up to here, per unit of capital; the lock below then rescales for the smaller capital.
     await ctx.db.patch("providerBalances", doc._id, {
       allocationKey: doc.allocationKey + Number(amount) / Number(availableOf(doc)),
@@ -155,8 +167,10 @@ export async function allocateCollateral(
       tier: policy.tier,
       originalAllocation: amount,
       allocated: amount,
+      ...share,
       active: true,
     });
+    await addExposure(ctx, doc.provider, { ...share, activeBackings: 1n });
     allocations.push({ provider: doc.provider, amount });
   }
   return allocations;

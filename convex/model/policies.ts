@@ -11,7 +11,8 @@ import { allocateCollateral, type Allocation } from "./allocation";
 import { poolError } from "./errors";
 import { applyBalanceChange } from "./ledger";
 import { splitProportionally } from "./money";
-import { requiredCollateral, tierForStrike, type PolicyType, type Prices } from "./policyMath";
+import { requiredCollateral, satsToUsd, tierForStrike, type PolicyType, type Prices } from "./policyMath";
+import { addExposure } from "./providers";
 import { getTierConfig, MAX_BACKERS_PER_POLICY } from "./tierConfigs";
 import { addActivePolicies } from "./tierTotals";
 import { queueVaultOperation } from "./vaultOperations";
@@ -110,6 +111,7 @@ export async function activatePolicy(ctx: MutationCtx, policyId: bigint): Promis
     token: policy.collateralToken,
     required: policy.requiredCollateral,
     maxBackers: config.maxBackersPerPolicy,
+    obligation: obligationOf(policy),
   });
   await ctx.db.patch("policies", policy._id, { status: "Active", updatedAt: Date.now() });
   await addActivePolicies(ctx, policy.tier, policy.collateralToken, policyId, 1n);
@@ -128,11 +130,26 @@ export async function cancelPolicy(ctx: MutationCtx, policyId: bigint): Promise<
   await ctx.db.patch("policies", policy._id, { status: "Cancelled", updatedAt: Date.now() });
 }
 
+/**
+ * What the policy obliges its backers to pay at most: a PUT, strike × amount
+ * in USD (rounded up); a CALL, the protected BTC itself (valued at each check).
+ */
+export function obligationOf(policy: Pick<Doc<"policies">, "policyType" | "protectedAmountSats" | "strikePriceUsd">) {
+  return policy.policyType === "PUT"
+    ? { putObligationUsd: satsToUsd(policy.protectedAmountSats, policy.strikePriceUsd), callProtectedSats: 0n }
+    : { putObligationUsd: 0n, callProtectedSats: policy.protectedAmountSats };
+}
+
 /** Releases whatever is still locked for the policy from every backer; returns the amount released. */
 async function releaseBacking(ctx: MutationCtx, policy: Doc<"policies">, reason: string): Promise<bigint> {
   let released = 0n;
   for (const backing of await backingOf(ctx, policy.policyId)) {
     if (!backing.active) continue;
+    await addExposure(ctx, backing.provider, {
+      putObligationUsd: -backing.putObligationUsd,
+      callProtectedSats: -backing.callProtectedSats,
+      activeBackings: -1n,
+    });
     if (backing.allocated > 0n) {
       await applyBalanceChange(ctx, {
         operationId: `policy:${policy.policyId}:${reason}:release:${backing.provider}`,

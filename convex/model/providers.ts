@@ -33,6 +33,23 @@ async function balancesOf(ctx: QueryCtx, principal: string) {
     .take(2);
 }
 
+/** Adds (or, negative, removes) a backing's share of obligations to the provider's exposure. */
+export async function addExposure(
+  ctx: MutationCtx,
+  principal: string,
+  delta: { putObligationUsd: bigint; callProtectedSats: bigint; activeBackings: bigint },
+): Promise<void> {
+  const provider = await requireProvider(ctx, principal);
+  const activeBackings = provider.activeBackings + delta.activeBackings;
+  await ctx.db.patch("providers", provider._id, {
+    putObligationUsd: provider.putObligationUsd + delta.putObligationUsd,
+    callProtectedSats: provider.callProtectedSats + delta.callProtectedSats,
+    activeBackings,
+    // Nothing backed, nothing owed: the health sweep no longer visits them, so reset here.
+    ...(activeBackings === 0n ? { healthStatus: "Healthy" as const, collateralizationRatioBps: undefined } : {}),
+  });
+}
+
 /**
  * The provider, created in `tier` if new. A provider's tier is fixed while
  * they hold capital in it (moving capital between tiers would move the
@@ -45,6 +62,9 @@ export async function ensureProvider(ctx: MutationCtx, principal: string, tier: 
       principal,
       tier,
       healthStatus: "Healthy",
+      putObligationUsd: 0n,
+      callProtectedSats: 0n,
+      activeBackings: 0n,
       createdAt: Date.now(),
     });
     const created = await ctx.db.get("providers", id);

@@ -1,38 +1,61 @@
 /**
- * What a provider may withdraw. This is the single seam where collateral
- * health joins the rule: today a withdrawal may take at most the available
- * balance (total - locked - reserved); the health check (DESIGN §5 "Health")
- * adds its limit here, at current oracle prices, without touching callers.
+ * What a provider may withdraw: at most their available balance (total −
+ * locked − reserved) and, when they back active policies, at most what keeps
+ * them at or above their tier's withdrawal ratio plus its buffer at current
+ * oracle prices (model/health.ts). Without a fresh price, a provider with
+ * active backing cannot withdraw at all: a stale price must never let
+ * collateral out.
  */
+import type { Doc } from "../_generated/dataModel";
 import type { QueryCtx } from "../_generated/server";
 import type { Token } from "../validators";
-import { availableOf, type Balance } from "./balances";
+import { availableOf, ZERO_BALANCE, type Balance } from "./balances";
 import { poolError } from "./errors";
+import { hasExposure, maxWithdrawableByHealth } from "./health";
+import { currentPrices } from "./priceReadings";
+import { getTierConfig } from "./tierConfigs";
 
-export type WithdrawalLimit = { maxWithdrawable: bigint; reason: "available-balance" };
+export type WithdrawalLimit = { maxWithdrawable: bigint; reason: "available-balance" | "collateral-health" };
 
-export async function withdrawalLimit(
-  _ctx: QueryCtx,
-  _provider: string,
-  _token: Token,
-  balance: Balance,
-): Promise<WithdrawalLimit> {
-  return { maxWithdrawable: availableOf(balance), reason: "available-balance" };
+async function balanceIn(ctx: QueryCtx, provider: string, token: Token): Promise<Balance> {
+  const doc = await ctx.db
+    .query("providerBalances")
+    .withIndex("by_provider_and_token", (q) => q.eq("provider", provider).eq("token", token))
+    .unique();
+  return doc ?? { ...ZERO_BALANCE };
 }
 
-/** Refuses, saying how much could be withdrawn, when `amount` is over the limit. */
+export async function withdrawalLimit(ctx: QueryCtx, provider: Doc<"providers">, token: Token): Promise<WithdrawalLimit> {
+  const stx = await balanceIn(ctx, provider.principal, "STX");
+  const sbtc = await balanceIn(ctx, provider.principal, "sBTC");
+  const available = availableOf(token === "STX" ? stx : sbtc);
+  if (!hasExposure(provider)) return { maxWithdrawable: available, reason: "available-balance" };
+
+  const prices = await currentPrices(ctx, Date.now());
+  if (!prices.available) {
+    throw poolError("PRICE_UNAVAILABLE", `withdrawals are paused for providers backing policies: ${prices.reason}`);
+  }
+  const config = await getTierConfig(ctx, provider.tier);
+  // Money already promised to a voucher is no longer collateral.
+  const holdings = { ustx: stx.total - stx.reserved, sats: sbtc.total - sbtc.reserved };
+  const byHealth = maxWithdrawableByHealth(token, holdings, provider, { btcUsd: prices.btcUsd, stxUsd: prices.stxUsd }, config);
+  if (byHealth === null || byHealth >= available) return { maxWithdrawable: available, reason: "available-balance" };
+  return { maxWithdrawable: byHealth, reason: "collateral-health" };
+}
+
+/** Refuses, saying how much could be withdrawn and why, when `amount` is over the limit. */
 export async function assertWithdrawalAllowed(
   ctx: QueryCtx,
-  provider: string,
+  provider: Doc<"providers">,
   token: Token,
-  balance: Balance,
   amount: bigint,
 ): Promise<void> {
-  const limit = await withdrawalLimit(ctx, provider, token, balance);
+  const limit = await withdrawalLimit(ctx, provider, token);
   if (amount > limit.maxWithdrawable) {
+    const why = limit.reason === "collateral-health" ? " while keeping the tier's withdrawal ratio" : "";
     throw poolError(
       "INSUFFICIENT_AVAILABLE_BALANCE",
-      `cannot withdraw ${amount} ${token}: at most ${limit.maxWithdrawable} can be withdrawn now`,
+      `cannot withdraw ${amount} ${token}: at most ${limit.maxWithdrawable} can be withdrawn now${why}`,
     );
   }
 }
