@@ -49,6 +49,18 @@ export default defineConfig({
       },
       {
         test: {
+          name: "e2e",
+          include: ["tests/e2e/**/*.test.ts"],
+          // A small whole-pool simulation: local server, price feed and Convex functions together.
+          environment: "node",
+          pool: "forks",
+          server: { deps: { inline: ["convex-test"] } },
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
           name: "convex",
           include: ["tests/convex/**/*.test.ts"],
           // convex-test runs Convex functions in-process, in the edge runtime Convex uses.
