@@ -1,10 +1,10 @@
 /** Read models for the liquidity API: a provider's portfolio, pool and tier statistics. */
 import type { QueryCtx } from "../_generated/server";
-import { TIERS, TOKENS, type Tier, type Token } from "../validators";
+import { TOKENS, type Tier, type Token } from "../validators";
 import { availableOf } from "./balances";
 import { ratioBps } from "./money";
 import { findProvider } from "./providers";
-import { availableCapital, readTierTotals, type TierTotals } from "./tierTotals";
+import { availableCapital, readPoolTotals, readTierTotals, type TierTotals } from "./tierTotals";
 import { capacityLimitOf } from "./tierConfigs";
 
 /** Most reservations a portfolio lists; older ones are still counted in `reserved`. */
@@ -77,19 +77,7 @@ export async function tierStats(ctx: QueryCtx, tier: Tier, token: Token) {
 export async function poolStats(ctx: QueryCtx) {
   const stats = [];
   for (const token of TOKENS) {
-    let capital = 0n;
-    let locked = 0n;
-    let reserved = 0n;
-    let accruedYield = 0n;
-    let providerCount = 0n;
-    for (const tier of TIERS) {
-      const t = await readTierTotals(ctx, tier, token);
-      capital += t.capital;
-      locked += t.locked;
-      reserved += t.reserved;
-      accruedYield += t.accruedYield;
-      providerCount += t.providerCount;
-    }
+    const { capital, locked, reserved, accruedYield, providerCount } = await readPoolTotals(ctx, token);
     const mirror = await ctx.db
       .query("poolMetrics")
       .withIndex("by_token", (q) => q.eq("token", token))

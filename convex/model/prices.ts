@@ -7,6 +7,9 @@ import { BPS_DENOMINATOR, mulDivUp } from "./money";
 
 export const PRICE_DECIMALS = 8;
 
+/** The largest price a `v.int64()` holds: 92,233,720,368.54775807 USD. */
+export const MAX_PRICE_USD = 2n ** 63n - 1n;
+
 export type PriceAnswer = { source: string; priceUsd: bigint; observedAt: number };
 
 export type PriceRules = {
@@ -25,6 +28,7 @@ export type AggregatedPrice =
 /**
  * A decimal string ("67012.5", "0.00000001", "1e-7") as USD with 8 decimals,
  * exactly, rounding digits beyond the 8th down. Never goes through a float.
+ * Refuses (RangeError) what is not a non-negative decimal or exceeds MAX_PRICE_USD.
  */
 export function parseUsdDecimal(text: string): bigint {
   const match = /^(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text.trim());
@@ -35,7 +39,10 @@ export function parseUsdDecimal(text: string): bigint {
   const digits = BigInt(`${whole}${fraction}`);
   // value = digits × 10^(exponent − fraction.length); we want value × 10^8.
   const shift = exponent - fraction.length + PRICE_DECIMALS;
-  return shift >= 0 ? digits * 10n ** BigInt(shift) : digits / 10n ** BigInt(-shift);
+  const price = shift >= 0 ? digits * 10n ** BigInt(shift) : digits / 10n ** BigInt(-shift);
+  // Prices are stored as v.int64(): a larger one would fail the whole write, not just this answer.
+  if (price > MAX_PRICE_USD) throw new RangeError(`price beyond int64 at 8 decimals: ${text}`);
+  return price;
 }
 
 /** The median; for an even count, the lower of the two middle answers (no rounding of money). */

@@ -7,8 +7,8 @@
  * is locked off-chain only, a release not yet there is still locked on chain.
  */
 import type { QueryCtx } from "../_generated/server";
-import { TIERS, type Token } from "../validators";
-import { readTierTotals } from "./tierTotals";
+import type { Token } from "../validators";
+import { readPoolTotals } from "./tierTotals";
 
 /** Unconfirmed collateral operations read per kind; past this the check reports itself incomplete. */
 export const MAX_IN_FLIGHT_READ = 2_000;
@@ -30,13 +30,7 @@ async function inFlight(ctx: QueryCtx, kind: "lock" | "release", token: Token) {
 }
 
 export async function expectedVaultTotals(ctx: QueryCtx, token: Token): Promise<Expected> {
-  let capital = 0n;
-  let locked = 0n;
-  for (const tier of TIERS) {
-    const totals = await readTierTotals(ctx, tier, token);
-    capital += totals.capital;
-    locked += totals.locked;
-  }
+  const { capital, locked } = await readPoolTotals(ctx, token);
   const account = await ctx.db
     .query("protocolAccounts")
     .withIndex("by_token", (q) => q.eq("token", token))

@@ -13,7 +13,7 @@
  * sums as float64 numbers, and money here is never a float.
  */
 import type { MutationCtx, QueryCtx } from "../_generated/server";
-import type { Tier, Token } from "../validators";
+import { TIERS, type Tier, type Token } from "../validators";
 import type { Balance } from "./balances";
 
 export const TIER_TOTAL_SHARDS = 32;
@@ -95,15 +95,23 @@ export async function readTierTotals(ctx: QueryCtx, tier: Tier, token: Token): P
     .query("tierTotalShards")
     .withIndex("by_tier_token_shard", (q) => q.eq("tier", tier).eq("token", token))
     .take(TIER_TOTAL_SHARDS);
-  return shards.reduce<TierTotals>(
-    (sum, s) => ({
-      capital: sum.capital + s.capital,
-      locked: sum.locked + s.locked,
-      reserved: sum.reserved + s.reserved,
-      accruedYield: sum.accruedYield + s.accruedYield,
-      providerCount: sum.providerCount + s.providerCount,
-      activePolicyCount: sum.activePolicyCount + s.activePolicyCount,
-    }),
-    { ...ZERO_TIER_TOTALS },
-  );
+  return shards.reduce<TierTotals>((sum, shard) => addTotals(sum, shard), { ...ZERO_TIER_TOTALS });
+}
+
+function addTotals(a: TierTotals, b: TierTotals): TierTotals {
+  return {
+    capital: a.capital + b.capital,
+    locked: a.locked + b.locked,
+    reserved: a.reserved + b.reserved,
+    accruedYield: a.accruedYield + b.accruedYield,
+    providerCount: a.providerCount + b.providerCount,
+    activePolicyCount: a.activePolicyCount + b.activePolicyCount,
+  };
+}
+
+/** The exact sums of every tier in one token: the whole pool's off-chain books. */
+export async function readPoolTotals(ctx: QueryCtx, token: Token): Promise<TierTotals> {
+  let sum = { ...ZERO_TIER_TOTALS };
+  for (const tier of TIERS) sum = addTotals(sum, await readTierTotals(ctx, tier, token));
+  return sum;
 }
