@@ -117,11 +117,18 @@ export const syncVaultEvents = internalAction({
     const confirmedThrough = tip - config.syncConfirmations;
     const state = await ctx.runQuery(internal.eventSync.cursor, { reorgWindow: config.syncReorgWindow });
 
+    // Transactions are looked up in batches (one request per page of events), and each once per run.
     const txCache = new Map<string, TransactionInfo | null>();
+    const prefetch = async (txids: readonly string[]) => {
+      const missing = [...new Set(txids)].filter((txid) => !txCache.has(txid));
+      if (missing.length === 0) return;
+      for (const [txid, info] of await client.getTransactions(missing)) txCache.set(txid, info);
+    };
     const txOf = async (txid: string) => {
-      if (!txCache.has(txid)) txCache.set(txid, await client.getTransaction(txid));
+      await prefetch([txid]);
       return txCache.get(txid) ?? null;
     };
+    await prefetch(state.recent.map((applied) => applied.txid));
 
     // 1. Applied events still inside the reorg window must still be where we saw them.
     let reversed = 0;
@@ -145,6 +152,7 @@ export const syncVaultEvents = internalAction({
     let waiting = 0;
     for (let offset = 0; ; offset += PAGE_SIZE) {
       const page = await client.getContractEvents(config.vaultContractId, { limit: PAGE_SIZE, offset });
+      await prefetch(page.logs.map((log) => log.tx_id));
       let reachedFloor = false;
       for (const log of page.logs) {
         if (log.contract_log.contract_id !== config.vaultContractId || log.contract_log.topic !== "print") continue;

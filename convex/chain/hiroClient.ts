@@ -20,9 +20,13 @@ import {
   noncesSchema,
   readOnlyResponseSchema,
   smartContractLogSchema,
+  transactionListSchema,
   transactionSchema,
   type TransactionInfo,
 } from "./hiroSchemas";
+
+/** Transactions asked for per GET /extended/v1/tx/multiple request. */
+const TX_LOOKUP_BATCH = 50;
 
 export type HiroClientOptions = {
   baseUrl: string;
@@ -128,6 +132,24 @@ export class HiroClient {
     if (response.status === 404) return null;
     if (!response.ok) throw poolError("CHAIN_UNAVAILABLE", `Stacks API tx ${txid} answered ${response.status}`);
     return parse(transactionSchema, await response.json(), `tx ${txid}`);
+  }
+
+  /**
+   * Several transactions in one request (GET /extended/v1/tx/multiple),
+   * `BATCH` at a time; a txid the API does not know maps to null.
+   */
+  async getTransactions(txids: readonly string[]): Promise<Map<string, TransactionInfo | null>> {
+    const found = new Map<string, TransactionInfo | null>();
+    for (let i = 0; i < txids.length; i += TX_LOOKUP_BATCH) {
+      const batch = txids.slice(i, i + TX_LOOKUP_BATCH);
+      const query = batch.map((txid) => `tx_id=${encodeURIComponent(txid)}`).join("&");
+      const list = await this.json(transactionListSchema, `/extended/v1/tx/multiple?${query}`);
+      for (const txid of batch) {
+        const entry = list[txid] ?? list[txid.toLowerCase()];
+        found.set(txid, entry?.found ? entry.result : null);
+      }
+    }
+    return found;
   }
 
   async getBlock(height: bigint) {

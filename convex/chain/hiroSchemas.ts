@@ -92,6 +92,15 @@ conforms<Conforms<z.infer<typeof mempoolTransactionSchema>, MempoolContractCallT
 export const transactionSchema = z.union([minedTransactionSchema, mempoolTransactionSchema]);
 export type TransactionInfo = z.infer<typeof transactionSchema>;
 
+/** GET /extended/v1/tx/multiple: each requested txid, found or not (TransactionList). */
+export const transactionListSchema = z.record(
+  z.string(),
+  z.union([
+    z.object({ found: z.literal(true), result: transactionSchema }),
+    z.object({ found: z.literal(false), result: z.object({ tx_id: z.string() }) }),
+  ]),
+);
+
 export const noncesSchema = z.object({
   possible_next_nonce: z.number().int().nonnegative(),
   last_executed_tx_nonce: z.number().int().nullable(),

@@ -1,5 +1,6 @@
 /**
- * POST /v2/transactions (stacks-node RPC) and GET /extended/v1/tx/{txid} (Hiro API).
+ * POST /v2/transactions (stacks-node RPC), GET /extended/v1/tx/{txid} and
+ * GET /extended/v1/tx/multiple?tx_id=… (Hiro API).
  *
  * The node takes either the raw transaction bytes (`application/octet-stream`)
  * or `{ tx: hex, attachment?: hex }` as JSON, which is what `broadcastTransaction`
@@ -7,6 +8,7 @@
  * string (hex, no 0x) or 400 with the rejection object.
  */
 import { hexToBytes } from "@stacks/common";
+import type { TransactionFound, TransactionList } from "@stacks/stacks-blockchain-api-types";
 import { z } from "zod";
 
 import { apiTransaction } from "../apiShapes";
@@ -40,6 +42,25 @@ export function transactionRoutes({ chain, abiOf }: ServerContext): Route[] {
       handle: async ({ headers, body }) => {
         const result = await chain.submit(rawTransaction(headers["content-type"], body));
         return result.ok ? json(200, result.txid) : json(400, result.rejection);
+      },
+    },
+    {
+      // Several transactions at once, keyed by txid (TransactionList), as the Hiro API answers.
+      method: "GET",
+      pattern: /^\/extended\/v1\/tx\/multiple\/?$/,
+      handle: ({ url }) => {
+        const ids = url.searchParams.getAll("tx_id");
+        if (ids.length === 0 || ids.length > 200) throw badRequest("tx_id must be given 1 to 200 times");
+        const list: TransactionList = {};
+        for (const id of ids) {
+          const txid = normalizeHash(id);
+          if (!txid) throw badRequest(`Invalid tx_id: ${id}`);
+          const view = chain.txView(txid);
+          list[`0x${txid}`] = view
+            ? { found: true, result: apiTransaction(view, abiOf, { eventLimit: 0, eventOffset: 0 }) as TransactionFound["result"] }
+            : { found: false, result: { tx_id: `0x${txid}` } };
+        }
+        return json(200, list);
       },
     },
     {
