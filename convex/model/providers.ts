@@ -48,6 +48,13 @@ export async function addExposure(
     // Nothing backed, nothing owed: the health sweep no longer visits them, so reset here.
     ...(activeBackings === 0n ? { healthStatus: "Healthy" as const, collateralizationRatioBps: undefined } : {}),
   });
+  if (activeBackings === 0n) {
+    const open = await ctx.db
+      .query("healthNotifications")
+      .withIndex("by_provider_and_cleared", (q) => q.eq("provider", principal).eq("cleared", false))
+      .take(50);
+    for (const notice of open) await ctx.db.patch("healthNotifications", notice._id, { cleared: true });
+  }
 }
 
 /**

@@ -6,9 +6,10 @@
  *
  *   ORACLE_SOURCES='[{"name":"coingecko","kind":"coingecko","baseUrl":"https://api.coingecko.com"}, …]'
  *
- * Numbers in JSON answers are read back from their shortest decimal text, and
- * strings are parsed as decimals, so no price is ever rounded through float
- * arithmetic of ours.
+ * Strings are parsed as exact decimals. Numbers in JSON answers have already
+ * been read as doubles by `response.json()`; they are taken from their
+ * shortest decimal text, exact to about 15 significant digits (every real
+ * BTC or STX price), and never go through arithmetic of ours.
  */
 import { z } from "zod";
 

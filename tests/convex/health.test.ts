@@ -127,6 +127,8 @@ describe("exposure", () => {
       activeBackings: 0n,
       healthStatus: "Healthy",
     });
+    const notices = await t.run(async (ctx) => ctx.db.query("healthNotifications").collect());
+    expect(notices.map((n) => n.cleared)).toEqual([true]);
   });
 });
 
