@@ -8,6 +8,7 @@ import { internal } from "./_generated/api";
 import { internalMutation } from "./_generated/server";
 import * as policies from "./model/policies";
 import { readSyncValue, SYNC_KEYS } from "./model/syncState";
+import { getTierConfig } from "./model/tierConfigs";
 import { policyStatusValidator, policyTypeValidator, tierValidator, tokenValidator } from "./validators";
 
 /** Registers a policy as Pending; its tier and required collateral follow from its terms at the given prices. */
@@ -42,10 +43,18 @@ export const cancelPolicy = internalMutation({
 });
 
 const EXPIRY_PAGE_SIZE = 50;
+/**
+ * Index ranges one expiry transaction may spend, well inside Convex's 4,096:
+ * releasing a policy costs about 3 + 7 per backer (bench/collateral-costs.ts),
+ * so a page holds as many policies as their tiers' fan-out allows.
+ */
+const EXPIRY_INDEX_BUDGET = 3_000;
+const indexRangesToRelease = (maxBackers: number) => 3 + 7 * maxBackers;
 
 /**
- * Releases Active policies whose expiry block has passed, a page at a time;
- * a full page schedules the next. Each policy's transition checks its status
+ * Releases Active policies whose expiry block has passed, a bounded page at a
+ * time (by count and by the index reads their backers cost); a page that
+ * stops early schedules the next. Each policy's transition checks its status
  * inside the transaction, so overlapping runs release each policy once.
  */
 export const expirePolicies = internalMutation({
@@ -58,10 +67,17 @@ export const expirePolicies = internalMutation({
       .query("policies")
       .withIndex("by_status_and_expiry", (q) => q.eq("status", "Active").lt("expiresAtBlock", height))
       .take(EXPIRY_PAGE_SIZE + 1);
-    const page = due.slice(0, EXPIRY_PAGE_SIZE);
-    for (const policy of page) await policies.releasePolicy(ctx, policy.policyId);
-    const hasMore = due.length > EXPIRY_PAGE_SIZE;
+    let spent = 0;
+    let expired = 0;
+    for (const policy of due.slice(0, EXPIRY_PAGE_SIZE)) {
+      const cost = indexRangesToRelease((await getTierConfig(ctx, policy.tier)).maxBackersPerPolicy);
+      if (expired > 0 && spent + cost > EXPIRY_INDEX_BUDGET) break;
+      await policies.releasePolicy(ctx, policy.policyId);
+      spent += cost;
+      expired++;
+    }
+    const hasMore = due.length > expired;
     if (hasMore) await ctx.scheduler.runAfter(0, internal.policies.expirePolicies, {});
-    return { expired: page.length, hasMore };
+    return { expired, hasMore };
   },
 });
