@@ -23,8 +23,26 @@ import { applyVaultEvent } from "./model/vaultEvents";
 import { vaultEventValidator, type VaultEvent } from "./validators";
 
 const PAGE_SIZE = 50;
-/** Events per applying mutation: a premium touches up to ~75 documents, so 25 stays far inside Convex's limits. */
+/**
+ * Deposits and withdrawals touch a handful of documents each, so 25 share a
+ * mutation. An event about a policy (premium, settlement, lock, release) can
+ * touch every backer — up to 13 index reads per backer and 100 backers — so
+ * each gets a mutation of its own, keeping every transaction well inside
+ * Convex's 4,096 index ranges.
+ */
 const APPLY_BATCH = 25;
+const isCheap = (event: VaultEvent) => event.kind === "funds-deposited" || event.kind === "funds-withdrawn";
+
+/** Splits events, in order, into batches: runs of cheap events up to APPLY_BATCH, policy events alone. */
+export function applyBatches(events: readonly VaultEvent[]): VaultEvent[][] {
+  const batches: VaultEvent[][] = [];
+  for (const event of events) {
+    const last = batches.at(-1);
+    if (last && isCheap(event) && isCheap(last[0]!) && last.length < APPLY_BATCH) last.push(event);
+    else batches.push([event]);
+  }
+  return batches;
+}
 /** Applied events re-checked for reorgs per run. */
 const RECHECK_LIMIT = 500;
 
@@ -193,8 +211,7 @@ export const syncVaultEvents = internalAction({
         a.event.eventIndex - b.event.eventIndex,
     );
     const totals = { applied: 0, duplicate: 0, unmatched: 0 };
-    for (let i = 0; i < collected.length; i += APPLY_BATCH) {
-      const events = collected.slice(i, i + APPLY_BATCH).map((c) => c.event);
+    for (const events of applyBatches(collected.map((c) => c.event))) {
       const counts = await ctx.runMutation(internal.eventSync.applyBatch, { events });
       totals.applied += counts.applied;
       totals.duplicate += counts.duplicate;
