@@ -6,12 +6,21 @@ import type { Faults } from "../faults";
 
 export type ServerContext = { chain: LocalChain; faults: Faults; abiOf: AbiLookup };
 
+/**
+ * Function ABIs by contract. Building every interface costs ~15 ms, so they
+ * are kept per simnet session (a rebuild after a reorg or a post-condition
+ * rollback starts a new session, and with it a fresh cache).
+ */
 export function abiLookup(chain: LocalChain): AbiLookup {
-  return (contractId, functionName) =>
-    chain.simnet
-      .getContractsInterfaces()
-      .get(contractId)
-      ?.functions.find((f) => f.name === functionName) as ClarityAbiFunction | undefined;
+  let cachedFor: unknown;
+  let interfaces: ReturnType<LocalChain["simnet"]["getContractsInterfaces"]> | undefined;
+  return (contractId, functionName) => {
+    if (!interfaces || cachedFor !== chain.simnet) {
+      interfaces = chain.simnet.getContractsInterfaces();
+      cachedFor = chain.simnet;
+    }
+    return interfaces.get(contractId)?.functions.find((f) => f.name === functionName) as ClarityAbiFunction | undefined;
+  };
 }
 
 /** Path segments: a Stacks address, a contract name, a contract id, a hex hash. */

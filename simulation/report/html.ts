@@ -1,0 +1,275 @@
+/**
+ * report.html: one self-contained page (inline CSS and SVG, no scripts, no
+ * downloads) with the key figures, the invariants, the charts and the tables
+ * of a run.
+ */
+import { TIER_ORDER } from "../plan";
+import type { SimulationResult } from "../results";
+import { cumulativeYieldChart, healthChart, poolChart, priceChart, utilizationChart, yieldCharts } from "./charts";
+import { keyFigures } from "./figures";
+import { amount, escapeXml, percent, seconds, shortAddress, usd } from "./format";
+
+const STYLE = `
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1a202c; margin: 0; background: #f7fafc; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px; }
+h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 32px 0 10px; border-bottom: 1px solid #e2e8f0; padding-bottom: 4px; }
+.sub { color: #4a5568; margin: 0 0 16px; }
+.badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 600; font-size: 13px; vertical-align: middle; }
+.ok { background: #c6f6d5; color: #22543d; } .fail { background: #fed7d7; color: #822727; }
+table { border-collapse: collapse; width: 100%; background: #fff; font-size: 13px; }
+th, td { border: 1px solid #e2e8f0; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #edf2f7; font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 12px; }
+.grid-bars { display: grid; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); gap: 12px; }
+.card { background: #fff; border: 1px solid #e2e8f0; border-radius: 6px; padding: 6px; }
+svg.chart { width: 100%; height: auto; display: block; }
+svg .chart-title { font-size: 14px; font-weight: 600; fill: #2d3748; }
+svg .tick { font-size: 11px; fill: #4a5568; } svg .legend { font-size: 12px; fill: #2d3748; }
+svg .axis-label { font-size: 11px; fill: #718096; } svg .band-label { font-size: 10px; fill: #9b2c2c; }
+svg .grid { stroke: #edf2f7; stroke-width: 1; } svg .axis { stroke: #a0aec0; stroke-width: 1; }
+details { margin-top: 8px; } summary { cursor: pointer; color: #2b6cb0; }
+code { background: #edf2f7; padding: 1px 4px; border-radius: 3px; }
+`;
+
+const e = escapeXml;
+
+function table(header: string[], rows: string[][], numeric: ReadonlySet<number> = new Set()): string {
+  return (
+    `<table><thead><tr>${header.map((h) => `<th>${e(h)}</th>`).join("")}</tr></thead><tbody>` +
+    rows
+      .map((r) => `<tr>${r.map((c, i) => `<td${numeric.has(i) ? ' class="num"' : ""}>${c}</td>`).join("")}</tr>`)
+      .join("") +
+    `</tbody></table>`
+  );
+}
+
+const card = (svg: string) => `<div class="card">${svg}</div>`;
+
+export function renderHtmlReport(result: SimulationResult): string {
+  const o = result.options;
+  const { rows } = keyFigures(result);
+  const status = result.ok
+    ? `<span class="badge ok">all invariants hold</span>`
+    : `<span class="badge fail">invariants failed</span>`;
+
+  const invariants = table(
+    ["", "invariant (after every step)", "result"],
+    result.invariants.map((i) => [
+      i.ok ? "✅" : "❌",
+      e(i.name),
+      e(i.ok ? i.detail : `failed at steps ${i.failedSteps.slice(0, 10).join(", ")}: ${i.detail}`),
+    ]),
+  );
+
+  const providers = table(
+    [
+      "provider",
+      "tier",
+      "deposited",
+      "withdrawn",
+      "yield",
+      "settlement debits",
+      "final total",
+      "final locked",
+      "worst health",
+    ],
+    result.providers.map((p) => {
+      const pair = (v: { STX: bigint; sBTC: bigint }) =>
+        (["STX", "sBTC"] as const)
+          .filter((t) => v[t] !== 0n)
+          .map((t) => e(amount(v[t], t)))
+          .join("<br>") || "—";
+      return [
+        `<code>${e(shortAddress(p.address))}</code>`,
+        e(p.tier),
+        pair(p.deposited),
+        pair(p.withdrawn),
+        pair(p.yieldEarned),
+        pair(p.settlementDebits),
+        pair({ STX: p.final.STX.total, sBTC: p.final.sBTC.total }),
+        pair({ STX: p.final.STX.locked, sBTC: p.final.sBTC.locked }),
+        e(p.worstHealth),
+      ];
+    }),
+    new Set([2, 3, 4, 5, 6, 7]),
+  );
+
+  const policies = table(
+    [
+      "policy",
+      "tier",
+      "type",
+      "token",
+      "protected",
+      "strike",
+      "premium",
+      "collateral",
+      "backers",
+      "sold / due",
+      "status",
+      "payout",
+      "note",
+    ],
+    result.policies.map((p) => [
+      String(p.policyId),
+      e(p.tier ?? "—"),
+      p.policyType,
+      p.token ?? "—",
+      e(amount(p.protectedAmountSats, "sBTC").replace(" sBTC", " BTC")),
+      e(usd(p.strikePriceUsd)),
+      p.token ? e(amount(p.premium, p.token)) : "—",
+      p.token ? e(amount(p.requiredCollateral, p.token)) : "—",
+      String(p.backers),
+      `${p.registrationStep} / ${p.expiryStep >= result.timing.steps ? "after the run" : p.expiryStep}`,
+      e(p.status),
+      p.token && p.payout > 0n ? e(amount(p.payout, p.token)) : "—",
+      e(p.note ?? ""),
+    ]),
+    new Set([4, 5, 6, 7, 8, 11]),
+  );
+
+  const withdrawals = table(
+    ["step", "provider", "amount", "outcome", "reason"],
+    result.withdrawals.map((w) => [
+      String(w.step),
+      `<code>${e(shortAddress(w.provider))}</code>`,
+      e(amount(w.amount, w.token)),
+      e(w.outcome),
+      e(w.reason ?? ""),
+    ]),
+    new Set([0, 2]),
+  );
+
+  const settlements = result.checkpoints.settlements
+    .map((c) => {
+      const head = `<p><b>Step ${c.step}</b>: ${c.settlements
+        .map(
+          (s) =>
+            `policy ${s.policyId} pays ${e(amount(s.payout, s.token))} to <code>${e(shortAddress(s.buyer))}</code>`,
+        )
+        .join("; ")}</p>`;
+      const buyers = table(
+        ["buyer", "before (chain)", "after (chain)", "received"],
+        c.buyers.map((b) => [
+          `<code>${e(shortAddress(b.address))}</code>`,
+          e(amount(b.before, b.token)),
+          e(amount(b.after, b.token)),
+          e(amount(b.after - b.before, b.token)),
+        ]),
+        new Set([1, 2, 3]),
+      );
+      const backers = table(
+        ["backer", "total before (books)", "total after (books)", "debited"],
+        c.backers.map((b) => [
+          `<code>${e(shortAddress(b.address))}</code>`,
+          e(amount(b.totalBefore, b.token)),
+          e(amount(b.totalAfter, b.token)),
+          e(amount(b.debited, b.token)),
+        ]),
+        new Set([1, 2, 3]),
+      );
+      return head + buyers + `<div style="height:6px"></div>` + backers;
+    })
+    .join("");
+
+  const steps = table(
+    [
+      "step",
+      "phase",
+      "BTC/USD",
+      "STX balance / locked",
+      "sBTC balance / locked",
+      "health H/W/MC",
+      "sold",
+      "settled",
+      "expired",
+      "withdrawals",
+      "reconciliation",
+      "time",
+    ],
+    result.timeline.map((s) => [
+      String(s.step),
+      s.phase,
+      e(usd(s.oracle?.btcUsd ?? 0n)),
+      `${e(amount(s.vault.STX.balance, "STX"))}<br>${e(amount(s.vault.STX.locked, "STX"))}`,
+      `${e(amount(s.vault.sBTC.balance, "sBTC"))}<br>${e(amount(s.vault.sBTC.locked, "sBTC"))}`,
+      `${s.health.Healthy}/${s.health.Warning}/${s.health.MarginCall}`,
+      String(s.activity.policiesSold),
+      String(s.activity.settlementsRequested),
+      String(s.activity.policiesExpired),
+      `${s.activity.withdrawalsRequested - s.activity.withdrawalsRefused}${s.activity.withdrawalsRefused ? ` (+${s.activity.withdrawalsRefused} refused)` : ""}`,
+      `${s.reconciliation.STX} / ${s.reconciliation.sBTC}${s.failedChecks.length ? ` ❌ ${e(s.failedChecks.join("; "))}` : ""}`,
+      e(seconds(s.elapsedMs)),
+    ]),
+    new Set([0, 2, 3, 4]),
+  );
+
+  const last = result.timeline[result.timeline.length - 1];
+  const tiers = last
+    ? table(
+        ["tier", "token", "capital", "locked", "utilization", "yield accrued", "active policies"],
+        TIER_ORDER.flatMap((tier) =>
+          (["STX", "sBTC"] as const).map((token) => {
+            const f = last.tiers[tier][token];
+            return [
+              tier,
+              token,
+              e(amount(f.capital, token)),
+              e(amount(f.locked, token)),
+              e(percent(f.utilizationBps)),
+              e(amount(f.yieldAccrued, token)),
+              String(f.activePolicies),
+            ];
+          }),
+        ),
+        new Set([2, 3, 4, 5, 6]),
+      )
+    : "";
+
+  const alerts =
+    result.alerts.length === 0
+      ? "<p>None.</p>"
+      : `<ul>${result.alerts.map((a) => `<li><code>${e(a.kind)}</code> ${e(a.message)}</li>`).join("")}</ul>`;
+
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>BitHedge pool simulation — ${e(o.scenario)}, seed ${o.seed}</title>
+<style>${STYLE}</style></head>
+<body><main>
+<h1>BitHedge liquidity pool — simulation ${status}</h1>
+<p class="sub">${e(o.scenario)} · seed ${o.seed} · ${o.providers} providers · ${o.policies} policies · ${o.blocks} steps (${result.timing.chainBlocks} blocks) · started ${e(result.startedAt)}.
+Local Hiro-compatible server over simnet, a local price feed read by the real oracle, and the Convex functions in convex-test; every deposit, premium and withdrawal is signed by a wallet, every lock, release and settlement by the backend.</p>
+<h2>Key figures</h2>
+${table(
+  ["", ""],
+  rows.map(([k, v]) => [`<b>${e(k)}</b>`, e(v)]),
+)}
+<h2>Invariants</h2>
+${invariants}
+<h2>Market</h2>
+<div class="grid2">${card(priceChart(result.timeline))}${card(healthChart(result.timeline))}</div>
+<h2>Pool balance and locked collateral</h2>
+<div class="grid2">${card(poolChart(result.timeline, "STX"))}${card(poolChart(result.timeline, "sBTC"))}</div>
+<h2>Utilization per tier</h2>
+<div class="grid2">${card(utilizationChart(result.timeline, "STX"))}${card(utilizationChart(result.timeline, "sBTC"))}</div>
+<h2>Yield per tier</h2>
+<div class="grid-bars">${yieldCharts(result).map(card).join("")}</div>
+<div class="grid2">${card(cumulativeYieldChart(result.timeline, "STX"))}${card(cumulativeYieldChart(result.timeline, "sBTC"))}</div>
+<h2>Tiers at the end</h2>
+${tiers}
+<h2>Settlements</h2>
+${settlements || "<p>No policy ended in the money.</p>"}
+<h2>Policies</h2>
+${policies}
+<h2>Providers</h2>
+${providers}
+<h2>Withdrawals</h2>
+${withdrawals}
+<h2>Operator alerts</h2>
+${alerts}
+<h2>Steps</h2>
+<details><summary>every step: prices, vault totals, health, activity, reconciliation</summary>${steps}</details>
+<p class="sub">Run time ${e(seconds(result.timing.totalMs))}: setup ${e(seconds(result.timing.setupMs))}, ${e(seconds(result.timing.perStepMs))} per step, ${e(seconds(result.timing.perBlockMs))} per block.</p>
+</main></body></html>
+`;
+}

@@ -1,0 +1,176 @@
+/**
+ * `runSimulation(options)`: the whole pool, locally, end to end. Starts the
+ * stack (local Hiro-compatible server over simnet, local price feed, Convex
+ * functions in convex-test), plays the market, checks every invariant after
+ * every step, and writes the report. Returns everything it recorded.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+import type { Tier } from "../convex/validators";
+import { sum, TOKENS } from "./books";
+import { captureConsole } from "./consoleCapture";
+import { Market, type SimulationHooks } from "./market";
+import { defaultOutDir, simulationOptionsSchema, type SimulationOptionsInput } from "./options";
+import { planMarket, TIER_ORDER } from "./plan";
+import { ProgressBar } from "./progress";
+import { renderHtmlReport } from "./report/html";
+import { renderMarkdownSummary } from "./report/markdown";
+import type { ProviderRecord, SimulationResult, TokenAmounts } from "./results";
+import { zeroAmounts } from "./results";
+import { createRng, withSeededMathRandom } from "./rng";
+import { startStack, type Stack } from "./stack";
+
+export type { SimulationHooks } from "./market";
+
+export async function runSimulation(
+  input: SimulationOptionsInput = {},
+  hooks: SimulationHooks = {},
+): Promise<SimulationResult> {
+  const options = simulationOptionsSchema.parse(input);
+  const startedAt = new Date().toISOString();
+  const started = performance.now();
+  const rng = createRng(options.seed);
+  const progress = options.progress ? new ProgressBar(options.blocks) : null;
+  progress?.update(0, "starting the local chain, price feed and backend");
+  const capture = captureConsole();
+  let stack: Stack | undefined;
+  try {
+    const result = await withSeededMathRandom(rng.fork("math-random"), async () => {
+      stack = await startStack(rng.fork("stack"));
+      const plan = planMarket(options, rng.fork("plan"));
+      const setupMs = performance.now() - started;
+      const market = new Market(stack, plan, hooks, (step, label) => progress?.update(step, label));
+      const outcome = await market.run();
+      const marketMs = performance.now() - started - setupMs;
+      const { books } = outcome;
+
+      const providers: ProviderRecord[] = plan.providers.map((p) => {
+        const address = p.wallet.address;
+        const ledger = (type: string) => {
+          const amounts = zeroAmounts();
+          for (const l of books.ledger) if (l.provider === address && l.type === type) amounts[l.token] += l.amount;
+          return amounts;
+        };
+        const final = {} as ProviderRecord["final"];
+        for (const token of TOKENS) {
+          const b = books.balances.find((x) => x.provider === address && x.token === token);
+          final[token] = {
+            total: b?.total ?? 0n,
+            locked: b?.locked ?? 0n,
+            reserved: b?.reserved ?? 0n,
+            available: b?.available ?? 0n,
+          };
+        }
+        return {
+          address,
+          tier: p.tier,
+          deposited: outcome.deposits.get(address) ?? zeroAmounts(),
+          withdrawn: ledger("withdrawal"),
+          yieldEarned: ledger("yield_accrual"),
+          settlementDebits: ledger("settlement_debit"),
+          final,
+          worstHealth: outcome.worstHealth.get(address) ?? "Healthy",
+        };
+      });
+
+      const byToken = (of: (token: (typeof TOKENS)[number]) => bigint): TokenAmounts => ({
+        STX: of("STX"),
+        sBTC: of("sBTC"),
+      });
+      const eventSum = (kind: string, token: string) =>
+        sum(
+          books.events.filter((e) => e.status === "applied" && e.event.kind === kind && e.event.token === token),
+          (e) => e.event.amount,
+        );
+      const yieldByTier = {} as Record<Tier, TokenAmounts>;
+      for (const tier of TIER_ORDER) {
+        yieldByTier[tier] = byToken((token) =>
+          sum(
+            providers.filter((p) => p.tier === tier),
+            (p) => p.yieldEarned[token],
+          ),
+        );
+      }
+      const reconciliation = {} as SimulationResult["reconciliation"];
+      for (const token of TOKENS) {
+        const rows = books.reconciliations.filter((r) => r.token === token);
+        reconciliation[token] = {
+          match: rows.filter((r) => r.status === "match").length,
+          mismatch: rows.filter((r) => r.status === "mismatch").length,
+          skipped: rows.filter((r) => r.status === "skipped").length,
+          final: rows[rows.length - 1]?.status ?? "none",
+        };
+      }
+      const backendTransactions: Record<string, number> = {};
+      for (const tx of books.transactions) {
+        const key = `${tx.functionName} (${tx.status})`;
+        backendTransactions[key] = (backendTransactions[key] ?? 0) + 1;
+      }
+      const notifications = books.notifications;
+      const invariants = outcome.tracker.results();
+      const totalMs = performance.now() - started;
+      const chainBlocks = plan.steps * 2;
+      const result: SimulationResult = {
+        options,
+        startedAt,
+        timing: {
+          setupMs,
+          marketMs,
+          totalMs,
+          steps: plan.steps,
+          chainBlocks,
+          perStepMs: marketMs / plan.steps,
+          perBlockMs: marketMs / chainBlocks,
+        },
+        timeline: outcome.timeline,
+        providers,
+        buyers: outcome.buyers,
+        policies: outcome.policies,
+        withdrawals: outcome.withdrawals,
+        totals: {
+          premiums: byToken((token) => eventSum("premium-paid", token)),
+          protocolFees: byToken((token) => books.protocol.find((p) => p.token === token)?.feesAccrued ?? 0n),
+          unallocatedPremiums: byToken(
+            (token) => books.protocol.find((p) => p.token === token)?.unallocatedPremiums ?? 0n,
+          ),
+          yieldByTier,
+          payouts: byToken((token) => eventSum("settlement-paid", token)),
+          deposits: byToken((token) => eventSum("funds-deposited", token)),
+          withdrawals: byToken((token) => eventSum("funds-withdrawn", token)),
+        },
+        health: {
+          marginCallNotifications: notifications.filter((n) => n.status === "MarginCall").length,
+          warningNotifications: notifications.filter((n) => n.status === "Warning").length,
+          providersEverInMarginCall: providers.filter((p) => p.worstHealth === "MarginCall").length,
+          providersEverInWarning: providers.filter((p) => p.worstHealth === "Warning").length,
+        },
+        reconciliation,
+        backendTransactions,
+        alerts: books.alerts.map((a) => ({ kind: a.kind, message: a.message })),
+        checkpoints: outcome.checkpoints,
+        invariants,
+        ok: invariants.every((i) => i.ok),
+        reportDir: null,
+        summaryPath: null,
+      };
+      return result;
+    });
+
+    const out = options.out === undefined ? defaultOutDir(options.seed) : options.out;
+    if (out !== null) {
+      mkdirSync(out, { recursive: true });
+      const summaryPath = path.join(out, "summary.md");
+      result.reportDir = out;
+      result.summaryPath = summaryPath;
+      writeFileSync(path.join(out, "report.html"), renderHtmlReport(result));
+      writeFileSync(summaryPath, renderMarkdownSummary(result));
+      writeFileSync(path.join(out, "run.log"), `${capture.lines.join("\n")}\n`);
+    }
+    progress?.finish(result.ok ? "done: every invariant holds" : "done: INVARIANTS FAILED");
+    return result;
+  } finally {
+    capture.restore();
+    await stack?.close();
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The whole pool on one machine, in-process (DESIGN §8): the local
+ * Hiro-compatible server over simnet, the local price feed, and the Convex
+ * functions in convex-test, configured through the environment exactly as a
+ * deployment is (`npx convex env set …`), pointing at both over HTTP.
+ */
+import { readdirSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+import { bytesToHex } from "@stacks/common";
+import { privateKeyToAddress } from "@stacks/transactions";
+import { convexTest } from "convex-test";
+import { exportJWK, generateKeyPair } from "jose";
+
+import { internal } from "../convex/_generated/api";
+import schema from "../convex/schema";
+import { startLocalHiroServer, type LocalHiroServer } from "../devnet/hiroServer";
+import { startPriceFeed, type PriceFeed } from "./priceFeed";
+import type { Rng } from "./rng";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/**
+ * convex-test normally finds the functions through Vite's `import.meta.glob`;
+ * under plain tsx (and in vitest alike) the same map is built from the file
+ * system, as bench/convex-costs.ts does.
+ */
+function convexModules(): Record<string, () => Promise<unknown>> {
+  const dir = path.join(ROOT, "convex");
+  const walk = (d: string): string[] =>
+    readdirSync(d).flatMap((f) => {
+      const p = path.join(d, f);
+      return statSync(p).isDirectory() ? walk(p) : [p];
+    });
+  const modules: Record<string, () => Promise<unknown>> = {};
+  for (const file of walk(dir)) {
+    if (!/\.(ts|js)$/.test(file) || file.endsWith(".d.ts")) continue;
+    const rel = path.relative(dir, file).split(path.sep).join("/");
+    modules[`./convex/${rel}`] = () => import(pathToFileURL(file).href);
+  }
+  return modules;
+}
+
+function newBackend() {
+  return convexTest(schema, convexModules());
+}
+export type Backend = ReturnType<typeof newBackend>;
+
+/** A secp256k1 private key (compressed form) from the seeded generator. */
+export function privateKeyFrom(rng: Rng): string {
+  for (;;) {
+    const hex = bytesToHex(rng.bytes(32));
+    // Valid keys are in [1, n − 1]; anything else (astronomically rare) is drawn again.
+    const n = BigInt(`0x${hex}`);
+    if (n > 0n && n < 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n) return `${hex}01`;
+  }
+}
+
+export type Stack = {
+  server: LocalHiroServer;
+  feed: PriceFeed;
+  t: Backend;
+  vault: string;
+  sbtc: string;
+  backendAddress: string;
+  /** The deployment's site URL (issuer of sign-in tokens). */
+  siteUrl: string;
+  close(): Promise<void>;
+};
+
+export type StackOptions = {
+  /** Blocks a withdrawal voucher stays redeemable. */
+  voucherTtlBlocks: bigint;
+  /** Blocks on top of an event before it counts. */
+  syncConfirmations: bigint;
+};
+
+export const DEFAULT_STACK_OPTIONS: StackOptions = { voucherTtlBlocks: 120n, syncConfirmations: 1n };
+
+/** Sets (or, undefined, unsets) variables in process.env — what `env` of convex/_generated/server reads — and returns how to put them back. */
+function setEnvironment(values: Record<string, string | undefined>): () => void {
+  const previous = new Map(Object.keys(values).map((name) => [name, process.env[name]]));
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  return () => {
+    for (const [name, value] of previous) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+}
+
+export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK_OPTIONS): Promise<Stack> {
+  const backendKey = privateKeyFrom(rng.fork("backend-key"));
+  const backendAddress = privateKeyToAddress(backendKey, "testnet");
+  const server = await startLocalHiroServer({
+    port: 0,
+    deploy: { sbtcPrincipal: true, backendPrincipal: backendAddress },
+  });
+  let feed: PriceFeed | undefined;
+  let restoreEnvironment = () => {};
+  try {
+    // The backend pays fees for locks, releases and settlements (the local node admits by fee, never debits it).
+    await server.fund(backendAddress, 1_000_000_000n);
+    feed = await startPriceFeed(rng.fork("price-feed"));
+    const deployer = server.simnet.deployer;
+    const vault = `${deployer}.liquidity-pool`;
+    const sbtc = `${deployer}.sbtc-token`;
+    const siteUrl = "https://local-simulation.convex.site";
+    // The sign-in key is generated per run (a signing key is never seeded).
+    const { privateKey } = await generateKeyPair("ES256", { extractable: true });
+    const { kty, crv, x, y, d } = await exportJWK(privateKey);
+    restoreEnvironment = setEnvironment({
+      STACKS_NETWORK: "testnet",
+      STACKS_API_URL: server.url,
+      VAULT_CONTRACT_ID: vault,
+      SBTC_CONTRACT_ID: sbtc,
+      BACKEND_PRIVATE_KEY: backendKey,
+      VOUCHER_TTL_BLOCKS: options.voucherTtlBlocks.toString(),
+      SYNC_CONFIRMATIONS: options.syncConfirmations.toString(),
+      SYNC_REORG_WINDOW: "8",
+      STUCK_AFTER_BLOCKS: "6",
+      ORACLE_SOURCES: JSON.stringify(feed.sources),
+      ORACLE_MIN_SOURCES: "2",
+      ORACLE_MAX_SPREAD_BPS: "200",
+      ORACLE_MAX_AGE_MS: "120000",
+      CONVEX_SITE_URL: siteUrl,
+      AUTH_JWT_PRIVATE_KEY: JSON.stringify({ kty, crv, x, y, d, kid: "simulation-1" }),
+      AUTH_ALLOWED_ORIGINS: "*",
+      // Whatever the shell has set must not leak into the run.
+      HIRO_API_KEY: undefined,
+      HEALTH_WEBHOOK_URL: undefined,
+      MAX_FEE_USTX: undefined,
+    });
+    const t = newBackend();
+    await t.mutation(internal.tierConfigs.seedDefaults, {});
+    const openFeed = feed;
+    return {
+      server,
+      feed: openFeed,
+      t,
+      vault,
+      sbtc,
+      backendAddress,
+      siteUrl,
+      close: async () => {
+        restoreEnvironment();
+        await openFeed.close();
+        await server.close();
+      },
+    };
+  } catch (error) {
+    restoreEnvironment();
+    await feed?.close();
+    await server.close();
+    throw error;
+  }
+}
