@@ -1,0 +1,1164 @@
+/**
+ * Documents read and written by the Convex backend's collateral lifecycle:
+ * per allocation, release and settlement at 1,000 and 10,000 providers in
+ * the policy's tier, and per transaction of the policy-expiry sweep.
+ *
+ *   npx tsx bench/collateral-costs.ts                 # sweeps over 500 and 1,500 policies (the default)
+ *   npx tsx bench/collateral-costs.ts --sweep=100000  # any list of sizes, e.g. --sweep=1000,20000,100000
+ *   --sweep-only skips part 1; BENCH_DEBUG=1 prints every sweep transaction's figures.
+ *
+ * DESIGN §5 "Scale": no function reads or writes an unbounded number of
+ * documents; sweeps are paginated and continue through the scheduler.
+ *
+ * 1. Allocation (`activatePolicy`), release (`releasePolicy`) and settlement
+ *    (`applySettlement` for the settlement-paid event of an Exercised policy)
+ *    of one policy, measured like bench/convex-costs.ts: the model function
+ *    runs inside `t.run` with `ctx.db` wrapped in a counting proxy, and the
+ *    transaction's own figures are read from convex-test's transaction
+ *    metrics (`ctx.meta.getTransactionMetrics()`), which count what Convex's
+ *    limits count (every document scanned, including the one a `patch`
+ *    reads; index ranges). The policy needs ~90% of what its K =
+ *    `maxBackersPerPolicy` (default 25) first providers in the queue hold, so
+ *    every measurement is at the full fan-out.
+ * 2. The expiry sweep: `internal.policies.expirePolicies` run as the cron runs
+ *    it (after `internal.vaultEvents.markSyncedThrough` past the policies'
+ *    expiry), then continued by the scheduler with
+ *    `t.finishAllScheduledFunctions`. The function convex-test resolves for
+ *    `internal.policies.expirePolicies` (also the one the continuation
+ *    schedules) is the real one wrapped to count its transaction; nothing
+ *    else about it changes.
+ *
+ * Seeding inserts documents directly, in batches (through the ledger, 10,000
+ * providers or 100,000 policies would take hours in convex-test, which scans
+ * a whole table on every query). The seed clones the documents a real first
+ * deposit writes (run once through `applyVaultEvent` on a scratch backend), so
+ * it follows the schema and the ledger as they change, and fills in what
+ * allocation would have written: per provider a `providers` row (with its
+ * exposure: obligations and active backings), a `providerBalances` row in
+ * the collateral token (total, locked, `available`, `allocationKey`, `shard`)
+ * and its deposit's `balanceLedger` row; per shard a `tierTotalShards` row
+ * holding the sums (capital, locked, provider count, active policies); the
+ * tier's `allocationClocks` row; and for the sweep the Active `policies` and
+ * their `policyBacking` rows (in the sweep every backing is its provider's
+ * only one: the worst case, see `runSweep`). Left out, because nothing
+ * measured reads them by a key they would match: `vaultEvents`, the locks'
+ * `balanceLedger` rows and `vaultOperations`, and in the sweep the deposits'
+ * `balanceLedger` rows too (they would only slow convex-test down).
+ *
+ * Prints figures only; no timing assertions. Results are also written to
+ * bench/results/collateral-costs.md.
+ */
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+import { convexTest } from "convex-test";
+import { v } from "convex/values";
+
+import { internal } from "../convex/_generated/api";
+import { internalMutation, type MutationCtx } from "../convex/_generated/server";
+import { SCAN_FACTOR } from "../convex/model/allocation";
+import { splitProportionally } from "../convex/model/money";
+import {
+  activatePolicy,
+  applySettlement,
+  obligationOf,
+  registerPolicy,
+  releasePolicy,
+  requestSettlement,
+} from "../convex/model/policies";
+import { PRICE_SCALE, requiredCollateral, tierForStrike, type Prices } from "../convex/model/policyMath";
+import { DEFAULT_TIER_CONFIGS, seedDefaultTierConfigs } from "../convex/model/tierConfigs";
+import { shardOf, TIER_TOTAL_SHARDS } from "../convex/model/tierTotals";
+import { applyVaultEvent } from "../convex/model/vaultEvents";
+import schema from "../convex/schema";
+import type { Tier, Token, VaultEvent } from "../convex/validators";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const RESULTS_DIR = path.join(ROOT, "bench", "results");
+const ALLOCATION_SIZES = [1_000, 10_000] as const;
+const DEFAULT_SWEEP_SIZES = [500, 1_500];
+/** The sweep size DESIGN asks about; extrapolated to when it is not measured. */
+const TARGET_SWEEP = 100_000;
+/** `EXPIRY_PAGE_SIZE` in convex/policies.ts (not exported). */
+const EXPIRY_PAGE = 50;
+const SEED_BATCH = 2_000;
+const TOKEN: Token = "STX";
+const PRICES: Prices = { btcUsd: 60_000n * PRICE_SCALE, stxUsd: 2n * PRICE_SCALE };
+
+// ---------------------------------------------------------------------------
+// Convex's per-transaction limits
+// ---------------------------------------------------------------------------
+
+/**
+ * The limits used: those of https://docs.convex.dev/production/state/limits
+ * ("Transactions"), as convex-test 0.0.60 enforces them
+ * (DEFAULT_TRANSACTION_LIMITS in node_modules/convex-test/dist/transactionMetrics.js).
+ * Checked at run time against what convex-test reports as used + remaining.
+ */
+const LIMITS = {
+  documentsRead: 32_000,
+  documentsWritten: 16_000,
+  databaseQueries: 4_096,
+  bytesRead: 16 * 1024 * 1024,
+  bytesWritten: 16 * 1024 * 1024,
+  functionsScheduled: 1_000,
+} as const;
+type LimitKey = keyof typeof LIMITS;
+const LIMIT_NAMES: Record<LimitKey, string> = {
+  documentsRead: "documents scanned",
+  documentsWritten: "documents written",
+  databaseQueries: "index ranges read (db.get / db.query calls)",
+  bytesRead: "data read",
+  bytesWritten: "data written",
+  functionsScheduled: "functions scheduled",
+};
+
+// ---------------------------------------------------------------------------
+// A convex-test backend outside vitest
+// ---------------------------------------------------------------------------
+
+type Counts = {
+  docsRead: number;
+  docsWritten: number;
+  readIds: Set<string>;
+  writtenIds: Set<string>;
+  lookups: number;
+  lookupTables: Map<string, number>;
+  readTables: Map<string, number>;
+  writtenTables: Map<string, number>;
+};
+
+/** What convex-test counted against the limits for one transaction. */
+type TxMetrics = Record<LimitKey, number>;
+
+type SweepTransaction = { counts: Counts; metrics: TxMetrics; expired: number; hasMore: boolean; ms: number };
+
+/** Transactions of `expirePolicies` since the sweep being measured started. */
+let sweepLog: SweepTransaction[] = [];
+
+type ExpireHandler = (ctx: MutationCtx, args: Record<string, never>) => Promise<{ expired: number; hasMore: boolean }>;
+
+/**
+ * convex-test normally finds the functions through Vite's `import.meta.glob`;
+ * under tsx the same map is built from the file system. `policies.ts` is
+ * served with `expirePolicies` wrapped: the real handler runs with a counting
+ * `ctx.db`, and the transaction's metrics are recorded after it.
+ */
+function convexModules(): Record<string, () => Promise<unknown>> {
+  const dir = path.join(ROOT, "convex");
+  const walk = (d: string): string[] =>
+    readdirSync(d).flatMap((f) => {
+      const p = path.join(d, f);
+      return statSync(p).isDirectory() ? walk(p) : [p];
+    });
+  const modules: Record<string, () => Promise<unknown>> = {};
+  for (const file of walk(dir)) {
+    if (!/\.(ts|js)$/.test(file) || file.endsWith(".d.ts")) continue;
+    const rel = path.relative(dir, file).split(path.sep).join("/");
+    modules[`./convex/${rel}`] = () => import(pathToFileURL(file).href);
+  }
+  const real = modules["./convex/policies.ts"];
+  if (!real) throw new Error("convex/policies.ts not found");
+  modules["./convex/policies.ts"] = async () => {
+    const module = (await real()) as Record<string, unknown>;
+    // convex-test itself calls a registered function's `_handler`.
+    const handler = (module.expirePolicies as { _handler?: unknown } | undefined)?._handler;
+    if (typeof handler !== "function") throw new Error("convex/policies.ts has no expirePolicies mutation");
+    const inner = handler as ExpireHandler;
+    const expirePolicies = internalMutation({
+      args: {},
+      returns: v.object({ expired: v.number(), hasMore: v.boolean() }),
+      handler: async (ctx, args) => {
+        const counts = newCounts();
+        const started = performance.now();
+        const result = await inner({ ...ctx, db: countingDb(ctx.db, counts) } as MutationCtx, args as Record<string, never>);
+        const ms = performance.now() - started;
+        sweepLog.push({ counts, metrics: await txMetrics(ctx), ...result, ms });
+        return result;
+      },
+    });
+    return { ...module, expirePolicies };
+  };
+  return modules;
+}
+const MODULES = convexModules();
+/** With `enforceLimits`, convex-test fails a transaction that goes over Convex's limits, as Convex does. */
+function newBackend(enforceLimits = false) {
+  return convexTest({ schema, modules: MODULES, transactionLimits: enforceLimits });
+}
+type Backend = ReturnType<typeof newBackend>;
+
+/** Limits that convex-test reports (used + remaining) differently from LIMITS; empty when they agree. */
+const limitMismatches: string[] = [];
+
+async function txMetrics(ctx: MutationCtx): Promise<TxMetrics> {
+  const m = await ctx.meta.getTransactionMetrics();
+  const out = {} as TxMetrics;
+  for (const key of Object.keys(LIMITS) as LimitKey[]) {
+    const { used, remaining } = m[key];
+    out[key] = used;
+    const limit = used + remaining;
+    if (limit !== LIMITS[key] && !limitMismatches.some((s) => s.startsWith(key)))
+      limitMismatches.push(`${key}: convex-test ${limit}, bench ${LIMITS[key]}`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Counting ctx.db (as in bench/convex-costs.ts)
+// ---------------------------------------------------------------------------
+
+function newCounts(): Counts {
+  return {
+    docsRead: 0,
+    docsWritten: 0,
+    readIds: new Set(),
+    writtenIds: new Set(),
+    lookups: 0,
+    lookupTables: new Map(),
+    readTables: new Map(),
+    writtenTables: new Map(),
+  };
+}
+
+function bump(map: Map<string, number>, key: string, by: number): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
+
+const TERMINALS = new Set(["collect", "take", "first", "unique", "paginate"]);
+const CHAINING = new Set(["withIndex", "withSearchIndex", "fullTableScan", "order", "filter"]);
+
+/**
+ * - docs read: documents returned by `get`, and by `collect`, `take`,
+ *   `first`, `unique`, `paginate` and async iteration of a query;
+ * - docs written: `insert`, `patch`, `replace` and `delete` calls;
+ * - lookups: `get` calls and queries started.
+ */
+function countingDb(db: MutationCtx["db"], counts: Counts): MutationCtx["db"] {
+  const read = (table: string, docs: unknown[]) => {
+    counts.docsRead += docs.length;
+    if (docs.length > 0) bump(counts.readTables, table, docs.length);
+    for (const doc of docs) counts.readIds.add((doc as { _id: string })._id);
+  };
+  const wrapQuery = (table: string, query: object): object =>
+    new Proxy(query, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (typeof value !== "function") return value;
+        const name = String(prop);
+        if (CHAINING.has(name)) return (...args: unknown[]) => wrapQuery(table, value.apply(target, args));
+        if (TERMINALS.has(name)) {
+          return async (...args: unknown[]) => {
+            const result = (await value.apply(target, args)) as unknown;
+            if (Array.isArray(result)) read(table, result);
+            else if (name === "paginate") read(table, (result as { page: unknown[] }).page);
+            else read(table, result === null ? [] : [result]);
+            return result;
+          };
+        }
+        if (prop === Symbol.asyncIterator) {
+          return () => {
+            const inner = value.call(target) as AsyncIterator<unknown>;
+            return {
+              async next() {
+                const step = await inner.next();
+                if (!step.done) read(table, [step.value]);
+                return step;
+              },
+            };
+          };
+        }
+        return value.bind(target);
+      },
+    });
+  const writeTarget = (prop: "patch" | "replace" | "delete", args: unknown[]) => {
+    const withTable = args.length === (prop === "delete" ? 2 : 3);
+    return withTable ? { table: String(args[0]), id: String(args[1]) } : { table: "?", id: String(args[0]) };
+  };
+  return new Proxy(db, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== "function") return value;
+      switch (prop) {
+        case "query":
+          return (table: string) => {
+            counts.lookups += 1;
+            bump(counts.lookupTables, table, 1);
+            return wrapQuery(table, value.call(target, table));
+          };
+        case "get":
+          return async (...args: unknown[]) => {
+            counts.lookups += 1;
+            bump(counts.lookupTables, args.length === 2 ? String(args[0]) : "?", 1);
+            const doc = (await value.apply(target, args)) as unknown;
+            read(args.length === 2 ? String(args[0]) : "?", doc === null ? [] : [doc]);
+            return doc;
+          };
+        case "insert":
+        case "patch":
+        case "replace":
+        case "delete":
+          return async (...args: unknown[]) => {
+            counts.docsWritten += 1;
+            bump(counts.writtenTables, prop === "insert" ? String(args[0]) : writeTarget(prop, args).table, 1);
+            const result = (await value.apply(target, args)) as unknown;
+            counts.writtenIds.add(String(prop === "insert" ? result : writeTarget(prop, args).id));
+            return result;
+          };
+        default:
+          return value.bind(target);
+      }
+    },
+  });
+}
+
+type Measured<T> = { counts: Counts; metrics: TxMetrics; result: T };
+
+async function measure<T>(t: Backend, run: (ctx: MutationCtx) => Promise<T>): Promise<Measured<T>> {
+  const counts = newCounts();
+  // t.run returns Convex values only: the counts stay out here.
+  let out: { metrics: TxMetrics; result: T } | undefined;
+  await t.run(async (ctx) => {
+    const result = await run({ ...ctx, db: countingDb(ctx.db as MutationCtx["db"], counts) } as unknown as MutationCtx);
+    out = { metrics: await txMetrics(ctx as unknown as MutationCtx), result };
+  });
+  return { counts, ...out! };
+}
+
+// ---------------------------------------------------------------------------
+// Seeding
+// ---------------------------------------------------------------------------
+
+/** A syntactically plausible principal; the ledger treats principals as opaque strings. */
+function principalOf(i: number): string {
+  return `SP${i.toString(36).toUpperCase().padStart(10, "0")}BENCHPROVIDER`;
+}
+
+type Template = Record<string, Record<string, unknown>>;
+type Insert = (table: string, doc: Record<string, unknown>) => Promise<string>;
+/** Writes go through `any` tables: the seed clones documents whose exact shape is the ledger's business. */
+const inserter = (ctx: unknown): Insert => {
+  const db = (ctx as { db: { insert: Insert } }).db;
+  return (table, doc) => db.insert(table, doc);
+};
+
+/** The documents a real first deposit writes, without system fields. */
+async function ledgerTemplate(): Promise<Template> {
+  const t = newBackend();
+  const principal = principalOf(0);
+  const event: VaultEvent = {
+    kind: "funds-deposited",
+    txid: "0xtemplate",
+    eventIndex: 0,
+    blockHeight: 1n,
+    blockHash: "0xblock1",
+    token: TOKEN,
+    amount: 1_000_000n,
+    totalBalance: 1_000_000n,
+    totalLocked: 0n,
+    depositor: principal,
+  };
+  await t.run(async (ctx) => {
+    await applyVaultEvent(ctx as unknown as MutationCtx, event);
+  });
+  return await t.run(async (ctx) => {
+    const template: Template = {};
+    for (const table of ["providers", "providerBalances", "balanceLedger", "tierTotalShards"] as const) {
+      const doc = await ctx.db.query(table).first();
+      if (!doc)
+        throw new Error(`a first deposit wrote no ${table} row: the bench's picture of the ledger is out of date`);
+      const { _id, _creationTime, ...fields } = doc as Record<string, unknown>;
+      void _id;
+      void _creationTime;
+      template[table] = fields;
+    }
+    return template;
+  });
+}
+
+/** A spread of queue positions in [0, 1): the tier's clock is at 0 and every balance is within one unit of it. */
+function keyOf(n: number): number {
+  return ((n * 2654435761) % 4294967296) / 4294967296;
+}
+
+type ShardSum = { capital: bigint; locked: bigint; providerCount: bigint; activePolicyCount: bigint };
+
+type ProviderSeed = {
+  principal: string;
+  total: bigint;
+  locked: bigint;
+  putObligationUsd: bigint;
+  callProtectedSats: bigint;
+  activeBackings: bigint;
+};
+
+/**
+ * Providers of one tier with a balance in TOKEN, as deposits and
+ * allocations would have left them, plus the tier's shard sums (with
+ * `activePolicies` counted in the shards their ids hash to), its clock and
+ * the tier configurations.
+ */
+async function seedProviders(
+  t: Backend,
+  template: Template,
+  tier: Tier,
+  providers: readonly ProviderSeed[],
+  options: { activePolicies?: readonly bigint[]; depositLedgerRows: boolean },
+): Promise<void> {
+  const sums = new Map<number, ShardSum>();
+  const sumOf = (shard: number) => {
+    const sum = sums.get(shard) ?? { capital: 0n, locked: 0n, providerCount: 0n, activePolicyCount: 0n };
+    sums.set(shard, sum);
+    return sum;
+  };
+  const now = Date.now();
+  for (let start = 0; start < providers.length; start += SEED_BATCH) {
+    const batch = providers.slice(start, start + SEED_BATCH);
+    await t.run(async (ctx) => {
+      const insert = inserter(ctx);
+      for (const [j, p] of batch.entries()) {
+        const n = start + j;
+        const shard = shardOf(p.principal);
+        await insert("providers", {
+          ...template.providers,
+          principal: p.principal,
+          tier,
+          putObligationUsd: p.putObligationUsd,
+          callProtectedSats: p.callProtectedSats,
+          activeBackings: p.activeBackings,
+          createdAt: now,
+        });
+        const available = p.total - p.locked;
+        await insert("providerBalances", {
+          ...template.providerBalances,
+          provider: p.principal,
+          token: TOKEN,
+          tier,
+          shard,
+          allocationKey: keyOf(n + 1),
+          total: p.total,
+          locked: p.locked,
+          reserved: 0n,
+          available,
+          accruedYield: 0n,
+          updatedAt: now,
+        });
+        if (options.depositLedgerRows)
+          await insert("balanceLedger", {
+            ...template.balanceLedger,
+            operationId: `event:0xseed${n}:0:0xseedblock`,
+            provider: p.principal,
+            token: TOKEN,
+            type: "deposit",
+            amount: p.total,
+            appliedAt: now,
+          });
+        const sum = sumOf(shard);
+        sum.capital += p.total;
+        sum.locked += p.locked;
+        sum.providerCount += 1n;
+      }
+    });
+  }
+  for (const policyId of options.activePolicies ?? []) sumOf(shardOf(`policy:${policyId}`)).activePolicyCount += 1n;
+  await t.run(async (ctx) => {
+    await seedDefaultTierConfigs(ctx as unknown as MutationCtx);
+    const insert = inserter(ctx);
+    await insert("allocationClocks", { tier, token: TOKEN, now: 0 });
+    for (const [shard, s] of sums) {
+      await insert("tierTotalShards", {
+        ...template.tierTotalShards,
+        tier,
+        token: TOKEN,
+        shard,
+        capital: s.capital,
+        locked: s.locked,
+        reserved: 0n,
+        accruedYield: 0n,
+        providerCount: s.providerCount,
+        activePolicyCount: s.activePolicyCount,
+      });
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// 1. Allocation, release and settlement of one policy
+// ---------------------------------------------------------------------------
+
+/** Each provider's balance in the allocation measurements: 1,000 STX. */
+const PROVIDER_BALANCE = 1_000_000_000n;
+
+/**
+ * A Conservative PUT (strike $48,000, 20% below spot) on 0.9375 BTC: $45,000
+ * of collateral, 22,500 STX, i.e. 90% of what 25 providers of 1,000 STX
+ * hold. So the queue's K first providers must all take part.
+ */
+const FULL_FANOUT_PUT = {
+  buyer: "SP000000000000000000000BENCHBUYER",
+  policyType: "PUT" as const,
+  protectedAmountSats: 93_750_000n,
+  strikePriceUsd: 48_000n * PRICE_SCALE,
+  premium: 1_000_000n,
+  expiresAtBlock: 1_000n,
+  collateralToken: TOKEN,
+  prices: PRICES,
+};
+const POLICY_TIER: Tier = tierForStrike(
+  DEFAULT_TIER_CONFIGS,
+  FULL_FANOUT_PUT.policyType,
+  FULL_FANOUT_PUT.strikePriceUsd,
+  PRICES.btcUsd,
+);
+const K = DEFAULT_TIER_CONFIGS.find((c) => c.tier === POLICY_TIER)!.maxBackersPerPolicy;
+
+type OpKey = "allocation" | "release" | "settlement";
+type OpRow = { providers: number; operation: OpKey; backers: number; m: Measured<unknown> };
+
+/**
+ * Open health notifications a provider's exposure update clears when their
+ * last backing ends (`take(50)` in model/providers.ts `addExposure`).
+ */
+const H = 50;
+
+type Bound = { reads: string; writes: string; lookups: string; maxReads: number; maxWrites: number; maxLookups: number };
+
+/**
+ * Upper bounds on the counting proxy's figures, from reading the code (the
+ * reasons are printed with the results). The H·K terms are the open health
+ * notifications of backers whose last backing this was: each read and patched.
+ */
+const BOUNDS: Record<"allocation" | "release" | "settlement", Bound> = {
+  allocation: {
+    reads: "(F + 7)·K + S + 4",
+    writes: "6·K + 4",
+    lookups: "6·K + 7",
+    maxReads: (SCAN_FACTOR + 7) * K + TIER_TOTAL_SHARDS + 4,
+    maxWrites: 6 * K + 4,
+    maxLookups: 6 * K + 7,
+  },
+  release: {
+    reads: "(7 + H)·K + 2",
+    writes: "(5 + H)·K + 3",
+    lookups: "7·K + 3",
+    maxReads: (7 + H) * K + 2,
+    maxWrites: (5 + H) * K + 3,
+    maxLookups: 7 * K + 3,
+  },
+  settlement: {
+    reads: "(13 + H)·K + 2",
+    writes: "(9 + H)·K + 3",
+    lookups: "12·K + 4",
+    maxReads: (13 + H) * K + 2,
+    maxWrites: (9 + H) * K + 3,
+    maxLookups: 12 * K + 4,
+  },
+};
+const OPERATIONS = [
+  { key: "allocation", label: "allocation (activatePolicy)" },
+  { key: "release", label: "release (releasePolicy)" },
+  { key: "settlement", label: "settlement (applySettlement, Exercised policy)" },
+] as const;
+
+async function measureOperationsAt(size: number, template: Template): Promise<OpRow[]> {
+  const t = newBackend();
+  const providers = Array.from({ length: size }, (_, i) => ({
+    principal: principalOf(i + 1),
+    total: PROVIDER_BALANCE,
+    locked: 0n,
+    putObligationUsd: 0n,
+    callProtectedSats: 0n,
+    activeBackings: 0n,
+  }));
+  await seedProviders(t, template, POLICY_TIER, providers, { depositLedgerRows: true });
+  const rows: OpRow[] = [];
+  const add = (key: OpKey, backers: number, m: Measured<unknown>) =>
+    rows.push({ providers: size, operation: key, backers, m });
+
+  await t.run(async (ctx) => {
+    for (const policyId of [1n, 2n]) {
+      const policy = await registerPolicy(ctx as unknown as MutationCtx, { ...FULL_FANOUT_PUT, policyId });
+      if (policy.tier !== POLICY_TIER) throw new Error(`policy landed in ${policy.tier}, expected ${POLICY_TIER}`);
+    }
+  });
+
+  const allocation = await measure(t, (ctx) => activatePolicy(ctx, 1n));
+  add("allocation", allocation.result.length, allocation);
+  const release = await measure(t, (ctx) => releasePolicy(ctx, 1n));
+  add("release", allocation.result.length, release);
+
+  // Policy 2: backed, then exercised; its settlement-paid event pays half its collateral.
+  const required = requiredCollateral(FULL_FANOUT_PUT, TOKEN, PRICES);
+  const backers2 = await t.run(async (ctx) => {
+    const allocations = await activatePolicy(ctx as unknown as MutationCtx, 2n);
+    await requestSettlement(ctx as unknown as MutationCtx, 2n, required / 2n);
+    return allocations.length;
+  });
+  const settlement = await measure(t, (ctx) =>
+    applySettlement(ctx, { operationId: "event:0xbench-settlement:0:0xbenchblock", policyId: 2n, amount: required / 2n }),
+  );
+  add("settlement", backers2, settlement);
+  return rows;
+}
+
+// ---------------------------------------------------------------------------
+// 2. The expiry sweep
+// ---------------------------------------------------------------------------
+
+/** The sweep's policies are the tests' Conservative STX PUT: 0.001 BTC struck at $48,000, 24 STX of collateral. */
+const SWEEP_PUT = {
+  policyType: "PUT" as const,
+  protectedAmountSats: 100_000n,
+  strikePriceUsd: 48_000n * PRICE_SCALE,
+};
+/** Each sweep provider: 1,000 STX, far more than the one backing it has here. */
+const SWEEP_PROVIDER_BALANCE = 1_000_000_000n;
+const SYNCED_HEIGHT = 10_000n;
+
+type SweepRun = {
+  policies: number;
+  backers: string;
+  backings: number;
+  seedSeconds: number;
+  transactions: SweepTransaction[];
+  seconds: number;
+  leftActive: number;
+  failedRuns: number;
+  /** With limits enforced: why the cron's run failed, if it did. */
+  error?: string;
+};
+
+/**
+ * `count` Active policies in POLICY_TIER, all expired below SYNCED_HEIGHT,
+ * with `backersOf(i)` backers each, then the sweep as the cron runs it.
+ *
+ * Every backing is its provider's only one: the worst case for the sweep,
+ * since each release then empties a provider, whose exposure update also
+ * looks up their open health notifications (model/providers.ts
+ * `addExposure`). It also makes every page cost the same at every pool
+ * size, whereas with shared providers a page's cost would depend on how
+ * many of its backers happen to have their last backing in it.
+ */
+async function runSweep(
+  template: Template,
+  count: number,
+  backersOf: (i: number) => number,
+  label: string,
+  enforceLimits = false,
+): Promise<SweepRun> {
+  const seedStarted = performance.now();
+  const t = newBackend(enforceLimits);
+  const required = requiredCollateral(SWEEP_PUT, TOKEN, PRICES);
+  const obligation = obligationOf(SWEEP_PUT);
+  type Backing = { provider: number; allocated: bigint; put: bigint; call: bigint };
+  /** Policy i's backers are providers firstBacker[i] … firstBacker[i] + backersOf(i) − 1. */
+  const firstBacker: number[] = [];
+  let backings = 0;
+  for (let i = 0; i < count; i++) {
+    firstBacker.push(backings);
+    backings += backersOf(i);
+  }
+  const backingsOf = (i: number): Backing[] => {
+    const weights = Array.from({ length: backersOf(i) }, () => 1n);
+    const parts = splitProportionally(required, weights);
+    const puts = splitProportionally(obligation.putObligationUsd, parts);
+    const calls = splitProportionally(obligation.callProtectedSats, parts);
+    return parts.map((allocated, j) => ({
+      provider: firstBacker[i]! + j,
+      allocated,
+      put: puts[j] ?? 0n,
+      call: calls[j] ?? 0n,
+    }));
+  };
+  const providers: ProviderSeed[] = [];
+  for (let i = 0; i < count; i++) {
+    for (const b of backingsOf(i)) {
+      providers.push({
+        principal: principalOf(b.provider + 1),
+        total: SWEEP_PROVIDER_BALANCE,
+        locked: b.allocated,
+        putObligationUsd: b.put,
+        callProtectedSats: b.call,
+        activeBackings: 1n,
+      });
+    }
+  }
+  const policyIds = Array.from({ length: count }, (_, i) => BigInt(i + 1));
+  // The deposits' ledger rows are left out here: nothing in the sweep reads them, and they would slow convex-test.
+  await seedProviders(t, template, POLICY_TIER, providers, { activePolicies: policyIds, depositLedgerRows: false });
+  const now = Date.now();
+  const perBatch = Math.max(1, Math.floor(SEED_BATCH / 2));
+  for (let start = 0; start < count; start += perBatch) {
+    await t.run(async (ctx) => {
+      const insert = inserter(ctx);
+      for (let i = start; i < Math.min(count, start + perBatch); i++) {
+        const policyId = BigInt(i + 1);
+        await insert("policies", {
+          policyId,
+          buyer: FULL_FANOUT_PUT.buyer,
+          ...SWEEP_PUT,
+          premium: 1_000_000n,
+          // 200 per block, rising with the id (so the sweep's pages are the policies in id order), all below the synced height.
+          expiresAtBlock: 1_000n + BigInt(Math.floor(i / 200)),
+          tier: POLICY_TIER,
+          collateralToken: TOKEN,
+          requiredCollateral: required,
+          status: "Active",
+          premiumsReceived: 0n,
+          createdAt: now,
+          updatedAt: now,
+        });
+        for (const b of backingsOf(i)) {
+          await insert("policyBacking", {
+            policyId,
+            provider: principalOf(b.provider + 1),
+            token: TOKEN,
+            tier: POLICY_TIER,
+            originalAllocation: b.allocated,
+            allocated: b.allocated,
+            putObligationUsd: b.put,
+            callProtectedSats: b.call,
+            active: true,
+          });
+        }
+      }
+    });
+  }
+  const seedSeconds = (performance.now() - seedStarted) / 1000;
+  process.stderr.write(`  seeded ${count.toLocaleString("en-US")} policies (${label}) in ${seedSeconds.toFixed(1)} s\n`);
+
+  // As in production: the event sync records its height, then the cron runs the sweep.
+  await t.mutation(internal.vaultEvents.markSyncedThrough, { height: SYNCED_HEIGHT });
+  sweepLog = [];
+  const started = performance.now();
+  try {
+    await t.mutation(internal.policies.expirePolicies, {});
+  } catch (error) {
+    if (!enforceLimits) throw error;
+    const seconds = (performance.now() - started) / 1000;
+    const message = error instanceof Error ? error.message : String(error);
+    return { policies: count, backers: label, backings: 0, seedSeconds, transactions: [], seconds, leftActive: count, failedRuns: 1, error: message };
+  }
+  // Real timers: the continuation is a setTimeout(0) that fires on its own; nothing to advance.
+  await t.finishAllScheduledFunctions(() => {}, Math.ceil(count / EXPIRY_PAGE) * 2 + 100);
+  const seconds = (performance.now() - started) / 1000;
+  const transactions = sweepLog;
+  sweepLog = [];
+  if (process.env.BENCH_DEBUG)
+    for (const tx of transactions)
+      process.stderr.write(`    ${tx.expired} ${tx.hasMore} proxy r${tx.counts.docsRead} w${tx.counts.docsWritten} l${tx.counts.lookups} | ct r${tx.metrics.documentsRead} w${tx.metrics.documentsWritten} q${tx.metrics.databaseQueries} ${tx.ms.toFixed(0)}ms ${JSON.stringify([...tx.counts.lookupTables])}\n`);
+
+  const { leftActive, failedRuns } = await t.run(async (ctx) => {
+    const active = await ctx.db
+      .query("policies")
+      .withIndex("by_status_and_expiry", (q) => q.eq("status", "Active"))
+      .take(1);
+    const failed = (await ctx.db.system.query("_scheduled_functions").collect()).filter(
+      (job) => job.state.kind === "failed",
+    );
+    return { leftActive: active.length, failedRuns: failed.length };
+  });
+  return { policies: count, backers: label, backings, seedSeconds, transactions, seconds, leftActive, failedRuns };
+}
+
+// ---------------------------------------------------------------------------
+// Reporting
+// ---------------------------------------------------------------------------
+
+const fmt = (n: number) => n.toLocaleString("en-US");
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
+
+function textTable(header: string[], body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
+}
+
+function mdTable(header: string[], body: string[][]): string {
+  return [
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...body.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
+}
+
+function tablesOf(map: Map<string, number>): string {
+  return [...map.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([table, n]) => (n === 1 ? table : `${table} ×${n}`))
+    .join(", ");
+}
+
+/** The transaction with the most of `key`. */
+function largestBy(txs: readonly SweepTransaction[], key: LimitKey): SweepTransaction {
+  return txs.reduce((a, b) => (b.metrics[key] > a.metrics[key] ? b : a));
+}
+
+function maxOf(txs: readonly SweepTransaction[], key: LimitKey): number {
+  return Math.max(...txs.map((tx) => tx.metrics[key]));
+}
+
+/** A figure as a share of its limit. */
+function ofLimit(used: number, key: LimitKey): string {
+  const share = (100 * used) / LIMITS[key];
+  return `${key.startsWith("bytes") ? mib(used) : fmt(used)} (${share.toFixed(share < 1 ? 2 : 0)}%)`;
+}
+
+function parseSweepSizes(): number[] {
+  const arg = process.argv.find((a) => a.startsWith("--sweep="));
+  if (!arg) return DEFAULT_SWEEP_SIZES;
+  const sizes = arg
+    .slice("--sweep=".length)
+    .split(",")
+    .map((s) => Number(s.replace(/_/g, "")));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`bad ${arg}: expected e.g. --sweep=1000,100000`);
+  return sizes;
+}
+
+/** The figures of a sweep transaction that must not depend on how many policies there are. */
+function fullPageSignature(tx: SweepTransaction): string {
+  return [
+    tx.expired,
+    tx.counts.docsRead,
+    tx.counts.docsWritten,
+    tx.counts.lookups,
+    tx.metrics.documentsRead,
+    tx.metrics.documentsWritten,
+    tx.metrics.databaseQueries,
+  ].join("/");
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const sweepSizes = parseSweepSizes();
+  const template = await ledgerTemplate();
+  const md: string[] = [
+    "## Convex collateral costs",
+    "",
+    "_Generated by `npx tsx bench/collateral-costs.ts" +
+      (process.argv.some((a) => a.startsWith("--sweep=")) ? ` ${process.argv.find((a) => a.startsWith("--sweep="))}` : "") +
+      "`. convex-test 0.0.60 (the in-memory Convex runtime) with the real schema._",
+    "",
+  ];
+
+  // ---- 1. Per operation ---------------------------------------------------
+  const rows: OpRow[] = [];
+  for (const size of process.argv.includes("--sweep-only") ? [] : ALLOCATION_SIZES) {
+    const t0 = performance.now();
+    rows.push(...(await measureOperationsAt(size, template)));
+    process.stderr.write(`measured operations at ${fmt(size)} providers in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
+  // Distinct counts are left out: how many of the K backers share one of the S tier-total
+  // shards depends on their principals' hashes, not on how many providers the tier has.
+  const signature = (r: OpRow) =>
+    [
+      r.backers,
+      r.m.counts.docsRead,
+      r.m.counts.docsWritten,
+      r.m.counts.lookups,
+      r.m.metrics.documentsRead,
+      r.m.metrics.documentsWritten,
+      r.m.metrics.databaseQueries,
+    ].join("/");
+  const sameAtBothSizes = new Map(
+    OPERATIONS.map(({ key }) => {
+      const ofOp = rows.filter((r) => r.operation === key);
+      return [key, ofOp.every((r) => signature(r) === signature(ofOp[0]!))];
+    }),
+  );
+  const withinBound = (r: OpRow) => {
+    const b = BOUNDS[r.operation];
+    return r.m.counts.docsRead <= b.maxReads && r.m.counts.docsWritten <= b.maxWrites && r.m.counts.lookups <= b.maxLookups;
+  };
+  const opHeader = [
+    "Providers in tier",
+    "Operation",
+    "Backers",
+    "Docs read (distinct)",
+    "Docs written (distinct)",
+    "Lookups",
+    "Scanned / written / index ranges (convex-test)",
+    "Bound read / written / lookups",
+    "Within bound",
+    "Same at both sizes",
+  ];
+  const opBody = rows.map((r) => {
+    const b = BOUNDS[r.operation];
+    return [
+      fmt(r.providers),
+      OPERATIONS.find((o) => o.key === r.operation)!.label,
+      String(r.backers),
+      `${r.m.counts.docsRead} (${r.m.counts.readIds.size})`,
+      `${r.m.counts.docsWritten} (${r.m.counts.writtenIds.size})`,
+      String(r.m.counts.lookups),
+      `${r.m.metrics.documentsRead} / ${r.m.metrics.documentsWritten} / ${r.m.metrics.databaseQueries}`,
+      `${fmt(b.maxReads)} / ${fmt(b.maxWrites)} / ${fmt(b.maxLookups)}`,
+      withinBound(r) ? "yes" : "NO",
+      sameAtBothSizes.get(r.operation) ? "yes" : "NO",
+    ];
+  });
+  const largestSize = ALLOCATION_SIZES[ALLOCATION_SIZES.length - 1]!;
+  const detailHeader = ["Operation", "Tables read (docs)", "Tables written (docs)"];
+  const detailBody = rows
+    .filter((r) => r.providers === largestSize)
+    .map((r) => [
+      OPERATIONS.find((o) => o.key === r.operation)!.label,
+      tablesOf(r.m.counts.readTables),
+      tablesOf(r.m.counts.writtenTables),
+    ]);
+  const opsPass = rows.every(withinBound) && [...sameAtBothSizes.values()].every(Boolean);
+  const allFullFanout = rows.every((r) => r.backers === K);
+  const a = BOUNDS.allocation;
+  const rl = BOUNDS.release;
+  const st = BOUNDS.settlement;
+  const boundLines = [
+    `K = maxBackersPerPolicy = ${K} (the ${POLICY_TIER} tier's default), F = SCAN_FACTOR = ${SCAN_FACTOR} (model/allocation.ts), ` +
+      `S = TIER_TOTAL_SHARDS = ${TIER_TOTAL_SHARDS} (model/tierTotals.ts), H = ${H} (open health notifications cleared per provider, model/providers.ts). ` +
+      "Bounds on the counting proxy's figures, from the code (per backer, `applyBalanceChange` reads ≤ 5: its ledger operation, the balance, the provider, the clock, the shard; and writes 3: balance, shard, ledger row):",
+    `- allocation: read ≤ ${a.reads} = ${fmt(a.maxReads)}: policy, tier config, ≤ S shard sums, the queue window (≤ F·K), the fallback (≤ K largest), the clock; ` +
+      `per backer 5 + the provider's exposure; the policy's active-count shard. ` +
+      `Written ≤ ${a.writes} = ${fmt(a.maxWrites)}: per backer its queue key, 3 ledger writes, the backing row, the exposure; plus clock, policy, active-count shard, vault operation. ` +
+      `Lookups ≤ ${a.lookups} = ${fmt(a.maxLookups)}.`,
+    `- release: read ≤ ${rl.reads} = ${fmt(rl.maxReads)} (${7 * K + 2} with no open notifications): policy, ≤ K backing rows, per backer 5 + the exposure (+ ≤ H notifications ` +
+      `if it was the provider's last backing), active-count shard. Written ≤ ${rl.writes} = ${fmt(rl.maxWrites)} (${5 * K + 3}): per backer 3 ledger writes, exposure, backing row ` +
+      `(+ ≤ H notifications); plus policy, shard, vault operation. Lookups ≤ ${rl.lookups} = ${fmt(rl.maxLookups)}.`,
+    `- settlement: read ≤ ${st.reads} = ${fmt(st.maxReads)} (${13 * K + 2} with no open notifications): the backing rows are read twice, once to debit (5 per backer) ` +
+      `and once to release (6 per backer + notifications). Written ≤ ${st.writes} = ${fmt(st.maxWrites)} (${9 * K + 3}): debit 4 per backer, release 5 per backer ` +
+      `(+ notifications), plus 3. Lookups ≤ ${st.lookups} = ${fmt(st.maxLookups)}.`,
+    "- A policy has at most the K its allocation used: allocation writes ≤ K backing rows, and every later read of them is `take(MAX_BACKERS_READ = 100)` by policy id. " +
+      "No open notifications exist in these runs; every release empties its backer (each had this one backing), so the notification lookup is always made.",
+    "- Distinct documents can differ by one or two between sizes: which of the K backers share a tier-total shard depends on their principals, not on the pool size. " +
+      "The \"same\" check compares the totals, the lookups and convex-test's figures.",
+  ];
+  console.log(`\n1. Per operation, at ${ALLOCATION_SIZES.map(fmt).join(" and ")} providers in the policy's tier (${POLICY_TIER}, ${TOKEN})\n`);
+  console.log(textTable(opHeader, opBody));
+  console.log(`\nAt ${fmt(largestSize)} providers, by table:\n`);
+  console.log(textTable(detailHeader, detailBody));
+  console.log(`\n${boundLines.join("\n")}`);
+  console.log(
+    `\nEvery policy used the full fan-out (K = ${K} backers): ${allFullFanout ? "yes" : "NO"}.` +
+      `\nGoal (bounded by K, not by provider count): the same at both sizes and within the bound: ${opsPass ? "PASS" : "FAIL"}`,
+  );
+  md.push(
+    `### 1. Per operation, at ${ALLOCATION_SIZES.map(fmt).join(" and ")} providers in the policy's tier`,
+    "",
+    `All providers in ${POLICY_TIER} with 1,000 STX each; the policy (a PUT needing 22,500 STX) takes ~90% of what the first K = ${K} in the queue hold, ` +
+      "so every operation is at the full fan-out. Settlement: `applySettlement` for the settlement-paid event of an Exercised policy, paying half its collateral.",
+    "",
+    "- **Docs read / written**: the counting proxy on `ctx.db` (documents returned by `get` / `collect` / `take` / `first` / `unique` / `paginate` / iteration; `insert` / `patch` / `replace` / `delete` calls). In brackets: distinct documents.",
+    "- **Lookups**: `db.get` calls and queries started.",
+    "- **Scanned / written / index ranges**: convex-test's transaction metrics, which count what Convex's limits count (a `patch` also scans the document it patches).",
+    "",
+    mdTable(opHeader, opBody),
+    "",
+    `At ${fmt(largestSize)} providers, by table:`,
+    "",
+    mdTable(detailHeader, detailBody),
+    "",
+    ...boundLines,
+    "",
+    `Every policy used the full fan-out (K = ${K} backers): **${allFullFanout ? "yes" : "NO"}**. ` +
+      `Goal (bounded by K, not by provider count): same at both sizes and within the bound: **${opsPass ? "PASS" : "FAIL"}**.`,
+    "",
+  );
+
+  // ---- 2. The expiry sweep -------------------------------------------------
+  const oneToThree = (i: number) => 1 + (i % 3);
+  const sweeps: SweepRun[] = [];
+  for (const count of sweepSizes) {
+    process.stderr.write(`sweeping ${fmt(count)} policies with 1–3 backers\n`);
+    sweeps.push(await runSweep(template, count, oneToThree, "1–3"));
+    const last = sweeps[sweeps.length - 1]!;
+    process.stderr.write(`  ${last.transactions.length} transactions in ${last.seconds.toFixed(1)} s\n`);
+  }
+  // The fan-out the pool allows: every policy backed by K providers; a full page and its continuation.
+  const fullFanoutPolicies = EXPIRY_PAGE + EXPIRY_PAGE / 2;
+  process.stderr.write(`sweeping ${fullFanoutPolicies} policies with ${K} backers each\n`);
+  const fanout = await runSweep(template, fullFanoutPolicies, () => K, `${K} (= K)`);
+  process.stderr.write(`  ${fanout.transactions.length} transactions in ${fanout.seconds.toFixed(1)} s\n`);
+  sweeps.push(fanout);
+  // The same, with convex-test enforcing Convex's limits as a deployment does.
+  process.stderr.write(`sweeping ${fullFanoutPolicies} policies with ${K} backers each, limits enforced\n`);
+  const enforced = await runSweep(template, fullFanoutPolicies, () => K, `${K} (= K)`, true);
+  const enforcedLine =
+    `With convex-test enforcing the limits (\`transactionLimits: true\`), the cron's run over ${fullFanoutPolicies} policies with ${K} backers each ` +
+    (enforced.error
+      ? `fails: "${enforced.error.split("\n")[0]}"`
+      : `succeeds (${enforced.transactions.length} transactions, ${enforced.leftActive === 0 ? "all expired" : "some left Active"}).`);
+
+  const sweepHeader = [
+    "Active policies",
+    "Backers per policy",
+    "Providers",
+    "Transactions",
+    "Largest: docs scanned",
+    "Largest: docs written",
+    "Largest: index ranges",
+    "Largest: data read / written",
+    "Largest: docs read / written (proxy)",
+    "Total time (convex-test)",
+    "All expired",
+  ];
+  const sweepBody = sweeps.map((s) => {
+    const txs = s.transactions;
+    const largestRead = largestBy(txs, "documentsRead");
+    return [
+      fmt(s.policies),
+      s.backers,
+      fmt(s.backings),
+      fmt(txs.length),
+      ofLimit(maxOf(txs, "documentsRead"), "documentsRead"),
+      ofLimit(maxOf(txs, "documentsWritten"), "documentsWritten"),
+      ofLimit(maxOf(txs, "databaseQueries"), "databaseQueries"),
+      `${mib(maxOf(txs, "bytesRead"))} / ${mib(maxOf(txs, "bytesWritten"))}`,
+      `${fmt(largestRead.counts.docsRead)} / ${fmt(largestRead.counts.docsWritten)}`,
+      `${s.seconds.toFixed(1)} s`,
+      s.leftActive === 0 && s.failedRuns === 0
+        ? "yes"
+        : `NO (${[s.leftActive ? "some left Active" : "", s.failedRuns ? `${s.failedRuns} failed runs` : ""].filter(Boolean).join(", ")})`,
+    ];
+  });
+
+  // Per-transaction figures vs. the total: the full pages of every 1–3 sweep, page by page.
+  const smallSweeps = sweeps.filter((s) => s !== fanout);
+  const pageSignatures = new Map<number, Set<string>>();
+  for (const s of smallSweeps) {
+    // Page j starts at policy index 50j, and 50 ≡ 2 (mod 3): its backer counts (1 + i mod 3) follow j mod 3 at every size.
+    s.transactions.forEach((tx, j) => {
+      // The last page reads one due policy fewer (there is no 51st): only pages that continue are compared.
+      if (tx.expired !== EXPIRY_PAGE || !tx.hasMore) return;
+      const set = pageSignatures.get(j % 3) ?? new Set<string>();
+      set.add(fullPageSignature(tx));
+      pageSignatures.set(j % 3, set);
+    });
+  }
+  const perTxIndependent = smallSweeps.length > 1 && [...pageSignatures.values()].every((set) => set.size === 1);
+  const maxSmall = (key: LimitKey) => Math.max(...smallSweeps.map((s) => maxOf(s.transactions, key)));
+  const measuredTarget = smallSweeps.find((s) => s.policies === TARGET_SWEEP);
+  const bySize = [...smallSweeps].sort((x, y) => x.policies - y.policies);
+  const smallest = bySize[0]!;
+  const largestMeasured = bySize[bySize.length - 1]!;
+  const expectedTransactions = (n: number) => Math.max(1, Math.ceil(n / EXPIRY_PAGE));
+  const countsMatch = smallSweeps.every((s) => s.transactions.length === expectedTransactions(s.policies));
+  const perTx = (s: SweepRun) => s.seconds / Math.max(1, s.transactions.length);
+  const sizesText = bySize.map((s) => fmt(s.policies)).join(" and ");
+  // convex-test's time per transaction grows with the number of documents (every query scans its whole
+  // table); a straight line through the two measured sizes gives a rough figure for the target.
+  const slope =
+    largestMeasured.policies > smallest.policies
+      ? (perTx(largestMeasured) - perTx(smallest)) / (largestMeasured.policies - smallest.policies)
+      : 0;
+  const targetHours = (expectedTransactions(TARGET_SWEEP) * (perTx(largestMeasured) + slope * (TARGET_SWEEP - largestMeasured.policies))) / 3600;
+
+  const extrapolation = measuredTarget
+    ? [`${fmt(TARGET_SWEEP)} policies were measured directly (row above).`]
+    : [
+        `${fmt(TARGET_SWEEP)} policies: not measured. convex-test scans a whole table on every query, so its time per transaction grows with the pool: ` +
+          bySize.map((s) => `${(perTx(s) * 1000).toFixed(0)} ms at ${fmt(s.policies)} policies`).join(", ") +
+          (slope > 0 ? `; a straight line through these puts ${fmt(TARGET_SWEEP)} at roughly ${targetHours.toFixed(0)} h of convex-test time` : "") +
+          ` (\`--sweep=${TARGET_SWEEP}\` runs it). Extrapolated from the measured sizes:`,
+        `- transactions: ⌈N / ${EXPIRY_PAGE}⌉ = ${fmt(expectedTransactions(TARGET_SWEEP))} ` +
+          `(the page size is fixed; the measured counts ${countsMatch ? "equal" : "DO NOT equal"} ⌈N / ${EXPIRY_PAGE}⌉ at ${sizesText});`,
+        `- largest transaction: a full page, the same at every size ` +
+          `(full pages identical at ${sizesText}: ${perTxIndependent ? "yes" : smallSweeps.length > 1 ? "NO" : "only one size measured"}): ` +
+          `${fmt(maxSmall("documentsRead"))} documents scanned, ${fmt(maxSmall("documentsWritten"))} written, ${fmt(maxSmall("databaseQueries"))} index ranges;`,
+        "- time: convex-test's time is its own full-table scans, not Convex's, and says nothing about production; what does not change is that the " +
+          `${fmt(expectedTransactions(TARGET_SWEEP))} transactions run one after another (each schedules the next), ${EXPIRY_PAGE} policies at a time.`,
+      ];
+
+  const limitChecks = (Object.keys(LIMITS) as LimitKey[]).map((key) => {
+    const small = maxSmall(key);
+    const full = maxOf(fanout.transactions, key);
+    return [
+      LIMIT_NAMES[key],
+      key.startsWith("bytes") ? mib(LIMITS[key]) : fmt(LIMITS[key]),
+      `${ofLimit(small, key)} ${small <= LIMITS[key] ? "ok" : "OVER"}`,
+      `${ofLimit(full, key)} ${full <= LIMITS[key] ? "ok" : "OVER"}`,
+    ];
+  });
+  const limitHeader = ["Limit (per transaction)", "Convex", "Largest sweep txn, 1–3 backers", `Largest sweep txn, ${K} backers`];
+  const smallWithin = (Object.keys(LIMITS) as LimitKey[]).every((key) => maxSmall(key) <= LIMITS[key]);
+  const fanoutWithin = (Object.keys(LIMITS) as LimitKey[]).every((key) => maxOf(fanout.transactions, key) <= LIMITS[key]);
+  const fanoutPage = fanout.transactions.find((tx) => tx.expired === EXPIRY_PAGE);
+  // Two lookups per page (the synced height, the due policies), then per policy: itself, its backing rows,
+  // its active-count shard, and per backer the exposure, the notifications and 5 in applyBalanceChange.
+  const rangesPerPolicy = (k: number) => 3 + 7 * k;
+  const measuredPerPolicy = fanoutPage ? (fanoutPage.metrics.databaseQueries - 2) / EXPIRY_PAGE : NaN;
+  const fitting = (k: number) => Math.floor((LIMITS.databaseQueries - 2) / rangesPerPolicy(k));
+  const limitsSource =
+    'Limits: docs.convex.dev/production/state/limits ("Transactions"), as convex-test 0.0.60 enforces them ' +
+    "(`DEFAULT_TRANSACTION_LIMITS` in node_modules/convex-test/dist/transactionMetrics.js): " +
+    "32,000 documents scanned, 16,000 documents written, 4,096 index ranges, 16 MiB read, 16 MiB written, 1,000 functions scheduled. " +
+    (limitMismatches.length === 0
+      ? "Checked at run time: convex-test's used + remaining equals each of them."
+      : `convex-test reports different limits: ${limitMismatches.join("; ")}.`);
+  const sweepNotes = [
+    `Seeded directly, in ${POLICY_TIER}: each policy a 24 STX PUT with 1–3 backers (1 + i mod 3, 2 on average, to keep seeding fast) or, in the last row, ` +
+      "K backers. Every backing is its provider's only one (so Providers = backings): the worst case, since every release then empties a provider, " +
+      "whose exposure update also looks up their open health notifications; none are open here (each would add a read and a write, ≤ 50 per provider).",
+    `Expiries rise with the policy id, 200 per block, all below the synced height, so page j holds policies 50j + 1 … 50j + 50 at every size. ` +
+      "One `markSyncedThrough` transaction precedes each sweep and is not counted.",
+    "Transactions: the cron's run plus every continuation the scheduler ran. The largest transaction's figures are convex-test's transaction metrics " +
+      "(documents scanned includes the document each `patch` reads); the proxy's are for the transaction that scanned most.",
+  ];
+  const fanoutNote =
+    `With K = ${K} backers per policy a page of ${EXPIRY_PAGE} policies reads ${fanoutPage ? fmt(fanoutPage.metrics.databaseQueries) : "?"} index ranges ` +
+    `(${Number.isFinite(measuredPerPolicy) ? measuredPerPolicy.toFixed(0) : "?"} per policy = 3 + 7·K), ` +
+    `so a page fits the ${fmt(LIMITS.databaseQueries)} limit only up to ⌊(${fmt(LIMITS.databaseQueries)} − 2) / (3 + 7·K)⌋ = ` +
+    `${fitting(K)} policies at K = ${K} (${fitting(100)} at the largest K a tier may configure, 100). ` +
+    "In production such a page fails as a whole and the next cron run takes the same page again, so expiry stalls at the first page whose policies have this fan-out.";
+
+  console.log(`\n2. The expiry sweep (internal.policies.expirePolicies, pages of ${EXPIRY_PAGE}, continued by the scheduler)\n`);
+  console.log(textTable(sweepHeader, sweepBody));
+  console.log(`\n${sweepNotes.join("\n")}`);
+  console.log(`\n${extrapolation.join("\n")}`);
+  console.log(`\n${textTable(limitHeader, limitChecks)}`);
+  console.log(`\n${limitsSource}`);
+  console.log(
+    `\nGoal (every sweep transaction within Convex's limits): 1–3 backers: ${smallWithin ? "PASS" : "FAIL"}; ` +
+      `${K} backers (the default fan-out): ${fanoutWithin ? "PASS" : "FAIL"}`,
+  );
+  if (!fanoutWithin) console.log(fanoutNote);
+  console.log(enforcedLine);
+
+  md.push(
+    "### 2. The expiry sweep",
+    "",
+    "`internal.policies.expirePolicies` as the cron runs it, after `internal.vaultEvents.markSyncedThrough`, continued by the scheduler " +
+      `(\`t.finishAllScheduledFunctions\`); pages of ${EXPIRY_PAGE}.`,
+    "",
+    ...sweepNotes.map((n) => `- ${n}`),
+    "",
+    mdTable(sweepHeader, sweepBody),
+    "",
+    ...extrapolation,
+    "",
+    mdTable(limitHeader, limitChecks),
+    "",
+    limitsSource,
+    "",
+    `Goal (every sweep transaction within Convex's limits): 1–3 backers: **${smallWithin ? "PASS" : "FAIL"}**; ` +
+      `${K} backers (the default fan-out): **${fanoutWithin ? "PASS" : "FAIL"}**.` +
+      (fanoutWithin ? "" : ` ${fanoutNote}`),
+    "",
+    enforcedLine,
+    "",
+  );
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(path.join(RESULTS_DIR, "collateral-costs.md"), md.join("\n"));
+  console.log(`\nWritten to bench/results/collateral-costs.md (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+}
+
+// Fail fast if convex-test's limits moved (read from its source, the same numbers checked again at run time).
+const trackerSource = readFileSync(path.join(ROOT, "node_modules", "convex-test", "dist", "transactionMetrics.js"), "utf8");
+for (const [key, limit] of [
+  ["documentsRead", "32_000"],
+  ["documentsWritten", "16_000"],
+  ["databaseQueries", "4_096"],
+] as const) {
+  if (!trackerSource.includes(`${key}: ${limit}`)) limitMismatches.push(`${key}: not ${limit} in convex-test's source`);
+}
+
+await main();
