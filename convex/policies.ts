@@ -44,11 +44,11 @@ export const cancelPolicy = internalMutation({
 
 const EXPIRY_PAGE_SIZE = 50;
 /**
- * Index ranges one expiry transaction may spend, well inside Convex's 4,096:
+ * Index ranges one expiry transaction may spend, about half of Convex's 4,096:
  * releasing a policy costs about 3 + 7 per backer (bench/collateral-costs.ts),
  * so a page holds as many policies as their tiers' fan-out allows.
  */
-const EXPIRY_INDEX_BUDGET = 3_000;
+const EXPIRY_INDEX_BUDGET = 2_000;
 const indexRangesToRelease = (maxBackers: number) => 3 + 7 * maxBackers;
 
 /**

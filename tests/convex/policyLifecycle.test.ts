@@ -632,8 +632,8 @@ describe("expirePolicies", () => {
     for (let id = 1n; id <= 120n; id++) await activePolicy(t, id, { expiresAtBlock: 10n });
     await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 11n });
 
-    // A page spends at most 3,000 index ranges: 3 + 7 × 25 backers = 178 a policy, so 16 a page.
-    expect(await t.mutation(internal.policies.expirePolicies, {})).toEqual({ expired: 16, hasMore: true });
+    // A page spends at most 2,000 index ranges: 3 + 7 × 25 backers = 178 a policy, so 11 a page.
+    expect(await t.mutation(internal.policies.expirePolicies, {})).toEqual({ expired: 11, hasMore: true });
     await t.finishAllScheduledFunctions(() => vi.runAllTimers());
 
     const statuses = await t.run(async (ctx) => (await ctx.db.query("policies").collect()).map((p) => p.status));
