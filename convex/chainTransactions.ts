@@ -15,7 +15,8 @@
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { internalAction, internalMutation, internalQuery } from "./_generated/server";
+import type { Id } from "./_generated/dataModel";
+import { internalAction, internalMutation, internalQuery, type ActionCtx } from "./_generated/server";
 import { backendAddress, chooseFee, signVaultCall } from "./chain/backendTransactions";
 import { hiroClientFor, readBackendPrivateKey, readChainConfig } from "./chain/config";
 import type { HiroClient } from "./chain/hiroClient";
@@ -100,6 +101,30 @@ export const markBroadcast = internalMutation({
   },
 });
 
+export const recordSigned = internalMutation({
+  args: { id: v.id("chainTransactions"), txid: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { id, txid }) => {
+    await chainTransactions.recordSigned(ctx, id, txid);
+    return null;
+  },
+});
+
+export const releaseDeadNonce = internalMutation({
+  args: { id: v.id("chainTransactions") },
+  returns: v.null(),
+  handler: async (ctx, { id }) => {
+    await chainTransactions.releaseDeadNonce(ctx, id);
+    return null;
+  },
+});
+
+export const signedTxidsOf = internalQuery({
+  args: { id: v.id("chainTransactions") },
+  returns: v.array(v.string()),
+  handler: async (ctx, { id }) => (await ctx.db.get("chainTransactions", id))?.signedTxids ?? [],
+});
+
 export const markAttemptFailed = internalMutation({
   args: { id: v.id("chainTransactions"), reason: v.string() },
   returns: v.null(),
@@ -131,8 +156,9 @@ type Sendable = Parameters<typeof signVaultCall>[1];
 
 /** Signs and broadcasts one transaction with its nonce; returns what the node said. */
 async function signAndBroadcast(
+  ctx: ActionCtx,
   client: HiroClient,
-  tx: Sendable,
+  tx: Sendable & { _id: Id<"chainTransactions"> },
   nonce: bigint,
   feeFloor: bigint,
 ): Promise<{ accepted: true; txid: string; fee: bigint } | { accepted: false; reason: string; message: string }> {
@@ -143,6 +169,7 @@ async function signAndBroadcast(
   const estimates = await client.estimateFees(draft.payloadHex, draft.byteLength);
   const fee = chooseFee(estimates, feeFloor, config.maxFeeUstx);
   const signed = await signVaultCall(config, tx, { nonce, fee, privateKey });
+  await ctx.runMutation(internal.chainTransactions.recordSigned, { id: tx._id, txid: signed.txid });
   const result = await client.broadcast(signed.bytes);
   return result.accepted ? { accepted: true, txid: result.txid, fee } : { accepted: false, reason: result.reason, message: result.message };
 }
@@ -158,14 +185,20 @@ export const send = internalAction({
     const sender = backendAddress(config, readBackendPrivateKey());
     const [tip, chainNext] = await Promise.all([client.getTipHeight(), client.getNextNonce(sender)]);
     const counter = await ctx.runQuery(internal.chainTransactions.nextNonce, {});
-    // First run, or the chain moved past us (another signer, or a lost update): follow the chain.
-    if (counter === null || counter < chainNext) await ctx.runMutation(internal.chainTransactions.resyncNonce, { chainNext });
+    const inFlight = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "broadcast", limit: 100 });
+    const heldAhead = inFlight.some((b) => b.nonce !== undefined && b.nonce >= chainNext);
+    // Follow the chain: on the first run; when it moved past us (another signer, a lost update);
+    // and when we are ahead of it with nothing in flight to explain the gap (a transaction that
+    // gave up before reaching the node left its nonce unused, and every later one would wait on it).
+    if (counter === null || counter < chainNext || (counter > chainNext && !heldAhead)) {
+      await ctx.runMutation(internal.chainTransactions.resyncNonce, { chainNext });
+    }
 
     let broadcast = 0;
     let rejected = 0;
     for (const tx of pending) {
       const nonce = await ctx.runMutation(internal.chainTransactions.claimNonce, { id: tx._id });
-      const outcome = await signAndBroadcast(client, tx, nonce, MIN_FEE);
+      const outcome = await signAndBroadcast(ctx, client, tx, nonce, MIN_FEE);
       if (outcome.accepted) {
         await ctx.runMutation(internal.chainTransactions.markBroadcast, {
           id: tx._id,
@@ -178,6 +211,16 @@ export const send = internalAction({
       }
       rejected++;
       if (outcome.reason === "BadNonce" || outcome.reason === "ConflictingNonceInMempool") {
+        // Did an earlier signed version of this very transaction reach the node (e.g. before a crash)?
+        const signedTxids = await ctx.runQuery(internal.chainTransactions.signedTxidsOf, { id: tx._id });
+        const known = (await client.getTransactions(signedTxids)).entries();
+        const landed = [...known].find(([, info]) => info !== null && !("tx_status" in info && info.tx_status.startsWith("dropped")));
+        if (landed) {
+          await ctx.runMutation(internal.chainTransactions.markBroadcast, { id: tx._id, txid: landed[0], fee: tx.fee ?? MIN_FEE, atHeight: tip });
+          continue;
+        }
+        // None did: the nonce is dead for this transaction; it gets a fresh one next run.
+        await ctx.runMutation(internal.chainTransactions.releaseDeadNonce, { id: tx._id });
         await ctx.runMutation(internal.chainTransactions.resyncNonce, { chainNext: await client.getNextNonce(sender) });
       }
       await ctx.runMutation(internal.chainTransactions.markAttemptFailed, {
@@ -232,7 +275,7 @@ export const follow = internalAction({
         // Same nonce, higher fee: the node replaces the stuck one (or re-admits a dropped one).
         const floor = replacementFee(tx.fee ?? MIN_FEE);
         if (floor > config.maxFeeUstx && !dropped) continue; // already at the cap: wait it out
-        const outcome = await signAndBroadcast(client, tx, tx.nonce, floor);
+        const outcome = await signAndBroadcast(ctx, client, tx, tx.nonce, floor);
         if (outcome.accepted) {
           await ctx.runMutation(internal.chainTransactions.markBroadcast, {
             id: tx._id,

@@ -315,6 +315,11 @@ export default defineSchema({
     broadcastAtHeight: v.optional(v.int64()),
     /** Earlier txids of this transaction, replaced by higher-fee versions. */
     replacedTxids: v.optional(v.array(v.string())),
+    /**
+     * Every txid signed for it, recorded before each broadcast: after a crash
+     * or a nonce rejection these tell whether one of them reached the node.
+     */
+    signedTxids: v.optional(v.array(v.string())),
     createdAt: v.number(),
     updatedAt: v.number(),
   })

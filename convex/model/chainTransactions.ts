@@ -42,6 +42,24 @@ export async function resyncNonce(ctx: MutationCtx, chainNext: bigint, pending: 
   }
 }
 
+/** Records a signed txid before it is broadcast (see `signedTxids`). */
+export async function recordSigned(ctx: MutationCtx, id: Id<"chainTransactions">, txid: string): Promise<void> {
+  const tx = await requireTransaction(ctx, id);
+  const signed = tx.signedTxids ?? [];
+  if (!signed.includes(txid)) await ctx.db.patch("chainTransactions", id, { signedTxids: [...signed, txid] });
+}
+
+/**
+ * Gives back a nonce the chain no longer accepts. Only for a transaction none
+ * of whose signed versions reached the node (the caller checked), so sending
+ * it again under a fresh nonce cannot run it twice.
+ */
+export async function releaseDeadNonce(ctx: MutationCtx, id: Id<"chainTransactions">): Promise<void> {
+  const tx = await requireTransaction(ctx, id);
+  if (tx.status !== "pending") return;
+  await ctx.db.patch("chainTransactions", id, { nonce: undefined, updatedAt: Date.now() });
+}
+
 export async function markBroadcast(
   ctx: MutationCtx,
   id: Id<"chainTransactions">,
