@@ -20,6 +20,27 @@ import { operationIdOf } from "./vaultEvents";
 /** Most ledger rows one event can have caused (a premium split over the largest backing group, plus slack). */
 const MAX_ROWS_PER_EVENT = 200;
 
+/**
+ * A lock or release of ours that left the canonical chain must happen again:
+ * its transaction goes back to "broadcast" as if stuck since height 0, so the
+ * follower re-sends it (same nonce, higher fee) on the winning fork, and its
+ * operations wait for the new event again. (A reorged settlement is left to
+ * an operator: paying a buyer must never happen twice.)
+ */
+async function reopenBackendTransaction(ctx: MutationCtx, txid: string): Promise<void> {
+  const tx = await ctx.db
+    .query("chainTransactions")
+    .withIndex("by_txid", (q) => q.eq("txid", txid))
+    .unique();
+  if (!tx || tx.functionName === "settle-policy") return;
+  await ctx.db.patch("chainTransactions", tx._id, { status: "broadcast", broadcastAtHeight: 0n, updatedAt: Date.now() });
+  const ops = await ctx.db
+    .query("vaultOperations")
+    .withIndex("by_chain_transaction", (q) => q.eq("chainTransactionId", tx._id))
+    .take(50);
+  for (const op of ops) await ctx.db.patch("vaultOperations", op._id, { status: "submitted" });
+}
+
 export async function reverseVaultEvent(
   ctx: MutationCtx,
   key: { txid: string; eventIndex: number },
@@ -56,6 +77,9 @@ export async function reverseVaultEvent(
   }
 
   const event = record.event;
+  if (event.kind === "collateral-locked" || event.kind === "collateral-released") {
+    await reopenBackendTransaction(ctx, event.txid);
+  }
   if (event.kind === "funds-withdrawn") {
     const reservation = await findReservationByNonce(ctx, event.nonce);
     if (reservation?.status === "redeemed") await ctx.db.patch("withdrawalReservations", reservation._id, { status: "active" });

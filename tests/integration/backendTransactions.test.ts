@@ -738,14 +738,10 @@ describe("backend-signed vault transactions", () => {
     }
   });
 
-  // DEFECT (convex/model/reversal.ts, convex/chainTransactions.ts follow): when the
-  // block holding a confirmed lock leaves the canonical chain, the sync reverses its
-  // event (alert "reorg-reversed") but the chain transaction stays "confirmed" and the
-  // operation "confirmed", so nothing sends the lock again: the books keep the
-  // collateral locked while the vault does not (reconciliation reports a mismatch for
-  // ever). Runs last: the orphaned nonce also leaves the counter ahead of the chain.
-  // Flip to `it` once fixed.
-  it.fails("sends a confirmed lock again when its block leaves the canonical chain", async () => {
+  // When the block holding a confirmed lock leaves the canonical chain, the sync
+  // reverses its event and reopens the transaction, and the follower sends it
+  // again on the winning fork. Runs last.
+  it("sends a confirmed lock again when its block leaves the canonical chain", async () => {
     await providersWith("Balanced", [STX(100)]);
     const buyer = await newWallet(stack.server);
     const { policyId, registered } = await backedPolicy("Balanced", 100_000n, buyer.address);
