@@ -48,9 +48,9 @@
  * Prints figures only; no timing assertions. Results are also written to
  * bench/results/collateral-costs.md.
  */
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 import { convexTest } from "convex-test";
 import { v } from "convex/values";
@@ -73,6 +73,8 @@ import { shardOf, TIER_TOTAL_SHARDS } from "../convex/model/tierTotals";
 import { applyVaultEvent } from "../convex/model/vaultEvents";
 import schema from "../convex/schema";
 import type { Tier, Token, VaultEvent } from "../convex/validators";
+import { convexModules, type ModuleMap } from "./support/convexModules";
+import { countingDb, newCounts, type Counts } from "./support/countingDb";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
@@ -118,17 +120,6 @@ const LIMIT_NAMES: Record<LimitKey, string> = {
 // A convex-test backend outside vitest
 // ---------------------------------------------------------------------------
 
-type Counts = {
-  docsRead: number;
-  docsWritten: number;
-  readIds: Set<string>;
-  writtenIds: Set<string>;
-  lookups: number;
-  lookupTables: Map<string, number>;
-  readTables: Map<string, number>;
-  writtenTables: Map<string, number>;
-};
-
 /** What convex-test counted against the limits for one transaction. */
 type TxMetrics = Record<LimitKey, number>;
 
@@ -140,24 +131,11 @@ let sweepLog: SweepTransaction[] = [];
 type ExpireHandler = (ctx: MutationCtx, args: Record<string, never>) => Promise<{ expired: number; hasMore: boolean }>;
 
 /**
- * convex-test normally finds the functions through Vite's `import.meta.glob`;
- * under tsx the same map is built from the file system. `policies.ts` is
- * served with `expirePolicies` wrapped: the real handler runs with a counting
- * `ctx.db`, and the transaction's metrics are recorded after it.
+ * The convex modules with `policies.ts` served with `expirePolicies` wrapped:
+ * the real handler runs with a counting `ctx.db`, and the transaction's
+ * metrics are recorded after it.
  */
-function convexModules(): Record<string, () => Promise<unknown>> {
-  const dir = path.join(ROOT, "convex");
-  const walk = (d: string): string[] =>
-    readdirSync(d).flatMap((f) => {
-      const p = path.join(d, f);
-      return statSync(p).isDirectory() ? walk(p) : [p];
-    });
-  const modules: Record<string, () => Promise<unknown>> = {};
-  for (const file of walk(dir)) {
-    if (!/\.(ts|js)$/.test(file) || file.endsWith(".d.ts")) continue;
-    const rel = path.relative(dir, file).split(path.sep).join("/");
-    modules[`./convex/${rel}`] = () => import(pathToFileURL(file).href);
-  }
+function withInstrumentedExpiry(modules: ModuleMap): ModuleMap {
   const real = modules["./convex/policies.ts"];
   if (!real) throw new Error("convex/policies.ts not found");
   modules["./convex/policies.ts"] = async () => {
@@ -182,7 +160,7 @@ function convexModules(): Record<string, () => Promise<unknown>> {
   };
   return modules;
 }
-const MODULES = convexModules();
+const MODULES = convexModules(withInstrumentedExpiry);
 /** With `enforceLimits`, convex-test fails a transaction that goes over Convex's limits, as Convex does. */
 function newBackend(enforceLimits = false) {
   return convexTest({ schema, modules: MODULES, transactionLimits: enforceLimits });
@@ -206,112 +184,8 @@ async function txMetrics(ctx: MutationCtx): Promise<TxMetrics> {
 }
 
 // ---------------------------------------------------------------------------
-// Counting ctx.db (as in bench/convex-costs.ts)
+// Measuring one transaction with the counting ctx.db (bench/support/countingDb.ts)
 // ---------------------------------------------------------------------------
-
-function newCounts(): Counts {
-  return {
-    docsRead: 0,
-    docsWritten: 0,
-    readIds: new Set(),
-    writtenIds: new Set(),
-    lookups: 0,
-    lookupTables: new Map(),
-    readTables: new Map(),
-    writtenTables: new Map(),
-  };
-}
-
-function bump(map: Map<string, number>, key: string, by: number): void {
-  map.set(key, (map.get(key) ?? 0) + by);
-}
-
-const TERMINALS = new Set(["collect", "take", "first", "unique", "paginate"]);
-const CHAINING = new Set(["withIndex", "withSearchIndex", "fullTableScan", "order", "filter"]);
-
-/**
- * - docs read: documents returned by `get`, and by `collect`, `take`,
- *   `first`, `unique`, `paginate` and async iteration of a query;
- * - docs written: `insert`, `patch`, `replace` and `delete` calls;
- * - lookups: `get` calls and queries started.
- */
-function countingDb(db: MutationCtx["db"], counts: Counts): MutationCtx["db"] {
-  const read = (table: string, docs: unknown[]) => {
-    counts.docsRead += docs.length;
-    if (docs.length > 0) bump(counts.readTables, table, docs.length);
-    for (const doc of docs) counts.readIds.add((doc as { _id: string })._id);
-  };
-  const wrapQuery = (table: string, query: object): object =>
-    new Proxy(query, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop, target) as unknown;
-        if (typeof value !== "function") return value;
-        const name = String(prop);
-        if (CHAINING.has(name)) return (...args: unknown[]) => wrapQuery(table, value.apply(target, args));
-        if (TERMINALS.has(name)) {
-          return async (...args: unknown[]) => {
-            const result = (await value.apply(target, args)) as unknown;
-            if (Array.isArray(result)) read(table, result);
-            else if (name === "paginate") read(table, (result as { page: unknown[] }).page);
-            else read(table, result === null ? [] : [result]);
-            return result;
-          };
-        }
-        if (prop === Symbol.asyncIterator) {
-          return () => {
-            const inner = value.call(target) as AsyncIterator<unknown>;
-            return {
-              async next() {
-                const step = await inner.next();
-                if (!step.done) read(table, [step.value]);
-                return step;
-              },
-            };
-          };
-        }
-        return value.bind(target);
-      },
-    });
-  const writeTarget = (prop: "patch" | "replace" | "delete", args: unknown[]) => {
-    const withTable = args.length === (prop === "delete" ? 2 : 3);
-    return withTable ? { table: String(args[0]), id: String(args[1]) } : { table: "?", id: String(args[0]) };
-  };
-  return new Proxy(db, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (typeof value !== "function") return value;
-      switch (prop) {
-        case "query":
-          return (table: string) => {
-            counts.lookups += 1;
-            bump(counts.lookupTables, table, 1);
-            return wrapQuery(table, value.call(target, table));
-          };
-        case "get":
-          return async (...args: unknown[]) => {
-            counts.lookups += 1;
-            bump(counts.lookupTables, args.length === 2 ? String(args[0]) : "?", 1);
-            const doc = (await value.apply(target, args)) as unknown;
-            read(args.length === 2 ? String(args[0]) : "?", doc === null ? [] : [doc]);
-            return doc;
-          };
-        case "insert":
-        case "patch":
-        case "replace":
-        case "delete":
-          return async (...args: unknown[]) => {
-            counts.docsWritten += 1;
-            bump(counts.writtenTables, prop === "insert" ? String(args[0]) : writeTarget(prop, args).table, 1);
-            const result = (await value.apply(target, args)) as unknown;
-            counts.writtenIds.add(String(prop === "insert" ? result : writeTarget(prop, args).id));
-            return result;
-          };
-        default:
-          return value.bind(target);
-      }
-    },
-  });
-}
 
 type Measured<T> = { counts: Counts; metrics: TxMetrics; result: T };
 

@@ -32,9 +32,9 @@
  *   and is timed.
  * Results are printed and written to bench/results/sync.md.
  */
-import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 import { STACKS_TESTNET } from "@stacks/network";
 import { Cl, makeContractCall, privateKeyToAddress, randomPrivateKey } from "@stacks/transactions";
@@ -47,6 +47,7 @@ import { depositCall, premiumCall, type ContractCall } from "../convex/chain/con
 import * as eventSyncModule from "../convex/eventSync";
 import schema from "../convex/schema";
 import { startLocalHiroServer, type LocalHiroServer } from "../devnet/hiroServer";
+import { convexModules, type ModuleMap } from "./support/convexModules";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
@@ -209,22 +210,9 @@ function instrumentedEventSync() {
   return { ...eventSyncModule, applyBatch };
 }
 
-/** convex-test finds the functions through Vite's `import.meta.glob`; under tsx the map is built from the file system. */
-function convexModules(): Record<string, () => Promise<unknown>> {
-  const dir = path.join(ROOT, "convex");
-  const walk = (d: string): string[] =>
-    readdirSync(d).flatMap((f) => {
-      const p = path.join(d, f);
-      return statSync(p).isDirectory() ? walk(p) : [p];
-    });
-  const modules: Record<string, () => Promise<unknown>> = {};
-  for (const file of walk(dir)) {
-    if (!/\.(ts|js)$/.test(file) || file.endsWith(".d.ts")) continue;
-    const rel = path.relative(dir, file).split(path.sep).join("/");
-    modules[`./convex/${rel}`] = () => import(pathToFileURL(file).href);
-  }
-  modules["./convex/eventSync.ts"] = () => Promise.resolve(instrumentedEventSync());
-  return modules;
+/** The convex modules with `eventSync.ts` served instrumented. */
+function withInstrumentedSync(modules: ModuleMap): ModuleMap {
+  return { ...modules, "./convex/eventSync.ts": () => Promise.resolve(instrumentedEventSync()) };
 }
 
 // ---------------------------------------------------------------------------
@@ -327,7 +315,7 @@ async function main(): Promise<void> {
     SYNC_REORG_WINDOW: REORG_WINDOW.toString(),
   });
   const config = readChainConfig(process.env);
-  const t = convexTest(schema, convexModules());
+  const t = convexTest(schema, convexModules(withInstrumentedSync));
   await t.mutation(internal.tierConfigs.seedDefaults, {});
 
   const databaseSize = async () =>
