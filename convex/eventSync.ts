@@ -4,7 +4,8 @@
  * blocks at least SYNC_CONFIRMATIONS deep, decodes them, and applies them in
  * chain order through internal mutations that are idempotent by (txid, event
  * index). Applied events still inside the reorg window are re-checked each
- * run; one whose block left the canonical chain is reversed.
+ * run; one whose block left the canonical chain is reversed, one still in
+ * place is skipped without a mutation when the page walk meets it again.
  *
  * Overlapping runs are harmless: every application is idempotent, and the
  * cursor only moves forward.
@@ -16,10 +17,11 @@ import { internalAction, internalMutation, internalQuery } from "./_generated/se
 import { hiroClientFor, readChainConfig } from "./chain/config";
 import type { TransactionInfo } from "./chain/hiroSchemas";
 import { decodeVaultPrint } from "./chain/vaultEventDecoding";
+import { TransactionCache, vaultEventPages } from "./chain/vaultEventPages";
 import { raiseAlert } from "./model/alerts";
 import { reverseVaultEvent } from "./model/reversal";
 import { readSyncValue, SYNC_KEYS } from "./model/syncState";
-import { applyVaultEvent } from "./model/vaultEvents";
+import { applyVaultEvents } from "./model/vaultEvents";
 import { vaultEventValidator, type VaultEvent } from "./validators";
 
 const PAGE_SIZE = 50;
@@ -73,11 +75,7 @@ export const cursor = internalQuery({
 export const applyBatch = internalMutation({
   args: { events: v.array(vaultEventValidator) },
   returns: v.object({ applied: v.number(), duplicate: v.number(), unmatched: v.number() }),
-  handler: async (ctx, { events }) => {
-    const counts = { applied: 0, duplicate: 0, unmatched: 0 };
-    for (const event of events) counts[await applyVaultEvent(ctx, event)] += 1;
-    return counts;
-  },
+  handler: async (ctx, { events }) => await applyVaultEvents(ctx, events),
 });
 
 export const reverse = internalMutation({
@@ -116,6 +114,9 @@ function isMined(tx: TransactionInfo): tx is Extract<TransactionInfo, { block_he
 
 type Ordered = { event: VaultEvent; txIndex: number };
 
+/** An applied event's place on the chain: the same key means the same application. */
+const appliedKey = (e: { txid: string; eventIndex: number; blockHash: string }) => `${e.txid}:${e.eventIndex}:${e.blockHash}`;
+
 export const syncVaultEvents = internalAction({
   args: {},
   returns: v.object({
@@ -135,32 +136,29 @@ export const syncVaultEvents = internalAction({
     const confirmedThrough = tip - config.syncConfirmations;
     const state = await ctx.runQuery(internal.eventSync.cursor, { reorgWindow: config.syncReorgWindow });
 
-    // Transactions are looked up in batches (one request per page of events), and each once per run.
-    const txCache = new Map<string, TransactionInfo | null>();
-    const prefetch = async (txids: readonly string[]) => {
-      const missing = [...new Set(txids)].filter((txid) => !txCache.has(txid));
-      if (missing.length === 0) return;
-      for (const [txid, info] of await client.getTransactions(missing)) txCache.set(txid, info);
-    };
-    const txOf = async (txid: string) => {
-      await prefetch([txid]);
-      return txCache.get(txid) ?? null;
-    };
-    await prefetch(state.recent.map((applied) => applied.txid));
+    const txs = new TransactionCache(client);
+    // The first events page is requested while the reorg window is re-checked.
+    const pages = vaultEventPages(client, txs, config.vaultContractId, PAGE_SIZE);
+    const firstPage = pages.next();
+    firstPage.catch(() => undefined);
+    await txs.load(state.recent.map((applied) => applied.txid));
 
     // 1. Applied events still inside the reorg window must still be where we saw them.
     let reversed = 0;
+    const stillApplied = new Set<string>();
     for (const applied of state.recent) {
-      const tx = await txOf(applied.txid);
+      const tx = await txs.get(applied.txid);
       const stillThere =
         tx !== null && isMined(tx) && tx.canonical && tx.tx_status === "success" && tx.block_hash === applied.blockHash;
-      if (!stillThere) {
-        const outcome = await ctx.runMutation(internal.eventSync.reverse, {
-          txid: applied.txid,
-          eventIndex: applied.eventIndex,
-        });
-        if (outcome === "reversed") reversed++;
+      if (stillThere) {
+        stillApplied.add(appliedKey(applied));
+        continue;
       }
+      const outcome = await ctx.runMutation(internal.eventSync.reverse, {
+        txid: applied.txid,
+        eventIndex: applied.eventIndex,
+      });
+      if (outcome === "reversed") reversed++;
     }
 
     // 2. Page through the vault's events, newest first, down to the reorg window's floor.
@@ -168,13 +166,12 @@ export const syncVaultEvents = internalAction({
     const collected: Ordered[] = [];
     let rejected = 0;
     let waiting = 0;
-    for (let offset = 0; ; offset += PAGE_SIZE) {
-      const page = await client.getContractEvents(config.vaultContractId, { limit: PAGE_SIZE, offset });
-      await prefetch(page.logs.map((log) => log.tx_id));
+    let known = 0;
+    for (let next = await firstPage; !next.done; next = await pages.next()) {
       let reachedFloor = false;
-      for (const log of page.logs) {
+      for (const log of next.value.logs) {
         if (log.contract_log.contract_id !== config.vaultContractId || log.contract_log.topic !== "print") continue;
-        const tx = await txOf(log.tx_id);
+        const tx = await txs.get(log.tx_id);
         if (tx === null || !isMined(tx)) continue;
         const height = BigInt(tx.block_height);
         if (height <= floor) {
@@ -187,6 +184,11 @@ export const syncVaultEvents = internalAction({
           continue;
         }
         const position = { txid: log.tx_id, eventIndex: log.event_index, blockHeight: height, blockHash: tx.block_hash };
+        // Re-checked above and still in place: applying it again would change nothing.
+        if (stillApplied.has(appliedKey(position))) {
+          known++;
+          continue;
+        }
         const decoded = decodeVaultPrint(log.contract_log.value.hex, position, config.sbtcContractId);
         if (decoded.kind === "money") collected.push({ event: decoded.event, txIndex: tx.tx_index });
         if (decoded.kind === "malformed") {
@@ -200,8 +202,9 @@ export const syncVaultEvents = internalAction({
           if (recorded) rejected++;
         }
       }
-      if (reachedFloor || page.count < PAGE_SIZE) break;
+      if (reachedFloor) break;
     }
+    await pages.return(undefined);
 
     // 3. Apply in chain order: block, then transaction, then event.
     collected.sort(
@@ -210,7 +213,7 @@ export const syncVaultEvents = internalAction({
         a.txIndex - b.txIndex ||
         a.event.eventIndex - b.event.eventIndex,
     );
-    const totals = { applied: 0, duplicate: 0, unmatched: 0 };
+    const totals = { applied: 0, duplicate: known, unmatched: 0 };
     for (const events of applyBatches(collected.map((c) => c.event))) {
       const counts = await ctx.runMutation(internal.eventSync.applyBatch, { events });
       totals.applied += counts.applied;

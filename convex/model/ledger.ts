@@ -59,12 +59,12 @@ export async function applyBalanceChange(ctx: MutationCtx, change: BalanceChange
     return { applied: false, balance: balanceOf(balanceDoc) };
   }
 
-  const provider = await requireProvider(ctx, change.provider);
+  // A balance row exists only for a known provider (providers are never
+  // deleted) and carries its tier; the provider is looked up for a first balance only.
+  const tier = balanceDoc?.tier ?? (await requireProvider(ctx, change.provider)).tier;
   const before = balanceOf(balanceDoc);
   const after = applyBalanceChangeTo(before, change.type, change.amount);
   const now = Date.now();
-
-  const tier = balanceDoc?.tier ?? provider.tier;
   const shard = balanceDoc?.shard ?? shardOf(change.provider);
   // Available capital is the balance's weight in the tier's fair queue.
   const allocationKey = rescaledKey(

@@ -57,8 +57,9 @@ async function applyProviderEffects(ctx: MutationCtx, event: VaultEvent): Promis
   const operationId = operationIdOf(event);
   switch (event.kind) {
     case "funds-deposited": {
-      const provider = await findProvider(ctx, event.depositor);
-      if (!provider) await ensureProvider(ctx, event.depositor, DEFAULT_TIER);
+      // A first deposit creates the provider in the default tier; an existing
+      // provider keeps the tier they chose.
+      if (!(await findProvider(ctx, event.depositor))) await ensureProvider(ctx, event.depositor, DEFAULT_TIER);
       await applyBalanceChange(ctx, {
         operationId,
         provider: event.depositor,
@@ -96,7 +97,34 @@ async function applyProviderEffects(ctx: MutationCtx, event: VaultEvent): Promis
   }
 }
 
+/** Applies one event and mirrors the vault's totals it reports. */
 export async function applyVaultEvent(ctx: MutationCtx, event: VaultEvent): Promise<ApplyOutcome> {
+  const outcome = await recordAndApply(ctx, event);
+  if (outcome !== "duplicate") await syncPoolBalances(ctx, event);
+  return outcome;
+}
+
+export type ApplyCounts = Record<ApplyOutcome, number>;
+
+/**
+ * Applies events given in chain order, in one transaction. The pool mirror
+ * is written once per token, from the newest event that was not a duplicate:
+ * the totals an event reports already include every earlier one, so the
+ * mirrors in between would be overwritten within the same transaction.
+ */
+export async function applyVaultEvents(ctx: MutationCtx, events: readonly VaultEvent[]): Promise<ApplyCounts> {
+  const counts: ApplyCounts = { applied: 0, duplicate: 0, unmatched: 0 };
+  const newestPerToken = new Map<VaultEvent["token"], VaultEvent>();
+  for (const event of events) {
+    const outcome = await recordAndApply(ctx, event);
+    counts[outcome] += 1;
+    if (outcome !== "duplicate") newestPerToken.set(event.token, event);
+  }
+  for (const event of newestPerToken.values()) await syncPoolBalances(ctx, event);
+  return counts;
+}
+
+async function recordAndApply(ctx: MutationCtx, event: VaultEvent): Promise<ApplyOutcome> {
   const existing = await ctx.db
     .query("vaultEvents")
     .withIndex("by_tx_and_index", (q) => q.eq("txid", event.txid).eq("eventIndex", event.eventIndex))
@@ -116,7 +144,6 @@ export async function applyVaultEvent(ctx: MutationCtx, event: VaultEvent): Prom
       eventIndex: event.eventIndex,
     });
   }
-  await syncPoolBalances(ctx, event);
   const record = {
     txid: event.txid,
     eventIndex: event.eventIndex,
