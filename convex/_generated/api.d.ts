@@ -19,6 +19,7 @@ import type * as chain_contractCalls from "../chain/contractCalls.js";
 import type * as chain_hiroClient from "../chain/hiroClient.js";
 import type * as chain_hiroSchemas from "../chain/hiroSchemas.js";
 import type * as chain_vaultEventDecoding from "../chain/vaultEventDecoding.js";
+import type * as chain_vaultEventPages from "../chain/vaultEventPages.js";
 import type * as chain_withdrawalVoucher from "../chain/withdrawalVoucher.js";
 import type * as chainTransactions from "../chainTransactions.js";
 import type * as crons from "../crons.js";
@@ -80,6 +81,7 @@ declare const fullApi: ApiFromModules<{
   "chain/hiroClient": typeof chain_hiroClient;
   "chain/hiroSchemas": typeof chain_hiroSchemas;
   "chain/vaultEventDecoding": typeof chain_vaultEventDecoding;
+  "chain/vaultEventPages": typeof chain_vaultEventPages;
   "chain/withdrawalVoucher": typeof chain_withdrawalVoucher;
   chainTransactions: typeof chainTransactions;
   crons: typeof crons;
