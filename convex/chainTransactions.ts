@@ -243,6 +243,13 @@ function replacementFee(previous: bigint): bigint {
   return previous + previous / 2n + 1n;
 }
 
+/** Whether the API shows `txid` as something that can still confirm: pending, or mined on the canonical chain. */
+async function mayStillConfirm(client: HiroClient, txid: string | undefined): Promise<boolean> {
+  const info = txid ? await client.getTransaction(txid) : null;
+  if (info === null) return false;
+  return "block_height" in info ? info.canonical : info.tx_status === "pending";
+}
+
 export const follow = internalAction({
   args: {},
   returns: v.object({ confirmed: v.number(), failed: v.number(), replaced: v.number() }),
@@ -284,7 +291,11 @@ export const follow = internalAction({
             atHeight: tip,
           });
           counts.replaced++;
-        } else {
+        } else if (!(await mayStillConfirm(client, tx.txid))) {
+          // A refusal counts only when the version on the node can no longer confirm. If it is
+          // still pending, or was mined meanwhile (a block can land while the replacement is
+          // priced, and the node then refuses its nonce), nothing failed: the row keeps following
+          // it rather than spending an attempt, possibly its last.
           await ctx.runMutation(internal.chainTransactions.markAttemptFailed, {
             id: tx._id,
             reason: `replacement rejected: ${outcome.reason}`,

@@ -31,6 +31,8 @@ export class LocalChain {
   private readonly checkpoints = new Map<string, number>();
   /** records that were executed at least once, by sender */
   private readonly executedBySender = new Map<string, TxRecord[]>();
+  /** the least fee, in micro-STX, a transaction must pay to be mined (0: every ready one is) */
+  private minFeeUstx = 0n;
 
   private constructor(
     private readonly session: SimnetSession,
@@ -144,7 +146,7 @@ export class LocalChain {
     return this.exclusive(async () => {
       const mined: BlockRecord[] = [];
       for (let i = 0; i < count; i++) {
-        const candidates = this.mempool.ready((sender) => this.nextNonce(sender));
+        const candidates = this.mempool.ready((sender) => this.nextNonce(sender), this.minFeeUstx);
         for (const executed of await this.miner.mine(candidates)) {
           const block = this.blocks.append({
             time: Math.max(executed.time, this.blocks.tip.time),
@@ -219,6 +221,23 @@ export class LocalChain {
       });
       return result;
     });
+  }
+
+  /**
+   * Miners skip transactions paying less than `ustx` in total (not per byte),
+   * as on a congested network: they stay pending, valid and admitted, until
+   * replaced by fee, dropped, or the minimum is lowered. 0 turns it off.
+   */
+  setMinerMinFee(ustx: bigint): Promise<void> {
+    return this.exclusive(() => {
+      if (ustx < 0n) throw new RangeError("the miner minimum fee cannot be negative");
+      this.minFeeUstx = ustx;
+    });
+  }
+
+  /** The miner minimum fee in micro-STX (0 when off). */
+  get minerMinFee(): bigint {
+    return this.minFeeUstx;
   }
 
   drop(txid: string): Promise<boolean> {

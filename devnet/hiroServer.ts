@@ -52,6 +52,8 @@ export type LocalHiroServer = {
   mine(count?: number): Promise<BlockRecord[]>;
   fund(address: string, ustx: bigint): Promise<void>;
   mintSbtc(address: string, sats: bigint): Promise<void>;
+  /** Miners skip transactions paying less than `ustx` (0: off); see POST /_local/min-fee. */
+  setMinerMinFee(ustx: bigint): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -177,6 +179,7 @@ export async function startLocalHiroServer(options: LocalHiroServerOptions = {})
     mine: (count = 1) => chain.mine(count),
     fund: (address, ustx) => chain.fund(address, ustx),
     mintSbtc: (address, sats) => chain.mintFungible(`${chain.simnet.deployer}.sbtc-token.sbtc-token`, address, sats),
+    setMinerMinFee: (ustx) => chain.setMinerMinFee(ustx),
     close: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);

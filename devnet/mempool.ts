@@ -120,15 +120,18 @@ export class Mempool {
   /**
    * The pending transactions a miner can include now, in nonce order per
    * sender (no gaps from each sender's next nonce) and otherwise in order of
-   * arrival.
+   * arrival. A transaction paying less than `minFee` is skipped, as a miner
+   * on a congested network skips cheap ones; it stays pending, and so does
+   * every later nonce of its sender, which cannot run before it.
    */
-  ready(nextNonceOf: (sender: string) => bigint): TxRecord[] {
+  ready(nextNonceOf: (sender: string) => bigint, minFee = 0n): TxRecord[] {
     const queues: TxRecord[][] = [];
     for (const [sender, bySender] of this.pending) {
       const queue: TxRecord[] = [];
       for (let nonce = nextNonceOf(sender); bySender.has(nonce); nonce++) {
         const record = this.records.get(bySender.get(nonce) as string);
-        if (record) queue.push(record);
+        if (!record || record.fee < minFee) break;
+        queue.push(record);
       }
       if (queue.length > 0) queues.push(queue);
     }

@@ -1,6 +1,7 @@
 /**
  * Test controls under /_local/ (not part of any real API): mining, reorgs,
- * dropping pending transactions, fault injection and funding.
+ * dropping pending transactions, a miner minimum fee, fault injection and
+ * funding.
  */
 import { Cl, ClarityType, validateStacksAddress } from "@stacks/transactions";
 import { z } from "zod";
@@ -15,6 +16,7 @@ export type BlockRef = { height: number; hash: string };
 export type MineResponse = { blocks: BlockRef[]; tip: BlockRef };
 export type ReorgResponse = { orphaned: BlockRef[]; replacements: BlockRef[]; tip: BlockRef };
 export type BalanceResponse = { address: string; balance: string };
+export type MinFeeResponse = { ustx: string };
 
 const principal = z.string().refine((p) => {
   const [address, name] = p.split(".");
@@ -25,6 +27,7 @@ const amount = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative(
 const mineRequest = z.object({ count: z.number().int().min(1).max(1000).default(1) });
 const reorgRequest = z.object({ depth: z.number().int().min(1), reinclude: z.boolean().default(false) });
 const dropRequest = z.object({ txid: z.string() });
+const minFeeRequest = z.object({ ustx: amount });
 const fundRequest = z.object({ address: principal, ustx: amount });
 const mintSbtcRequest = z.object({ address: principal, sats: amount });
 
@@ -68,6 +71,15 @@ export function localRoutes({ chain, faults }: ServerContext): Route[] {
         if (!txid) throw badRequest("txid must be a 32-byte hex hash");
         if (!(await chain.drop(txid))) throw new HttpError(409, { error: `transaction 0x${txid} is not pending` });
         return json(200, { txid: `0x${txid}`, tx_status: "dropped_stale_garbage_collect" });
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/_local\/min-fee\/?$/,
+      handle: async ({ body }) => {
+        const { ustx } = parseJsonBody(minFeeRequest, body);
+        await chain.setMinerMinFee(ustx);
+        return json(200, { ustx: chain.minerMinFee.toString() } satisfies MinFeeResponse);
       },
     },
     {

@@ -9,7 +9,8 @@
  * own providers and policies and leaves no transaction pending or in flight.
  * Fees: the local node estimates 2/4/8 µSTX per byte, so a lock, release or
  * settlement (~200 bytes) pays the backend's 1,000 µSTX floor, and each
- * replacement pays 1.5× + 1 the previous fee.
+ * replacement pays 1.5× + 1 the previous fee. A transaction is kept stuck in
+ * the mempool with the server's miner minimum fee (POST /_local/min-fee).
  */
 import { createNetwork } from "@stacks/network";
 import { Cl, makeContractCall, makeSTXTokenTransfer } from "@stacks/transactions";
@@ -20,6 +21,7 @@ import { api, internal } from "../../convex/_generated/api";
 import type { Doc, Id } from "../../convex/_generated/dataModel";
 import { signVaultCall } from "../../convex/chain/backendTransactions";
 import { readChainConfig } from "../../convex/chain/config";
+import { HiroClient } from "../../convex/chain/hiroClient";
 import { MAX_SEND_ATTEMPTS } from "../../convex/model/chainTransactions";
 import type schema from "../../convex/schema";
 import { DEVNET_KEYS } from "../../devnet/devnetAccounts";
@@ -279,6 +281,31 @@ async function setPaused(paused: boolean): Promise<void> {
   expect(result).toEqual({ type: paused ? "true" : "false" });
 }
 
+/**
+ * Runs `work` on a congested chain: miners skip transactions paying less than
+ * `ustx`, which stay pending in the mempool. The minimum is lifted afterwards.
+ */
+async function whileMinersWant<T>(ustx: bigint, work: () => Promise<T>): Promise<T> {
+  await stack.server.setMinerMinFee(ustx);
+  try {
+    return await work();
+  } finally {
+    await stack.server.setMinerMinFee(0n);
+  }
+}
+
+/** Sets MAX_FEE_USTX for `work`, then puts back the default (1 STX). */
+async function withFeeCap<T>(ustx: bigint, work: () => Promise<T>): Promise<T> {
+  vi.stubEnv("MAX_FEE_USTX", ustx.toString());
+  try {
+    return await work();
+  } finally {
+    vi.stubEnv("MAX_FEE_USTX", "1000000");
+  }
+}
+
+const tipHeight = () => BigInt(stack.server.chain.blocks.tip.height);
+
 /** Sends every pending transaction, mines them, follows them to the end and syncs their events. */
 async function sendAndConfirm(ids: Id<"chainTransactions">[]): Promise<void> {
   await send();
@@ -529,10 +556,9 @@ describe("backend-signed vault transactions", () => {
     await expectQuiet();
   });
 
-  // DEFECT (convex/model/chainTransactions.ts resyncNonce): a BadNonce means the
-  // row's nonce is below the chain's next one, but resync only takes back nonces
-  // at or above it, so the row keeps its dead nonce, is refused again on every run
-  // and fails for good after MAX_SEND_ATTEMPTS. Flip to `it` once fixed.
+  // Regression: a BadNonce means the row's nonce is below the chain's next one;
+  // resync used to take back only nonces at or above it, so the row kept its dead
+  // nonce, was refused on every run and failed after MAX_SEND_ATTEMPTS.
   it("sends a transaction refused with BadNonce again with a fresh nonce on the next run", async () => {
     const chainNext = await chainNextNonce();
     const id = await pendingRow("lock-collateral-aggregate");
@@ -580,6 +606,156 @@ describe("backend-signed vault transactions", () => {
     expect(await follow()).toEqual({ confirmed: 1, failed: 0, replaced: 0 });
     expect((await row(id)).status).toBe("confirmed");
     expect((await apiTx(replaced.txid!)).tx_status).toBe("success");
+    await sync();
+    await expectQuiet();
+  });
+
+  it("replaces a lock stuck below the miners' minimum fee after STUCK_AFTER_BLOCKS, with the same nonce and 1.5× + 1 the fee", async () => {
+    const stuckAfter = readChainConfig(process.env).stuckAfterBlocks;
+    await providersWith("Balanced", [STX(100)]);
+    const buyer = await newWallet(stack.server);
+    const { policyId, registered } = await backedPolicy("Balanced", 100_000n, buyer.address);
+    const lockedBefore = await stxLockedOnChain();
+    const [lockId] = await batch();
+
+    // The replacement's fee exactly meets the minimum; the first fee (the floor) does not.
+    await whileMinersWant(replacementFee(MIN_FEE), async () => {
+      const sentAt = tipHeight();
+      expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
+      const first = await row(lockId!);
+      // A lock is short: the node's middle estimate is below the floor, so the floor is paid.
+      expect(await middleEstimate(first)).toBeLessThan(MIN_FEE);
+      expect(first).toMatchObject({ status: "broadcast", fee: MIN_FEE, broadcastAtHeight: sentAt, attempts: 1 });
+
+      // Before the deadline: pending, left alone.
+      await mine(stack.server, Number(stuckAfter) - 1);
+      expect(await follow()).toEqual({ confirmed: 0, failed: 0, replaced: 0 });
+      expect(await row(lockId!)).toMatchObject({ status: "broadcast", txid: first.txid, fee: MIN_FEE, attempts: 1 });
+      expect(await apiTx(first.txid!)).toMatchObject({ tx_status: "pending", fee_rate: "1000" });
+      expect(await stxLockedOnChain()).toBe(lockedBefore);
+
+      // At the deadline: the same call, same nonce, 1.5× + 1 the fee, replacing the stuck one on the node.
+      await mine(stack.server, 1);
+      expect(tipHeight() - sentAt).toBe(stuckAfter);
+      expect(await follow()).toEqual({ confirmed: 0, failed: 0, replaced: 1 });
+      const replaced = await row(lockId!);
+      expect(replaced).toMatchObject({
+        status: "broadcast",
+        nonce: first.nonce,
+        fee: 1_501n,
+        broadcastAtHeight: tipHeight(),
+        replacedTxids: [first.txid],
+        attempts: 2,
+      });
+      expect(replaced.txid).not.toBe(first.txid);
+      expect(replaced.signedTxids).toEqual([first.txid, replaced.txid]);
+      expect(await apiTx(first.txid!)).toMatchObject({ tx_status: "dropped_replace_by_fee", nonce: Number(first.nonce) });
+      expect(await apiTx(replaced.txid!)).toMatchObject({
+        tx_status: "pending",
+        nonce: Number(first.nonce),
+        fee_rate: "1501",
+        contract_call: { function_name: "lock-collateral-aggregate" },
+      });
+
+      await mine(stack.server);
+      expect(await follow()).toEqual({ confirmed: 1, failed: 0, replaced: 0 });
+      expect((await row(lockId!)).status).toBe("confirmed");
+      expect((await apiTx(replaced.txid!)).tx_status).toBe("success");
+      expect((await apiTx(first.txid!)).tx_status).toBe("dropped_replace_by_fee");
+    });
+    // Locked once, by the replacement alone.
+    expect(await stxLockedOnChain()).toBe(lockedBefore + registered.requiredCollateral);
+    expect((await sync()).applied).toBe(1);
+    expect((await opsOf(policyId)).map((op) => [op.kind, op.status])).toEqual([["lock", "confirmed"]]);
+    await expectQuiet();
+  });
+
+  it("leaves a stuck transaction as it is when the replacement fee would exceed MAX_FEE_USTX", async () => {
+    const stuckAfter = Number(readChainConfig(process.env).stuckAfterBlocks);
+    const lockedBefore = await stxLockedOnChain();
+    const id = await pendingRow("lock-collateral-aggregate", 7n);
+    // The cap allows the first fee (the floor) but not 1.5× + 1 of it.
+    const cap = replacementFee(MIN_FEE) - 1n;
+    const first = await withFeeCap(cap, () =>
+      whileMinersWant(replacementFee(MIN_FEE), async () => {
+        expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
+        const sent = await row(id);
+        expect(sent).toMatchObject({ status: "broadcast", fee: MIN_FEE, attempts: 1 });
+
+        // Well past the deadline, and checked on every block: it keeps waiting at its fee.
+        for (let block = 0; block < 2 * stuckAfter; block++) {
+          await mine(stack.server, 1);
+          expect(await follow()).toEqual({ confirmed: 0, failed: 0, replaced: 0 });
+        }
+        const waiting = await row(id);
+        expect(waiting).toMatchObject({
+          status: "broadcast",
+          txid: sent.txid,
+          nonce: sent.nonce,
+          fee: MIN_FEE,
+          broadcastAtHeight: sent.broadcastAtHeight,
+          attempts: 1,
+        });
+        expect(waiting.replacedTxids).toBeUndefined();
+        expect(waiting.signedTxids).toEqual([sent.txid]);
+        expect(await apiTx(sent.txid!)).toMatchObject({ tx_status: "pending", fee_rate: "1000" });
+        return sent;
+      }),
+    );
+
+    // Once miners take it again, the very transaction first broadcast is confirmed.
+    await mine(stack.server);
+    expect(await follow()).toEqual({ confirmed: 1, failed: 0, replaced: 0 });
+    expect(await row(id)).toMatchObject({ status: "confirmed", txid: first.txid, fee: MIN_FEE, attempts: 1 });
+    expect((await apiTx(first.txid!)).tx_status).toBe("success");
+    expect(await stxLockedOnChain()).toBe(lockedBefore + 7n);
+    await sync();
+    await expectQuiet();
+  });
+
+  it("keeps following a transaction mined while its replacement was being signed, rather than counting a failed attempt", async () => {
+    const stuckAfter = Number(readChainConfig(process.env).stuckAfterBlocks);
+    const lockedBefore = await stxLockedOnChain();
+    const alertsBefore = (await alertsOfKind("transaction-failed")).length;
+    const id = await pendingRow("lock-collateral-aggregate", 11n);
+    // Miners want more than three replacements pay (1,000 → 1,501 → 2,252 → 3,379).
+    const last = await whileMinersWant(5_000n, async () => {
+      expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
+      for (let replacement = 1; replacement <= 3; replacement++) {
+        await mine(stack.server, stuckAfter);
+        expect(await follow()).toEqual({ confirmed: 0, failed: 0, replaced: 1 });
+      }
+      await mine(stack.server, stuckAfter);
+      return await row(id);
+    });
+    expect(last).toMatchObject({ status: "broadcast", fee: 3_379n, attempts: MAX_SEND_ATTEMPTS - 1 });
+    expect(last.replacedTxids).toHaveLength(3);
+
+    // Stuck again; but while the fourth replacement is being priced, congestion clears and
+    // a block takes the version on the node, so the node refuses the replacement's nonce.
+    const estimateFees = HiroClient.prototype.estimateFees;
+    const estimate = vi.spyOn(HiroClient.prototype, "estimateFees");
+    estimate.mockImplementationOnce(async function (this: HiroClient, ...args) {
+      await mine(stack.server, 1);
+      return await estimateFees.apply(this, args);
+    });
+    try {
+      expect(await follow()).toEqual({ confirmed: 0, failed: 0, replaced: 0 });
+    } finally {
+      estimate.mockRestore();
+    }
+    expect((await apiTx(last.txid!)).tx_status).toBe("success");
+    expect(await stxLockedOnChain()).toBe(lockedBefore + 11n);
+
+    // The refused replacement changed nothing: the row follows the mined version to confirmation.
+    const after = await row(id);
+    expect(after).toMatchObject({ status: "broadcast", txid: last.txid, fee: 3_379n, attempts: MAX_SEND_ATTEMPTS - 1 });
+    expect(after.error).toBeUndefined();
+    expect(after.signedTxids).toHaveLength(5); // four accepted versions and the refused one
+    expect(await follow()).toEqual({ confirmed: 1, failed: 0, replaced: 0 });
+    expect(await row(id)).toMatchObject({ status: "confirmed", txid: last.txid });
+    expect(await alertsOfKind("transaction-failed")).toHaveLength(alertsBefore);
+    await mine(stack.server);
     await sync();
     await expectQuiet();
   });
@@ -705,11 +881,9 @@ describe("backend-signed vault transactions", () => {
     await expectQuiet();
   });
 
-  // DEFECT (convex/chainTransactions.ts send / model markFailed): a transaction that
-  // gives up before the node accepted it keeps its nonce, and the counter is only
-  // resynced when it is *behind* the chain. The next transaction gets the nonce after
-  // it, waits behind the gap forever, and its replacements only raise the fee.
-  // Flip to `it` once fixed.
+  // Regression: a transaction that gave up before the node accepted it used to keep
+  // its nonce while the counter was only resynced when *behind* the chain, so the
+  // next transaction waited behind the gap forever.
   it("still confirms the next transaction after one gave up before reaching the node", async () => {
     const gaveUp = await pendingRow("lock-collateral-aggregate");
     vi.stubEnv("MAX_FEE_USTX", "10");
