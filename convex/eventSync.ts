@@ -10,14 +10,14 @@
  * Overlapping runs are harmless: every application is idempotent, and the
  * cursor only moves forward.
  */
-import { v } from "convex/values";
+import { v, type Infer } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { internalAction, internalMutation, internalQuery } from "./_generated/server";
+import { internalAction, internalMutation, internalQuery, type ActionCtx } from "./_generated/server";
 import { hiroClientFor, readChainConfig } from "./chain/config";
 import type { TransactionInfo } from "./chain/hiroSchemas";
 import { decodeVaultPrint } from "./chain/vaultEventDecoding";
-import { TransactionCache, vaultEventPages } from "./chain/vaultEventPages";
+import { TransactionCache, vaultEventPages, type EventPage } from "./chain/vaultEventPages";
 import { raiseAlert } from "./model/alerts";
 import { reverseVaultEvent } from "./model/reversal";
 import { readSyncValue, SYNC_KEYS } from "./model/syncState";
@@ -45,29 +45,37 @@ export function applyBatches(events: readonly VaultEvent[]): VaultEvent[][] {
   }
   return batches;
 }
-/** Applied events re-checked for reorgs per run. */
-const RECHECK_LIMIT = 500;
+/** Applied events read per query while the reorg window is re-checked. */
+const RECHECK_PAGE = 500;
 
 export const cursor = internalQuery({
-  args: { reorgWindow: v.int64() },
-  returns: v.object({
-    syncedThrough: v.union(v.int64(), v.null()),
-    recent: v.array(
-      v.object({ txid: v.string(), eventIndex: v.number(), blockHeight: v.int64(), blockHash: v.string() }),
-    ),
-  }),
-  handler: async (ctx, { reorgWindow }) => {
-    const syncedThrough = await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight);
-    if (syncedThrough === null) return { syncedThrough, recent: [] };
-    const recent = await ctx.db
+  args: {},
+  returns: v.object({ syncedThrough: v.union(v.int64(), v.null()) }),
+  handler: async (ctx) => ({ syncedThrough: await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight) }),
+});
+
+const appliedPosition = v.object({
+  txid: v.string(),
+  eventIndex: v.number(),
+  blockHeight: v.int64(),
+  blockHash: v.string(),
+});
+
+/** One page of the events applied above `floor`, oldest first: the ones a reorg could still take back. */
+export const appliedAbove = internalQuery({
+  args: { floor: v.int64(), cursor: v.union(v.string(), v.null()), pageSize: v.optional(v.number()) },
+  returns: v.object({ page: v.array(appliedPosition), isDone: v.boolean(), continueCursor: v.string() }),
+  handler: async (ctx, { floor, cursor, pageSize = RECHECK_PAGE }) => {
+    const result = await ctx.db
       .query("vaultEvents")
-      .withIndex("by_block_height", (q) => q.gt("blockHeight", syncedThrough - reorgWindow))
-      .take(RECHECK_LIMIT);
+      .withIndex("by_block_height", (q) => q.gt("blockHeight", floor))
+      .paginate({ numItems: pageSize, cursor });
     return {
-      syncedThrough,
-      recent: recent
+      page: result.page
         .filter((e) => e.status !== "reversed")
         .map((e) => ({ txid: e.txid, eventIndex: e.eventIndex, blockHeight: e.blockHeight, blockHash: e.blockHash })),
+      isDone: result.isDone,
+      continueCursor: result.continueCursor,
     };
   },
 });
@@ -113,60 +121,89 @@ function isMined(tx: TransactionInfo): tx is Extract<TransactionInfo, { block_he
 }
 
 type Ordered = { event: VaultEvent; txIndex: number };
+type AppliedPosition = { txid: string; eventIndex: number; blockHeight: bigint; blockHash: string };
 
 /** An applied event's place on the chain: the same key means the same application. */
 const appliedKey = (e: { txid: string; eventIndex: number; blockHash: string }) => `${e.txid}:${e.eventIndex}:${e.blockHash}`;
 
+/**
+ * Re-checks every applied event above `floor`, a page at a time: one whose
+ * transaction is no longer successful in the same canonical block is
+ * reversed. Returns the keys of those still in place.
+ */
+async function recheckReorgWindow(
+  ctx: ActionCtx,
+  txs: TransactionCache,
+  floor: bigint,
+): Promise<{ reversed: number; stillApplied: Set<string> }> {
+  let reversed = 0;
+  const stillApplied = new Set<string>();
+  let cursor: string | null = null;
+  for (;;) {
+    const applied: { page: AppliedPosition[]; isDone: boolean; continueCursor: string } = await ctx.runQuery(
+      internal.eventSync.appliedAbove,
+      { floor, cursor },
+    );
+    await txs.load(applied.page.map((e) => e.txid));
+    for (const event of applied.page) {
+      const tx = await txs.get(event.txid);
+      const stillThere =
+        tx !== null && isMined(tx) && tx.canonical && tx.tx_status === "success" && tx.block_hash === event.blockHash;
+      if (stillThere) {
+        stillApplied.add(appliedKey(event));
+        continue;
+      }
+      const outcome = await ctx.runMutation(internal.eventSync.reverse, { txid: event.txid, eventIndex: event.eventIndex });
+      if (outcome === "reversed") reversed++;
+    }
+    if (applied.isDone) return { reversed, stillApplied };
+    cursor = applied.continueCursor;
+  }
+}
+
+const syncResult = v.object({
+  tipHeight: v.int64(),
+  syncedThrough: v.int64(),
+  applied: v.number(),
+  duplicate: v.number(),
+  unmatched: v.number(),
+  rejected: v.number(),
+  reversed: v.number(),
+  waitingForConfirmations: v.number(),
+});
+
 export const syncVaultEvents = internalAction({
   args: {},
-  returns: v.object({
-    tipHeight: v.int64(),
-    syncedThrough: v.int64(),
-    applied: v.number(),
-    duplicate: v.number(),
-    unmatched: v.number(),
-    rejected: v.number(),
-    reversed: v.number(),
-    waitingForConfirmations: v.number(),
-  }),
-  handler: async (ctx) => {
+  returns: syncResult,
+  handler: async (ctx): Promise<Infer<typeof syncResult>> => {
     const config = readChainConfig();
     const client = hiroClientFor(config);
     const tip = await client.getTipHeight();
     const confirmedThrough = tip - config.syncConfirmations;
-    const state = await ctx.runQuery(internal.eventSync.cursor, { reorgWindow: config.syncReorgWindow });
+    const { syncedThrough } = await ctx.runQuery(internal.eventSync.cursor, {});
+    const floor = syncedThrough === null ? -1n : syncedThrough - config.syncReorgWindow;
 
     const txs = new TransactionCache(client);
     // The first events page is requested while the reorg window is re-checked.
-    const pages = vaultEventPages(client, txs, config.vaultContractId, PAGE_SIZE);
+    const reachesFloor = (page: EventPage) =>
+      page.logs.some((log) => {
+        const tx = txs.peek(log.tx_id);
+        return tx != null && isMined(tx) && BigInt(tx.block_height) <= floor;
+      });
+    const pages = vaultEventPages(client, txs, config.vaultContractId, PAGE_SIZE, reachesFloor);
     const firstPage = pages.next();
     firstPage.catch(() => undefined);
-    await txs.load(state.recent.map((applied) => applied.txid));
 
     // 1. Applied events still inside the reorg window must still be where we saw them.
-    let reversed = 0;
-    const stillApplied = new Set<string>();
-    for (const applied of state.recent) {
-      const tx = await txs.get(applied.txid);
-      const stillThere =
-        tx !== null && isMined(tx) && tx.canonical && tx.tx_status === "success" && tx.block_hash === applied.blockHash;
-      if (stillThere) {
-        stillApplied.add(appliedKey(applied));
-        continue;
-      }
-      const outcome = await ctx.runMutation(internal.eventSync.reverse, {
-        txid: applied.txid,
-        eventIndex: applied.eventIndex,
-      });
-      if (outcome === "reversed") reversed++;
-    }
+    const { reversed, stillApplied } =
+      syncedThrough === null ? { reversed: 0, stillApplied: new Set<string>() } : await recheckReorgWindow(ctx, txs, floor);
 
     // 2. Page through the vault's events, newest first, down to the reorg window's floor.
-    const floor = state.syncedThrough === null ? -1n : state.syncedThrough - config.syncReorgWindow;
     const collected: Ordered[] = [];
     let rejected = 0;
     let waiting = 0;
     let known = 0;
+    const seen = new Set<string>();
     for (let next = await firstPage; !next.done; next = await pages.next()) {
       let reachedFloor = false;
       for (const log of next.value.logs) {
@@ -184,11 +221,14 @@ export const syncVaultEvents = internalAction({
           continue;
         }
         const position = { txid: log.tx_id, eventIndex: log.event_index, blockHeight: height, blockHash: tx.block_hash };
-        // Re-checked above and still in place: applying it again would change nothing.
-        if (stillApplied.has(appliedKey(position))) {
+        // Re-checked above and still in place, or met on an earlier page:
+        // applying it again would change nothing.
+        const key = appliedKey(position);
+        if (stillApplied.has(key) || seen.has(key)) {
           known++;
           continue;
         }
+        seen.add(key);
         const decoded = decodeVaultPrint(log.contract_log.value.hex, position, config.sbtcContractId);
         if (decoded.kind === "money") collected.push({ event: decoded.event, txIndex: tx.tx_index });
         if (decoded.kind === "malformed") {
@@ -222,11 +262,11 @@ export const syncVaultEvents = internalAction({
     }
 
     // 4. Everything at or below the confirmed height has now been seen.
-    const syncedThrough = confirmedThrough > 0n ? confirmedThrough : 0n;
-    await ctx.runMutation(internal.vaultEvents.markSyncedThrough, { height: syncedThrough });
+    const nowSyncedThrough = confirmedThrough > 0n ? confirmedThrough : 0n;
+    await ctx.runMutation(internal.vaultEvents.markSyncedThrough, { height: nowSyncedThrough });
     return {
       tipHeight: tip,
-      syncedThrough,
+      syncedThrough: nowSyncedThrough,
       ...totals,
       rejected,
       reversed,

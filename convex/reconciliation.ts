@@ -78,7 +78,7 @@ export const reconcile = internalAction({
     }
 
     // The newest vault event tells whether the books can be behind the chain's tip.
-    const synced: { syncedThrough: bigint | null } = await ctx.runQuery(internal.eventSync.cursor, { reorgWindow: 1n });
+    const synced: { syncedThrough: bigint | null } = await ctx.runQuery(internal.eventSync.cursor, {});
     const newest = await client.getContractEvents(config.vaultContractId, { limit: 1, offset: 0 });
     const newestTx = newest.logs[0] ? await client.getTransaction(newest.logs[0].tx_id) : null;
     const newestHeight = newestTx && "block_height" in newestTx ? BigInt(newestTx.block_height) : -1n;

@@ -3,11 +3,9 @@
  * belong to. The Stacks API lists a contract's events newest first; the sync
  * walks back from the tip until it reaches the reorg window's floor.
  *
- * Requests are pipelined one page ahead: while the sync examines a page, the
- * next page and its transactions are already on their way. Against the real
- * API, where a request takes tens of milliseconds, this roughly halves the
- * wall time of a long catch-up. The price is at most one page fetched in vain
- * per run, when the floor turns out to be on the current page.
+ * Pages are requested ahead, concurrently: against the real API, where every
+ * request takes tens of milliseconds, a long catch-up is bounded by latency,
+ * not by the work per event.
  */
 import type { HiroClient, SmartContractLog } from "./hiroClient";
 import type { TransactionInfo } from "./hiroSchemas";
@@ -30,38 +28,67 @@ export class TransactionCache {
     await this.load([txid]);
     return this.known.get(txid) ?? null;
   }
+
+  /** The transaction if already loaded (null: the API does not know it), undefined if not asked yet. */
+  peek(txid: string): TransactionInfo | null | undefined {
+    return this.known.get(txid);
+  }
 }
 
 /**
+ * How far ahead pages are requested, at most. The read-ahead starts at one
+ * page and doubles with every full page that does not reach the caller's
+ * floor, so a routine run (one page) costs one request pair while a long
+ * catch-up runs this many pages concurrently.
+ */
+export const MAX_PAGES_AHEAD = 4;
+
+/**
  * The contract's event pages, newest first, each yielded once its
- * transactions are in `txs`. The caller stops iterating when it has seen
- * enough; a page requested ahead and then abandoned is discarded quietly.
+ * transactions are in `txs`. `reachesFloor(page)` says whether a page goes
+ * back far enough that no older page is needed; pages beyond one that does
+ * are not requested. The caller may stop iterating at any time: a page
+ * requested ahead and then abandoned is discarded quietly.
+ *
+ * Offsets count from the newest event, so an event added while the walk is
+ * under way shifts older ones to the next page: a page may repeat events of
+ * the one before it (the sync applies each once), never skip one.
  */
 export async function* vaultEventPages(
   client: Pick<HiroClient, "getContractEvents">,
   txs: TransactionCache,
   contractId: string,
   pageSize: number,
+  reachesFloor: (page: EventPage) => boolean = () => false,
 ): AsyncGenerator<EventPage> {
   const fetchPage = async (offset: number): Promise<EventPage> => {
     const page = await client.getContractEvents(contractId, { limit: pageSize, offset });
     await txs.load(page.logs.map((log) => log.tx_id));
     return { offset, count: page.count, logs: page.logs };
   };
-  const ahead = (offset: number) => {
-    const request = fetchPage(offset);
-    // Awaited below when the caller wants it; if the caller stops first, its
-    // failure must not surface as an unhandled rejection.
-    request.catch(() => undefined);
-    return request;
+  const inFlight: Promise<EventPage>[] = [];
+  let nextOffset = 0;
+  const request = () => {
+    const page = fetchPage(nextOffset);
+    // Awaited below when the caller gets that far; if it stops first, the
+    // page's failure must not surface as an unhandled rejection.
+    page.catch(() => undefined);
+    inFlight.push(page);
+    nextOffset += pageSize;
   };
 
-  let next = ahead(0);
-  for (let offset = 0; ; offset += pageSize) {
+  let ahead = 1;
+  request();
+  for (;;) {
+    const next = inFlight.shift();
+    if (!next) return;
     const page = await next;
-    const more = page.count === pageSize;
-    if (more) next = ahead(offset + pageSize);
+    const last = page.count < pageSize;
+    if (!last && !reachesFloor(page)) {
+      ahead = Math.min(MAX_PAGES_AHEAD, ahead * 2);
+      while (inFlight.length < ahead) request();
+    }
     yield page;
-    if (!more) return;
+    if (last) return;
   }
 }

@@ -64,3 +64,31 @@ describe("applyBatch", () => {
     ]);
   });
 });
+
+describe("appliedAbove", () => {
+  it("pages through the applied events above the floor, oldest first, leaving out reversed ones", async () => {
+    const t = newBackend();
+    const events = [9n, 10n, 11n, 12n, 13n].map((height) =>
+      depositEvent(ALICE, "STX", 1n, { totalBalance: height, totalLocked: 0n }, height),
+    );
+    await t.mutation(internal.eventSync.applyBatch, { events });
+    const reversedOne = events[2]!;
+    expect(await t.mutation(internal.eventSync.reverse, { txid: reversedOne.txid, eventIndex: 0 })).toBe("reversed");
+
+    const heights: bigint[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    for (;;) {
+      const result: { page: { blockHeight: bigint }[]; isDone: boolean; continueCursor: string } = await t.query(
+        internal.eventSync.appliedAbove,
+        { floor: 9n, cursor, pageSize: 2 },
+      );
+      pages++;
+      heights.push(...result.page.map((e) => e.blockHeight));
+      if (result.isDone) break;
+      cursor = result.continueCursor;
+    }
+    expect(heights).toEqual([10n, 12n, 13n]);
+    expect(pages).toBeGreaterThanOrEqual(2);
+  });
+});

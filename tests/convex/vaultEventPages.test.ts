@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 
 import type { HiroClient, SmartContractLog } from "../../convex/chain/hiroClient";
 import type { TransactionInfo } from "../../convex/chain/hiroSchemas";
-import { TransactionCache, vaultEventPages, type EventPage } from "../../convex/chain/vaultEventPages";
+import {
+  MAX_PAGES_AHEAD,
+  TransactionCache,
+  vaultEventPages,
+  type EventPage,
+} from "../../convex/chain/vaultEventPages";
 
 const CONTRACT = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM.liquidity-pool";
 
@@ -63,17 +68,40 @@ describe("vaultEventPages", () => {
     expect(requests.length).toBe(before);
   });
 
-  it("requests the next page while the caller is still on the current one", async () => {
-    const { client, requests } = fakeApi(6);
+  it("reads ahead one page, then two, then four while pages come back full", async () => {
+    const { client, requests } = fakeApi(100);
     const pages = vaultEventPages(client, new TransactionCache(client), CONTRACT, 2);
-    const first = await pages.next();
-    expect(first.value).toMatchObject({ offset: 0, count: 2 });
-    // The caller has not asked for page 2 yet, but it is already requested.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(requests).toEqual(["events@0", "txs×2", "events@2", "txs×2"]);
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+    const eventRequests = () => requests.filter((r) => r.startsWith("events@"));
+
+    expect((await pages.next()).value).toMatchObject({ offset: 0, count: 2 });
+    await settle();
+    // The caller holds page 0; pages 1 and 2 are already requested.
+    expect(eventRequests()).toEqual(["events@0", "events@2", "events@4"]);
+
+    expect((await pages.next()).value).toMatchObject({ offset: 2 });
+    await settle();
+    expect(eventRequests()).toEqual(["events@0", "events@2", "events@4", "events@6", "events@8", "events@10"]);
+
+    expect((await pages.next()).value).toMatchObject({ offset: 4 });
+    await settle();
+    // Never more than MAX_PAGES_AHEAD in flight.
+    expect(MAX_PAGES_AHEAD).toBe(4);
+    expect(eventRequests().at(-1)).toBe("events@12");
+    await pages.return(undefined);
   });
 
-  it("stops asking after a short page, and a caller that stops early hears nothing of the page fetched ahead", async () => {
+  it("requests nothing beyond a page that reaches the floor", async () => {
+    const { client, requests } = fakeApi(100);
+    const reachesFloor = (page: EventPage) => page.offset >= 2;
+    const pages = await collect(vaultEventPages(client, new TransactionCache(client), CONTRACT, 2, reachesFloor), 2);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(pages.map((p) => p.offset)).toEqual([0, 2]);
+    // Page 0 did not reach the floor, so pages 1 and 2 were requested; page 1 did, so no more.
+    expect(requests.filter((r) => r.startsWith("events@"))).toEqual(["events@0", "events@2", "events@4"]);
+  });
+
+  it("stops asking after a short page, and a caller that stops early hears nothing of pages fetched ahead", async () => {
     const { client, requests } = fakeApi(10, { failAtOffset: 2 });
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -82,7 +110,8 @@ describe("vaultEventPages", () => {
       const pages = await collect(vaultEventPages(client, new TransactionCache(client), CONTRACT, 2), 1);
       expect(pages.map((p) => p.offset)).toEqual([0]);
       await new Promise((resolve) => setTimeout(resolve, 10));
-      expect(requests).toEqual(["events@0", "txs×2", "events@2"]);
+      // Page 1 failed and page 2 arrived after the caller had left.
+      expect(requests.filter((r) => r.startsWith("events@"))).toEqual(["events@0", "events@2", "events@4"]);
       expect(unhandled).toEqual([]);
     } finally {
       process.off("unhandledRejection", onUnhandled);
@@ -90,7 +119,9 @@ describe("vaultEventPages", () => {
 
     const short = fakeApi(3);
     await collect(vaultEventPages(short.client, new TransactionCache(short.client), CONTRACT, 2));
-    expect(short.requests).toEqual(["events@0", "txs×2", "events@2", "txs×1"]);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    // Page 0 was full, so pages 1 and 2 went out together; page 1 was short: the end.
+    expect(short.requests.filter((r) => r.startsWith("events@"))).toEqual(["events@0", "events@2", "events@4"]);
   });
 
   it("surfaces the failure of a page the caller does ask for", async () => {
