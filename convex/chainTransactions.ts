@@ -125,6 +125,15 @@ export const signedTxidsOf = internalQuery({
   handler: async (ctx, { id }) => (await ctx.db.get("chainTransactions", id))?.signedTxids ?? [],
 });
 
+export const markStuckAtFeeCap = internalMutation({
+  args: { id: v.id("chainTransactions"), maxFee: v.int64() },
+  returns: v.null(),
+  handler: async (ctx, { id, maxFee }) => {
+    await chainTransactions.markStuckAtFeeCap(ctx, id, maxFee);
+    return null;
+  },
+});
+
 export const markAttemptFailed = internalMutation({
   args: { id: v.id("chainTransactions"), reason: v.string() },
   returns: v.null(),
@@ -281,7 +290,11 @@ export const follow = internalAction({
       if ((dropped || stuck) && tx.nonce !== undefined) {
         // Same nonce, higher fee: the node replaces the stuck one (or re-admits a dropped one).
         const floor = replacementFee(tx.fee ?? MIN_FEE);
-        if (floor > config.maxFeeUstx && !dropped) continue; // already at the cap: wait it out
+        if (floor > config.maxFeeUstx && !dropped) {
+          // Already at the cap: wait it out, and tell an operator (once).
+          await ctx.runMutation(internal.chainTransactions.markStuckAtFeeCap, { id: tx._id, maxFee: config.maxFeeUstx });
+          continue;
+        }
         const outcome = await signAndBroadcast(ctx, client, tx, tx.nonce, floor);
         if (outcome.accepted) {
           await ctx.runMutation(internal.chainTransactions.markBroadcast, {

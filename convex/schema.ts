@@ -320,6 +320,8 @@ export default defineSchema({
      * or a nonce rejection these tell whether one of them reached the node.
      */
     signedTxids: v.optional(v.array(v.string())),
+    /** Set when it was found stuck with its replacement fee above MAX_FEE_USTX (operators were alerted once). */
+    stuckAtFeeCapSince: v.optional(v.number()),
     createdAt: v.number(),
     updatedAt: v.number(),
   })

@@ -83,6 +83,23 @@ export async function markConfirmed(ctx: MutationCtx, id: Id<"chainTransactions"
   await ctx.db.patch("chainTransactions", id, { status: "confirmed", updatedAt: Date.now() });
 }
 
+/**
+ * Stuck, and replacing it would pay more than MAX_FEE_USTX: it waits at its
+ * fee. Operators hear of it once per transaction, since only they can raise
+ * the cap or wait out the congestion.
+ */
+export async function markStuckAtFeeCap(ctx: MutationCtx, id: Id<"chainTransactions">, maxFee: bigint): Promise<void> {
+  const tx = await requireTransaction(ctx, id);
+  if (tx.stuckAtFeeCapSince !== undefined) return;
+  await ctx.db.patch("chainTransactions", id, { stuckAtFeeCapSince: Date.now(), updatedAt: Date.now() });
+  await raiseAlert(
+    ctx,
+    "transaction-stuck-at-fee-cap",
+    `${tx.functionName} ${tx.txid ?? ""} is stuck at fee ${tx.fee ?? 0n} µSTX; a replacement would exceed MAX_FEE_USTX ${maxFee}`,
+    { id, txid: tx.txid, nonce: tx.nonce, fee: tx.fee },
+  );
+}
+
 /** A failed attempt: retried later, or failed for good after MAX_SEND_ATTEMPTS. */
 export async function markAttemptFailed(ctx: MutationCtx, id: Id<"chainTransactions">, reason: string): Promise<void> {
   const tx = await requireTransaction(ctx, id);

@@ -698,7 +698,14 @@ describe("backend-signed vault transactions", () => {
         });
         expect(waiting.replacedTxids).toBeUndefined();
         expect(waiting.signedTxids).toEqual([sent.txid]);
+        expect(waiting.stuckAtFeeCapSince).toEqual(expect.any(Number));
         expect(await apiTx(sent.txid!)).toMatchObject({ tx_status: "pending", fee_rate: "1000" });
+        // Operators hear of it once, however many runs find it still waiting.
+        const alerts = await alertsOfKind("transaction-stuck-at-fee-cap");
+        expect(alerts).toHaveLength(1);
+        expect(alerts[0]!.message).toBe(
+          `lock-collateral-aggregate ${sent.txid} is stuck at fee 1000 µSTX; a replacement would exceed MAX_FEE_USTX ${cap}`,
+        );
         return sent;
       }),
     );
