@@ -75,6 +75,7 @@ import schema from "../convex/schema";
 import type { Tier, Token, VaultEvent } from "../convex/validators";
 import { convexModules, type ModuleMap } from "./support/convexModules";
 import { countingDb, newCounts, type Counts } from "./support/countingDb";
+import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
@@ -704,6 +705,70 @@ function fullPageSignature(tx: SweepTransaction): string {
   ].join("/");
 }
 
+/**
+ * The combined table's rows (`npm run bench`): documents per allocation,
+ * release and settlement at the full fan-out and whether they stay bounded
+ * and the same at both pool sizes; the largest expiry-sweep transaction
+ * against Convex's limits; the sweep with the limits enforced.
+ */
+function writeCollateralSummary(figures: {
+  operations: readonly OpRow[];
+  sameAtBothSizes: ReadonlyMap<OpKey, boolean>;
+  withinBound: (r: OpRow) => boolean;
+  sweeps: readonly { label: string; transactions: readonly SweepTransaction[] }[];
+  enforced: SweepRun;
+}): void {
+  const keys = Object.keys(LIMITS) as LimitKey[];
+  const operationRows = OPERATIONS.flatMap(({ key, label }): SummaryRowInput[] => {
+    const ofOp = figures.operations.filter((r) => r.operation === key);
+    const first = ofOp[0];
+    if (!first) return [];
+    const same = figures.sameAtBothSizes.get(key) === true;
+    const docs = (r: OpRow) => `${fmt(r.m.counts.docsRead)} / ${fmt(r.m.counts.docsWritten)}`;
+    return [
+      {
+        area: label,
+        measure: `docs read / written with ${first.backers} backers, at ${ofOp.map((r) => fmt(r.providers)).join(" · ")} providers`,
+        value: same ? `${docs(first)} at each size` : ofOp.map((r) => `${docs(r)} at ${fmt(r.providers)}`).join(" · "),
+        goal: `≤ ${fmt(BOUNDS[key].maxReads)} / ${fmt(BOUNDS[key].maxWrites)} (bounded by K = ${K}), same at every size`,
+        verdict: verdictOf(same && ofOp.every(figures.withinBound)),
+      },
+    ];
+  });
+  const sweepRows = figures.sweeps
+    .filter((sweep) => sweep.transactions.length > 0)
+    .map((sweep): SummaryRowInput => {
+      const largest = (key: LimitKey) => Math.max(...sweep.transactions.map((tx) => tx.metrics[key]));
+      const worstShare = Math.max(...keys.map((key) => largest(key) / LIMITS[key]));
+      return {
+        area: `expiry sweep, ${sweep.label}`,
+        measure: "largest transaction: docs scanned / written / index ranges",
+        value:
+          `${fmt(largest("documentsRead"))} / ${fmt(largest("documentsWritten"))} / ${fmt(largest("databaseQueries"))} ` +
+          `(≤ ${Math.ceil(100 * worstShare)}% of any limit)`,
+        goal: "within Convex's per-transaction limits",
+        verdict: verdictOf(keys.every((key) => largest(key) <= LIMITS[key])),
+      };
+    });
+  const { enforced } = figures;
+  const enforcedRow: SummaryRowInput = {
+    area: `expiry sweep, ${fmt(enforced.policies)} policies × ${enforced.backers} backers`,
+    measure: "the cron's run with convex-test enforcing Convex's limits",
+    value: enforced.error
+      ? `fails: ${enforced.error.split("\n")[0]}`
+      : `${fmt(enforced.transactions.length)} transactions, ${enforced.leftActive === 0 ? "all expired" : "some left Active"}`,
+    goal: "succeeds, every policy expired",
+    verdict: verdictOf(!enforced.error && enforced.leftActive === 0 && enforced.failedRuns === 0),
+  };
+  writeSummary({
+    bench: "collateral-costs",
+    title: "Convex documents per allocation, release and settlement; the expiry sweep against Convex's limits",
+    command: `npm run bench:collateral${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+    notes: [`Allocation at the full fan-out: K = ${K} backers (the ${POLICY_TIER} tier's maxBackersPerPolicy).`],
+    rows: [...operationRows, ...sweepRows, enforcedRow],
+  });
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const sweepSizes = parseSweepSizes();
@@ -1023,6 +1088,16 @@ async function main(): Promise<void> {
 
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(path.join(RESULTS_DIR, "collateral-costs.md"), md.join("\n"));
+  writeCollateralSummary({
+    operations: rows,
+    sameAtBothSizes,
+    withinBound,
+    sweeps: [
+      { label: `${bySize.map((x) => fmt(x.policies)).join(" · ")} policies × 1–3 backers`, transactions: smallSweeps.flatMap((x) => x.transactions) },
+      { label: `${fmt(fanout.policies)} policies × ${K} backers (= K)`, transactions: fanout.transactions },
+    ],
+    enforced,
+  });
   console.log(`\nWritten to bench/results/collateral-costs.md (${((performance.now() - started) / 1000).toFixed(1)} s)`);
 }
 

@@ -47,6 +47,7 @@ import {
 } from "@stacks/transactions";
 
 import { chainIdOf, signWithdrawalVoucher, type WithdrawalVoucher } from "../convex/chain/withdrawalVoucher";
+import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
 
 // ---------------------------------------------------------------------------
 // Setup
@@ -687,3 +688,41 @@ writeFileSync(
   JSON.stringify(json, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value), 2) + "\n",
 );
 console.log(`\nWrote ${path.relative(ROOT, path.join(RESULTS_DIR, "contract-costs.md"))} and contract-costs.json`);
+
+// ---------------------------------------------------------------------------
+// Summary for the combined table of `npm run bench` (bench/all.ts)
+// ---------------------------------------------------------------------------
+
+/**
+ * Each vault operation's block share × the bare transfer of its token, with
+ * the verdict where the design sets a goal; for those operations also the
+ * runtime ratio, as a figure (it is not what the goal is judged on). Read
+ * from `rows` as computed above; reference rows (baselines) are left out.
+ */
+function summaryRowsOf(measured: readonly Row[]): SummaryRowInput[] {
+  const isVaultCall = (r: Row) => original.measurements.some((m) => m.operation === r.operation && m.token === r.token);
+  return measured.filter(isVaultCall).flatMap((r): SummaryRowInput[] => {
+    const area = `${r.operation} (${r.token})`;
+    const share = { area, measure: "block share × bare transfer", value: fmtRatio(r.blockShareRatio.max) };
+    if (!r.goal) return [share];
+    return [
+      { ...share, goal: `≤ ${r.goal.limit}×`, verdict: verdictOf(r.goal.passOnShare) },
+      {
+        area,
+        measure: "runtime × bare transfer",
+        value: `${fmtRatio(r.goal.runtimeRatio)} (contract-load floor ${fmtRatio(r.goal.runtimeFloorRatio)})`,
+      },
+    ];
+  });
+}
+
+writeSummary({
+  bench: "contract-costs",
+  title: "Clarity execution cost of each vault call × a bare transfer of the same token",
+  command: "npm run bench:contract",
+  notes: [
+    "Block share: the call's largest cost dimension as a share of the block's limit (the dimension that fills a block first), × the bare transfer's; goals are judged on it.",
+    "Bare transfer: a one-line contract around `stx-transfer?` (STX) or SIP-010 `transfer` (sBTC).",
+  ],
+  rows: summaryRowsOf(rows),
+});

@@ -48,6 +48,7 @@ import schema from "../convex/schema";
 import { TIERS, TOKENS, type Tier, type Token, type VaultEvent } from "../convex/validators";
 import { convexModules } from "./support/convexModules";
 import { countingDb, newCounts, type Counts } from "./support/countingDb";
+import { verdictOf, writeSummary } from "./support/summary";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
@@ -293,6 +294,33 @@ function textTable(header: string[], body: string[][]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
 }
 
+/** One row per operation for the combined table of `npm run bench`: its counts at every size, and whether they stay the same. */
+function writeConvexSummary(rows: readonly Row[], constant: ReadonlyMap<string, boolean>): void {
+  const fmt = (n: number) => n.toLocaleString("en-US");
+  const countsOf = (c: Counts) => `${c.docsRead} / ${c.docsWritten} (${c.lookups} lookup${c.lookups === 1 ? "" : "s"})`;
+  writeSummary({
+    bench: "convex-costs",
+    title: "Convex documents read / written per deposit and withdrawal as the pool grows",
+    command: "npm run bench:convex",
+    notes: [
+      `Measured at ${SIZES.map(fmt).join(", ")} existing providers (convex-test, real schema; ctx.db counted).`,
+    ],
+    rows: [...constant].map(([operation, same]) => {
+      const ofOp = rows.filter((r) => r.operation === operation);
+      const first = ofOp[0] as Row;
+      return {
+        area: operation,
+        measure: `docs read / written at ${ofOp.map((r) => fmt(r.providers)).join(" · ")} providers`,
+        value: same
+          ? `${countsOf(first.counts)} at each size`
+          : ofOp.map((r) => `${countsOf(r.counts)} at ${fmt(r.providers)}`).join(" · "),
+        goal: "the same at every size",
+        verdict: verdictOf(same),
+      };
+    }),
+  });
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const template = await ledgerTemplate();
@@ -376,6 +404,7 @@ async function main(): Promise<void> {
   ].join("\n");
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(path.join(RESULTS_DIR, "convex-costs.md"), md);
+  writeConvexSummary(rows, constant);
   console.log(`\nWritten to bench/results/convex-costs.md (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 

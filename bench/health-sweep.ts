@@ -76,6 +76,7 @@ import { DEFAULT_TIER_CONFIGS } from "../convex/model/tierConfigs";
 import { shardOf } from "../convex/model/tierTotals";
 import schema from "../convex/schema";
 import { TIERS, type HealthStatus, type Tier, type Token } from "../convex/validators";
+import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
@@ -620,6 +621,56 @@ function textTable(header: string[], body: string[][]): string {
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
 }
 
+/**
+ * The combined table's rows (`npm run bench`), per pool size: transactions
+ * and documents per sweep (the largest over the three markets), and the
+ * largest transaction against a quarter of Convex's limits; then whether the
+ * cost model that predicts the largest size matched every measurement.
+ */
+function writeHealthSummary(outcomes: readonly Outcome[], modelHolds: boolean, measuredSweeps: number): void {
+  const sizes = [...new Map(outcomes.map((o) => [`${o.providers}/${o.source}`, o])).values()];
+  const rows = sizes.flatMap(({ providers, source }): SummaryRowInput[] => {
+    const sweeps = outcomes.filter((o) => o.providers === providers && o.source === source);
+    const most = (of: (o: Outcome) => number) => Math.max(...sweeps.map(of));
+    const total = (o: Outcome, metric: Metric) => o.pages.reduce((sum, p) => sum + p.used[metric], 0);
+    const area = `${fmt(providers)} providers${source === "predicted" ? " (predicted)" : ""}`;
+    return [
+      {
+        area,
+        measure: `per sweep (largest of ${sweeps.length} markets): transactions; docs read / written`,
+        value:
+          `${fmt(most((o) => o.pages.length))}; ` +
+          `${fmt(most((o) => total(o, "documentsRead")))} / ${fmt(most((o) => total(o, "documentsWritten")))}`,
+      },
+      {
+        area,
+        measure: "largest transaction: docs read / written / index ranges",
+        value: `${fmt(most((o) => largest(o, "documentsRead")))} / ${fmt(most((o) => largest(o, "documentsWritten")))} / ${fmt(most((o) => largest(o, "databaseQueries")))}`,
+        goal: `≤ ¼ of Convex's limits (${fmt(LIMITS.documentsRead / MARGIN)} / ${fmt(LIMITS.documentsWritten / MARGIN)} / ${fmt(LIMITS.databaseQueries / MARGIN)}), every provider checked`,
+        verdict: verdictOf(sweeps.every((o) => verdict(o).pass)),
+      },
+    ];
+  });
+  writeSummary({
+    bench: "health-sweep",
+    title: "The collateral health sweep: transactions and documents per sweep as the pool grows",
+    command: `npm run bench:health${process.argv[2] ? ` -- ${process.argv[2]}` : ""}`,
+    notes: [
+      "Predicted sizes come from a cost model of the sweep's code, checked page by page against every measured size.",
+    ],
+    rows: [
+      ...rows,
+      {
+        area: "cost model",
+        measure: `prediction vs measurement, ${measuredSweeps} measured sweeps`,
+        value: modelHolds ? "equal on every page" : "differs",
+        goal: "equal on every page",
+        verdict: verdictOf(modelHolds),
+      },
+    ],
+  });
+}
+
 async function main(): Promise<void> {
   process.env.ORACLE_MAX_AGE_MS = String(60 * 60 * 1000);
   const sizes = (process.argv[2] ?? DEFAULT_SIZES.join(","))
@@ -712,6 +763,7 @@ async function main(): Promise<void> {
   ].join("\n");
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(path.join(RESULTS_DIR, "health-sweep.md"), md);
+  writeHealthSummary(outcomes, modelHolds, modelChecks.length);
   console.log(`\nWritten to bench/results/health-sweep.md (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   if (!pass) process.exitCode = 1;
 }

@@ -22,6 +22,7 @@ import { ConvexError } from "convex/values";
 import { api, internal } from "../convex/_generated/api";
 import { readChainConfig } from "../convex/chain/config";
 import { premiumCall } from "../convex/chain/contractCalls";
+import { availableOf } from "../convex/model/balances";
 import { SATS_PER_BTC, USTX_PER_STX } from "../convex/model/policyMath";
 import { DEFAULT_TIER_CONFIGS } from "../convex/model/tierConfigs";
 import type { HealthStatus, Tier, Token } from "../convex/validators";
@@ -71,6 +72,20 @@ function maxUtilizationBps(tier: Tier): bigint {
   if (!config) throw new Error(`no default configuration for ${tier}`);
   return (BPS * BPS) / (config.withdrawalRatioBps + config.withdrawalBufferBps) - 700n;
 }
+
+/** The most backers one policy of `tier` may have (the tier's `maxBackersPerPolicy`). */
+function maxBackersOf(tier: Tier): number {
+  const config = DEFAULT_TIER_CONFIGS.find((c) => c.tier === tier);
+  if (!config) throw new Error(`no default configuration for ${tier}`);
+  return config.maxBackersPerPolicy;
+}
+
+/**
+ * The desk keeps each policy 1% under what its K largest backers could hold
+ * together, so that the registry's own rounding of the collateral cannot
+ * tip it over.
+ */
+const FANOUT_MARGIN_BPS = 9_900n;
 
 export type HookContext = {
   stack: Stack;
@@ -417,6 +432,7 @@ export class Market {
     this.policies.set(plan.policyId, record);
 
     const stats = await t.query(api.liquidity.getTierStats, {});
+    const fanout = await this.fanoutCapacity();
     const start = TIER_ORDER.indexOf(plan.tier);
     let choice: { tier: Tier; token: Token; required: bigint } | null = null;
     for (let i = 0; i < TIER_ORDER.length && choice === null; i++) {
@@ -426,7 +442,10 @@ export class Market {
         if (!s || s.totalCapital === 0n) return [];
         const headroom = (s.totalCapital * maxUtilizationBps(tier)) / BPS - s.totalLocked;
         const wanted = (s.totalAvailable * plan.shareBps) / BPS;
-        const required = wanted < headroom ? wanted : headroom;
+        // A policy is sized to the tier, but one policy may draw on at most K providers: in a large
+        // pool a share of the tier is more than any K of them hold, and allocation would refuse it.
+        const backable = ((fanout.get(`${tier}/${token}`) ?? 0n) * FANOUT_MARGIN_BPS) / BPS;
+        const required = [wanted, headroom, backable].reduce((a, b) => (b < a ? b : a));
         // The desk sells nothing smaller than $1,000 of collateral: a nearly full tier takes no more policies.
         return tokenToUsd(required, token, prices) >= MIN_POLICY_COLLATERAL_USD ? [{ token, required }] : [];
       });
@@ -501,6 +520,29 @@ export class Market {
     this.premiumsPaid[choice.token] += premium;
     (this.buyers[plan.buyer] as BuyerRecord).premiumsPaid[choice.token] += premium;
     this.activity.premiumsPaid++;
+  }
+
+  /**
+   * Per tier and token ("tier/token"), what its K largest balances have
+   * available together: the most one policy can be backed with, since
+   * allocation falls back to those K when the front of the queue is too small.
+   */
+  private async fanoutCapacity(): Promise<Map<string, bigint>> {
+    const rows = await this.stack.t.run(async (ctx) => {
+      const out: { key: string; capacity: bigint }[] = [];
+      for (const tier of TIER_ORDER) {
+        for (const token of TOKENS) {
+          const largest = await ctx.db
+            .query("providerBalances")
+            .withIndex("by_tier_token_available", (q) => q.eq("tier", tier).eq("token", token))
+            .order("desc")
+            .take(maxBackersOf(tier));
+          out.push({ key: `${tier}/${token}`, capacity: sum(largest, (b) => availableOf(b)) });
+        }
+      }
+      return out;
+    });
+    return new Map(rows.map((r) => [r.key, r.capacity]));
   }
 
   /** What the policy pays at `prices` in its collateral token, rounded down: a PUT below its strike, a CALL above. */

@@ -4,8 +4,8 @@ import { z } from "zod";
 import { SCENARIOS } from "./scenarios";
 
 export const simulationOptionsSchema = z.object({
-  /** Liquidity providers, spread over the three tiers. */
-  providers: z.number().int().min(3).max(300).default(12),
+  /** Liquidity providers, spread over the three tiers (up to 1,000: `npm run bench:simulate` runs that size). */
+  providers: z.number().int().min(3).max(1_000).default(12),
   /** Policies offered to the pool. */
   policies: z.number().int().min(1).max(500).default(20),
   scenario: z.enum(SCENARIOS).default("crash-recovery"),

@@ -126,7 +126,11 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
       ORACLE_SOURCES: JSON.stringify(feed.sources),
       ORACLE_MIN_SOURCES: "2",
       ORACLE_MAX_SPREAD_BPS: "200",
-      ORACLE_MAX_AGE_MS: "120000",
+      // The oracle refreshes once per step, and a price's age is wall-clock time. A step of a large
+      // pool takes minutes here (step 0 of 1,000 providers: every sign-in and first deposit through
+      // convex-test), and with a deployment's 2 minutes the step's own health sweep would find its
+      // price stale. An hour is longer than any step takes locally.
+      ORACLE_MAX_AGE_MS: "3600000",
       CONVEX_SITE_URL: siteUrl,
       AUTH_JWT_PRIVATE_KEY: JSON.stringify({ kty, crv, x, y, d, kid: "simulation-1" }),
       AUTH_ALLOWED_ORIGINS: "*",

@@ -32,3 +32,10 @@ export function coveredOutsideMs(intervals: readonly Interval[], excluded: reado
   );
   return coveredMs(inside) - overlap;
 }
+
+/** The parts of the intervals that fall within `window`. */
+export function clip(intervals: readonly Interval[], window: Interval): Interval[] {
+  return intervals
+    .map(([start, end]): Interval => [Math.max(start, window[0]), Math.min(end, window[1])])
+    .filter(([start, end]) => end > start);
+}
