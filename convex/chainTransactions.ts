@@ -247,6 +247,12 @@ export const nextNonce = internalQuery({
   handler: async (ctx) => await readSyncValue(ctx, SYNC_KEYS.backendNextNonce),
 });
 
+/** Ascending; a row without a nonce (not signed yet) sorts last. */
+function compareNonces(a: bigint | undefined, b: bigint | undefined): number {
+  if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? 1 : -1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** A replacement must pay more than the original; 50% more clears every node's replace-by-fee rule. */
 function replacementFee(previous: bigint): bigint {
   return previous + previous / 2n + 1n;
@@ -272,7 +278,11 @@ export const follow = internalAction({
     if (broadcast.length === 0) return { confirmed: 0, failed: 0, replaced: 0 };
     const tip = await client.getTipHeight();
     const counts = { confirmed: 0, failed: 0, replaced: 0 };
-    for (const tx of broadcast) {
+    // In nonce order: a transaction waiting behind an earlier one that is still
+    // unmined is not stuck on its own fee, and raising it would pay for nothing.
+    const byNonce = [...broadcast].sort((a, b) => compareNonces(a.nonce, b.nonce));
+    let behindUnmined = false;
+    for (const tx of byNonce) {
       const info = tx.txid ? await client.getTransaction(tx.txid) : null;
       if (info && "block_height" in info && info.canonical) {
         if (info.tx_status === "success") {
@@ -285,7 +295,9 @@ export const follow = internalAction({
         continue;
       }
       const dropped = info !== null && "tx_status" in info && info.tx_status.startsWith("dropped");
-      const stuck = tx.broadcastAtHeight !== undefined && tip - tx.broadcastAtHeight >= config.stuckAfterBlocks;
+      const stuck =
+        !behindUnmined && tx.broadcastAtHeight !== undefined && tip - tx.broadcastAtHeight >= config.stuckAfterBlocks;
+      behindUnmined = true;
       // Unknown to the API right after broadcast is normal; only a long silence counts.
       if ((dropped || stuck) && tx.nonce !== undefined) {
         // Same nonce, higher fee: the node replaces the stuck one (or re-admits a dropped one).

@@ -670,6 +670,36 @@ describe("backend-signed vault transactions", () => {
     await expectQuiet();
   });
 
+  it("raises the fee of the earliest stuck nonce only: the ones behind it wait, then get their turn", async () => {
+    const stuckAfter = Number(readChainConfig(process.env).stuckAfterBlocks);
+    const lockedBefore = await stxLockedOnChain();
+    const firstId = await pendingRow("lock-collateral-aggregate", 3n);
+    const secondId = await pendingRow("lock-collateral-aggregate", 4n);
+    await whileMinersWant(replacementFee(MIN_FEE), async () => {
+      expect(await send()).toEqual({ broadcast: 2, rejected: 0 });
+      const [first, second] = [await row(firstId), await row(secondId)];
+      expect(second.nonce).toBe(first.nonce! + 1n);
+      expect([first.fee, second.fee]).toEqual([MIN_FEE, MIN_FEE]);
+
+      // Both are past the deadline, but the second only waits behind the first.
+      await mine(stack.server, stuckAfter);
+      expect(await follow()).toEqual({ confirmed: 0, failed: 0, replaced: 1 });
+      expect(await row(firstId)).toMatchObject({ fee: 1_501n, replacedTxids: [first.txid] });
+      expect(await row(secondId)).toMatchObject({ txid: second.txid, fee: MIN_FEE, attempts: 1 });
+
+      // The first is mined; the second is now the earliest, long past its deadline, and stuck on its own fee.
+      await mine(stack.server);
+      expect(await follow()).toEqual({ confirmed: 1, failed: 0, replaced: 1 });
+      expect(await row(secondId)).toMatchObject({ status: "broadcast", fee: 1_501n, replacedTxids: [second.txid] });
+      await mine(stack.server);
+      expect(await follow()).toEqual({ confirmed: 1, failed: 0, replaced: 0 });
+    });
+    expect([(await row(firstId)).status, (await row(secondId)).status]).toEqual(["confirmed", "confirmed"]);
+    expect(await stxLockedOnChain()).toBe(lockedBefore + 7n);
+    await sync();
+    await expectQuiet();
+  });
+
   it("leaves a stuck transaction as it is when the replacement fee would exceed MAX_FEE_USTX", async () => {
     const stuckAfter = Number(readChainConfig(process.env).stuckAfterBlocks);
     const lockedBefore = await stxLockedOnChain();
