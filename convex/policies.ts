@@ -5,8 +5,9 @@
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { internalMutation } from "./_generated/server";
+import { env, internalMutation } from "./_generated/server";
 import * as policies from "./model/policies";
+import { readSettlementGraceBlocks } from "./model/settlementGrace";
 import { readSyncValue, SYNC_KEYS } from "./model/syncState";
 import { getTierConfig } from "./model/tierConfigs";
 import { policyStatusValidator, policyTypeValidator, tierValidator, tokenValidator } from "./validators";
@@ -52,7 +53,8 @@ const EXPIRY_INDEX_BUDGET = 2_000;
 const indexRangesToRelease = (maxBackers: number) => 3 + 7 * maxBackers;
 
 /**
- * Releases Active policies whose expiry block has passed, a bounded page at a
+ * Releases Active policies whose expiry block has passed by more than the
+ * settlement grace (SETTLEMENT_GRACE_BLOCKS), a bounded page at a
  * time (by count and by the index reads their backers cost); a page that
  * stops early schedules the next. Each policy's transition checks its status
  * inside the transaction, so overlapping runs release each policy once.
@@ -63,9 +65,10 @@ export const expirePolicies = internalMutation({
   handler: async (ctx) => {
     const height = await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight);
     if (height === null) return { expired: 0, hasMore: false };
+    const releasableBelow = height - readSettlementGraceBlocks(env);
     const due = await ctx.db
       .query("policies")
-      .withIndex("by_status_and_expiry", (q) => q.eq("status", "Active").lt("expiresAtBlock", height))
+      .withIndex("by_status_and_expiry", (q) => q.eq("status", "Active").lt("expiresAtBlock", releasableBelow))
       .take(EXPIRY_PAGE_SIZE + 1);
     let spent = 0;
     let expired = 0;

@@ -131,6 +131,9 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
       // convex-test), and with a deployment's 2 minutes the step's own health sweep would find its
       // price stale. An hour is longer than any step takes locally.
       ORACLE_MAX_AGE_MS: "3600000",
+      // The desk settles every in-the-money policy at the step it is due, before the expiry sweep
+      // runs, so the simulation needs no settlement grace: collateral is released at expiry.
+      SETTLEMENT_GRACE_BLOCKS: "0",
       CONVEX_SITE_URL: siteUrl,
       AUTH_JWT_PRIVATE_KEY: JSON.stringify({ kty, crv, x, y, d, kid: "simulation-1" }),
       AUTH_ALLOWED_ORIGINS: "*",

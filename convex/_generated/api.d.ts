@@ -48,6 +48,7 @@ import type * as model_providers from "../model/providers.js";
 import type * as model_reconciliation from "../model/reconciliation.js";
 import type * as model_reservations from "../model/reservations.js";
 import type * as model_reversal from "../model/reversal.js";
+import type * as model_settlementGrace from "../model/settlementGrace.js";
 import type * as model_syncState from "../model/syncState.js";
 import type * as model_tierConfigs from "../model/tierConfigs.js";
 import type * as model_tierTotals from "../model/tierTotals.js";
@@ -110,6 +111,7 @@ declare const fullApi: ApiFromModules<{
   "model/reconciliation": typeof model_reconciliation;
   "model/reservations": typeof model_reservations;
   "model/reversal": typeof model_reversal;
+  "model/settlementGrace": typeof model_settlementGrace;
   "model/syncState": typeof model_syncState;
   "model/tierConfigs": typeof model_tierConfigs;
   "model/tierTotals": typeof model_tierTotals;

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
 import { PRICE_SCALE } from "../../convex/model/policyMath";
+import { DEFAULT_SETTLEMENT_GRACE_BLOCKS } from "../../convex/model/settlementGrace";
 import schema from "../../convex/schema";
 import type { Tier, Token, VaultEvent } from "../../convex/validators";
 import { newBackend } from "./convexTest";
@@ -597,7 +598,7 @@ describe("settlement", () => {
 // ---------------------------------------------------------------------------
 
 describe("expirePolicies", () => {
-  it("releases only Active policies whose expiry block is below the synced height", async () => {
+  it("releases only Active policies whose expiry block is more than the settlement grace below the synced height", async () => {
     const t = await seededBackend();
     await fund(t, ALICE, "Conservative", "STX", 1_000_000_000n);
     for (const [policyId, expiresAtBlock] of [
@@ -610,7 +611,10 @@ describe("expirePolicies", () => {
     // Nothing expires before the sync has recorded a height.
     expect(await t.mutation(internal.policies.expirePolicies, {})).toEqual({ expired: 0, hasMore: false });
 
-    await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 100n });
+    // Within the grace (SETTLEMENT_GRACE_BLOCKS, default 144) nothing is released.
+    await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 100n + DEFAULT_SETTLEMENT_GRACE_BLOCKS - 1n });
+    expect(await t.mutation(internal.policies.expirePolicies, {})).toEqual({ expired: 0, hasMore: false });
+    await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 100n + DEFAULT_SETTLEMENT_GRACE_BLOCKS });
     expect(await t.mutation(internal.policies.expirePolicies, {})).toEqual({ expired: 1, hasMore: false });
     expect((await policyDoc(t, 1n))?.status).toBe("Expired");
     expect((await policyDoc(t, 2n))?.status).toBe("Active");
@@ -630,7 +634,7 @@ describe("expirePolicies", () => {
     const t = await seededBackend();
     await fund(t, ALICE, "Conservative", "STX", 10_000_000_000n);
     for (let id = 1n; id <= 120n; id++) await activePolicy(t, id, { expiresAtBlock: 10n });
-    await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 11n });
+    await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 11n + DEFAULT_SETTLEMENT_GRACE_BLOCKS });
 
     // A page spends at most 2,000 index ranges: 3 + 7 × 25 backers = 178 a policy, so 11 a page.
     expect(await t.mutation(internal.policies.expirePolicies, {})).toEqual({ expired: 11, hasMore: true });
@@ -645,6 +649,46 @@ describe("expirePolicies", () => {
     const before = await snapshot(t);
     expect(await t.mutation(internal.policies.expirePolicies, {})).toEqual({ expired: 0, hasMore: false });
     expect(await snapshot(t)).toEqual(before);
+  });
+
+  it("keeps an expired policy Active through the settlement grace, so an in-the-money one can still be settled", async () => {
+    vi.stubEnv("SETTLEMENT_GRACE_BLOCKS", "10");
+    try {
+      const t = await seededBackend();
+      await fund(t, ALICE, "Conservative", "STX", 1_000_000_000n);
+      await activePolicy(t, 1n, { expiresAtBlock: 100n });
+      await activePolicy(t, 2n, { expiresAtBlock: 100n });
+
+      // Past expiry, inside the grace: the policy flow settles policy 1; nothing is released.
+      await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 105n });
+      expect(await t.mutation(internal.policies.expirePolicies, {})).toEqual({ expired: 0, hasMore: false });
+      await t.mutation(internal.liquidity.requestSettlement, { policyId: 1n, settlementAmount: 5_000_000n });
+
+      // Past the grace: policy 2 is released; policy 1 waits for its settlement event.
+      await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 111n });
+      expect(await t.mutation(internal.policies.expirePolicies, {})).toEqual({ expired: 1, hasMore: false });
+      expect((await policyDoc(t, 1n))?.status).toBe("Exercised");
+      expect((await policyDoc(t, 2n))?.status).toBe("Expired");
+      expect((await vaultOps(t)).map((op) => [op.kind, op.policyId, op.amount])).toEqual([
+        ["lock", 1n, 24_000_000n],
+        ["lock", 2n, 24_000_000n],
+        ["settle", 1n, 5_000_000n],
+        ["release", 2n, 24_000_000n],
+      ]);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it("refuses to expire anything with a malformed SETTLEMENT_GRACE_BLOCKS (CONFIGURATION_MISSING)", async () => {
+    vi.stubEnv("SETTLEMENT_GRACE_BLOCKS", "a day");
+    try {
+      const t = await seededBackend();
+      await t.mutation(internal.vaultEvents.markSyncedThrough, { height: 1_000n });
+      await expectPoolError(t.mutation(internal.policies.expirePolicies, {}), "CONFIGURATION_MISSING");
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it("requestCollateralRelease refuses a policy that is not Active (INVALID_POLICY_STATE)", async () => {
