@@ -15,7 +15,7 @@ import { z } from "zod";
 
 import { internal } from "./_generated/api";
 import { env, internalAction, internalMutation, internalQuery } from "./_generated/server";
-import { raiseAlert } from "./model/alerts";
+import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import { checkProviderHealth } from "./model/healthChecks";
 import { currentPrices } from "./model/priceReadings";
 
@@ -26,6 +26,8 @@ function webhookUrl(): string | undefined {
   const parsed = z.url().safeParse(env.HEALTH_WEBHOOK_URL);
   return parsed.success ? parsed.data : undefined;
 }
+
+const SWEEP_SKIPPED = "health-sweep-skipped";
 
 export const sweep = internalMutation({
   args: { cursor: v.union(v.string(), v.null()), pageSize: v.optional(v.number()) },
@@ -39,9 +41,11 @@ export const sweep = internalMutation({
     const now = Date.now();
     const prices = await currentPrices(ctx, now);
     if (!prices.available) {
-      if (cursor === null) await raiseAlert(ctx, "health-sweep-skipped", `health sweep skipped: ${prices.reason}`);
+      // Once while prices stay unavailable, not every five minutes.
+      if (cursor === null) await raiseAlertOnce(ctx, SWEEP_SKIPPED, "prices", `health sweep skipped: ${prices.reason}`);
       return { checked: 0, changed: 0, done: true, pricesAvailable: false };
     }
+    if (cursor === null) await resolveAlerts(ctx, SWEEP_SKIPPED, "prices");
     const page = await ctx.db
       .query("providers")
       .withIndex("by_active_backings", (q) => q.gt("activeBackings", 0n))

@@ -9,7 +9,7 @@ import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
 import { env, internalAction, internalMutation, internalQuery } from "./_generated/server";
-import { raiseAlert } from "./model/alerts";
+import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import { readOracleConfig } from "./model/oracleConfig";
 import { aggregatePrice } from "./model/prices";
 import { currentPrices } from "./model/priceReadings";
@@ -18,6 +18,7 @@ import { oracleAssetValidator } from "./validators";
 
 /** The `source` of a stored aggregate, beside the per-source answers. */
 export const MEDIAN_SOURCE = "median";
+const PRICE_UNAVAILABLE = "price-unavailable";
 
 const answerValidator = v.object({ asset: oracleAssetValidator, source: v.string(), priceUsd: v.int64(), observedAt: v.number() });
 
@@ -30,9 +31,13 @@ export const recordPrices = internalMutation({
   returns: v.null(),
   handler: async (ctx, { answers, aggregates, unavailable }) => {
     for (const answer of answers) await ctx.db.insert("oraclePrices", answer);
-    for (const aggregate of aggregates) await ctx.db.insert("oraclePrices", { ...aggregate, source: MEDIAN_SOURCE });
+    for (const aggregate of aggregates) {
+      await ctx.db.insert("oraclePrices", { ...aggregate, source: MEDIAN_SOURCE });
+      await resolveAlerts(ctx, PRICE_UNAVAILABLE, aggregate.asset);
+    }
+    // Raised when a price becomes unavailable, not on every refresh while it stays so.
     for (const { asset, reason } of unavailable) {
-      await raiseAlert(ctx, "price-unavailable", `${asset}/USD is unavailable: ${reason}`);
+      await raiseAlertOnce(ctx, PRICE_UNAVAILABLE, asset, `${asset}/USD is unavailable: ${reason}`);
     }
     return null;
   },

@@ -255,7 +255,9 @@ export default defineSchema({
     details: v.optional(v.string()),
     resolved: v.boolean(),
     createdAt: v.number(),
-  }).index("by_resolved_and_time", ["resolved", "createdAt"]),
+  })
+    .index("by_resolved_and_time", ["resolved", "createdAt"])
+    .index("by_kind_and_resolved", ["kind", "resolved"]),
 
   /** Every vault event synced from the chain, unique by (txid, eventIndex). */
   vaultEvents: defineTable({

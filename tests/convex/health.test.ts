@@ -172,8 +172,20 @@ describe("the health sweep", () => {
     const result = await t.mutation(internal.health.sweep, { cursor: null });
     expect(result).toEqual({ checked: 0, changed: 0, done: true, pricesAvailable: false });
     expect((await provider(t, SBTC_BACKER))?.healthStatus).toBe("MarginCall");
-    const alerts = await t.run(async (ctx) => ctx.db.query("alerts").collect());
-    expect(alerts.map((a) => a.kind)).toContain("health-sweep-skipped");
+    const skipped = async () =>
+      (await t.run(async (ctx) => ctx.db.query("alerts").collect()))
+        .filter((a) => a.kind === "health-sweep-skipped")
+        .map((a) => ({ message: a.message, resolved: a.resolved }));
+    const alert = { message: "health sweep skipped: BTC/USD is stale (121 s old)", resolved: false };
+    expect(await skipped()).toEqual([alert]);
+
+    // Raised once while prices stay stale; resolved by the next sweep that has prices.
+    vi.setSystemTime(NOW + 421_000);
+    expect((await t.mutation(internal.health.sweep, { cursor: null })).pricesAvailable).toBe(false);
+    expect(await skipped()).toEqual([alert]);
+    await setPrices(t, 90_000n * USD, 2n * USD, NOW + 421_000);
+    expect((await t.mutation(internal.health.sweep, { cursor: null })).pricesAvailable).toBe(true);
+    expect(await skipped()).toEqual([{ ...alert, resolved: true }]);
   });
 
   it("continues page by page through the scheduler", async () => {

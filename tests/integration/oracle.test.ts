@@ -262,6 +262,45 @@ describe("disagreeing sources", () => {
   });
 });
 
+describe("price-unavailable alerts", () => {
+  it("are raised when a price becomes unavailable, not on every refresh while it stays so, and resolved when it is back", async () => {
+    const sources = (high: string) => [
+      coingecko("gecko", "99000", 1.8523),
+      coinbase("base", { BTC: "100000", STX: GOOD_STX.coinbase }),
+      feed("feed", { BTC: high, STX: GOOD_STX.feed }),
+    ];
+    const openAndResolved = async (t: Backend) =>
+      (await t.run(async (ctx) => ctx.db.query("alerts").collect())).map(({ kind, message, resolved }) => ({
+        kind,
+        message,
+        resolved,
+      }));
+    const disagreeing = { kind: "price-unavailable", message: "BTC/USD is unavailable: sources disagree by 1000 bps (max 200)" };
+    const t = newBackend();
+
+    configure(sources("109000"));
+    // Refreshes 10 s apart, so every answer stays fresh (the CoinGecko fixture is stamped NOW − 30 s).
+    for (let run = 0; run < 3; run++) {
+      vi.setSystemTime(NOW + run * 10_000);
+      expect(await refresh(t)).toEqual({ available: ["STX"], unavailable: ["BTC"] });
+    }
+    expect(await openAndResolved(t)).toEqual([{ ...disagreeing, resolved: false }]);
+
+    configure(sources("100500"));
+    vi.setSystemTime(NOW + 30_000);
+    expect(await refresh(t)).toEqual({ available: ["BTC", "STX"], unavailable: [] });
+    expect(await openAndResolved(t)).toEqual([{ ...disagreeing, resolved: true }]);
+
+    configure(sources("109000"));
+    vi.setSystemTime(NOW + 40_000);
+    expect(await refresh(t)).toEqual({ available: ["STX"], unavailable: ["BTC"] });
+    expect(await openAndResolved(t)).toEqual([
+      { ...disagreeing, resolved: true },
+      { ...disagreeing, resolved: false },
+    ]);
+  });
+});
+
 describe("stale answers", () => {
   it("all stale: no price, a price-unavailable alert, and readers see unavailable once the last median is older than ORACLE_MAX_AGE_MS", async () => {
     // CoinGecko and two JSON feeds: the kinds that carry a timestamp (a Coinbase spot answer is always "now").
