@@ -161,6 +161,70 @@ async function recheckReorgWindow(
   }
 }
 
+type Walk = { collected: Ordered[]; rejected: number; waiting: number; known: number };
+
+/**
+ * Walks the event pages down to `floor`: keeps the confirmed events of
+ * successful canonical transactions not applied yet, records undecodable
+ * ones, and counts those still waiting for confirmations and those already
+ * applied (re-checked in place, or repeated by a later page).
+ */
+async function collectNewEvents(
+  ctx: ActionCtx,
+  pages: AsyncGenerator<EventPage>,
+  txs: TransactionCache,
+  scope: {
+    vaultContractId: string;
+    sbtcContractId: string;
+    floor: bigint;
+    confirmedThrough: bigint;
+    stillApplied: ReadonlySet<string>;
+  },
+): Promise<Walk> {
+  const walk: Walk = { collected: [], rejected: 0, waiting: 0, known: 0 };
+  const seen = new Set<string>();
+  for await (const page of pages) {
+    let reachedFloor = false;
+    for (const log of page.logs) {
+      if (log.contract_log.contract_id !== scope.vaultContractId || log.contract_log.topic !== "print") continue;
+      const tx = await txs.get(log.tx_id);
+      if (tx === null || !isMined(tx)) continue;
+      const height = BigInt(tx.block_height);
+      if (height <= scope.floor) {
+        reachedFloor = true;
+        continue;
+      }
+      if (!tx.canonical || tx.tx_status !== "success") continue;
+      if (height > scope.confirmedThrough) {
+        walk.waiting++;
+        continue;
+      }
+      const position = { txid: log.tx_id, eventIndex: log.event_index, blockHeight: height, blockHash: tx.block_hash };
+      // Re-checked and still in place, or met on an earlier page: applying it again would change nothing.
+      const key = appliedKey(position);
+      if (scope.stillApplied.has(key) || seen.has(key)) {
+        walk.known++;
+        continue;
+      }
+      seen.add(key);
+      const decoded = decodeVaultPrint(log.contract_log.value.hex, position, scope.sbtcContractId);
+      if (decoded.kind === "money") walk.collected.push({ event: decoded.event, txIndex: tx.tx_index });
+      if (decoded.kind === "malformed") {
+        const recorded = await ctx.runMutation(internal.eventSync.recordRejected, {
+          txid: log.tx_id,
+          eventIndex: log.event_index,
+          blockHeight: height,
+          reason: decoded.reason,
+          hex: log.contract_log.value.hex,
+        });
+        if (recorded) walk.rejected++;
+      }
+    }
+    if (reachedFloor) return walk;
+  }
+  return walk;
+}
+
 const syncResult = v.object({
   tipHeight: v.int64(),
   syncedThrough: v.int64(),
@@ -184,67 +248,27 @@ export const syncVaultEvents = internalAction({
     const floor = syncedThrough === null ? -1n : syncedThrough - config.syncReorgWindow;
 
     const txs = new TransactionCache(client);
-    // The first events page is requested while the reorg window is re-checked.
+    // The first events page is requested now, and arrives while the reorg window is re-checked.
     const reachesFloor = (page: EventPage) =>
       page.logs.some((log) => {
         const tx = txs.peek(log.tx_id);
         return tx != null && isMined(tx) && BigInt(tx.block_height) <= floor;
       });
     const pages = vaultEventPages(client, txs, config.vaultContractId, PAGE_SIZE, reachesFloor);
-    const firstPage = pages.next();
-    firstPage.catch(() => undefined);
 
     // 1. Applied events still inside the reorg window must still be where we saw them.
     const { reversed, stillApplied } =
       syncedThrough === null ? { reversed: 0, stillApplied: new Set<string>() } : await recheckReorgWindow(ctx, txs, floor);
 
     // 2. Page through the vault's events, newest first, down to the reorg window's floor.
-    const collected: Ordered[] = [];
-    let rejected = 0;
-    let waiting = 0;
-    let known = 0;
-    const seen = new Set<string>();
-    for (let next = await firstPage; !next.done; next = await pages.next()) {
-      let reachedFloor = false;
-      for (const log of next.value.logs) {
-        if (log.contract_log.contract_id !== config.vaultContractId || log.contract_log.topic !== "print") continue;
-        const tx = await txs.get(log.tx_id);
-        if (tx === null || !isMined(tx)) continue;
-        const height = BigInt(tx.block_height);
-        if (height <= floor) {
-          reachedFloor = true;
-          continue;
-        }
-        if (!tx.canonical || tx.tx_status !== "success") continue;
-        if (height > confirmedThrough) {
-          waiting++;
-          continue;
-        }
-        const position = { txid: log.tx_id, eventIndex: log.event_index, blockHeight: height, blockHash: tx.block_hash };
-        // Re-checked above and still in place, or met on an earlier page:
-        // applying it again would change nothing.
-        const key = appliedKey(position);
-        if (stillApplied.has(key) || seen.has(key)) {
-          known++;
-          continue;
-        }
-        seen.add(key);
-        const decoded = decodeVaultPrint(log.contract_log.value.hex, position, config.sbtcContractId);
-        if (decoded.kind === "money") collected.push({ event: decoded.event, txIndex: tx.tx_index });
-        if (decoded.kind === "malformed") {
-          const recorded = await ctx.runMutation(internal.eventSync.recordRejected, {
-            txid: log.tx_id,
-            eventIndex: log.event_index,
-            blockHeight: height,
-            reason: decoded.reason,
-            hex: log.contract_log.value.hex,
-          });
-          if (recorded) rejected++;
-        }
-      }
-      if (reachedFloor) break;
-    }
-    await pages.return(undefined);
+    const walk = await collectNewEvents(ctx, pages, txs, {
+      vaultContractId: config.vaultContractId,
+      sbtcContractId: config.sbtcContractId,
+      floor,
+      confirmedThrough,
+      stillApplied,
+    });
+    const { collected, rejected, waiting } = walk;
 
     // 3. Apply in chain order: block, then transaction, then event.
     collected.sort(
@@ -253,7 +277,7 @@ export const syncVaultEvents = internalAction({
         a.txIndex - b.txIndex ||
         a.event.eventIndex - b.event.eventIndex,
     );
-    const totals = { applied: 0, duplicate: known, unmatched: 0 };
+    const totals = { applied: 0, duplicate: walk.known, unmatched: 0 };
     for (const events of applyBatches(collected.map((c) => c.event))) {
       const counts = await ctx.runMutation(internal.eventSync.applyBatch, { events });
       totals.applied += counts.applied;

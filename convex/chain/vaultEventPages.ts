@@ -45,16 +45,17 @@ export const MAX_PAGES_AHEAD = 4;
 
 /**
  * The contract's event pages, newest first, each yielded once its
- * transactions are in `txs`. `reachesFloor(page)` says whether a page goes
- * back far enough that no older page is needed; pages beyond one that does
- * are not requested. The caller may stop iterating at any time: a page
- * requested ahead and then abandoned is discarded quietly.
+ * transactions are in `txs`. The first page is requested at once, so the
+ * caller can do other work while it arrives. `reachesFloor(page)` says
+ * whether a page goes back far enough that no older page is needed; pages
+ * beyond one that does are not requested. The caller may stop iterating at
+ * any time: a page requested ahead and then abandoned is discarded quietly.
  *
  * Offsets count from the newest event, so an event added while the walk is
  * under way shifts older ones to the next page: a page may repeat events of
  * the one before it (the sync applies each once), never skip one.
  */
-export async function* vaultEventPages(
+export function vaultEventPages(
   client: Pick<HiroClient, "getContractEvents">,
   txs: TransactionCache,
   contractId: string,
@@ -77,18 +78,21 @@ export async function* vaultEventPages(
     nextOffset += pageSize;
   };
 
-  let ahead = 1;
   request();
-  for (;;) {
-    const next = inFlight.shift();
-    if (!next) return;
-    const page = await next;
-    const last = page.count < pageSize;
-    if (!last && !reachesFloor(page)) {
-      ahead = Math.min(MAX_PAGES_AHEAD, ahead * 2);
-      while (inFlight.length < ahead) request();
+  async function* walk(): AsyncGenerator<EventPage> {
+    let ahead = 1;
+    for (;;) {
+      const next = inFlight.shift();
+      if (!next) return;
+      const page = await next;
+      const last = page.count < pageSize;
+      if (!last && !reachesFloor(page)) {
+        ahead = Math.min(MAX_PAGES_AHEAD, ahead * 2);
+        while (inFlight.length < ahead) request();
+      }
+      yield page;
+      if (last) return;
     }
-    yield page;
-    if (last) return;
   }
+  return walk();
 }

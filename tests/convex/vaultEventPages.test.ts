@@ -68,6 +68,15 @@ describe("vaultEventPages", () => {
     expect(requests.length).toBe(before);
   });
 
+  it("requests the first page at once, before the caller asks for it", async () => {
+    const { client, requests } = fakeApi(3);
+    const pages = vaultEventPages(client, new TransactionCache(client), CONTRACT, 2);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(requests).toEqual(["events@0", "txs×2"]);
+    expect((await pages.next()).value).toMatchObject({ offset: 0, count: 2 });
+    await pages.return(undefined);
+  });
+
   it("reads ahead one page, then two, then four while pages come back full", async () => {
     const { client, requests } = fakeApi(100);
     const pages = vaultEventPages(client, new TransactionCache(client), CONTRACT, 2);
