@@ -434,7 +434,9 @@ const RANK: Record<HealthStatus, number> = { Healthy: 0, Warning: 1, MarginCall:
  * transaction reads and writes the way the runtime's meter does:
  * - the page: 2 price reads (`currentPrices`), the paginated read of up to
  *   HEALTH_PAGE_SIZE providers (in `by_active_backings` order), a scheduled
- *   continuation unless it is the last page; 3 index ranges;
+ *   continuation unless it is the last page; 3 index ranges; the first page
+ *   also looks for an open `health-sweep-skipped` alert to resolve (1 index
+ *   range; none is open here);
  * - per provider (`checkProviderHealth`): its tier config and its balance
  *   rows (1 read each; 3 index ranges); when the status changes or the ratio
  *   moves by RATIO_REWRITE_BPS or more, a patch (1 read + 1 write); when the
@@ -465,7 +467,7 @@ function predict(seeded: SeedProvider[]): Outcome[] {
       const used: Used = {
         documentsRead: 2 + members.length,
         documentsWritten: 0,
-        databaseQueries: 3,
+        databaseQueries: n === 0 ? 4 : 3,
         bytesRead: Number.NaN,
         bytesWritten: Number.NaN,
         functionsScheduled: n < pageCount - 1 ? 1 : 0,
