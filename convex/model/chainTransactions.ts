@@ -105,6 +105,7 @@ export async function markAttemptFailed(ctx: MutationCtx, id: Id<"chainTransacti
   const tx = await requireTransaction(ctx, id);
   const attempts = tx.attempts + 1;
   if (attempts >= MAX_SEND_ATTEMPTS) {
+    await ctx.db.patch("chainTransactions", id, { attempts });
     await markFailed(ctx, id, `gave up after ${attempts} attempts: ${reason}`);
     return;
   }

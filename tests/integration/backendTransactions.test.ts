@@ -904,7 +904,7 @@ describe("backend-signed vault transactions", () => {
       vi.stubEnv("MAX_FEE_USTX", "1000000");
     }
     const failed = await row(lockId!);
-    expect(failed.status).toBe("failed");
+    expect(failed).toMatchObject({ status: "failed", attempts: MAX_SEND_ATTEMPTS });
     expect(failed.error).toMatch(new RegExp(`^gave up after ${MAX_SEND_ATTEMPTS} attempts: FeeTooLow: `));
     expect(failed.txid).toBeUndefined();
     expect((await opsOf(policyId)).map((op) => [op.kind, op.status])).toEqual([["lock", "failed"]]);
