@@ -268,6 +268,14 @@ export default defineSchema({
     event: vaultEventValidator,
     status: v.union(v.literal("applied"), v.literal("unmatched"), v.literal("reversed")),
     appliedAt: v.number(),
+    /**
+     * What the event added outside the balance ledger (a premium's protocol
+     * fee or unallocated amount, and the policy's premiums received), so that
+     * a reorg can take exactly that back.
+     */
+    offLedger: v.optional(
+      v.object({ feesAccrued: v.int64(), unallocatedPremiums: v.int64(), premiumsReceived: v.int64() }),
+    ),
   })
     .index("by_tx_and_index", ["txid", "eventIndex"])
     .index("by_block_height", ["blockHeight"]),

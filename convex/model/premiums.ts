@@ -7,6 +7,7 @@
 import type { MutationCtx } from "../_generated/server";
 import type { Token } from "../validators";
 import { raiseAlert } from "./alerts";
+import { poolError } from "./errors";
 import { applyBalanceChange } from "./ledger";
 import { bpsOf, splitProportionally } from "./money";
 import { backingOf, findPolicy } from "./policies";
@@ -31,34 +32,67 @@ export function splitPremium(
   };
 }
 
-async function creditProtocol(
+/** What a premium added outside the balance ledger; a reorg takes exactly this back. */
+export type PremiumOffLedger = { feesAccrued: bigint; unallocatedPremiums: bigint; premiumsReceived: bigint };
+
+/** Adds to (or, with negative amounts, takes from) the protocol's account for `token`. */
+async function adjustProtocolAccount(
   ctx: MutationCtx,
   token: Token,
-  credit: { feesAccrued?: bigint; unallocatedPremiums?: bigint },
+  delta: { feesAccrued?: bigint; unallocatedPremiums?: bigint },
 ): Promise<void> {
   const account = await ctx.db
     .query("protocolAccounts")
     .withIndex("by_token", (q) => q.eq("token", token))
     .unique();
   const next = {
-    feesAccrued: (account?.feesAccrued ?? 0n) + (credit.feesAccrued ?? 0n),
-    unallocatedPremiums: (account?.unallocatedPremiums ?? 0n) + (credit.unallocatedPremiums ?? 0n),
+    feesAccrued: (account?.feesAccrued ?? 0n) + (delta.feesAccrued ?? 0n),
+    unallocatedPremiums: (account?.unallocatedPremiums ?? 0n) + (delta.unallocatedPremiums ?? 0n),
   };
+  if (next.feesAccrued < 0n || next.unallocatedPremiums < 0n) {
+    throw poolError("INSUFFICIENT_TOTAL_BALANCE", `the ${token} protocol account cannot go below zero`);
+  }
   if (account) await ctx.db.patch("protocolAccounts", account._id, next);
   else await ctx.db.insert("protocolAccounts", { token, ...next });
 }
 
+/**
+ * Takes back what a premium added outside the ledger (its backers' yield is
+ * in the ledger and reversed there). Checks everything before writing.
+ */
+export async function reversePremiumOffLedger(
+  ctx: MutationCtx,
+  premium: { policyId: bigint; token: Token },
+  added: PremiumOffLedger,
+): Promise<void> {
+  const policy = added.premiumsReceived > 0n ? await findPolicy(ctx, premium.policyId) : null;
+  if (policy && policy.premiumsReceived < added.premiumsReceived) {
+    throw poolError("INSUFFICIENT_TOTAL_BALANCE", `policy ${premium.policyId} has received less than the premium to take back`);
+  }
+  await adjustProtocolAccount(ctx, premium.token, {
+    feesAccrued: -added.feesAccrued,
+    unallocatedPremiums: -added.unallocatedPremiums,
+  });
+  if (policy) {
+    await ctx.db.patch("policies", policy._id, {
+      premiumsReceived: policy.premiumsReceived - added.premiumsReceived,
+      updatedAt: Date.now(),
+    });
+  }
+}
+
+/** Credits a synced premium; returns what it added outside the balance ledger. */
 export async function distributePremium(
   ctx: MutationCtx,
   premium: { operationId: string; policyId: bigint; token: Token; amount: bigint },
-): Promise<PremiumSplit | null> {
+): Promise<PremiumOffLedger> {
   const policy = await findPolicy(ctx, premium.policyId);
   const backers = policy ? (await backingOf(ctx, premium.policyId)).filter((b) => b.originalAllocation > 0n) : [];
   if (!policy || backers.length === 0) {
     // The money is in the vault and belongs to no provider: keep it visible.
-    await creditProtocol(ctx, premium.token, { unallocatedPremiums: premium.amount });
+    await adjustProtocolAccount(ctx, premium.token, { unallocatedPremiums: premium.amount });
     await raiseAlert(ctx, "premium-unallocated", `premium for policy ${premium.policyId} has no backers to pay`, premium);
-    return null;
+    return { feesAccrued: 0n, unallocatedPremiums: premium.amount, premiumsReceived: 0n };
   }
   const config = await getTierConfig(ctx, policy.tier);
   const split = splitPremium(
@@ -75,10 +109,10 @@ export async function distributePremium(
       amount: part.amount,
     });
   }
-  if (split.protocolFee > 0n) await creditProtocol(ctx, premium.token, { feesAccrued: split.protocolFee });
+  if (split.protocolFee > 0n) await adjustProtocolAccount(ctx, premium.token, { feesAccrued: split.protocolFee });
   await ctx.db.patch("policies", policy._id, {
     premiumsReceived: policy.premiumsReceived + premium.amount,
     updatedAt: Date.now(),
   });
-  return split;
+  return { feesAccrued: split.protocolFee, unallocatedPremiums: 0n, premiumsReceived: premium.amount };
 }

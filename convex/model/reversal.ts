@@ -4,16 +4,20 @@
  *
  * Every balance change an event caused is in the ledger under the event's
  * operation id (or ids that start with it), so the reversal applies the
- * inverse of each, newest first, under ids of its own. Policy-level effects
- * (a settled policy, released backing) are not rewound automatically: the
- * reversal raises an alert for an operator, because paying a buyer twice or
- * not at all must be a human decision.
+ * inverse of each, newest first, under ids of its own. A premium's effects
+ * outside the ledger (the protocol fee or unallocated amount, the policy's
+ * premiums received) are recorded with the event and taken back too, so a
+ * premium re-mined on the winning fork is counted once. A settlement's
+ * policy-level effects (a settled policy, released backing) are not rewound
+ * automatically: the reversal raises an alert for an operator, because paying
+ * a buyer twice or not at all must be a human decision.
  */
 import type { MutationCtx } from "../_generated/server";
 import { raiseAlert } from "./alerts";
 import { inverseOf } from "./balances";
 import { isPoolError } from "./errors";
 import { applyBalanceChange } from "./ledger";
+import { reversePremiumOffLedger } from "./premiums";
 import { findReservationByNonce } from "./reservations";
 import { operationIdOf } from "./vaultEvents";
 
@@ -77,6 +81,14 @@ export async function reverseVaultEvent(
   }
 
   const event = record.event;
+  if (event.kind === "premium-paid" && record.offLedger) {
+    try {
+      await reversePremiumOffLedger(ctx, { policyId: event.policyId, token: event.token }, record.offLedger);
+    } catch (error) {
+      if (!isPoolError(error)) throw error;
+      failures.push(`premium of policy ${event.policyId}: ${error.data.message}`);
+    }
+  }
   if (event.kind === "collateral-locked" || event.kind === "collateral-released") {
     await reopenBackendTransaction(ctx, event.txid);
   }
@@ -86,7 +98,7 @@ export async function reverseVaultEvent(
   }
   await ctx.db.patch("vaultEvents", record._id, { status: "reversed" });
 
-  const needsReview = event.kind === "settlement-paid" || event.kind === "premium-paid" || failures.length > 0;
+  const needsReview = event.kind === "settlement-paid" || failures.length > 0;
   await raiseAlert(
     ctx,
     needsReview ? "reorg-needs-review" : "reorg-reversed",

@@ -9,7 +9,7 @@ import { raiseAlert } from "./alerts";
 import { isPoolError } from "./errors";
 import { applyBalanceChange } from "./ledger";
 import { applySettlement } from "./policies";
-import { distributePremium } from "./premiums";
+import { distributePremium, type PremiumOffLedger } from "./premiums";
 import { DEFAULT_TIER, ensureProvider, findProvider } from "./providers";
 import { applyWithdrawal } from "./reservations";
 import { confirmVaultOperations } from "./vaultOperations";
@@ -53,7 +53,8 @@ export async function syncPoolBalances(ctx: MutationCtx, event: VaultEvent): Pro
   }
 }
 
-async function applyProviderEffects(ctx: MutationCtx, event: VaultEvent): Promise<void> {
+/** Applies the event's effects; returns what it added outside the balance ledger, if anything. */
+async function applyProviderEffects(ctx: MutationCtx, event: VaultEvent): Promise<PremiumOffLedger | undefined> {
   const operationId = operationIdOf(event);
   switch (event.kind) {
     case "funds-deposited": {
@@ -79,8 +80,7 @@ async function applyProviderEffects(ctx: MutationCtx, event: VaultEvent): Promis
       });
       return;
     case "premium-paid":
-      await distributePremium(ctx, { operationId, policyId: event.policyId, token: event.token, amount: event.amount });
-      return;
+      return await distributePremium(ctx, { operationId, policyId: event.policyId, token: event.token, amount: event.amount });
     case "collateral-locked":
       // Backers' balances were locked when the policy was allocated; the event
       // confirms the vault agrees.
@@ -132,8 +132,9 @@ async function recordAndApply(ctx: MutationCtx, event: VaultEvent): Promise<Appl
   if (existing && existing.status !== "reversed") return "duplicate";
 
   let outcome: ApplyOutcome = "applied";
+  let offLedger: PremiumOffLedger | undefined;
   try {
-    await applyProviderEffects(ctx, event);
+    offLedger = await applyProviderEffects(ctx, event);
   } catch (error) {
     // Effects check everything before their first write, so a coded refusal
     // leaves nothing half-done; anything else is a bug and propagates.
@@ -152,6 +153,7 @@ async function recordAndApply(ctx: MutationCtx, event: VaultEvent): Promise<Appl
     event,
     status: outcome === "applied" ? ("applied" as const) : ("unmatched" as const),
     appliedAt: Date.now(),
+    offLedger,
   };
   if (existing) {
     await ctx.db.patch("vaultEvents", existing._id, record);

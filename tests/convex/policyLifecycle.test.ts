@@ -479,6 +479,46 @@ describe("premium-paid events", () => {
   });
 });
 
+describe("premium-paid events left behind by a reorg", () => {
+  it("are taken back whole — yield, protocol fee, premiums received — and counted once when re-mined", async () => {
+    const t = await seededBackend();
+    await conservativeTier(t);
+    await activePolicy(t, 1n);
+    const before = { balances: await balancesIn(t, "STX"), account: await protocolAccount(t, "STX") };
+    vi.spyOn(console, "error").mockImplementation(() => {});
+
+    const premium = premiumEvent(1n, "STX", 1_000_001n, 30n);
+    expect(await t.mutation(internal.vaultEvents.apply, { event: premium })).toBe("applied");
+    expect(await t.mutation(internal.eventSync.reverse, { txid: premium.txid, eventIndex: 0 })).toBe("reversed");
+
+    expect(await balancesIn(t, "STX")).toEqual(before.balances);
+    expect(await protocolAccount(t, "STX")).toMatchObject({ feesAccrued: 0n, unallocatedPremiums: 0n });
+    expect(before.account).toBeNull();
+    expect((await policyDoc(t, 1n))?.premiumsReceived).toBe(0n);
+    expect((await tierStat(t, "Conservative", "STX")).totalYieldAccrued).toBe(0n);
+    expect(await alerts(t)).toEqual(["reorg-reversed"]);
+
+    // The same transaction, mined again on the winning fork: applied once more, counted once.
+    const remined = { ...premium, blockHeight: 31n, blockHash: `0x${"d".repeat(64)}` };
+    expect(await t.mutation(internal.vaultEvents.apply, { event: remined })).toBe("applied");
+    expect(await protocolAccount(t, "STX")).toMatchObject({ feesAccrued: 100_000n, unallocatedPremiums: 0n });
+    expect((await policyDoc(t, 1n))?.premiumsReceived).toBe(1_000_001n);
+    expect((await balancesIn(t, "STX"))[ALICE]).toMatchObject({ accruedYield: 540_001n });
+  });
+
+  it("that went unallocated take the unallocated amount back", async () => {
+    const t = await seededBackend();
+    await conservativeTier(t);
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const premium = premiumEvent(99n, "STX", 5_000n);
+    expect(await t.mutation(internal.vaultEvents.apply, { event: premium })).toBe("applied");
+    expect(await protocolAccount(t, "STX")).toMatchObject({ unallocatedPremiums: 5_000n });
+    expect(await t.mutation(internal.eventSync.reverse, { txid: premium.txid, eventIndex: 0 })).toBe("reversed");
+    expect(await protocolAccount(t, "STX")).toMatchObject({ feesAccrued: 0n, unallocatedPremiums: 0n });
+    expect(await alerts(t)).toEqual(["premium-unallocated", "reorg-reversed"]);
+  });
+});
+
 // ---------------------------------------------------------------------------
 // Settlement
 // ---------------------------------------------------------------------------
