@@ -229,4 +229,45 @@ describe("reconcile", () => {
     await sync();
     expect(await reconcile()).toEqual(["match", "match"]);
   });
+
+  it("still matches after a premium's block leaves the chain and the same transaction is mined again on the winning fork", async () => {
+    const feesOf = async () =>
+      (await backend().run(async (ctx) =>
+        ctx.db
+          .query("protocolAccounts")
+          .withIndex("by_token", (q) => q.eq("token", "STX"))
+          .unique(),
+      ))?.feesAccrued;
+    const policyId = 7n;
+    const second = 1_000_000n; // fee: 100,000
+    const feesBefore = await feesOf();
+    const buyer = await newWallet(stack.server);
+    const txid = await signAndBroadcast(
+      stack.server,
+      premiumCall(readChainConfig(process.env), buyer.address, policyId, "STX", second),
+      buyer.key,
+    );
+    await mine(stack.server);
+    expect((await sync()).applied).toBe(1);
+    expect(await feesOf()).toBe(feesBefore! + 100_000n);
+
+    // Both blocks are replaced; the premium is mined again in the new ones.
+    const reorg = await fetch(`${stack.server.url}/_local/reorg`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ depth: 2, reinclude: true }),
+    });
+    expect(reorg.ok).toBe(true);
+    await mine(stack.server);
+    expect(await sync()).toMatchObject({ reversed: 1, applied: 1 });
+
+    const applications = await backend().run(async (ctx) =>
+      (await ctx.db.query("vaultEvents").collect()).filter((e) => e.txid === txid).map((e) => e.status),
+    );
+    expect(applications).toEqual(["applied"]);
+    expect(await feesOf()).toBe(feesBefore! + 100_000n);
+    expect(await reconcile()).toEqual(["match", "match"]);
+    expect(await alertsOfKind("reorg-needs-review")).toEqual([]);
+    expect(await alertsOfKind("reorg-reversed")).toHaveLength(1);
+  });
 });
