@@ -276,6 +276,8 @@ export default defineSchema({
     offLedger: v.optional(
       v.object({ feesAccrued: v.int64(), unallocatedPremiums: v.int64(), premiumsReceived: v.int64() }),
     ),
+    /** A settlement whose block left the chain, its effects kept until it is mined again (or an operator decides). */
+    keptThroughReorg: v.optional(v.boolean()),
   })
     .index("by_tx_and_index", ["txid", "eventIndex"])
     .index("by_block_height", ["blockHeight"]),

@@ -2,6 +2,9 @@
 import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx } from "../_generated/server";
 
+/** A reorg took back something the books cannot settle on their own (subject: the txid). */
+export const REORG_NEEDS_REVIEW = "reorg-needs-review";
+
 export async function raiseAlert(ctx: MutationCtx, kind: string, message: string, details?: unknown): Promise<void> {
   const detailText = details === undefined ? undefined : JSON.stringify(details, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
   console.error(`[alert:${kind}] ${message}${detailText ? ` ${detailText}` : ""}`);

@@ -7,13 +7,12 @@
  * inverse of each, newest first, under ids of its own. A premium's effects
  * outside the ledger (the protocol fee or unallocated amount, the policy's
  * premiums received) are recorded with the event and taken back too, so a
- * premium re-mined on the winning fork is counted once. A settlement's
- * policy-level effects (a settled policy, released backing) are not rewound
- * automatically: the reversal raises an alert for an operator, because paying
- * a buyer twice or not at all must be a human decision.
+ * premium re-mined on the winning fork is counted once. A settlement is the
+ * exception: its effects are kept (see keepSettlementThroughReorg).
  */
+import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx } from "../_generated/server";
-import { raiseAlert } from "./alerts";
+import { raiseAlert, raiseAlertOnce, REORG_NEEDS_REVIEW } from "./alerts";
 import { inverseOf } from "./balances";
 import { isPoolError } from "./errors";
 import { applyBalanceChange } from "./ledger";
@@ -45,6 +44,27 @@ async function reopenBackendTransaction(ctx: MutationCtx, txid: string): Promise
   for (const op of ops) await ctx.db.patch("vaultOperations", op._id, { status: "submitted" });
 }
 
+/**
+ * A settlement is not undone: our settlement transaction left the chain with
+ * its block, and on Stacks it goes back to the mempool and is almost always
+ * mined again on the winning fork, paying the buyer once. Undoing the backers'
+ * debits now and applying them again then would be two moves on the books for
+ * none on chain; so the effects stay, the record waits for the same
+ * transaction to reappear (see vaultEvents.ts), and an operator is told. If
+ * it never reappears the buyer was not paid: reconciliation shows the
+ * difference, and paying again is the operator's decision.
+ */
+async function keepSettlementThroughReorg(ctx: MutationCtx, record: Doc<"vaultEvents">): Promise<void> {
+  await ctx.db.patch("vaultEvents", record._id, { status: "reversed", keptThroughReorg: true });
+  const event = record.event;
+  await raiseAlertOnce(
+    ctx,
+    REORG_NEEDS_REVIEW,
+    record.txid,
+    `settlement in block ${event.blockHeight} left the canonical chain; its effects are kept until the same transaction is mined again`,
+  );
+}
+
 export async function reverseVaultEvent(
   ctx: MutationCtx,
   key: { txid: string; eventIndex: number },
@@ -54,6 +74,10 @@ export async function reverseVaultEvent(
     .withIndex("by_tx_and_index", (q) => q.eq("txid", key.txid).eq("eventIndex", key.eventIndex))
     .unique();
   if (!record || record.status === "reversed") return "not-applied";
+  if (record.event.kind === "settlement-paid" && record.status === "applied") {
+    await keepSettlementThroughReorg(ctx, record);
+    return "reversed";
+  }
 
   const prefix = operationIdOf(record.event);
   const rows = await ctx.db
@@ -98,10 +122,10 @@ export async function reverseVaultEvent(
   }
   await ctx.db.patch("vaultEvents", record._id, { status: "reversed" });
 
-  const needsReview = event.kind === "settlement-paid" || failures.length > 0;
+  const needsReview = failures.length > 0;
   await raiseAlert(
     ctx,
-    needsReview ? "reorg-needs-review" : "reorg-reversed",
+    needsReview ? REORG_NEEDS_REVIEW : "reorg-reversed",
     `vault event ${event.kind} in block ${event.blockHeight} left the canonical chain and was reversed`,
     { txid: key.txid, eventIndex: key.eventIndex, failures },
   );

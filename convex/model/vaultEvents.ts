@@ -5,7 +5,7 @@
  */
 import type { MutationCtx } from "../_generated/server";
 import type { VaultEvent } from "../validators";
-import { raiseAlert } from "./alerts";
+import { raiseAlert, REORG_NEEDS_REVIEW, resolveAlerts } from "./alerts";
 import { isPoolError } from "./errors";
 import { applyBalanceChange } from "./ledger";
 import { applySettlement } from "./policies";
@@ -97,6 +97,18 @@ async function applyProviderEffects(ctx: MutationCtx, event: VaultEvent): Promis
   }
 }
 
+/** The same payout: same kind, policy, buyer, token and amount (the block may differ). */
+function sameSettlement(kept: VaultEvent, event: VaultEvent): boolean {
+  return (
+    kept.kind === "settlement-paid" &&
+    event.kind === "settlement-paid" &&
+    kept.policyId === event.policyId &&
+    kept.buyer === event.buyer &&
+    kept.token === event.token &&
+    kept.amount === event.amount
+  );
+}
+
 /** Applies one event and mirrors the vault's totals it reports. */
 export async function applyVaultEvent(ctx: MutationCtx, event: VaultEvent): Promise<ApplyOutcome> {
   const outcome = await recordAndApply(ctx, event);
@@ -130,6 +142,19 @@ async function recordAndApply(ctx: MutationCtx, event: VaultEvent): Promise<Appl
     .withIndex("by_tx_and_index", (q) => q.eq("txid", event.txid).eq("eventIndex", event.eventIndex))
     .unique();
   if (existing && existing.status !== "reversed") return "duplicate";
+  if (existing?.keptThroughReorg && sameSettlement(existing.event, event)) {
+    // Its effects were kept through the reorg: it is back, and counts once.
+    await ctx.db.patch("vaultEvents", existing._id, {
+      blockHeight: event.blockHeight,
+      blockHash: event.blockHash,
+      event,
+      status: "applied",
+      appliedAt: Date.now(),
+      keptThroughReorg: undefined,
+    });
+    await resolveAlerts(ctx, REORG_NEEDS_REVIEW, event.txid);
+    return "applied";
+  }
 
   let outcome: ApplyOutcome = "applied";
   let offLedger: PremiumOffLedger | undefined;

@@ -564,6 +564,46 @@ describe("settlement", () => {
     expect((await tierStat(t, "Conservative", "STX")).activePolicyCount).toBe(1n);
   });
 
+  it("a settlement whose block leaves the chain keeps its effects, and counts once when the same transaction is mined again", async () => {
+    const t = await seededBackend();
+    await conservativeTier(t);
+    await activePolicy(t, 1n);
+    await t.mutation(internal.liquidity.requestSettlement, { policyId: 1n, settlementAmount: 10_000_001n });
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const event = settlementEvent(1n, "STX", 10_000_001n, undefined, 40n);
+    expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+    const settled = await snapshot(t);
+    const balancesSettled = await balancesIn(t, "STX");
+
+    // The reorg: nothing moves on the books; an operator is told once.
+    expect(await t.mutation(internal.eventSync.reverse, { txid: event.txid, eventIndex: 0 })).toBe("reversed");
+    expect(await t.mutation(internal.eventSync.reverse, { txid: event.txid, eventIndex: 0 })).toBe("not-applied");
+    expect((await snapshot(t)).balanceLedger).toEqual(settled.balanceLedger);
+    expect(await balancesIn(t, "STX")).toEqual(balancesSettled);
+    expect((await policyDoc(t, 1n))?.status).toBe("Settled");
+    const review = async () =>
+      (await t.run(async (ctx) => ctx.db.query("alerts").collect()))
+        .filter((a) => a.kind === "reorg-needs-review")
+        .map((a) => a.resolved);
+    expect(await review()).toEqual([false]);
+
+    // Mined again on the winning fork: applied without a second debit, and the alert resolved.
+    const remined = { ...event, blockHeight: 41n, blockHash: `0x${"e".repeat(64)}` };
+    expect(await t.mutation(internal.vaultEvents.apply, { event: remined })).toBe("applied");
+    expect((await snapshot(t)).balanceLedger).toEqual(settled.balanceLedger);
+    expect(await balancesIn(t, "STX")).toEqual(balancesSettled);
+    expect(await review()).toEqual([true]);
+    const record = await t.run(async (ctx) =>
+      ctx.db
+        .query("vaultEvents")
+        .withIndex("by_tx_and_index", (q) => q.eq("txid", event.txid).eq("eventIndex", 0))
+        .unique(),
+    );
+    expect(record).toMatchObject({ status: "applied", blockHeight: 41n, blockHash: remined.blockHash });
+    expect(record?.keptThroughReorg).toBeUndefined();
+    expect(await t.mutation(internal.vaultEvents.apply, { event: remined })).toBe("duplicate");
+  });
+
   it("the settlement event debits the backers pro rata, exactly, releases the rest and settles the policy", async () => {
     const t = await seededBackend();
     await conservativeTier(t);

@@ -270,4 +270,33 @@ describe("reconcile", () => {
     expect(await alertsOfKind("reorg-needs-review")).toEqual([]);
     expect(await alertsOfKind("reorg-reversed")).toHaveLength(1);
   });
+
+  it("still matches after a settlement's block leaves the chain and the same transaction is mined again", async () => {
+    const policyId = 7n;
+    const payout = STX(5);
+    await stack.t.mutation(internal.liquidity.requestSettlement, { policyId, settlementAmount: payout });
+    await stack.t.mutation(internal.vaultOperations.batch, {});
+    expect(await stack.t.action(internal.chainTransactions.send, {})).toEqual({ broadcast: 1, rejected: 0 });
+    await mine(stack.server);
+    expect(await stack.t.action(internal.chainTransactions.follow, {})).toMatchObject({ confirmed: 1 });
+    expect((await sync()).applied).toBe(1);
+    expect(await reconcile()).toEqual(["match", "match"]);
+    const ledgerRows = async () => (await backend().run(async (ctx) => ctx.db.query("balanceLedger").collect())).length;
+    const rowsAfterSettlement = await ledgerRows();
+
+    const reorg = await fetch(`${stack.server.url}/_local/reorg`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ depth: 2, reinclude: true }),
+    });
+    expect(reorg.ok).toBe(true);
+    await mine(stack.server);
+    expect(await sync()).toMatchObject({ reversed: 1, applied: 1, unmatched: 0 });
+
+    // Paid once on chain, debited once in the books: nothing was undone and redone.
+    expect(await ledgerRows()).toBe(rowsAfterSettlement);
+    expect(await reconcile()).toEqual(["match", "match"]);
+    const review = await alertsOfKind("reorg-needs-review");
+    expect(review.map((a) => a.resolved)).toEqual([true]);
+  });
 });
