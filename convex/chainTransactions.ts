@@ -225,7 +225,10 @@ export const send = internalAction({
         const known = (await client.getTransactions(signedTxids)).entries();
         const landed = [...known].find(([, info]) => info !== null && !("tx_status" in info && info.tx_status.startsWith("dropped")));
         if (landed) {
-          await ctx.runMutation(internal.chainTransactions.markBroadcast, { id: tx._id, txid: landed[0], fee: tx.fee ?? MIN_FEE, atHeight: tip });
+          // The fee is that version's, as the API reports it (the row may hold a later attempt's).
+          const [txid, info] = landed;
+          const fee = info && /^\d+$/.test(info.fee_rate) ? BigInt(info.fee_rate) : (tx.fee ?? MIN_FEE);
+          await ctx.runMutation(internal.chainTransactions.markBroadcast, { id: tx._id, txid, fee, atHeight: tip });
           continue;
         }
         // None did: the nonce is dead for this transaction; it gets a fresh one next run.

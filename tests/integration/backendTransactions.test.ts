@@ -797,6 +797,39 @@ describe("backend-signed vault transactions", () => {
     await expectQuiet();
   });
 
+  it("after a crash between broadcast and record, finds the version that reached the node and follows it, with its own fee", async () => {
+    const lockedBefore = await stxLockedOnChain();
+    const id = await pendingRow("lock-collateral-aggregate", 2n);
+    // First run: the node's estimate is 4,000; the node accepts the transaction, then the answer is lost.
+    const estimate = vi.spyOn(HiroClient.prototype, "estimateFees").mockResolvedValue([3_000n, 4_000n, 5_000n]);
+    const broadcastOnce = HiroClient.prototype.broadcast;
+    const lost = vi.spyOn(HiroClient.prototype, "broadcast").mockImplementationOnce(async function (this: HiroClient, bytes) {
+      await broadcastOnce.call(this, bytes);
+      throw new Error("socket hang up");
+    });
+    try {
+      await expect(send()).rejects.toThrow("socket hang up");
+    } finally {
+      estimate.mockRestore();
+      lost.mockRestore();
+    }
+    const crashed = await row(id);
+    expect(crashed).toMatchObject({ status: "pending", attempts: 0 });
+    expect(crashed.signedTxids).toHaveLength(1);
+    const onNode = crashed.signedTxids![0]!;
+    expect(await apiTx(onNode)).toMatchObject({ tx_status: "pending", fee_rate: "4000" });
+
+    // Next run: the estimate is back at the floor, so the new version (fee 1,000) conflicts with the one on
+    // the node; the row adopts that one, with the fee it really pays.
+    expect(await send()).toEqual({ broadcast: 0, rejected: 1 });
+    expect(await row(id)).toMatchObject({ status: "broadcast", txid: onNode, fee: 4_000n, nonce: crashed.nonce });
+    await mine(stack.server);
+    expect(await follow()).toEqual({ confirmed: 1, failed: 0, replaced: 0 });
+    expect(await stxLockedOnChain()).toBe(lockedBefore + 2n);
+    await sync();
+    await expectQuiet();
+  });
+
   it("resyncs a counter that is ahead of the chain with nothing in flight, so the next transaction is not stuck behind a gap", async () => {
     // A nonce the node never saw (e.g. a transaction that gave up before reaching it)
     // would leave every later transaction waiting; the sender follows the chain instead.
