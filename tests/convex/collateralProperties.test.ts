@@ -233,8 +233,11 @@ async function checkConservation(t: Backend, state: State, flows: Flows): Promis
     const net = (types: string[], minus: string[]) =>
       sum(rows.filter((r) => types.includes(r.type)).map((r) => r.amount)) -
       sum(rows.filter((r) => minus.includes(r.type)).map((r) => r.amount));
-    expect(b.total, `${where}: total vs ledger`).toBe(net(["deposit", "yield_accrual"], ["withdrawal", "settlement_debit"]));
-    expect(b.locked, `${where}: locked vs ledger`).toBe(net(["lock"], ["release", "settlement_debit"]));
+    // (Reversals undo a reorged event's rows; settlement_reversal is the inverse of a debit, including its unlock.)
+    expect(b.total, `${where}: total vs ledger`).toBe(
+      net(["deposit", "yield_accrual", "settlement_reversal"], ["withdrawal", "settlement_debit", "yield_reversal"]),
+    );
+    expect(b.locked, `${where}: locked vs ledger`).toBe(net(["lock", "settlement_reversal"], ["release", "settlement_debit"]));
   }
 
   for (const r of state.backing) {
@@ -312,7 +315,7 @@ const SCENARIO_PROVIDERS = 4;
 type Cmd =
   | { kind: "deposit"; p: number; token: Token; amount: bigint }
   | { kind: "policy"; policyType: PolicyType; token: Token; sats: bigint; cancelIfRefused: boolean }
-  | { kind: "premium"; pick: number; amount: bigint; otherToken: boolean; unknownPolicy: boolean }
+  | { kind: "premium"; pick: number; amount: bigint; otherToken: boolean; unknownPolicy: boolean; reorged: boolean }
   | { kind: "settle"; pick: number; fractionBps: bigint }
   | { kind: "expire"; pick: number };
 
@@ -337,6 +340,8 @@ const premiumCmd: fc.Arbitrary<Cmd> = fc.record({
   // Now and then a premium paid in the other token than the policy's collateral.
   otherToken: fc.oneof({ arbitrary: fc.constant(false), weight: 5 }, { arbitrary: fc.constant(true), weight: 1 }),
   unknownPolicy: fc.oneof({ arbitrary: fc.constant(false), weight: 4 }, { arbitrary: fc.constant(true), weight: 1 }),
+  // Now and then its block leaves the chain and the transaction is mined again in another.
+  reorged: fc.oneof({ arbitrary: fc.constant(false), weight: 3 }, { arbitrary: fc.constant(true), weight: 1 }),
 });
 const settleCmd: fc.Arbitrary<Cmd> = fc.record({
   kind: fc.constant("settle" as const),
@@ -419,9 +424,38 @@ function checkSettlementSplit(before: State, after: State, event: Extract<VaultE
   });
 }
 
+/**
+ * Every amount the books hold, without timestamps or queue keys: what a
+ * reversal must restore exactly. (A balance row the reorged event created —
+ * yield in a token its backer never deposited — stays behind at zero.)
+ */
+function moneyOf(state: State) {
+  const held = (b: Doc<"providerBalances">) => b.total !== 0n || b.locked !== 0n || b.reserved !== 0n || b.accruedYield !== 0n;
+  return {
+    balances: state.balances.filter(held).map(({ provider, token, total, locked, reserved, accruedYield, available }) => ({
+      provider,
+      token,
+      total,
+      locked,
+      reserved,
+      accruedYield,
+      available,
+    })),
+    protocol: TOKENS.map((token) => ({ token, ...protocolOf(state, token) })),
+    policies: state.policies.map(({ policyId, status, premiumsReceived }) => ({ policyId, status, premiumsReceived })),
+  };
+}
+
 /** What the scenarios of a property actually exercised, so that a vacuous pass shows up as a failure. */
 type Coverage = Record<
-  "allocated" | "refused" | "premiumsSplit" | "premiumsUnallocated" | "settled" | "expired" | "refusedTransitions",
+  | "allocated"
+  | "refused"
+  | "premiumsSplit"
+  | "premiumsUnallocated"
+  | "premiumsReorged"
+  | "settled"
+  | "expired"
+  | "refusedTransitions",
   number
 >;
 const emptyCoverage = (): Coverage => ({
@@ -429,6 +463,7 @@ const emptyCoverage = (): Coverage => ({
   refused: 0,
   premiumsSplit: 0,
   premiumsUnallocated: 0,
+  premiumsReorged: 0,
   settled: 0,
   expired: 0,
   refusedTransitions: 0,
@@ -502,8 +537,17 @@ async function runScenario(scenario: Scenario, everyStep: boolean, coverage: Cov
         const before = await readState(t);
         const ownToken = before.policies.find((p) => p.policyId === policyId)?.collateralToken ?? "STX";
         const token: Token = cmd.otherToken ? (ownToken === "STX" ? "sBTC" : "STX") : ownToken;
-        const event = chain.premium(policyId, token, cmd.amount);
+        let event = chain.premium(policyId, token, cmd.amount);
         expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+        if (cmd.reorged) {
+          // Taken back whole: every balance, the protocol account and the policy are as before it.
+          expect(await t.mutation(internal.eventSync.reverse, { txid: event.txid, eventIndex: 0 })).toBe("reversed");
+          expect(moneyOf(await readState(t))).toEqual(moneyOf(before));
+          // The same transaction in another block counts once.
+          event = { ...event, blockHeight: event.blockHeight + 1_000_000n, blockHash: `0x${"f".repeat(64)}` };
+          expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+          coverage.premiumsReorged++;
+        }
         flows[token].premiums += cmd.amount;
         const backed = before.backing.some((r) => r.policyId === policyId);
         if (backed) coverage.premiumsSplit++;
