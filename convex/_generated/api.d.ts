@@ -13,6 +13,7 @@ import type {
   FilterApi,
   FunctionReference,
 } from "convex/server";
+import type * as alerts from "../alerts.js";
 import type * as chain_backendTransactions from "../chain/backendTransactions.js";
 import type * as chain_config from "../chain/config.js";
 import type * as chain_contractCalls from "../chain/contractCalls.js";
@@ -76,6 +77,7 @@ import type * as walletAuth from "../walletAuth.js";
  * ```
  */
 declare const fullApi: ApiFromModules<{
+  alerts: typeof alerts;
   "chain/backendTransactions": typeof chain_backendTransactions;
   "chain/config": typeof chain_config;
   "chain/contractCalls": typeof chain_contractCalls;
