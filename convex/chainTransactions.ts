@@ -12,6 +12,7 @@
  * `chainTransactions` before and after it runs, and the crons pick up
  * whatever a crashed run left, so no in-memory queue is needed.
  */
+import { ClarityType } from "@stacks/transactions";
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
@@ -20,7 +21,9 @@ import { internalAction, internalMutation, internalQuery, type ActionCtx } from 
 import { backendAddress, chooseFee, signVaultCall } from "./chain/backendTransactions";
 import { hiroClientFor, readBackendPrivateKey, readChainConfig } from "./chain/config";
 import type { HiroClient } from "./chain/hiroClient";
+import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import * as chainTransactions from "./model/chainTransactions";
+import { poolError } from "./model/errors";
 import { readSyncValue, SYNC_KEYS } from "./model/syncState";
 import { chainTransactionStatusValidator } from "./validators";
 
@@ -183,6 +186,31 @@ async function signAndBroadcast(
   return result.accepted ? { accepted: true, txid: result.txid, fee } : { accepted: false, reason: result.reason, message: result.message };
 }
 
+const VAULT_PAUSED = "vault-paused";
+
+async function vaultIsPaused(client: HiroClient, vaultContractId: string): Promise<boolean> {
+  const [vaultAddress] = vaultContractId.split(".");
+  const value = await client.callReadOnly(vaultContractId, "is-paused", [], vaultAddress!);
+  if (value.type !== ClarityType.BoolTrue && value.type !== ClarityType.BoolFalse) {
+    throw poolError("CHAIN_UNAVAILABLE", "the vault's is-paused did not answer a bool");
+  }
+  return value.type === ClarityType.BoolTrue;
+}
+
+/** While the vault is paused, operators hear once that backend transactions are held. */
+export const noteVaultPaused = internalMutation({
+  args: { paused: v.boolean(), held: v.number() },
+  returns: v.null(),
+  handler: async (ctx, { paused, held }) => {
+    if (paused) {
+      await raiseAlertOnce(ctx, VAULT_PAUSED, "vault", `the vault is paused: ${held} backend transaction(s) held until it is unpaused`);
+    } else {
+      await resolveAlerts(ctx, VAULT_PAUSED, "vault");
+    }
+    return null;
+  },
+});
+
 export const send = internalAction({
   args: {},
   returns: v.object({ broadcast: v.number(), rejected: v.number() }),
@@ -191,6 +219,10 @@ export const send = internalAction({
     const client = hiroClientFor(config);
     const pending = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "pending", limit: SEND_BATCH });
     if (pending.length === 0) return { broadcast: 0, rejected: 0 };
+    // A paused vault refuses every backend call: hold them (and their fees) until it is unpaused.
+    const paused = await vaultIsPaused(client, config.vaultContractId);
+    await ctx.runMutation(internal.chainTransactions.noteVaultPaused, { paused, held: pending.length });
+    if (paused) return { broadcast: 0, rejected: 0 };
     const sender = backendAddress(config, readBackendPrivateKey());
     const [tip, chainNext] = await Promise.all([client.getTipHeight(), client.getNextNonce(sender)]);
     const counter = await ctx.runQuery(internal.chainTransactions.nextNonce, {});

@@ -186,6 +186,11 @@ async function pendingRow(
   });
 }
 
+async function stxBalanceOnChain(): Promise<bigint> {
+  const { result } = stack.server.simnet.callReadOnlyFn(VAULT, "get-total-stx-balance", [], DEPLOYER);
+  return uintValue(result);
+}
+
 async function stxLockedOnChain(): Promise<bigint> {
   const { result } = stack.server.simnet.callReadOnlyFn(VAULT, "get-total-stx-locked", [], DEPLOYER);
   return uintValue(result);
@@ -847,50 +852,65 @@ describe("backend-signed vault transactions", () => {
     await expectQuiet();
   });
 
-  it("marks a lock that aborts on chain (vault paused) failed, its operation failed, with an alert", async () => {
+  it("holds backend transactions while the vault is paused, tells operators once, and sends them when it is unpaused", async () => {
     await providersWith("Aggressive", [STX(1_000)]);
     const buyer = await newWallet(stack.server);
-    const { policyId } = await backedPolicy("Aggressive", 100_000n, buyer.address);
+    const { policyId, registered } = await backedPolicy("Aggressive", 100_000n, buyer.address);
     const [lockId] = await batch();
-    const alertsBefore = (await alertsOfKind("transaction-failed")).length;
+    const lockedBefore = await stxLockedOnChain();
 
     await setPaused(true);
     try {
-      expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
       await mine(stack.server);
-      expect(await follow()).toEqual({ confirmed: 0, failed: 1, replaced: 0 });
+      for (let run = 0; run < 3; run++) expect(await send()).toEqual({ broadcast: 0, rejected: 0 });
+      expect(await row(lockId!)).toMatchObject({ status: "pending", attempts: 0 });
+      expect((await row(lockId!)).signedTxids).toBeUndefined();
+      const held = await alertsOfKind("vault-paused");
+      expect(held.map((a) => [a.message, a.resolved])).toEqual([
+        ["the vault is paused: 1 backend transaction(s) held until it is unpaused", false],
+      ]);
     } finally {
       await setPaused(false);
     }
-    const failed = await row(lockId!);
+    await mine(stack.server);
+    expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
+    expect((await alertsOfKind("vault-paused")).map((a) => a.resolved)).toEqual([true]);
+    await mine(stack.server);
+    expect(await follow()).toEqual({ confirmed: 1, failed: 0, replaced: 0 });
+    expect(await stxLockedOnChain()).toBe(lockedBefore + registered.requiredCollateral);
+    expect((await opsOf(policyId)).map((op) => [op.kind, op.status])).toEqual([["lock", "submitted"]]);
+    await sync();
+    expect((await opsOf(policyId)).map((op) => [op.kind, op.status])).toEqual([["lock", "confirmed"]]);
+    await expectQuiet();
+  });
+
+  it("marks a lock that aborts on chain (more than the vault holds unlocked) failed, with an alert", async () => {
+    const onChainAvailable = (await stxBalanceOnChain()) - (await stxLockedOnChain());
+    const lockId = await pendingRow("lock-collateral-aggregate", onChainAvailable + 1n);
+    const alertsBefore = (await alertsOfKind("transaction-failed")).length;
+
+    expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
+    await mine(stack.server);
+    expect(await follow()).toEqual({ confirmed: 0, failed: 1, replaced: 0 });
+    const failed = await row(lockId);
     expect(failed).toMatchObject({ status: "failed", error: "abort_by_response" });
     expect(await apiTx(failed.txid!)).toMatchObject({ tx_status: "abort_by_response" });
-    expect((await opsOf(policyId)).map((op) => [op.kind, op.status])).toEqual([["lock", "failed"]]);
     const alerts = await alertsOfKind("transaction-failed");
     expect(alerts).toHaveLength(alertsBefore + 1);
-    expect(alerts.at(-1)?.message).toBe(
-      `lock-collateral-aggregate for policies ${policyId} failed: abort_by_response`,
-    );
+    expect(alerts.at(-1)?.message).toMatch(/^lock-collateral-aggregate for policies .* failed: abort_by_response$/);
     await sync();
     await expectQuiet();
   });
 
   it("lets go of a settlement that aborts on chain: failed, its operation failed, the policy Active again, an alert", async () => {
-    // A policy whose lock never reached the chain (refused while paused): settling it
-    // asks the vault for more than it holds locked (ERR-UNLOCK-AMOUNT-EXCEEDS-LOCKED).
+    // A policy whose lock never reached the chain (it gave up before being sent): settling
+    // it asks the vault for more than it holds locked (ERR-UNLOCK-AMOUNT-EXCEEDS-LOCKED).
     await providersWith("Aggressive", [STX(1_000)]);
     const buyer = await newWallet(stack.server);
     // 0.01 BTC at $58,000: 290 STX, more than everything locked on chain.
     const { policyId } = await backedPolicy("Aggressive", 1_000_000n, buyer.address);
-    await batch();
-    await setPaused(true);
-    try {
-      await send();
-      await mine(stack.server);
-      expect(await follow()).toMatchObject({ failed: 1 });
-    } finally {
-      await setPaused(false);
-    }
+    const [lockId] = await batch();
+    await stack.t.mutation(internal.chainTransactions.markFailed, { id: lockId!, reason: "never sent (test)" });
     const payout = STX(200);
     expect(await stxLockedOnChain()).toBeLessThan(payout);
     const buyerBefore = stack.server.chain.stxBalance(buyer.address);
