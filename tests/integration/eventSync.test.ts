@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
-import { mine, newWallet, signAndBroadcast, startStack, stopStack, type Stack } from "./stack";
+import { mine, newWallet, reorg, signAndBroadcast, startStack, stopStack, type Stack } from "./stack";
 
 let stack: Stack;
 
@@ -112,11 +112,7 @@ describe("syncVaultEvents", () => {
     await sync();
     expect(await stxTotal(wallet.address)).toBe(777n);
 
-    await fetch(`${stack.server.url}/_local/reorg`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ depth: 2 }),
-    });
+    await reorg(stack.server, 2);
     const afterReorg = await sync();
     expect(afterReorg.reversed).toBe(1);
     expect(await stxTotal(wallet.address)).toBe(0n);

@@ -13,7 +13,7 @@ import { api, internal } from "../../convex/_generated/api";
 import { readChainConfig } from "../../convex/chain/config";
 import { premiumCall } from "../../convex/chain/contractCalls";
 import type schema from "../../convex/schema";
-import { DEPLOYER, mine, newWallet, signAndBroadcast, startStack, stopStack, VAULT, type Stack } from "./stack";
+import { DEPLOYER, mine, newWallet, reorg, signAndBroadcast, startStack, stopStack, VAULT, type Stack } from "./stack";
 
 let stack: Stack;
 /** The backend with the schema's table types (stack.ts types it without them). */
@@ -252,12 +252,7 @@ describe("reconcile", () => {
     expect(await feesOf()).toBe(feesBefore! + 100_000n);
 
     // Both blocks are replaced; the premium is mined again in the new ones.
-    const reorg = await fetch(`${stack.server.url}/_local/reorg`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ depth: 2, reinclude: true }),
-    });
-    expect(reorg.ok).toBe(true);
+    await reorg(stack.server, 2, true);
     await mine(stack.server);
     expect(await sync()).toMatchObject({ reversed: 1, applied: 1 });
 
@@ -284,12 +279,7 @@ describe("reconcile", () => {
     const ledgerRows = async () => (await backend().run(async (ctx) => ctx.db.query("balanceLedger").collect())).length;
     const rowsAfterSettlement = await ledgerRows();
 
-    const reorg = await fetch(`${stack.server.url}/_local/reorg`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ depth: 2, reinclude: true }),
-    });
-    expect(reorg.ok).toBe(true);
+    await reorg(stack.server, 2, true);
     await mine(stack.server);
     expect(await sync()).toMatchObject({ reversed: 1, applied: 1, unmatched: 0 });
 

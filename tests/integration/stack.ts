@@ -91,3 +91,17 @@ export async function signAndBroadcast(server: LocalHiroServer, call: ContractCa
 export async function mine(server: LocalHiroServer, count = 2): Promise<void> {
   await server.mine(count);
 }
+
+/**
+ * Replaces the last `depth` blocks with new ones through the server's test
+ * control, over HTTP; with `reinclude`, the orphaned transactions are mined
+ * again in the replacements (as a real fork usually does).
+ */
+export async function reorg(server: LocalHiroServer, depth: number, reinclude = false): Promise<void> {
+  const response = await fetch(`${server.url}/_local/reorg`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ depth, reinclude }),
+  });
+  if (!response.ok) throw new Error(`reorg refused: ${await response.text()}`);
+}
