@@ -121,6 +121,8 @@ function isMined(tx: TransactionInfo): tx is Extract<TransactionInfo, { block_he
 }
 
 type Ordered = { event: VaultEvent; txIndex: number };
+
+const minBigint = (a: bigint, b: bigint) => (a < b ? a : b);
 type AppliedPosition = { txid: string; eventIndex: number; blockHeight: bigint; blockHash: string };
 
 /** An applied event's place on the chain: the same key means the same application. */
@@ -161,7 +163,15 @@ async function recheckReorgWindow(
   }
 }
 
-type Walk = { collected: Ordered[]; rejected: number; waiting: number; known: number };
+type Walk = {
+  /** Newest first, as the pages list them; at most `maxEvents`, the oldest ones. */
+  collected: Ordered[];
+  rejected: number;
+  waiting: number;
+  known: number;
+  /** Lowest block height of the new events left for a later run (too many for this one), if any. */
+  deferredFrom: bigint | null;
+};
 
 /**
  * Walks the event pages down to `floor`: keeps the confirmed events of
@@ -179,10 +189,18 @@ async function collectNewEvents(
     floor: bigint;
     confirmedThrough: bigint;
     stillApplied: ReadonlySet<string>;
+    maxEvents: number;
   },
 ): Promise<Walk> {
-  const walk: Walk = { collected: [], rejected: 0, waiting: 0, known: 0 };
+  const walk: Walk = { collected: [], rejected: 0, waiting: 0, known: 0, deferredFrom: null };
   const seen = new Set<string>();
+  // Events come newest first and must be applied oldest first: keep the oldest
+  // `maxEvents`, and note from which height the newer ones wait for a later run.
+  const deferNewest = (keep: number) => {
+    for (const { event } of walk.collected.splice(0, Math.max(0, walk.collected.length - keep))) {
+      if (walk.deferredFrom === null || event.blockHeight < walk.deferredFrom) walk.deferredFrom = event.blockHeight;
+    }
+  };
   for await (const page of pages) {
     let reachedFloor = false;
     for (const log of page.logs) {
@@ -208,7 +226,10 @@ async function collectNewEvents(
       }
       seen.add(key);
       const decoded = decodeVaultPrint(log.contract_log.value.hex, position, scope.sbtcContractId);
-      if (decoded.kind === "money") walk.collected.push({ event: decoded.event, txIndex: tx.tx_index });
+      if (decoded.kind === "money") {
+        walk.collected.push({ event: decoded.event, txIndex: tx.tx_index });
+        if (walk.collected.length >= 2 * scope.maxEvents) deferNewest(scope.maxEvents);
+      }
       if (decoded.kind === "malformed") {
         const recorded = await ctx.runMutation(internal.eventSync.recordRejected, {
           txid: log.tx_id,
@@ -220,8 +241,9 @@ async function collectNewEvents(
         if (recorded) walk.rejected++;
       }
     }
-    if (reachedFloor) return walk;
+    if (reachedFloor) break;
   }
+  deferNewest(scope.maxEvents);
   return walk;
 }
 
@@ -234,6 +256,8 @@ const syncResult = v.object({
   rejected: v.number(),
   reversed: v.number(),
   waitingForConfirmations: v.number(),
+  /** More new events remain than one run applies; another run is already scheduled. */
+  catchingUp: v.boolean(),
 });
 
 export const syncVaultEvents = internalAction({
@@ -267,6 +291,7 @@ export const syncVaultEvents = internalAction({
       floor,
       confirmedThrough,
       stillApplied,
+      maxEvents: config.syncMaxEventsPerRun,
     });
     const { collected, rejected, waiting } = walk;
 
@@ -285,12 +310,16 @@ export const syncVaultEvents = internalAction({
       totals.unmatched += counts.unmatched;
     }
 
-    // 4. Everything at or below the confirmed height has now been seen.
-    const nowSyncedThrough = confirmedThrough > 0n ? confirmedThrough : 0n;
+    // 4. Everything at or below the confirmed height has now been seen — or, in a long
+    //    catch-up, everything below the first deferred event; the next run follows at once.
+    const seenThrough = walk.deferredFrom === null ? confirmedThrough : minBigint(confirmedThrough, walk.deferredFrom - 1n);
+    const nowSyncedThrough = seenThrough > 0n ? seenThrough : 0n;
     await ctx.runMutation(internal.vaultEvents.markSyncedThrough, { height: nowSyncedThrough });
+    if (walk.deferredFrom !== null) await ctx.scheduler.runAfter(0, internal.eventSync.syncVaultEvents, {});
     return {
       tipHeight: tip,
       syncedThrough: nowSyncedThrough,
+      catchingUp: walk.deferredFrom !== null,
       ...totals,
       rejected,
       reversed,

@@ -36,6 +36,8 @@ const chainEnvironment = z.object({
   SYNC_CONFIRMATIONS: z.coerce.bigint().nonnegative().default(6n),
   /** How far back applied events are re-checked for reorgs. */
   SYNC_REORG_WINDOW: z.coerce.bigint().positive().default(64n),
+  /** Most new events one sync run applies; a longer catch-up continues in the next run. */
+  SYNC_MAX_EVENTS_PER_RUN: z.coerce.number().int().positive().default(10_000),
   /** Most a backend transaction may pay in fees, in micro-STX. */
   MAX_FEE_USTX: z.coerce.bigint().positive().default(1_000_000n),
   /** Blocks a broadcast transaction may stay pending before it is replaced with a higher fee. */
@@ -52,6 +54,7 @@ export type ChainConfig = {
   voucherTtlBlocks: bigint;
   syncConfirmations: bigint;
   syncReorgWindow: bigint;
+  syncMaxEventsPerRun: number;
   maxFeeUstx: bigint;
   stuckAfterBlocks: bigint;
 };
@@ -81,6 +84,7 @@ export function readChainConfig(env: Record<string, string | undefined> = deploy
     voucherTtlBlocks: e.VOUCHER_TTL_BLOCKS,
     syncConfirmations: e.SYNC_CONFIRMATIONS,
     syncReorgWindow: e.SYNC_REORG_WINDOW,
+    syncMaxEventsPerRun: e.SYNC_MAX_EVENTS_PER_RUN,
     maxFeeUstx: e.MAX_FEE_USTX,
     stuckAfterBlocks: e.STUCK_AFTER_BLOCKS,
   };

@@ -120,6 +120,35 @@ describe("syncVaultEvents", () => {
     expect(alerts.some((a) => a.kind === "reorg-reversed")).toBe(true);
   });
 
+  it("catches up on more events than one run applies, oldest first, across runs it schedules itself", async () => {
+    process.env.SYNC_MAX_EVENTS_PER_RUN = "3";
+    try {
+      const wallets = [];
+      // Seven deposits in four blocks: 2, 2, 2, 1.
+      for (let i = 0; i < 7; i++) {
+        const wallet = await newWallet(stack.server);
+        await depositThroughWallet(wallet, BigInt(1_000 + i));
+        wallets.push(wallet);
+        if (i % 2 === 1) await stack.server.mine(1);
+      }
+      await mine(stack.server);
+
+      const first = await sync();
+      expect(first).toMatchObject({ applied: 3, catchingUp: true });
+      // The three oldest deposits are in the books; the rest wait for the scheduled runs.
+      expect(await Promise.all(wallets.map((w) => stxTotal(w.address)))).toEqual([1_000n, 1_001n, 1_002n, 0n, 0n, 0n, 0n]);
+      await stack.t.finishAllScheduledFunctions(() => undefined);
+      // The scheduled runs took the rest, three at a time.
+      expect(await Promise.all(wallets.map((w) => stxTotal(w.address)))).toEqual(
+        wallets.map((_, i) => BigInt(1_000 + i)),
+      );
+    } finally {
+      delete process.env.SYNC_MAX_EVENTS_PER_RUN;
+    }
+    const last = await sync();
+    expect(last).toMatchObject({ applied: 0, catchingUp: false });
+  });
+
   it("survives 429, 500 and slow answers by backing off and retrying", async () => {
     const wallet = await newWallet(stack.server);
     await depositThroughWallet(wallet, 4_242n);
