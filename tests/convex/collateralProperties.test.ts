@@ -811,7 +811,29 @@ describe("(c) bounded fan-out", () => {
           }
         },
       ),
-      { numRuns: 10 },
+      {
+        numRuns: 10,
+        // Random runs reach each outcome only most of the time; this one reaches all three:
+        // 30 STX (covered by 3 of 40 providers holding 50 STX each), 300 STX (more than any 3
+        // hold, less than the tier's 2,000) and 6,000 STX (more than the whole tier).
+        examples: [
+          [
+            {
+              seed: 1,
+              maxBackers: 3,
+              capitals: Array.from({ length: FANOUT_PROVIDERS }, () => 50n),
+              cmds: [
+                { kind: "policy", sats: 100_000n },
+                { kind: "policy", sats: 1_000_000n },
+                { kind: "policy", sats: 20_000_000n },
+                { kind: "release", pick: 0 },
+                { kind: "policy", sats: 100_000n },
+                { kind: "release", pick: 0 },
+              ],
+            },
+          ],
+        ],
+      },
     );
     expect(seen.allocated, "no allocation succeeded").toBeGreaterThan(0);
     expect(seen.fanoutExceeded, "no allocation hit the fan-out bound").toBeGreaterThan(0);
