@@ -50,6 +50,7 @@ import * as eventSyncModule from "../convex/eventSync";
 import schema from "../convex/schema";
 import { startLocalHiroServer, type LocalHiroServer } from "../devnet/hiroServer";
 import { convexModules, type ModuleMap } from "./support/convexModules";
+import { countingDb, newCounts, type Counts } from "./support/countingDb";
 import { clip, coveredOutsideMs, type Interval } from "./support/intervals";
 import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
 
@@ -95,11 +96,8 @@ type Probe = {
   applyIntervals: Interval[];
   applyMs: number;
   applyCalls: number;
-  docsWritten: number;
-  docsRead: number;
-  /** `db.get` calls and queries started: each reads one index range. */
-  lookups: number;
-  writtenTables: Map<string, number>;
+  /** What applyBatch read and wrote (support/countingDb.ts); a lookup is a `db.get` or a query started. */
+  db: Counts;
   /** Documents in the whole database when the run started. */
   databaseDocs: number;
 };
@@ -111,10 +109,7 @@ function newProbe(): Probe {
     applyIntervals: [],
     applyMs: 0,
     applyCalls: 0,
-    docsWritten: 0,
-    docsRead: 0,
-    lookups: 0,
-    writtenTables: new Map(),
+    db: newCounts(),
     databaseDocs: 0,
   };
 }
@@ -146,65 +141,6 @@ globalThis.fetch = async (input: string | URL | Request, init?: RequestInit) => 
   }
 };
 
-const QUERY_TERMINALS = new Set(["collect", "take", "first", "unique"]);
-const QUERY_CHAINING = new Set(["withIndex", "order", "filter"]);
-
-/** `ctx.db` counting documents written (insert/patch/replace/delete) and read (returned to the caller). */
-function countingDb(db: MutationCtx["db"]): MutationCtx["db"] {
-  const countRead = (result: unknown) => {
-    probe.docsRead += Array.isArray(result) ? result.length : result === null ? 0 : 1;
-  };
-  const wrapQuery = (query: object): object =>
-    new Proxy(query, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop, target) as unknown;
-        if (typeof value !== "function") return value;
-        const name = String(prop);
-        if (QUERY_CHAINING.has(name)) return (...args: unknown[]) => wrapQuery(value.apply(target, args) as object);
-        if (QUERY_TERMINALS.has(name)) {
-          return async (...args: unknown[]) => {
-            const result = (await value.apply(target, args)) as unknown;
-            countRead(result);
-            return result;
-          };
-        }
-        return value.bind(target);
-      },
-    });
-  return new Proxy(db, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (typeof value !== "function") return value;
-      switch (prop) {
-        case "query":
-          return (table: string) => {
-            probe.lookups += 1;
-            return wrapQuery(value.call(target, table) as object);
-          };
-        case "get":
-          return async (...args: unknown[]) => {
-            probe.lookups += 1;
-            const doc = (await value.apply(target, args)) as unknown;
-            countRead(doc);
-            return doc;
-          };
-        case "insert":
-        case "patch":
-        case "replace":
-        case "delete":
-          return async (...args: unknown[]) => {
-            probe.docsWritten += 1;
-            const table = String(args[0]);
-            probe.writtenTables.set(table, (probe.writtenTables.get(table) ?? 0) + 1);
-            return (await value.apply(target, args)) as unknown;
-          };
-        default:
-          return value.bind(target);
-      }
-    },
-  });
-}
-
 type Handler = (ctx: MutationCtx, args: { events: unknown[] }) => Promise<unknown>;
 
 /** eventSync with `applyBatch` counted and timed; everything else as it is. */
@@ -214,7 +150,7 @@ function instrumentedEventSync() {
     handler: async (ctx, args: { events: unknown[] }) => {
       const started = performance.now();
       try {
-        return await original._handler({ ...ctx, db: countingDb(ctx.db) }, args);
+        return await original._handler({ ...ctx, db: countingDb(ctx.db, probe.db) }, args);
       } finally {
         const ended = performance.now();
         probe.applyMs += ended - started;
@@ -461,7 +397,7 @@ async function main(): Promise<void> {
   const overall = (totalEvents / totalMs) * 1000;
   const perEvent = (r: Run, n: number) => (r.result.applied > 0 ? n / r.result.applied : 0);
   const depositRuns = [measured[1]!, measured[3]!];
-  const depositWrites = depositRuns.map((r) => perEvent(r, r.probe.docsWritten));
+  const depositWrites = depositRuns.map((r) => perEvent(r, r.probe.db.docsWritten));
   const constantWrites = depositWrites.every((w) => w === depositWrites[0]);
   const fastEnough = measured.every((r) => (r.result.applied / r.ms) * 1000 >= GOAL_EVENTS_PER_SECOND);
 
@@ -494,9 +430,9 @@ async function main(): Promise<void> {
     fmt(r.ms),
     r.result.applied > 0 ? fmt((r.result.applied / r.ms) * 1000) : "-",
     r.result.applied > 0 ? fmt((r.result.applied / (r.ms - r.probe.applyMs)) * 1000) : "-",
-    r.result.applied > 0 ? fmt(perEvent(r, r.probe.docsWritten), 2) : `(${r.probe.docsWritten})`,
-    r.result.applied > 0 ? fmt(perEvent(r, r.probe.docsRead), 2) : `(${r.probe.docsRead})`,
-    r.result.applied > 0 ? fmt(perEvent(r, r.probe.lookups), 2) : `(${r.probe.lookups})`,
+    r.result.applied > 0 ? fmt(perEvent(r, r.probe.db.docsWritten), 2) : `(${r.probe.db.docsWritten})`,
+    r.result.applied > 0 ? fmt(perEvent(r, r.probe.db.docsRead), 2) : `(${r.probe.db.docsRead})`,
+    r.result.applied > 0 ? fmt(perEvent(r, r.probe.db.lookups), 2) : `(${r.probe.db.lookups})`,
     fmt(r.probe.databaseDocs),
     fmt(httpCount(r)),
     fmt(httpMs(r)),
@@ -510,7 +446,7 @@ async function main(): Promise<void> {
   );
   const tableRows = measured.map((r) => [
     r.phase,
-    [...r.probe.writtenTables.entries()]
+    [...r.probe.db.writtenTables.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([table, n]) => `${table} ${fmt(n / r.result.applied, 2)}`)
       .join(", "),
@@ -519,7 +455,7 @@ async function main(): Promise<void> {
   const byPhase = (prefix: string) => runs.find((r) => r.phase.startsWith(prefix))!;
   const lastDeposits = byPhase("4.");
   const firstDeposits = byPhase("2.");
-  const lookupUs = (r: Run) => (r.probe.applyMs * 1000) / Math.max(1, r.probe.lookups);
+  const lookupUs = (r: Run) => (r.probe.applyMs * 1000) / Math.max(1, r.probe.db.lookups);
   const scanRows = measured.map((r) => [
     r.phase,
     fmt(httpMs(r) / r.result.applied, 2),
@@ -549,13 +485,13 @@ async function main(): Promise<void> {
       "transactions each, and as many events pages; the local server keeps a per-session ABI cache). Pages are read " +
       "ahead, up to 4 at once while they come back full, so requests overlap.",
     `- **convex-test, applyBatch**: the documents and index lookups per event stay the same ` +
-      `(${depositRuns.map((r) => fmt(perEvent(r, r.probe.lookups), 2)).join(" / ")} lookups per deposit), but the time ` +
+      `(${depositRuns.map((r) => fmt(perEvent(r, r.probe.db.lookups), 2)).join(" / ")} lookups per deposit), but the time ` +
       `per lookup grows with the database: ${fmt(lookupUs(firstDeposits))} µs at ${fmt(firstDeposits.probe.databaseDocs)} ` +
       `documents, ${fmt(lookupUs(lastDeposits))} µs at ${fmt(lastDeposits.probe.databaseDocs)}. convex-test evaluates every query ` +
       "by walking every document of the database (`_iterateDocs` in node_modules/convex-test/dist/index.js), so its " +
       "time per event is linear in the database size; Convex itself reads index ranges, so this column says nothing " +
       "about a deployment beyond the constant document counts above. A premium costs about " +
-      `${fmt(perEvent(byPhase("3."), byPhase("3.").probe.lookups), 0)} lookups (one per backer and table), hence its low rate here.`,
+      `${fmt(perEvent(byPhase("3."), byPhase("3.").probe.db.lookups), 0)} lookups (one per backer and table), hence its low rate here.`,
     `- **The sync's own pipeline** (HTTP, zod, Clarity decoding, ordering; everything but applyBatch): ` +
       `${fmt(pipeline(lastDeposits))} events/s in phase 4 against the local server, and ` +
       `${fmt(pipeline(remote))} events/s in phase 5, where every request took ${REMOTE_RTT_MS} ms more ` +
@@ -663,7 +599,7 @@ async function main(): Promise<void> {
         goal,
         verdict: verdictOf(rate >= GOAL_EVENTS_PER_SECOND),
       },
-      { area: r.phase, measure: "docs written / event", value: fmt(perEvent(r, r.probe.docsWritten), 2) },
+      { area: r.phase, measure: "docs written / event", value: fmt(perEvent(r, r.probe.db.docsWritten), 2) },
     ];
   });
   writeSummary({
