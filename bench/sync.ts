@@ -202,18 +202,21 @@ async function signed(call: ContractCall, wallet: Wallet): Promise<Uint8Array> {
 }
 
 /** Broadcasts over HTTP, 50 at a time, then mines one block holding them all. */
+/** POSTs outside the measured fetch; a kept-alive socket the server closed while idle fails once, so it is tried twice. */
+async function postToLocalServer(url: string, init: { headers: Record<string, string>; body: BodyInit }): Promise<Response> {
+  const post = () => realFetch(url, { method: "POST", ...init });
+  return await post().catch(post);
+}
+
 async function broadcastAndMine(server: LocalHiroServer, txs: Uint8Array[]): Promise<void> {
   for (let i = 0; i < txs.length; i += 50) {
     await Promise.all(
       txs.slice(i, i + 50).map(async (bytes) => {
-        const post = () =>
-          realFetch(`${server.url}/v2/transactions`, {
-            method: "POST",
-            headers: { "content-type": "application/octet-stream" },
-            body: new Uint8Array(bytes).buffer as ArrayBuffer,
-          });
-        // A kept-alive socket the server closed while idle fails once; a re-broadcast is answered with the same txid.
-        const response = await post().catch(post);
+        // A re-broadcast is answered with the same txid, so retrying is safe.
+        const response = await postToLocalServer(`${server.url}/v2/transactions`, {
+          headers: { "content-type": "application/octet-stream" },
+          body: new Uint8Array(bytes).buffer as ArrayBuffer,
+        });
         if (!response.ok) throw new Error(`broadcast rejected: ${await response.text()}`);
       }),
     );
@@ -372,14 +375,10 @@ async function main(): Promise<void> {
   //    REMOTE_RTT_MS (injected by the local server), as a remote one does.
   await depositRound();
   const control = async (route: string, body: unknown) => {
-    const post = () =>
-      realFetch(`${server.url}/_local/${route}`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
-    // As in broadcastAndMine: a kept-alive socket the server closed while idle fails once.
-    const response = await post().catch(post);
+    const response = await postToLocalServer(`${server.url}/_local/${route}`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     if (!response.ok) throw new Error(`/_local/${route} answered ${response.status}: ${await response.text()}`);
   };
   await control("faults", { path: "/", delayMs: REMOTE_RTT_MS, times: 10_000 });
