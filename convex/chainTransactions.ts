@@ -189,8 +189,7 @@ async function signAndBroadcast(
 const VAULT_PAUSED = "vault-paused";
 
 async function vaultIsPaused(client: HiroClient, vaultContractId: string): Promise<boolean> {
-  const [vaultAddress] = vaultContractId.split(".");
-  const value = await client.callReadOnly(vaultContractId, "is-paused", [], vaultAddress!);
+  const value = await client.callReadOnly(vaultContractId, "is-paused");
   if (value.type !== ClarityType.BoolTrue && value.type !== ClarityType.BoolFalse) {
     throw poolError("CHAIN_UNAVAILABLE", "the vault's is-paused did not answer a bool");
   }

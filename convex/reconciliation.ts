@@ -69,8 +69,7 @@ export const reconcile = internalAction({
   handler: async (ctx): Promise<Outcome[]> => {
     const config = readChainConfig();
     const client = hiroClientFor(config);
-    const [vaultAddress] = config.vaultContractId.split(".");
-    const read = async (fn: string) => uintOf(await client.callReadOnly(config.vaultContractId, fn, [], vaultAddress!), fn);
+    const read = async (fn: string) => uintOf(await client.callReadOnly(config.vaultContractId, fn), fn);
     const onChain = [];
     for (const token of TOKENS) {
       const name = token === "STX" ? "stx" : "sbtc";

@@ -197,8 +197,10 @@ export class HiroClient {
     throw poolError("CHAIN_UNAVAILABLE", `broadcast answered ${response.status}`);
   }
 
-  async callReadOnly(contractId: string, functionName: string, args: ClarityValue[], sender: string): Promise<ClarityValue> {
+  /** A read-only call; `sender` (tx-sender during the call) defaults to the contract's own deployer. */
+  async callReadOnly(contractId: string, functionName: string, args: ClarityValue[] = [], sender?: string): Promise<ClarityValue> {
     const [address, name] = contractId.split(".");
+    sender ??= address;
     const body = await this.json(readOnlyResponseSchema, `/v2/contracts/call-read/${address}/${name}/${functionName}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
