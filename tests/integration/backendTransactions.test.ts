@@ -186,15 +186,12 @@ async function pendingRow(
   });
 }
 
-async function stxBalanceOnChain(): Promise<bigint> {
-  const { result } = stack.server.simnet.callReadOnlyFn(VAULT, "get-total-stx-balance", [], DEPLOYER);
-  return uintValue(result);
+function vaultTotal(fn: "get-total-stx-balance" | "get-total-stx-locked"): bigint {
+  return uintValue(stack.server.simnet.callReadOnlyFn(VAULT, fn, [], DEPLOYER).result);
 }
 
-async function stxLockedOnChain(): Promise<bigint> {
-  const { result } = stack.server.simnet.callReadOnlyFn(VAULT, "get-total-stx-locked", [], DEPLOYER);
-  return uintValue(result);
-}
+const stxBalanceOnChain = async () => vaultTotal("get-total-stx-balance");
+const stxLockedOnChain = async () => vaultTotal("get-total-stx-locked");
 
 function uintValue(cv: unknown): bigint {
   const value = cv as { type: string; value: bigint | string };
