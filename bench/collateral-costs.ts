@@ -73,7 +73,7 @@ import { shardOf, TIER_TOTAL_SHARDS } from "../convex/model/tierTotals";
 import { applyVaultEvent } from "../convex/model/vaultEvents";
 import schema from "../convex/schema";
 import type { Tier, Token, VaultEvent } from "../convex/validators";
-import { convexModules, type ModuleMap } from "./support/convexModules";
+import { convexModules, type ModuleMap } from "../simulation/convexModules";
 import { countingDb, newCounts, type Counts } from "./support/countingDb";
 import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
 

@@ -46,7 +46,7 @@ import { shardOf } from "../convex/model/tierTotals";
 import { applyVaultEvent } from "../convex/model/vaultEvents";
 import schema from "../convex/schema";
 import { TIERS, TOKENS, type Tier, type Token, type VaultEvent } from "../convex/validators";
-import { convexModules } from "./support/convexModules";
+import { convexModules } from "../simulation/convexModules";
 import { countingDb, newCounts, type Counts } from "./support/countingDb";
 import { verdictOf, writeSummary } from "./support/summary";
 

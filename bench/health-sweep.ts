@@ -57,9 +57,9 @@
  *
  * Results are printed and written to bench/results/health-sweep.md.
  */
-import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 import { convexTest } from "convex-test";
 
@@ -76,6 +76,7 @@ import { DEFAULT_TIER_CONFIGS } from "../convex/model/tierConfigs";
 import { shardOf } from "../convex/model/tierTotals";
 import schema from "../convex/schema";
 import { TIERS, type HealthStatus, type Tier, type Token } from "../convex/validators";
+import { convexModules, type ModuleMap } from "../simulation/convexModules";
 import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -145,25 +146,17 @@ function instrumented(sweep: unknown): unknown {
   return Object.assign((ctx: MutationCtx, args: unknown) => handler(ctx, args), sweep, { _handler: handler });
 }
 
-/** convex-test's module map, built from the file system (no Vite here), with `health.sweep` instrumented. */
-function convexModules(): Record<string, () => Promise<unknown>> {
-  const dir = path.join(ROOT, "convex");
-  const walk = (d: string): string[] =>
-    readdirSync(d).flatMap((f) => {
-      const p = path.join(d, f);
-      return statSync(p).isDirectory() ? walk(p) : [p];
-    });
-  const modules: Record<string, () => Promise<unknown>> = {};
-  for (const file of walk(dir)) {
-    if (!/\.(ts|js)$/.test(file) || file.endsWith(".d.ts")) continue;
-    const rel = path.relative(dir, file).split(path.sep).join("/");
-    const load = () => import(pathToFileURL(file).href) as Promise<Record<string, unknown>>;
-    modules[`./convex/${rel}`] =
-      rel === "health.ts" ? async () => ({ ...(await load()), sweep: instrumented((await load()).sweep) }) : load;
-  }
+/** The convex modules, with `health.sweep` instrumented. */
+function withInstrumentedSweep(modules: ModuleMap): ModuleMap {
+  const real = modules["./convex/health.ts"];
+  if (!real) throw new Error("convex/health.ts not found");
+  modules["./convex/health.ts"] = async () => {
+    const module = (await real()) as Record<string, unknown>;
+    return { ...module, sweep: instrumented(module.sweep) };
+  };
   return modules;
 }
-const MODULES = convexModules();
+const MODULES = convexModules(withInstrumentedSweep);
 
 function newBackend() {
   return convexTest({ schema, modules: MODULES, transactionLimits: true });

@@ -49,7 +49,7 @@ import { depositCall, premiumCall, type ContractCall } from "../convex/chain/con
 import * as eventSyncModule from "../convex/eventSync";
 import schema from "../convex/schema";
 import { startLocalHiroServer, type LocalHiroServer } from "../devnet/hiroServer";
-import { convexModules, type ModuleMap } from "./support/convexModules";
+import { convexModules, type ModuleMap } from "../simulation/convexModules";
 import { countingDb, newCounts, type Counts } from "./support/countingDb";
 import { clip, coveredOutsideMs, type Interval } from "./support/intervals";
 import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";

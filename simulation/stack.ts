@@ -4,10 +4,6 @@
  * functions in convex-test, configured through the environment exactly as a
  * deployment is (`npx convex env set …`), pointing at both over HTTP.
  */
-import { readdirSync, statSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-
 import { bytesToHex } from "@stacks/common";
 import { privateKeyToAddress } from "@stacks/transactions";
 import { convexTest } from "convex-test";
@@ -16,31 +12,9 @@ import { exportJWK, generateKeyPair } from "jose";
 import { internal } from "../convex/_generated/api";
 import schema from "../convex/schema";
 import { startLocalHiroServer, type LocalHiroServer } from "../devnet/hiroServer";
+import { convexModules } from "./convexModules";
 import { startPriceFeed, type PriceFeed } from "./priceFeed";
 import type { Rng } from "./rng";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-
-/**
- * convex-test normally finds the functions through Vite's `import.meta.glob`;
- * under plain tsx (and in vitest alike) the same map is built from the file
- * system, as bench/convex-costs.ts does.
- */
-function convexModules(): Record<string, () => Promise<unknown>> {
-  const dir = path.join(ROOT, "convex");
-  const walk = (d: string): string[] =>
-    readdirSync(d).flatMap((f) => {
-      const p = path.join(d, f);
-      return statSync(p).isDirectory() ? walk(p) : [p];
-    });
-  const modules: Record<string, () => Promise<unknown>> = {};
-  for (const file of walk(dir)) {
-    if (!/\.(ts|js)$/.test(file) || file.endsWith(".d.ts")) continue;
-    const rel = path.relative(dir, file).split(path.sep).join("/");
-    modules[`./convex/${rel}`] = () => import(pathToFileURL(file).href);
-  }
-  return modules;
-}
 
 function newBackend() {
   return convexTest(schema, convexModules());

@@ -1,8 +1,8 @@
 /**
  * convex-test normally finds the functions through Vite's `import.meta.glob`;
- * under tsx (the benchmarks) the same map is built from the file system.
- * `overrides` replaces modules by key (e.g. "./convex/policies.ts") with
- * instrumented versions.
+ * under plain tsx (the simulation, the benchmarks) the same map is built from
+ * the file system. `overrides` replaces modules by key (e.g.
+ * "./convex/policies.ts") with instrumented versions.
  */
 import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 
 export type ModuleMap = Record<string, () => Promise<unknown>>;
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export function convexModules(overrides: (modules: ModuleMap) => ModuleMap = (m) => m): ModuleMap {
   const dir = path.join(ROOT, "convex");
