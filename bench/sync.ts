@@ -39,7 +39,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { STACKS_TESTNET } from "@stacks/network";
-import { Cl, makeContractCall, privateKeyToAddress, randomPrivateKey } from "@stacks/transactions";
+import { privateKeyToAddress, randomPrivateKey } from "@stacks/transactions";
 import { convexTest } from "convex-test";
 
 import { internal } from "../convex/_generated/api";
@@ -50,6 +50,7 @@ import * as eventSyncModule from "../convex/eventSync";
 import schema from "../convex/schema";
 import { startLocalHiroServer, type LocalHiroServer } from "../devnet/hiroServer";
 import { convexModules, type ModuleMap } from "../simulation/convexModules";
+import { signPreparedCall } from "../simulation/wallets";
 import { countingDb, newCounts, type Counts } from "./support/countingDb";
 import { clip, coveredOutsideMs, type Interval } from "./support/intervals";
 import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
@@ -185,29 +186,17 @@ async function wallets(server: LocalHiroServer, count: number): Promise<Wallet[]
 }
 
 async function signed(call: ContractCall, wallet: Wallet): Promise<Uint8Array> {
-  const [contractAddress, contractName] = call.contract.split(".") as [string, string];
-  const transaction = await makeContractCall({
-    contractAddress,
-    contractName,
-    functionName: call.functionName,
-    functionArgs: call.functionArgs.map((hex) => Cl.deserialize(hex)),
-    postConditionMode: call.postConditionMode,
-    postConditions: call.postConditions,
-    senderKey: wallet.key,
-    network: STACKS_TESTNET,
-    fee: 1_000n,
-    nonce: wallet.nonce++,
-  });
-  return transaction.serializeBytes();
+  const signer = { senderKey: wallet.key, network: STACKS_TESTNET, fee: 1_000n, nonce: wallet.nonce++ };
+  return (await signPreparedCall(call, signer)).serializeBytes();
 }
 
-/** Broadcasts over HTTP, 50 at a time, then mines one block holding them all. */
 /** POSTs outside the measured fetch; a kept-alive socket the server closed while idle fails once, so it is tried twice. */
 async function postToLocalServer(url: string, init: { headers: Record<string, string>; body: BodyInit }): Promise<Response> {
   const post = () => realFetch(url, { method: "POST", ...init });
   return await post().catch(post);
 }
 
+/** Broadcasts over HTTP, 50 at a time, then mines one block holding them all. */
 async function broadcastAndMine(server: LocalHiroServer, txs: Uint8Array[]): Promise<void> {
   for (let i = 0; i < txs.length; i += 50) {
     await Promise.all(

@@ -97,22 +97,31 @@ function networkFor(url: string): StacksNetwork {
 /** The flat fee wallets offer (the local node checks it at admission and never debits it). */
 export const WALLET_FEE = 10_000n;
 
-/** Signs the prepared call as is, broadcasts it, and returns the txid (0x…). Throws if the node refuses it. */
-export async function signAndBroadcast(stack: Stack, call: ContractCall, wallet: Wallet): Promise<string> {
-  const network = networkFor(stack.server.url);
+/**
+ * Signs a call the backend prepared exactly as `@stacks/connect` would have the
+ * wallet sign it: its contract, function, arguments, post-condition mode and
+ * post-conditions as given, nothing added.
+ */
+export async function signPreparedCall(
+  call: ContractCall,
+  signer: { senderKey: string; network: StacksNetwork; fee: bigint; nonce: bigint },
+) {
   const [contractAddress, contractName] = call.contract.split(".") as [string, string];
-  const transaction = await makeContractCall({
+  return await makeContractCall({
     contractAddress,
     contractName,
     functionName: call.functionName,
     functionArgs: call.functionArgs.map((hex) => Cl.deserialize(hex)),
     postConditionMode: call.postConditionMode,
     postConditions: call.postConditions,
-    senderKey: wallet.key,
-    network,
-    fee: WALLET_FEE,
-    nonce: wallet.nonce,
+    ...signer,
   });
+}
+
+/** Signs the prepared call as is, broadcasts it, and returns the txid (0x…). Throws if the node refuses it. */
+export async function signAndBroadcast(stack: Stack, call: ContractCall, wallet: Wallet): Promise<string> {
+  const network = networkFor(stack.server.url);
+  const transaction = await signPreparedCall(call, { senderKey: wallet.key, network, fee: WALLET_FEE, nonce: wallet.nonce });
   const result = await broadcastTransaction({ transaction, network });
   if ("error" in result) throw new Error(`broadcast of ${call.functionName} rejected: ${JSON.stringify(result)}`);
   wallet.nonce += 1n;

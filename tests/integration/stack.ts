@@ -4,14 +4,7 @@
  * (through the environment, as a deployment is) to talk to it over HTTP.
  */
 import { createNetwork } from "@stacks/network";
-import {
-  broadcastTransaction,
-  Cl,
-  fetchNonce,
-  makeContractCall,
-  privateKeyToAddress,
-  randomPrivateKey,
-} from "@stacks/transactions";
+import { broadcastTransaction, fetchNonce, privateKeyToAddress, randomPrivateKey } from "@stacks/transactions";
 import { convexTest } from "convex-test";
 import { vi } from "vitest";
 
@@ -19,6 +12,7 @@ import { internal } from "../../convex/_generated/api";
 import type { ContractCall } from "../../convex/chain/contractCalls";
 import schema from "../../convex/schema";
 import { startLocalHiroServer, type LocalHiroServer } from "../../devnet/hiroServer";
+import { signPreparedCall } from "../../simulation/wallets";
 
 export const modules = import.meta.glob(["../../convex/**/*.ts", "../../convex/**/*.js", "!../../convex/**/*.d.ts"]);
 
@@ -68,20 +62,9 @@ export async function newWallet(server: LocalHiroServer, sats = 0n) {
 /** What a wallet does with a call the backend prepared: sign it as is and broadcast it. */
 export async function signAndBroadcast(server: LocalHiroServer, call: ContractCall, senderKey: string): Promise<string> {
   const network = createNetwork({ network: "testnet", client: { baseUrl: server.url } });
-  const [contractAddress, contractName] = call.contract.split(".") as [string, string];
   const sender = privateKeyToAddress(senderKey, "testnet");
-  const transaction = await makeContractCall({
-    contractAddress,
-    contractName,
-    functionName: call.functionName,
-    functionArgs: call.functionArgs.map((hex) => Cl.deserialize(hex)),
-    postConditionMode: call.postConditionMode,
-    postConditions: call.postConditions,
-    senderKey,
-    network,
-    fee: 10_000n,
-    nonce: await fetchNonce({ address: sender, network }),
-  });
+  const nonce = await fetchNonce({ address: sender, network });
+  const transaction = await signPreparedCall(call, { senderKey, network, fee: 10_000n, nonce });
   const result = await broadcastTransaction({ transaction, network });
   if ("error" in result) throw new Error(`broadcast rejected: ${JSON.stringify(result)}`);
   return `0x${result.txid.replace(/^0x/, "")}`;
