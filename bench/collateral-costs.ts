@@ -70,10 +70,10 @@ import {
 import { PRICE_SCALE, requiredCollateral, tierForStrike, type Prices } from "../convex/model/policyMath";
 import { DEFAULT_TIER_CONFIGS, seedDefaultTierConfigs } from "../convex/model/tierConfigs";
 import { shardOf, TIER_TOTAL_SHARDS } from "../convex/model/tierTotals";
-import { applyVaultEvent } from "../convex/model/vaultEvents";
 import schema from "../convex/schema";
-import type { Tier, Token, VaultEvent } from "../convex/validators";
+import type { Tier, Token } from "../convex/validators";
 import { convexModules, type ModuleMap } from "../simulation/convexModules";
+import { ledgerTemplate, type Template } from "./support/ledgerTemplate";
 import { countingDb, newCounts, type Counts } from "./support/countingDb";
 import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
 
@@ -210,7 +210,6 @@ function principalOf(i: number): string {
   return `SP${i.toString(36).toUpperCase().padStart(10, "0")}BENCHPROVIDER`;
 }
 
-type Template = Record<string, Record<string, unknown>>;
 type Insert = (table: string, doc: Record<string, unknown>) => Promise<string>;
 /** Writes go through `any` tables: the seed clones documents whose exact shape is the ledger's business. */
 const inserter = (ctx: unknown): Insert => {
@@ -219,37 +218,24 @@ const inserter = (ctx: unknown): Insert => {
 };
 
 /** The documents a real first deposit writes, without system fields. */
-async function ledgerTemplate(): Promise<Template> {
-  const t = newBackend();
+async function firstDepositTemplate(): Promise<Template> {
   const principal = principalOf(0);
-  const event: VaultEvent = {
-    kind: "funds-deposited",
-    txid: "0xtemplate",
-    eventIndex: 0,
-    blockHeight: 1n,
-    blockHash: "0xblock1",
-    token: TOKEN,
-    amount: 1_000_000n,
-    totalBalance: 1_000_000n,
-    totalLocked: 0n,
-    depositor: principal,
-  };
-  await t.run(async (ctx) => {
-    await applyVaultEvent(ctx as unknown as MutationCtx, event);
-  });
-  return await t.run(async (ctx) => {
-    const template: Template = {};
-    for (const table of ["providers", "providerBalances", "balanceLedger", "tierTotalShards"] as const) {
-      const doc = await ctx.db.query(table).first();
-      if (!doc)
-        throw new Error(`a first deposit wrote no ${table} row: the bench's picture of the ledger is out of date`);
-      const { _id, _creationTime, ...fields } = doc as Record<string, unknown>;
-      void _id;
-      void _creationTime;
-      template[table] = fields;
-    }
-    return template;
-  });
+  return await ledgerTemplate(
+    newBackend(),
+    {
+      kind: "funds-deposited",
+      txid: "0xtemplate",
+      eventIndex: 0,
+      blockHeight: 1n,
+      blockHash: "0xblock1",
+      token: TOKEN,
+      amount: 1_000_000n,
+      totalBalance: 1_000_000n,
+      totalLocked: 0n,
+      depositor: principal,
+    },
+    ["providers", "providerBalances", "balanceLedger", "tierTotalShards"],
+  );
 }
 
 /** A spread of queue positions in [0, 1): the tier's clock is at 0 and every balance is within one unit of it. */
@@ -772,7 +758,7 @@ function writeCollateralSummary(figures: {
 async function main(): Promise<void> {
   const started = performance.now();
   const sweepSizes = parseSweepSizes();
-  const template = await ledgerTemplate();
+  const template = await firstDepositTemplate();
   const md: string[] = [
     "## Convex collateral costs",
     "",

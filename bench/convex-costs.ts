@@ -47,6 +47,7 @@ import { applyVaultEvent } from "../convex/model/vaultEvents";
 import schema from "../convex/schema";
 import { TIERS, TOKENS, type Tier, type Token, type VaultEvent } from "../convex/validators";
 import { convexModules } from "../simulation/convexModules";
+import { ledgerTemplate, type Template } from "./support/ledgerTemplate";
 import { countingDb, newCounts, type Counts } from "./support/countingDb";
 import { verdictOf, writeSummary } from "./support/summary";
 
@@ -102,39 +103,16 @@ function depositEvent(depositor: string, token: Token, txid: string, blockHeight
   };
 }
 
-type Template = Record<string, Record<string, unknown>>;
-
-/**
- * The documents a real first deposit writes, without system fields: the
- * shapes the seed clones, so the seed follows the schema and the ledger as
- * they change.
- */
-async function ledgerTemplate(): Promise<Template> {
-  const t = newBackend();
-  const principal = principalOf(0);
-  await t.run(async (ctx) => {
-    await applyVaultEvent(ctx as unknown as MutationCtx, depositEvent(principal, "STX", "0xtemplate", 1n));
-  });
-  return await t.run(async (ctx) => {
-    const template: Template = {};
-    for (const table of [
-      "providers",
-      "providerBalances",
-      "balanceLedger",
-      "vaultEvents",
-      "tierTotalShards",
-      "poolMetrics",
-    ] as const) {
-      const doc = await ctx.db.query(table).first();
-      if (!doc)
-        throw new Error(`a first deposit wrote no ${table} row: the bench's picture of the ledger is out of date`);
-      const { _id, _creationTime, ...fields } = doc as Record<string, unknown>;
-      void _id;
-      void _creationTime;
-      template[table] = fields;
-    }
-    return template;
-  });
+/** The documents a real first deposit writes, without system fields: the shapes the seed clones. */
+async function firstDepositTemplate(): Promise<Template> {
+  return await ledgerTemplate(newBackend(), depositEvent(principalOf(0), "STX", "0xtemplate", 1n), [
+    "providers",
+    "providerBalances",
+    "balanceLedger",
+    "vaultEvents",
+    "tierTotalShards",
+    "poolMetrics",
+  ]);
 }
 
 type SeededProvider = { principal: string; tier: Tier };
@@ -323,7 +301,7 @@ function writeConvexSummary(rows: readonly Row[], constant: ReadonlyMap<string, 
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const template = await ledgerTemplate();
+  const template = await firstDepositTemplate();
   const rows: Row[] = [];
   for (const size of SIZES) {
     const t0 = Date.now();
