@@ -28,9 +28,8 @@ import { ratioBps } from "../../convex/model/money";
 import { reserveWithdrawal } from "../../convex/model/reservations";
 import { shardOf } from "../../convex/model/tierTotals";
 import { applyVaultEvent, operationIdOf } from "../../convex/model/vaultEvents";
-import schema from "../../convex/schema";
 import { TIERS, TOKENS, type Tier, type Token, type VaultEvent } from "../../convex/validators";
-import { newBackend } from "./convexTest";
+import { newBackend, snapshot, TABLES, type Snapshot, type SnapshotDoc as Doc } from "./convexTest";
 
 type Backend = ReturnType<typeof newBackend>;
 
@@ -44,18 +43,6 @@ function addressOf(seed: number): string {
 }
 const PROVIDERS: readonly string[] = [1, 2, 3, 4].map(addressOf);
 
-const TABLES = Object.keys(schema.tables) as (keyof typeof schema.tables)[];
-type Doc = Record<string, unknown> & { _id: string };
-type Snapshot = Record<string, Doc[]>;
-
-/** Every document of every table of the schema. */
-async function snapshot(t: Backend): Promise<Snapshot> {
-  return await t.run(async (ctx) => {
-    const all: Snapshot = {};
-    for (const table of TABLES) all[table] = (await ctx.db.query(table).collect()) as unknown as Doc[];
-    return all;
-  });
-}
 
 /** The error code a coded pool error carries, or the error itself rethrown. */
 async function failureCodeOf(promise: Promise<unknown>): Promise<ErrorCode> {

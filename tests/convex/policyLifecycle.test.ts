@@ -13,9 +13,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { api, internal } from "../../convex/_generated/api";
 import { PRICE_SCALE } from "../../convex/model/policyMath";
 import { DEFAULT_SETTLEMENT_GRACE_BLOCKS } from "../../convex/model/settlementGrace";
-import schema from "../../convex/schema";
 import type { Tier, Token, VaultEvent } from "../../convex/validators";
-import { newBackend } from "./convexTest";
+import { newBackend, snapshot } from "./convexTest";
 import { ALICE, BOB, CAROL, depositEvent, nextTxid } from "./liquidityFixtures";
 import { expectPoolError } from "./poolErrors";
 
@@ -147,16 +146,6 @@ function releaseEvent(policyIds: bigint[], token: Token, amount: bigint): VaultE
   };
 }
 
-const TABLES = Object.keys(schema.tables) as (keyof typeof schema.tables)[];
-
-/** Every document of every table. */
-async function snapshot(t: Backend): Promise<Record<string, unknown[]>> {
-  return await t.run(async (ctx) => {
-    const all: Record<string, unknown[]> = {};
-    for (const table of TABLES) all[table] = await ctx.db.query(table).collect();
-    return all;
-  });
-}
 
 async function policyDoc(t: Backend, policyId: bigint) {
   return await t.run(
