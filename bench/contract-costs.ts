@@ -63,6 +63,9 @@ const backend = privateKeyToAddress(BACKEND_KEY, "testnet");
 /** Simnet runs with the testnet chain id. */
 const CHAIN_ID = chainIdOf(STACKS_TESTNET);
 
+/** Burn blocks between a role proposal and its acceptance (the vault's ROLE-DELAY). */
+const ROLE_DELAY = 144;
+
 /** Every transfer measured moves this amount (micro-STX or satoshis). */
 const AMOUNT = 1_000_000n;
 
@@ -198,8 +201,9 @@ function measure(operation: string, token: Token, contract: string, fn: string, 
 const POLICY_IDS_50 = Array.from({ length: 50 }, (_, i) => BigInt(i + 1));
 const ids = (list: bigint[]) => Cl.list(list.map((id) => Cl.uint(id)));
 
-function signedVoucher(provider: string, token: Token, nonce: bigint): WithdrawalVoucher & { signature: string } {
+function signedVoucher(vault: string, provider: string, token: Token, nonce: bigint): WithdrawalVoucher & { signature: string } {
   const body: WithdrawalVoucher = {
+    vault,
     provider,
     amount: AMOUNT,
     tokenContract: token === "STX" ? null : SBTC,
@@ -215,7 +219,10 @@ function signedVoucher(provider: string, token: Token, nonce: bigint): Withdrawa
  */
 function runVault(vault: string): Measurement[] {
   setup(vault, "set-sbtc-token-principal", [Cl.principal(SBTC)], deployer);
-  setup(vault, "set-backend-principal", [Cl.principal(backend)], deployer);
+  // The backend key takes the operator and signer roles the two-step way.
+  for (const role of ["operator", "signer"]) setup(vault, "propose-role", [Cl.stringAscii(role), Cl.principal(backend)], deployer);
+  simnet.mineEmptyBlocks(ROLE_DELAY);
+  for (const role of ["operator", "signer"]) setup(vault, "accept-role", [Cl.stringAscii(role)], backend);
 
   const out: Measurement[] = [];
   // Nonces are per vault, so that every copy of the vault sees the same calls.
@@ -244,7 +251,7 @@ function runVault(vault: string): Measurement[] {
     out.push(
       measure("settle-policy", token, vault, "settle-policy", [Cl.uint(1), Cl.principal(carol), Cl.uint(AMOUNT), t], backend),
     );
-    const v = signedVoucher(alice, token, nonce++);
+    const v = signedVoucher(vault, alice, token, nonce++);
     out.push(
       measure(
         "withdraw-funds (voucher)",

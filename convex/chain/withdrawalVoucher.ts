@@ -1,11 +1,12 @@
 /**
- * SIP-018 withdrawal vouchers, built exactly as the vault's
- * `get-withdrawal-voucher-hash` builds them (DESIGN §3).
+ * SIP-018 withdrawal vouchers (version 2), built exactly as the vault's
+ * `get-withdrawal-voucher-hash` builds them (README "Withdrawal vouchers").
  *
  * The backend signs a voucher only after it has reserved the amount against the
  * provider's available balance; the vault recovers the signer and accepts the
- * voucher only from the backend key, for the provider who sends the
- * transaction, the same amount and token, before it expires, once.
+ * voucher only from its current signer key, for this vault, the provider who
+ * sends the transaction, the same amount and token, before it expires, with a
+ * nonce above the provider's last redeemed one.
  */
 import { sha256 } from "@noble/hashes/sha256";
 import { bytesToHex } from "@stacks/common";
@@ -19,16 +20,18 @@ import {
 
 /** The vault's SIP-018 signing domain name and version. */
 export const VOUCHER_DOMAIN_NAME = "bithedge-liquidity-pool";
-export const VOUCHER_DOMAIN_VERSION = "1";
+export const VOUCHER_DOMAIN_VERSION = "2";
 
 export type WithdrawalVoucher = {
+  /** The vault contract principal (`address.name`): a voucher pays from this vault only. */
+  vault: string;
   /** The provider who will send `withdraw-funds`; the vault checks tx-sender. */
   provider: string;
   /** Base units: micro-STX or satoshis. */
   amount: bigint;
   /** `null` for STX, else the sBTC contract principal the vault is configured with. */
   tokenContract: string | null;
-  /** One-time, global across providers. */
+  /** Per provider and increasing: redeeming one voids every earlier voucher of that provider. */
   nonce: bigint;
   /** Last Stacks block height (inclusive) at which the voucher can be redeemed. */
   expiresAt: bigint;
@@ -54,6 +57,7 @@ export function voucherMessage(voucher: WithdrawalVoucher): TupleCV {
   }
   return Cl.tuple({
     action: Cl.stringAscii("withdraw"),
+    vault: Cl.principal(voucher.vault),
     provider: Cl.principal(voucher.provider),
     token: voucher.tokenContract === null ? Cl.none() : Cl.some(Cl.principal(voucher.tokenContract)),
     amount: Cl.uint(voucher.amount),
@@ -72,18 +76,18 @@ export function withdrawalVoucherHash(voucher: WithdrawalVoucher, chainId: bigin
 }
 
 /**
- * Signs a voucher with the backend key. Returns the 65-byte recoverable
+ * Signs a voucher with the signer key. Returns the 65-byte recoverable
  * signature (r || s || recovery id) as hex, the form `withdraw-funds` takes.
  * The key is used and dropped: never log, return or store it.
  */
 export function signWithdrawalVoucher(
   voucher: WithdrawalVoucher,
   chainId: bigint,
-  backendPrivateKey: string,
+  signerPrivateKey: string,
 ): string {
   return signStructuredData({
     message: voucherMessage(voucher),
     domain: voucherDomain(chainId),
-    privateKey: backendPrivateKey,
+    privateKey: signerPrivateKey,
   });
 }

@@ -31,7 +31,8 @@ export const SBTC = `${deployer}.sbtc-token`;
 /** Simnet runs with the testnet chain id (0x80000000). */
 export const CHAIN_ID = chainIdOf(STACKS_TESTNET);
 
-// Fixed test keys (never used outside tests). The backend key signs vouchers;
+// Fixed test keys (never used outside tests). The backend key holds the
+// operator and signer roles after initializeVault;
 // the rogue key is a well-formed key that the vault must not trust.
 export const BACKEND_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
 export const ROGUE_KEY = "389303ac23d19b0a74b24ca882f8bed6c438a62dc0b2dcc8eccf73bb1a90a59701";
@@ -54,7 +55,21 @@ export const ERR = {
   VOUCHER_USED: 210n,
   INVALID_SIGNATURE: 211n,
   NOT_INITIALIZED: 212n,
+  OUTFLOW_LIMIT: 213n,
+  TIMELOCK: 214n,
+  SHUT_DOWN: 215n,
+  NOT_SHUT_DOWN: 216n,
+  INVALID_PROOF: 217n,
+  ALREADY_CLAIMED: 218n,
+  INVALID_CHECKPOINT: 219n,
+  INVALID_ROLE: 220n,
 } as const;
+
+/** Delays in burn blocks, as the vault fixes them. */
+export const OUTFLOW_WINDOW = 144;
+export const ROLE_DELAY = 144;
+export const CHECKPOINT_VETO_WINDOW = 144;
+export const SILENCE = 4320;
 
 export function call(fn: string, args: ClarityValue[], sender: string) {
   return simnet.callPublicFn(VAULT, fn, args, sender);
@@ -72,10 +87,31 @@ export function expectErr(result: ClarityValue, code: bigint): void {
   expect(result).toBeErr(Cl.uint(code));
 }
 
-/** Points the vault at the local sBTC token and hands the backend role to the test backend key. */
-export function initializeVault(): void {
+/** Proposes `who` for `role` as the admin (the deployer), waits ROLE_DELAY burn blocks and accepts as `who`. */
+export function handRole(role: "admin" | "guardian" | "operator" | "signer", who: string, admin: string = deployer): void {
+  expectOk(call("propose-role", [Cl.stringAscii(role), Cl.principal(who)], admin).result);
+  simnet.mineEmptyBlocks(ROLE_DELAY);
+  expectOk(call("accept-role", [Cl.stringAscii(role)], who).result);
+}
+
+/**
+ * Points the vault at the local sBTC token and hands the operator and signer
+ * roles to the test backend key (the deployer stays admin and guardian).
+ * With `limitBps` the outflow limit is set too (10,000 = the whole balance per
+ * window, for tests about something else than the limit).
+ */
+export function initializeVault(options: { limitBps?: bigint } = {}): void {
   expectOk(call("set-sbtc-token-principal", [Cl.principal(SBTC)], deployer).result);
-  expectOk(call("set-backend-principal", [Cl.principal(backend)], deployer).result);
+  for (const role of ["operator", "signer"] as const) {
+    expectOk(call("propose-role", [Cl.stringAscii(role), Cl.principal(backend)], deployer).result);
+  }
+  simnet.mineEmptyBlocks(ROLE_DELAY);
+  for (const role of ["operator", "signer"] as const) {
+    expectOk(call("accept-role", [Cl.stringAscii(role)], backend).result);
+  }
+  if (options.limitBps !== undefined) {
+    expectOk(call("set-outflow-limit", [Cl.uint(options.limitBps), Cl.uint(0), Cl.uint(0)], deployer).result);
+  }
 }
 
 export function mintSbtc(recipient: string, amount: bigint): void {
@@ -127,11 +163,14 @@ export type VoucherInput = {
   nonce: bigint;
   expiresAt?: bigint;
   signingKey?: string;
+  /** The vault the voucher is bound to; this vault unless told otherwise. */
+  vault?: string;
 };
 
 /** A voucher for `provider`, signed by the backend key unless told otherwise; expires 100 blocks ahead by default. */
 export function voucher(input: VoucherInput): WithdrawalVoucher & { signature: string } {
   const body: WithdrawalVoucher = {
+    vault: input.vault ?? VAULT,
     provider: input.provider,
     amount: input.amount,
     tokenContract: (input.token ?? "STX") === "STX" ? null : SBTC,
