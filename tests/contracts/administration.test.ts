@@ -1,32 +1,69 @@
-import { Cl } from "@stacks/transactions";
+import { Cl, type ClarityValue } from "@stacks/transactions";
 import { describe, expect, it } from "vitest";
 
 import {
   alice,
   backend,
-  bob,
   call,
+  carol,
   deployer,
+  deposit,
   ERR,
   expectErr,
   expectOk,
+  flowsCV,
+  handRole,
+  initializeVault,
   mallory,
   printedEvents,
   readOnly,
+  ROLES,
+  rolesCV,
   SBTC,
+  STX,
+  totals,
+  voucher,
+  withdraw,
 } from "./vault";
 
+function setOutflowLimit(limitBps: bigint, stxFloor: bigint, sbtcFloor: bigint, sender: string) {
+  return call("set-outflow-limit", [Cl.uint(limitBps), Cl.uint(stxFloor), Cl.uint(sbtcFloor)], sender);
+}
+
+function outflowCap(token: "STX" | "sBTC"): ClarityValue {
+  const outflow = readOnly("get-outflow", [token === "STX" ? STX : Cl.some(Cl.principal(SBTC))]);
+  const cap = outflow.type === "tuple" ? outflow.value.cap : undefined;
+  if (!cap) throw new Error("get-outflow returned no cap");
+  return cap;
+}
+
 describe("initial state", () => {
-  it("starts empty, unpaused, with the deployer as admin and backend and no sBTC principal", () => {
+  it("starts empty, unpaused, not shut down, with no sBTC principal and no flows", () => {
     expect(readOnly("get-total-stx-balance")).toBeUint(0n);
     expect(readOnly("get-total-sbtc-balance")).toBeUint(0n);
     expect(readOnly("get-total-stx-locked")).toBeUint(0n);
     expect(readOnly("get-total-sbtc-locked")).toBeUint(0n);
-    expect(readOnly("get-contract-admin")).toBePrincipal(deployer);
-    expect(readOnly("get-backend-principal")).toBePrincipal(deployer);
     expect(readOnly("get-sbtc-token-principal")).toBeNone();
     expect(readOnly("is-paused")).toBeBool(false);
-    expect(readOnly("is-voucher-used", [Cl.uint(0)])).toBeBool(false);
+    expect(readOnly("is-shut-down")).toBeBool(false);
+    expect(readOnly("get-flows")).toEqual(flowsCV({}));
+    expect(readOnly("get-provider-record", [Cl.principal(alice)])).toBeNone();
+    expect(readOnly("get-checkpoint")).toBeNone();
+  });
+
+  it("gives all four roles to the deployer, the hot ones as (some deployer), with nothing pending", () => {
+    expect(readOnly("get-roles")).toEqual(
+      rolesCV({ admin: deployer, guardian: deployer, operator: deployer, signer: deployer }),
+    );
+    for (const role of ROLES) {
+      expect(readOnly("get-pending-role", [Cl.stringAscii(role)])).toBeNone();
+    }
+  });
+
+  it("uses the default outflow limit: 1,000 bps with floors of 1,000 STX and 0.1 sBTC", () => {
+    // An empty pool's share is 0, so the cap is the floor.
+    expect(outflowCap("STX")).toEqual(Cl.uint(1_000_000_000n));
+    expect(outflowCap("sBTC")).toEqual(Cl.uint(10_000_000n));
   });
 });
 
@@ -44,6 +81,7 @@ describe("set-sbtc-token-principal", () => {
     expectOk(call("set-sbtc-token-principal", [Cl.principal(SBTC)], deployer).result);
     const other = `${deployer}.sip-010-trait`;
     expectErr(call("set-sbtc-token-principal", [Cl.principal(other)], deployer).result, ERR.ALREADY_INITIALIZED);
+    expectErr(call("set-sbtc-token-principal", [Cl.principal(SBTC)], deployer).result, ERR.ALREADY_INITIALIZED);
     expect(readOnly("get-sbtc-token-principal")).toBeSome(Cl.principal(SBTC));
   });
 
@@ -51,6 +89,14 @@ describe("set-sbtc-token-principal", () => {
     expectErr(call("set-sbtc-token-principal", [Cl.principal(SBTC)], mallory).result, ERR.NOT_AUTHORIZED);
     // Authorization is checked before the argument, so outsiders learn nothing from the error.
     expectErr(call("set-sbtc-token-principal", [Cl.principal(alice)], mallory).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly("get-sbtc-token-principal")).toBeNone();
+  });
+
+  it("refuses the guardian and the operator when they are not the admin (u200)", () => {
+    handRole("guardian", carol);
+    handRole("operator", backend);
+    expectErr(call("set-sbtc-token-principal", [Cl.principal(SBTC)], carol).result, ERR.NOT_AUTHORIZED);
+    expectErr(call("set-sbtc-token-principal", [Cl.principal(SBTC)], backend).result, ERR.NOT_AUTHORIZED);
     expect(readOnly("get-sbtc-token-principal")).toBeNone();
   });
 
@@ -65,72 +111,67 @@ describe("set-sbtc-token-principal", () => {
       call("set-sbtc-token-principal", [Cl.principal(mainnetSbtc)], deployer).result,
       ERR.INVALID_TOKEN_CONTRACT,
     );
+    expect(readOnly("get-sbtc-token-principal")).toBeNone();
   });
 });
 
-describe("set-backend-principal", () => {
-  it("lets the admin rotate the backend key and prints the previous and new principal", () => {
-    const { result, events } = call("set-backend-principal", [Cl.principal(backend)], deployer);
+describe("set-outflow-limit", () => {
+  it("lets the admin set the limit and both floors, printing outflow-limit-set", () => {
+    const { result, events } = setOutflowLimit(2_500n, 5_000n, 700n, deployer);
     expectOk(result);
-    expect(readOnly("get-backend-principal")).toBePrincipal(backend);
     expect(printedEvents(events)).toEqual([
       Cl.tuple({
-        event: Cl.stringAscii("backend-principal-set"),
-        previous: Cl.principal(deployer),
-        backend: Cl.principal(backend),
+        event: Cl.stringAscii("outflow-limit-set"),
+        "limit-bps": Cl.uint(2_500n),
+        "stx-floor": Cl.uint(5_000n),
+        "sbtc-floor": Cl.uint(700n),
       }),
     ]);
+    // Empty pool: the caps are the new floors.
+    expect(outflowCap("STX")).toEqual(Cl.uint(5_000n));
+    expect(outflowCap("sBTC")).toEqual(Cl.uint(700n));
 
-    expectOk(call("set-backend-principal", [Cl.principal(bob)], deployer).result);
-    expect(readOnly("get-backend-principal")).toBePrincipal(bob);
+    // 25% of 100,000 = 25,000 is above the floor, so it becomes the cap.
+    expectOk(deposit(alice, 100_000n).result);
+    expect(outflowCap("STX")).toEqual(Cl.uint(25_000n));
   });
 
-  it("refuses anyone but the admin with ERR-NOT-AUTHORIZED (u200), even the backend itself", () => {
-    expectOk(call("set-backend-principal", [Cl.principal(backend)], deployer).result);
-    expectErr(call("set-backend-principal", [Cl.principal(mallory)], mallory).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("set-backend-principal", [Cl.principal(mallory)], backend).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("get-backend-principal")).toBePrincipal(backend);
-  });
-});
-
-describe("set-paused", () => {
-  it("lets the admin pause and unpause, printing each change", () => {
-    const paused = call("set-paused", [Cl.bool(true)], deployer);
-    expectOk(paused.result);
-    expect(readOnly("is-paused")).toBeBool(true);
-    expect(printedEvents(paused.events)).toEqual([
-      Cl.tuple({ event: Cl.stringAscii("paused-set"), paused: Cl.bool(true) }),
-    ]);
-
-    expectOk(call("set-paused", [Cl.bool(false)], deployer).result);
-    expect(readOnly("is-paused")).toBeBool(false);
+  it("accepts exactly 10,000 bps (the whole balance per window)", () => {
+    expectOk(deposit(alice, 100_000n).result);
+    expectOk(setOutflowLimit(10_000n, 0n, 0n, deployer).result);
+    expect(outflowCap("STX")).toEqual(Cl.uint(100_000n));
   });
 
-  it("refuses anyone but the admin with ERR-NOT-AUTHORIZED (u200)", () => {
-    expectErr(call("set-paused", [Cl.bool(true)], mallory).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("is-paused")).toBeBool(false);
+  it("refuses more than 10,000 bps with ERR-INVALID-AMOUNT (u208), keeping the old limit", () => {
+    expectErr(setOutflowLimit(10_001n, 0n, 0n, deployer).result, ERR.INVALID_AMOUNT);
+    expect(outflowCap("STX")).toEqual(Cl.uint(1_000_000_000n));
   });
-});
 
-describe("set-contract-admin", () => {
-  it("hands administration over: the new admin acts, the old one no longer can", () => {
-    const { result, events } = call("set-contract-admin", [Cl.principal(alice)], deployer);
+  it("accepts a zero limit and zero floors, which stop every withdrawal (u213)", () => {
+    initializeVault();
+    expectOk(deposit(alice, 100_000n).result);
+    const { result, events } = setOutflowLimit(0n, 0n, 0n, deployer);
     expectOk(result);
-    expect(readOnly("get-contract-admin")).toBePrincipal(alice);
     expect(printedEvents(events)).toEqual([
       Cl.tuple({
-        event: Cl.stringAscii("contract-admin-set"),
-        previous: Cl.principal(deployer),
-        admin: Cl.principal(alice),
+        event: Cl.stringAscii("outflow-limit-set"),
+        "limit-bps": Cl.uint(0n),
+        "stx-floor": Cl.uint(0n),
+        "sbtc-floor": Cl.uint(0n),
       }),
     ]);
-
-    expectErr(call("set-paused", [Cl.bool(true)], deployer).result, ERR.NOT_AUTHORIZED);
-    expectOk(call("set-paused", [Cl.bool(true)], alice).result);
+    expect(outflowCap("STX")).toEqual(Cl.uint(0n));
+    expect(outflowCap("sBTC")).toEqual(Cl.uint(0n));
+    expectErr(withdraw(voucher({ provider: alice, amount: 1n, nonce: 1n })).result, ERR.OUTFLOW_LIMIT);
+    expect(totals("STX").balance).toBe(100_000n);
   });
 
-  it("refuses anyone but the admin with ERR-NOT-AUTHORIZED (u200)", () => {
-    expectErr(call("set-contract-admin", [Cl.principal(mallory)], mallory).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("get-contract-admin")).toBePrincipal(deployer);
+  it("refuses anyone but the admin with ERR-NOT-AUTHORIZED (u200): outsiders, the guardian, the operator", () => {
+    initializeVault();
+    handRole("guardian", carol);
+    for (const sender of [mallory, carol, backend]) {
+      expectErr(setOutflowLimit(10_000n, 0n, 0n, sender).result, ERR.NOT_AUTHORIZED);
+    }
+    expect(outflowCap("STX")).toEqual(Cl.uint(1_000_000_000n));
   });
 });

@@ -4,16 +4,22 @@ import { beforeEach, describe, expect, it } from "vitest";
 import {
   alice,
   backend,
+  call,
   carol,
+  deployer,
+  deployLookAlikeSbtc,
   deposit,
   ERR,
   expectErr,
   expectOk,
+  flowsCV,
   heldByVault,
   initializeVault,
   lock,
   mintSbtc,
   printedEvents,
+  providerRecord,
+  readOnly,
   release,
   SBTC,
   sbtcBalance,
@@ -33,7 +39,7 @@ beforeEach(() => {
 });
 
 describe("lock-collateral-aggregate", () => {
-  it("lets the backend lock free balance for a batch of policies, printing their ids and totals", () => {
+  it("lets the operator lock free balance for a batch of policies, printing their ids and totals", () => {
     const { result, events } = lock(backend, [1n, 2n, 3n], 4_000_000n);
 
     expectOk(result);
@@ -71,9 +77,23 @@ describe("lock-collateral-aggregate", () => {
     expect(totals("STX").locked).toBe(0n);
   });
 
-  it("refuses any caller but the backend with ERR-NOT-AUTHORIZED (u200)", () => {
+  it("refuses any caller but the operator with ERR-NOT-AUTHORIZED (u200), the admin and guardian included", () => {
     expectErr(lock(alice, [1n], 1n).result, ERR.NOT_AUTHORIZED);
+    // The deployer is still admin and guardian, and held the operator role until initializeVault.
+    expectErr(lock(deployer, [1n], 1n).result, ERR.NOT_AUTHORIZED);
+    expectErr(lock(deployer, [1n], 1n, "sBTC").result, ERR.NOT_AUTHORIZED);
     expect(totals("STX").locked).toBe(0n);
+    expect(totals("sBTC").locked).toBe(0n);
+  });
+
+  it("refuses a look-alike SIP-010 token with ERR-INVALID-TOKEN-CONTRACT (u202)", () => {
+    const fake = deployLookAlikeSbtc();
+    expectErr(
+      call("lock-collateral-aggregate", [Cl.list([Cl.uint(1n)]), Cl.uint(1n), Cl.some(Cl.principal(fake))], backend)
+        .result,
+      ERR.INVALID_TOKEN_CONTRACT,
+    );
+    expect(totals("sBTC").locked).toBe(0n);
   });
 });
 
@@ -83,7 +103,7 @@ describe("release-collateral-aggregate", () => {
     expectOk(lock(backend, [3n], 3_000_000n, "sBTC").result);
   });
 
-  it("lets the backend release locked collateral, printing the policy ids and totals", () => {
+  it("lets the operator release locked collateral, printing the policy ids and totals", () => {
     const { result, events } = release(backend, [1n], 2_500_000n);
 
     expectOk(result);
@@ -111,9 +131,20 @@ describe("release-collateral-aggregate", () => {
     expectErr(release(backend, [1n], 0n).result, ERR.INVALID_AMOUNT);
   });
 
-  it("refuses any caller but the backend with ERR-NOT-AUTHORIZED (u200)", () => {
+  it("refuses any caller but the operator with ERR-NOT-AUTHORIZED (u200), the admin and guardian included", () => {
     expectErr(release(alice, [1n], 1n).result, ERR.NOT_AUTHORIZED);
+    expectErr(release(deployer, [1n], 1n).result, ERR.NOT_AUTHORIZED);
     expect(totals("STX").locked).toBe(6_000_000n);
+  });
+
+  it("refuses a look-alike SIP-010 token with ERR-INVALID-TOKEN-CONTRACT (u202)", () => {
+    const fake = deployLookAlikeSbtc();
+    expectErr(
+      call("release-collateral-aggregate", [Cl.list([Cl.uint(3n)]), Cl.uint(1n), Cl.some(Cl.principal(fake))], backend)
+        .result,
+      ERR.INVALID_TOKEN_CONTRACT,
+    );
+    expect(totals("sBTC").locked).toBe(3_000_000n);
   });
 });
 
@@ -176,10 +207,34 @@ describe("settle-policy", () => {
     expectErr(settle(backend, 7n, carol, 0n).result, ERR.INVALID_AMOUNT);
   });
 
-  it("refuses any caller but the backend with ERR-NOT-AUTHORIZED (u200)", () => {
+  it("refuses any caller but the operator with ERR-NOT-AUTHORIZED (u200), the admin and guardian included", () => {
     const before = stxBalance(carol);
     expectErr(settle(carol, 7n, carol, 1n).result, ERR.NOT_AUTHORIZED);
+    expectErr(settle(deployer, 7n, carol, 1n).result, ERR.NOT_AUTHORIZED);
     expect(stxBalance(carol)).toBe(before);
+    expect(totals("STX")).toEqual({ balance: POOL, locked: 5_000_000n });
+  });
+
+  it("refuses a look-alike SIP-010 token with ERR-INVALID-TOKEN-CONTRACT (u202), paying nothing", () => {
+    const fake = deployLookAlikeSbtc();
+    expectErr(
+      call(
+        "settle-policy",
+        [Cl.uint(8n), Cl.principal(carol), Cl.uint(1n), Cl.some(Cl.principal(fake))],
+        backend,
+      ).result,
+      ERR.INVALID_TOKEN_CONTRACT,
+    );
+    expect(sbtcBalance(carol)).toBe(0n);
+    expect(totals("sBTC")).toEqual({ balance: POOL, locked: 2_000_000n });
+  });
+
+  it("counts no flow: locks, releases and settlements leave seq and the flow totals alone", () => {
+    expectOk(release(backend, [7n], 1_000n).result);
+    expectOk(settle(backend, 7n, carol, 1_000n).result);
+    expectOk(settle(backend, 8n, carol, 1_000n, "sBTC").result);
+    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 2n, stxIn: POOL, sbtcIn: POOL }));
+    expect(providerRecord(carol)).toBeNone();
   });
 
   it("fails with ERR-TRANSFER-FAILED (u203) when the payout cannot be delivered, changing nothing", () => {

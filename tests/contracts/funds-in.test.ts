@@ -5,16 +5,22 @@ import {
   alice,
   bob,
   call,
+  carol,
   deployer,
+  deployLookAlikeSbtc,
   deposit,
   ERR,
   expectErr,
   expectOk,
+  flowsCV,
   heldByVault,
   initializeVault,
   mintSbtc,
   payPremium,
   printedEvents,
+  providerRecord,
+  providerRecordCV,
+  readOnly,
   SBTC,
   sbtcBalance,
   stxBalance,
@@ -44,6 +50,7 @@ describe("deposit-funds", () => {
         depositor: Cl.principal(alice),
         token: Cl.none(),
         amount: Cl.uint(1_500_000n),
+        seq: Cl.uint(1n),
         "total-balance": Cl.uint(1_500_000n),
         "total-locked": Cl.uint(0n),
       }),
@@ -65,6 +72,7 @@ describe("deposit-funds", () => {
         depositor: Cl.principal(alice),
         token: Cl.some(Cl.principal(SBTC)),
         amount: Cl.uint(25_000_000n),
+        seq: Cl.uint(1n),
         "total-balance": Cl.uint(25_000_000n),
         "total-locked": Cl.uint(0n),
       }),
@@ -77,6 +85,61 @@ describe("deposit-funds", () => {
     expectOk(deposit(alice, 7n).result);
     expect(totals("STX")).toEqual({ balance: 3_507n, locked: 0n });
     expect(heldByVault("STX")).toBe(3_507n);
+  });
+
+  it("numbers every deposit with the next seq, across providers and tokens, in its event", () => {
+    mintSbtc(alice, 1_000n);
+    mintSbtc(bob, 1_000n);
+    const seqs = [deposit(alice, 10n), deposit(bob, 20n, "sBTC"), deposit(alice, 30n, "sBTC"), deposit(bob, 40n)].map(
+      ({ result, events }) => {
+        expectOk(result);
+        const [printed] = printedEvents(events).slice(-1);
+        if (printed?.type !== "tuple") throw new Error("funds-deposited not printed");
+        return printed.value.seq;
+      },
+    );
+    expect(seqs).toEqual([Cl.uint(1n), Cl.uint(2n), Cl.uint(3n), Cl.uint(4n)]);
+    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 4n, stxIn: 50n, sbtcIn: 50n }));
+  });
+
+  it("creates the depositor's record at its first deposit and adds every later one to it, per token", () => {
+    mintSbtc(alice, 1_000n);
+    expectOk(deposit(bob, 5n).result);
+    expectOk(deposit(alice, 1_000n).result);
+    expect(providerRecord(alice)).toEqual(providerRecordCV({ stxIn: 1_000n, createdSeq: 2n }));
+
+    expectOk(deposit(alice, 600n, "sBTC").result);
+    expectOk(deposit(alice, 234n).result);
+    expectOk(deposit(alice, 400n, "sBTC").result);
+
+    expect(providerRecord(alice)).toEqual(providerRecordCV({ stxIn: 1_234n, sbtcIn: 1_000n, createdSeq: 2n }));
+    expect(providerRecord(bob)).toEqual(providerRecordCV({ stxIn: 5n, createdSeq: 1n }));
+    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 5n, stxIn: 1_239n, sbtcIn: 1_000n }));
+  });
+
+  it("records an sBTC-only depositor with its sBTC in and nothing in STX", () => {
+    mintSbtc(carol, 70n);
+    expectOk(deposit(carol, 70n, "sBTC").result);
+    expect(providerRecord(carol)).toEqual(providerRecordCV({ sbtcIn: 70n, createdSeq: 1n }));
+    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 1n, sbtcIn: 70n }));
+  });
+
+  it("leaves no record and no flow behind a failed deposit", () => {
+    expectErr(deposit(alice, stxBalance(alice) + 1n).result, ERR.TRANSFER_FAILED);
+    expectErr(deposit(alice, 0n).result, ERR.INVALID_AMOUNT);
+    expect(providerRecord(alice)).toBeNone();
+    expect(readOnly("get-flows")).toEqual(flowsCV({}));
+  });
+
+  it("refuses a look-alike SIP-010 token with ERR-INVALID-TOKEN-CONTRACT (u202), moving none of it", () => {
+    const fake = deployLookAlikeSbtc();
+    expectOk(simnet.callPublicFn(fake, "mint", [Cl.uint(500n), Cl.principal(alice)], deployer).result);
+    expectErr(
+      call("deposit-funds", [Cl.uint(500n), Cl.some(Cl.principal(fake))], alice).result,
+      ERR.INVALID_TOKEN_CONTRACT,
+    );
+    expect(totals("sBTC")).toEqual({ balance: 0n, locked: 0n });
+    expect(providerRecord(alice)).toBeNone();
   });
 
   it("refuses a zero amount with ERR-INVALID-AMOUNT (u208)", () => {
@@ -98,12 +161,22 @@ describe("deposit-funds", () => {
   });
 });
 
-describe("deposit-funds before the sBTC principal is set", () => {
-  it("refuses sBTC with ERR-NOT-INITIALIZED (u212) but accepts STX", () => {
+describe("funds in before the sBTC principal is set", () => {
+  it("refuses an sBTC deposit with ERR-NOT-INITIALIZED (u212) but accepts STX", () => {
     mintSbtc(alice, 100n);
     expectErr(deposit(alice, 100n, "sBTC").result, ERR.NOT_INITIALIZED);
     expect(sbtcBalance(alice)).toBe(100n);
+    expect(providerRecord(alice)).toBeNone();
     expectOk(deposit(alice, 100n).result);
+    expect(providerRecord(alice)).toEqual(providerRecordCV({ stxIn: 100n, createdSeq: 1n }));
+  });
+
+  it("refuses an sBTC premium with ERR-NOT-INITIALIZED (u212) but accepts STX", () => {
+    mintSbtc(bob, 100n);
+    expectErr(payPremium(bob, 1n, 100n, "sBTC").result, ERR.NOT_INITIALIZED);
+    expect(sbtcBalance(bob)).toBe(100n);
+    expectOk(payPremium(bob, 1n, 100n).result);
+    expect(totals("STX").balance).toBe(100n);
   });
 });
 
@@ -175,6 +248,42 @@ describe("pay-premium", () => {
 
   it("refuses a premium the payer cannot cover with ERR-TRANSFER-FAILED (u203)", () => {
     expectErr(payPremium(bob, 1n, 5n, "sBTC").result, ERR.TRANSFER_FAILED);
+    expect(totals("sBTC").balance).toBe(0n);
+  });
+
+  it("does not count premiums as flows: seq, flows and the payer's record stay as they were", () => {
+    expectOk(deposit(alice, 100n).result);
+    mintSbtc(bob, 1_000n);
+    expectOk(payPremium(bob, 1n, 30n).result);
+    expectOk(payPremium(bob, 2n, 40n, "sBTC").result);
+    expectOk(payPremium(alice, 3n, 50n).result);
+
+    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 1n, stxIn: 100n }));
+    expect(providerRecord(bob)).toBeNone();
+    expect(providerRecord(alice)).toEqual(providerRecordCV({ stxIn: 100n, createdSeq: 1n }));
+    expect(totals("STX").balance).toBe(180n);
+    // The next deposit takes seq 2: the premiums in between took none.
+    const { events } = deposit(alice, 1n);
+    expect(printedEvents(events)).toEqual([
+      Cl.tuple({
+        event: Cl.stringAscii("funds-deposited"),
+        depositor: Cl.principal(alice),
+        token: Cl.none(),
+        amount: Cl.uint(1n),
+        seq: Cl.uint(2n),
+        "total-balance": Cl.uint(181n),
+        "total-locked": Cl.uint(0n),
+      }),
+    ]);
+  });
+
+  it("refuses a premium in a look-alike SIP-010 token with ERR-INVALID-TOKEN-CONTRACT (u202)", () => {
+    const fake = deployLookAlikeSbtc();
+    expectOk(simnet.callPublicFn(fake, "mint", [Cl.uint(500n), Cl.principal(bob)], deployer).result);
+    expectErr(
+      call("pay-premium", [Cl.uint(1n), Cl.uint(500n), Cl.some(Cl.principal(fake))], bob).result,
+      ERR.INVALID_TOKEN_CONTRACT,
+    );
     expect(totals("sBTC").balance).toBe(0n);
   });
 

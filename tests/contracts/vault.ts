@@ -37,6 +37,10 @@ export const CHAIN_ID = chainIdOf(STACKS_TESTNET);
 export const BACKEND_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
 export const ROGUE_KEY = "389303ac23d19b0a74b24ca882f8bed6c438a62dc0b2dcc8eccf73bb1a90a59701";
 export const backend = privateKeyToAddress(BACKEND_KEY, "testnet");
+// A second backend key, for tests where the signer role moves to a new key
+// and vouchers of the old one must stop working.
+export const NEXT_SIGNER_KEY = "0078a7dda474b695524e0f4333d9fbddb0daff75edf75c8eac4d50f9332b040a01";
+export const nextSigner = privateKeyToAddress(NEXT_SIGNER_KEY, "testnet");
 
 export const STX = Cl.none();
 export const SBTC_ARG = Cl.some(Cl.principal(SBTC));
@@ -87,11 +91,33 @@ export function expectErr(result: ClarityValue, code: bigint): void {
   expect(result).toBeErr(Cl.uint(code));
 }
 
+export type Role = "admin" | "guardian" | "operator" | "signer";
+export const ROLES: readonly Role[] = ["admin", "guardian", "operator", "signer"];
+
+export function proposeRole(role: string, who: string, sender: string = deployer) {
+  return call("propose-role", [Cl.stringAscii(role), Cl.principal(who)], sender);
+}
+
+export function acceptRole(role: string, sender: string) {
+  return call("accept-role", [Cl.stringAscii(role)], sender);
+}
+
 /** Proposes `who` for `role` as the admin (the deployer), waits ROLE_DELAY burn blocks and accepts as `who`. */
-export function handRole(role: "admin" | "guardian" | "operator" | "signer", who: string, admin: string = deployer): void {
-  expectOk(call("propose-role", [Cl.stringAscii(role), Cl.principal(who)], admin).result);
+export function handRole(role: Role, who: string, admin: string = deployer): void {
+  expectOk(proposeRole(role, who, admin).result);
   simnet.mineEmptyBlocks(ROLE_DELAY);
-  expectOk(call("accept-role", [Cl.stringAscii(role)], who).result);
+  expectOk(acceptRole(role, who).result);
+}
+
+/** The value `get-roles` returns for these holders (`null`: the hot key is revoked). */
+export function rolesCV(holders: { admin: string; guardian: string; operator: string | null; signer: string | null }): ClarityValue {
+  const optional = (who: string | null) => (who === null ? Cl.none() : Cl.some(Cl.principal(who)));
+  return Cl.tuple({
+    admin: Cl.principal(holders.admin),
+    guardian: Cl.principal(holders.guardian),
+    operator: optional(holders.operator),
+    signer: optional(holders.signer),
+  });
 }
 
 /**
@@ -112,6 +138,90 @@ export function initializeVault(options: { limitBps?: bigint } = {}): void {
   if (options.limitBps !== undefined) {
     expectOk(call("set-outflow-limit", [Cl.uint(options.limitBps), Cl.uint(0), Cl.uint(0)], deployer).result);
   }
+}
+
+export type CheckpointInput = {
+  root?: string;
+  stxSum?: bigint;
+  sbtcSum?: bigint;
+  asOfSeq?: bigint;
+  flows?: { stxIn: bigint; stxOut: bigint; sbtcIn: bigint; sbtcOut: bigint };
+  leafCount?: bigint;
+};
+
+/** Sends `post-checkpoint`; the defaults (a zero root, sums and flows, one leaf) pass the vault's checks at any time. */
+export function postCheckpoint(sender: string, checkpoint: CheckpointInput = {}) {
+  const flows = checkpoint.flows ?? { stxIn: 0n, stxOut: 0n, sbtcIn: 0n, sbtcOut: 0n };
+  return call(
+    "post-checkpoint",
+    [
+      Cl.bufferFromHex(checkpoint.root ?? "00".repeat(32)),
+      Cl.uint(checkpoint.stxSum ?? 0n),
+      Cl.uint(checkpoint.sbtcSum ?? 0n),
+      Cl.uint(checkpoint.asOfSeq ?? 0n),
+      Cl.tuple({
+        "stx-in": Cl.uint(flows.stxIn),
+        "stx-out": Cl.uint(flows.stxOut),
+        "sbtc-in": Cl.uint(flows.sbtcIn),
+        "sbtc-out": Cl.uint(flows.sbtcOut),
+      }),
+      Cl.uint(checkpoint.leafCount ?? 1n),
+    ],
+    sender,
+  );
+}
+
+/** The burn height a call made now executes at: simnet calls do not advance it, only mined empty blocks do. */
+export function burnHeight(): bigint {
+  return BigInt(simnet.burnBlockHeight);
+}
+
+export type ProviderRecord = {
+  nonce: bigint;
+  stxIn: bigint;
+  stxOut: bigint;
+  sbtcIn: bigint;
+  sbtcOut: bigint;
+  createdSeq: bigint;
+};
+
+/** The `(some …)` that `get-provider-record` returns; fields not given are 0. */
+export function providerRecordCV(record: Partial<ProviderRecord> & { createdSeq: bigint }): ClarityValue {
+  return Cl.some(
+    Cl.tuple({
+      nonce: Cl.uint(record.nonce ?? 0n),
+      "stx-in": Cl.uint(record.stxIn ?? 0n),
+      "stx-out": Cl.uint(record.stxOut ?? 0n),
+      "sbtc-in": Cl.uint(record.sbtcIn ?? 0n),
+      "sbtc-out": Cl.uint(record.sbtcOut ?? 0n),
+      "created-seq": Cl.uint(record.createdSeq),
+    }),
+  );
+}
+
+export function providerRecord(provider: string): ClarityValue {
+  return readOnly("get-provider-record", [Cl.principal(provider)]);
+}
+
+export type Flows = { seq: bigint; stxIn: bigint; stxOut: bigint; sbtcIn: bigint; sbtcOut: bigint };
+
+/** The value `get-flows` returns; fields not given are 0. */
+export function flowsCV(flows: Partial<Flows>): ClarityValue {
+  return Cl.tuple({
+    seq: Cl.uint(flows.seq ?? 0n),
+    "stx-in": Cl.uint(flows.stxIn ?? 0n),
+    "stx-out": Cl.uint(flows.stxOut ?? 0n),
+    "sbtc-in": Cl.uint(flows.sbtcIn ?? 0n),
+    "sbtc-out": Cl.uint(flows.sbtcOut ?? 0n),
+  });
+}
+
+/** Deploys a copy of the local sBTC token under another name: the same code at another principal, which the vault must refuse. */
+export function deployLookAlikeSbtc(name = "fake-sbtc"): string {
+  const source = simnet.getContractSource(SBTC);
+  if (!source) throw new Error("sbtc-token source missing");
+  expect(simnet.deployContract(name, source, { clarityVersion: 4 }, deployer).result).toBeBool(true);
+  return `${deployer}.${name}`;
 }
 
 export function mintSbtc(recipient: string, amount: bigint): void {
