@@ -233,6 +233,7 @@ async function firstDepositTemplate(): Promise<Template> {
       totalBalance: 1_000_000n,
       totalLocked: 0n,
       depositor: principal,
+      seq: 1n,
     },
     ["providers", "providerBalances", "balanceLedger", "tierTotalShards"],
   );

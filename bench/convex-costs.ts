@@ -100,6 +100,7 @@ function depositEvent(depositor: string, token: Token, txid: string, blockHeight
     totalBalance: DEPOSIT,
     totalLocked: 0n,
     depositor,
+    seq: blockHeight,
   };
 }
 
@@ -206,7 +207,8 @@ async function measureAt(size: number, template: Template): Promise<Row[]> {
   const seeded = await seed(t, template, size);
   const existing = seeded[Math.floor(size / 2)] as SeededProvider;
   const height = BigInt(size + 10);
-  const nonce = 424_242n;
+  // The provider's first voucher: the database issues nonces per provider from 1.
+  const nonce = 1n;
   const rows: Row[] = [];
   const add = (operation: string, counts: Counts) => rows.push({ providers: size, operation, counts });
 
@@ -231,7 +233,6 @@ async function measureAt(size: number, template: Template): Promise<Row[]> {
         provider: existing.principal,
         token: "STX",
         amount: DEPOSIT / 2n,
-        nonce,
         expiresAtBlock: height + 100n,
       }),
     ),
@@ -249,6 +250,7 @@ async function measureAt(size: number, template: Template): Promise<Row[]> {
     totalLocked: 0n,
     provider: existing.principal,
     nonce,
+    seq: height + 2n,
   };
   add(
     "withdrawal (synced funds-withdrawn, redeems the reservation)",

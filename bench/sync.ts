@@ -75,7 +75,6 @@ const REORG_WINDOW = 64n; // the default of SYNC_REORG_WINDOW
 const REMOTE_RTT_MS = 50;
 
 const BACKEND_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
-const BACKEND_ADDRESS = privateKeyToAddress(BACKEND_KEY, "testnet");
 const DEPLOYER = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";
 
 // Simnet echoes every Clarity `print` through console.log; keep the output readable.
@@ -250,7 +249,7 @@ function progress(message: string): void {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendPrincipal: BACKEND_ADDRESS } });
+  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendKey: BACKEND_KEY } });
   Object.assign(process.env, {
     STACKS_NETWORK: "testnet",
     STACKS_API_URL: server.url,

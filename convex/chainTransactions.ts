@@ -1,5 +1,6 @@
 /**
- * Sending and following backend-signed vault transactions (DESIGN §6).
+ * Sending and following backend-signed vault transactions (lock, release,
+ * settle), signed with the backend key as the vault's operator.
  *
  * `send` (cron) signs pending transactions with nonces from the one
  * allocator, a fee from the node's estimate within MAX_FEE_USTX, and
@@ -323,7 +324,12 @@ export const follow = internalAction({
           await ctx.runMutation(internal.chainTransactions.markConfirmed, { id: tx._id });
           counts.confirmed++;
         } else {
-          await ctx.runMutation(internal.chainTransactions.markFailed, { id: tx._id, reason: info.tx_status });
+          // The result names the vault's refusal, e.g. (err u213): the outflow window is full. A call
+          // that errs with a "vault sends" post-condition is reported as a post-condition abort.
+          await ctx.runMutation(internal.chainTransactions.markFailed, {
+            id: tx._id,
+            reason: `${info.tx_status} ${info.tx_result.repr}`,
+          });
           counts.failed++;
         }
         continue;

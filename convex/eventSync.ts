@@ -1,9 +1,10 @@
 /**
- * Event sync (DESIGN §7): a cron-driven action that reads the vault's print
- * events from the Stacks API, keeps only successful transactions in canonical
- * blocks at least SYNC_CONFIRMATIONS deep, decodes them, and applies them in
- * chain order through internal mutations that are idempotent by (txid, event
- * index). Applied events still inside the reorg window are re-checked each
+ * Event sync: a cron-driven action that reads the vault's print events from
+ * the Stacks API, keeps only successful transactions in canonical blocks at
+ * least SYNC_CONFIRMATIONS deep, decodes them, and applies them in chain
+ * order through internal mutations that are idempotent by (txid, event
+ * index). Governance events are recorded in the same order and the same way,
+ * without touching the books. Applied events still inside the reorg window are re-checked each
  * run; one whose block left the canonical chain is reversed, one still in
  * place is skipped without a mutation when the page walk meets it again.
  *
@@ -22,22 +23,24 @@ import { raiseAlert } from "./model/alerts";
 import { reverseVaultEvent } from "./model/reversal";
 import { readSyncValue, SYNC_KEYS } from "./model/syncState";
 import { applyVaultEvents } from "./model/vaultEvents";
-import { vaultEventValidator, type VaultEvent } from "./validators";
+import { syncedEventValidator, type SyncedEvent } from "./validators";
 
 const PAGE_SIZE = 50;
 /**
- * Deposits and withdrawals touch a handful of documents each, so 25 share a
- * mutation. An event about a policy (premium, settlement, lock, release) can
- * touch every backer — up to 13 index reads per backer and 100 backers — so
- * each gets a mutation of its own, keeping every transaction well inside
- * Convex's 4,096 index ranges.
+ * Deposits and withdrawals touch a handful of documents each, and a
+ * governance event one, so 25 share a mutation. (A withdrawal that supersedes
+ * earlier vouchers frees at most 25 more reservations.) An event about a
+ * policy (premium, settlement, lock, release) can touch every backer — up to
+ * 13 index reads per backer and 100 backers — so each gets a mutation of its
+ * own, keeping every transaction well inside Convex's 4,096 index ranges.
  */
 const APPLY_BATCH = 25;
-const isCheap = (event: VaultEvent) => event.kind === "funds-deposited" || event.kind === "funds-withdrawn";
+const POLICY_EVENTS: ReadonlySet<string> = new Set(["premium-paid", "collateral-locked", "collateral-released", "settlement-paid"]);
+const isCheap = (event: SyncedEvent) => !POLICY_EVENTS.has(event.kind);
 
 /** Splits events, in order, into batches: runs of cheap events up to APPLY_BATCH, policy events alone. */
-export function applyBatches(events: readonly VaultEvent[]): VaultEvent[][] {
-  const batches: VaultEvent[][] = [];
+export function applyBatches(events: readonly SyncedEvent[]): SyncedEvent[][] {
+  const batches: SyncedEvent[][] = [];
   for (const event of events) {
     const last = batches.at(-1);
     if (last && isCheap(event) && isCheap(last[0]!) && last.length < APPLY_BATCH) last.push(event);
@@ -81,8 +84,8 @@ export const appliedAbove = internalQuery({
 });
 
 export const applyBatch = internalMutation({
-  args: { events: v.array(vaultEventValidator) },
-  returns: v.object({ applied: v.number(), duplicate: v.number(), unmatched: v.number() }),
+  args: { events: v.array(syncedEventValidator) },
+  returns: v.object({ applied: v.number(), duplicate: v.number(), unmatched: v.number(), recorded: v.number() }),
   handler: async (ctx, { events }) => await applyVaultEvents(ctx, events),
 });
 
@@ -120,7 +123,7 @@ function isMined(tx: TransactionInfo): tx is Extract<TransactionInfo, { block_he
   return "block_height" in tx;
 }
 
-type Ordered = { event: VaultEvent; txIndex: number };
+type Ordered = { event: SyncedEvent; txIndex: number };
 
 const minBigint = (a: bigint, b: bigint) => (a < b ? a : b);
 type AppliedPosition = { txid: string; eventIndex: number; blockHeight: bigint; blockHash: string };
@@ -226,7 +229,7 @@ async function collectNewEvents(
       }
       seen.add(key);
       const decoded = decodeVaultPrint(log.contract_log.value.hex, position, scope.sbtcContractId);
-      if (decoded.kind === "money") {
+      if (decoded.kind === "money" || decoded.kind === "governance") {
         walk.collected.push({ event: decoded.event, txIndex: tx.tx_index });
         if (walk.collected.length >= 2 * scope.maxEvents) deferNewest(scope.maxEvents);
       }
@@ -253,6 +256,8 @@ const syncResult = v.object({
   applied: v.number(),
   duplicate: v.number(),
   unmatched: v.number(),
+  /** Governance events stored as printed (roles, pause, outflow limit, checkpoints, shutdown, exit claims). */
+  recorded: v.number(),
   rejected: v.number(),
   reversed: v.number(),
   waitingForConfirmations: v.number(),
@@ -302,12 +307,13 @@ export const syncVaultEvents = internalAction({
         a.txIndex - b.txIndex ||
         a.event.eventIndex - b.event.eventIndex,
     );
-    const totals = { applied: 0, duplicate: walk.known, unmatched: 0 };
+    const totals = { applied: 0, duplicate: walk.known, unmatched: 0, recorded: 0 };
     for (const events of applyBatches(collected.map((c) => c.event))) {
       const counts = await ctx.runMutation(internal.eventSync.applyBatch, { events });
       totals.applied += counts.applied;
       totals.duplicate += counts.duplicate;
       totals.unmatched += counts.unmatched;
+      totals.recorded += counts.recorded;
     }
 
     // 4. Everything at or below the confirmed height has now been seen — or, in a long

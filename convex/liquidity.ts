@@ -147,22 +147,11 @@ export const requestCommitCapital = providerAction({
 });
 
 /**
- * 63 random bits (the most a Convex int64 holds as a non-negative value).
- * Vouchers share one global nonce space on chain; random nonces need no
- * shared counter that every withdrawal would contend on, and a collision is
- * caught by the reservation's unique nonce check rather than left to chance.
- */
-function randomVoucherNonce(): bigint {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  bytes[0] = (bytes[0] ?? 0) & 0x7f;
-  return bytes.reduce((n, byte) => (n << 8n) | BigInt(byte), 0n);
-}
-
-/**
  * Prepares a withdrawal: reserves the amount against the provider's available
- * balance, signs a SIP-018 voucher with the backend key and returns the
- * `withdraw-funds` call. The reservation ends when the withdrawal event is
- * synced or the voucher expires.
+ * balance (which also issues the provider's next voucher nonce), signs a
+ * SIP-018 voucher with the signer key and returns the `withdraw-funds` call.
+ * The reservation ends when the withdrawal event is synced, when a later
+ * voucher of the provider is redeemed first, or when the voucher expires.
  */
 export const requestWithdrawal = providerAction({
   args: { amount: v.int64(), token: tokenValidator },
@@ -173,21 +162,21 @@ export const requestWithdrawal = providerAction({
   handler: async (ctx, { amount, token }) => {
     requirePositiveAmount(amount);
     const config = readChainConfig();
-    const backendKey = readBackendPrivateKey();
+    // One key holds both vault roles for now; here it acts as the signer.
+    const signerKey = readBackendPrivateKey();
     const tip = await hiroClientFor(config, { maxAttempts: 2 }).getTipHeight();
     const expiresAt = tip + config.voucherTtlBlocks;
-    const nonce = randomVoucherNonce();
-    await ctx.runMutation(internal.liquidity.reserveWithdrawal, {
+    const nonce: bigint = await ctx.runMutation(internal.liquidity.reserveWithdrawal, {
       provider: ctx.provider,
       token,
       amount,
-      nonce,
       expiresAtBlock: expiresAt,
     });
     let signature: string;
     try {
       signature = signWithdrawalVoucher(
         {
+          vault: config.vaultContractId,
           provider: ctx.provider,
           amount,
           tokenContract: token === "STX" ? null : config.sbtcContractId,
@@ -195,10 +184,10 @@ export const requestWithdrawal = providerAction({
           expiresAt,
         },
         chainIdOf(config.network),
-        backendKey,
+        signerKey,
       );
     } catch (error) {
-      await ctx.runMutation(internal.liquidity.cancelWithdrawalReservation, { nonce });
+      await ctx.runMutation(internal.liquidity.cancelWithdrawalReservation, { provider: ctx.provider, nonce });
       throw error;
     }
     return {
@@ -234,26 +223,23 @@ export const registerCommitment = internalMutation({
   },
 });
 
+/** Reserves the amount for a new voucher; returns the voucher's nonce (the provider's next). */
 export const reserveWithdrawal = internalMutation({
   args: {
     provider: v.string(),
     token: tokenValidator,
     amount: v.int64(),
-    nonce: v.int64(),
     expiresAtBlock: v.int64(),
   },
-  returns: v.null(),
-  handler: async (ctx, request) => {
-    await reservations.reserveWithdrawal(ctx, request);
-    return null;
-  },
+  returns: v.int64(),
+  handler: async (ctx, request) => await reservations.reserveWithdrawal(ctx, request),
 });
 
 export const cancelWithdrawalReservation = internalMutation({
-  args: { nonce: v.int64() },
+  args: { provider: v.string(), nonce: v.int64() },
   returns: v.null(),
-  handler: async (ctx, { nonce }) => {
-    const reservation = await reservations.findReservationByNonce(ctx, nonce);
+  handler: async (ctx, { provider, nonce }) => {
+    const reservation = await reservations.findReservation(ctx, provider, nonce);
     if (reservation) await reservations.cancelReservation(ctx, reservation, "cancelled");
     return null;
   },

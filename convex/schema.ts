@@ -15,7 +15,7 @@ import {
   reservationStatusValidator,
   tierValidator,
   tokenValidator,
-  vaultEventValidator,
+  syncedEventValidator,
 } from "./validators";
 
 export default defineSchema({
@@ -259,14 +259,19 @@ export default defineSchema({
     .index("by_resolved_and_time", ["resolved", "createdAt"])
     .index("by_kind_and_resolved", ["kind", "resolved"]),
 
-  /** Every vault event synced from the chain, unique by (txid, eventIndex). */
+  /**
+   * Every vault event synced from the chain, unique by (txid, eventIndex).
+   * Money events are "applied" (or "unmatched"); governance events (roles,
+   * pause, outflow limit, checkpoints, shutdown, exit claims) are "recorded":
+   * kept as printed, with no effect on the books yet.
+   */
   vaultEvents: defineTable({
     txid: v.string(),
     eventIndex: v.number(),
     blockHeight: v.int64(),
     blockHash: v.string(),
-    event: vaultEventValidator,
-    status: v.union(v.literal("applied"), v.literal("unmatched"), v.literal("reversed")),
+    event: syncedEventValidator,
+    status: v.union(v.literal("applied"), v.literal("unmatched"), v.literal("recorded"), v.literal("reversed")),
     appliedAt: v.number(),
     /**
      * What the event added outside the balance ledger (a premium's protocol
@@ -341,7 +346,11 @@ export default defineSchema({
     .index("by_txid", ["txid"])
     .index("by_nonce", ["nonce"]),
 
-  /** Amounts promised to a signed withdrawal voucher, held until redeemed or expired. */
+  /**
+   * Amounts promised to a signed withdrawal voucher, held until redeemed,
+   * superseded or expired. Unique by (provider, nonce): voucher nonces are per
+   * provider and increasing, as the vault requires.
+   */
   withdrawalReservations: defineTable({
     provider: v.string(),
     token: tokenValidator,
@@ -349,11 +358,14 @@ export default defineSchema({
     nonce: v.int64(),
     expiresAtBlock: v.int64(),
     status: reservationStatusValidator,
+    /** The synced withdrawal (its ledger operation id) that made this reservation unredeemable. */
+    supersededBy: v.optional(v.string()),
     createdAt: v.number(),
   })
-    .index("by_nonce", ["nonce"])
-    .index("by_provider_and_status", ["provider", "status"])
-    .index("by_status_and_expiry", ["status", "expiresAtBlock"]),
+    .index("by_provider_and_nonce", ["provider", "nonce"])
+    .index("by_provider_status_and_nonce", ["provider", "status", "nonce"])
+    .index("by_status_and_expiry", ["status", "expiresAtBlock"])
+    .index("by_superseded_by", ["supersededBy"]),
 
   /** Oracle observations (one per source) and their medians (`source: "median"`): USD with 8 decimals. */
   oraclePrices: defineTable({
@@ -365,7 +377,7 @@ export default defineSchema({
     .index("by_asset_and_time", ["asset", "observedAt"])
     .index("by_asset_source_and_time", ["asset", "source", "observedAt"]),
 
-  /** Cursors and chain heights of the sync jobs, and monotonic sequences (e.g. voucher nonces). */
+  /** Cursors and chain heights of the sync jobs, and monotonic sequences (e.g. the backend's transaction nonce). */
   syncState: defineTable({
     key: v.string(),
     value: v.int64(),

@@ -57,6 +57,9 @@ export const reservationStatusValidator = v.union(
   v.literal("expired"),
   // The voucher was never handed out (signing failed after the reservation).
   v.literal("cancelled"),
+  // A later voucher of the same provider was redeemed: the vault refuses any
+  // nonce at or below the provider's last redeemed one, so this one never can be.
+  v.literal("superseded"),
 );
 
 export const chainTransactionStatusValidator = v.union(
@@ -71,9 +74,10 @@ export const chainTransactionStatusValidator = v.union(
 export const oracleAssetValidator = v.union(v.literal("BTC"), v.literal("STX"));
 
 /**
- * A decoded vault event, exactly the tuple the vault printed (DESIGN §2), with
- * its position on chain. `token` is the token the event names, already mapped
- * from `none` / the sBTC principal.
+ * A decoded vault money event, exactly the tuple the vault printed (README
+ * "Events"), with its position on chain. `token` is the token the event
+ * names, already mapped from `none` / the sBTC principal. `seq` is the vault's
+ * flow counter after a deposit or voucher withdrawal.
  */
 const onChainPosition = {
   txid: v.string(),
@@ -84,13 +88,20 @@ const onChainPosition = {
 const totalsAfter = { token: tokenValidator, amount: v.int64(), totalBalance: v.int64(), totalLocked: v.int64() };
 
 export const vaultEventValidator = v.union(
-  v.object({ ...onChainPosition, ...totalsAfter, kind: v.literal("funds-deposited"), depositor: v.string() }),
+  v.object({
+    ...onChainPosition,
+    ...totalsAfter,
+    kind: v.literal("funds-deposited"),
+    depositor: v.string(),
+    seq: v.int64(),
+  }),
   v.object({
     ...onChainPosition,
     ...totalsAfter,
     kind: v.literal("funds-withdrawn"),
     provider: v.string(),
     nonce: v.int64(),
+    seq: v.int64(),
   }),
   v.object({
     ...onChainPosition,
@@ -115,3 +126,98 @@ export const vaultEventValidator = v.union(
   }),
 );
 export type VaultEvent = Infer<typeof vaultEventValidator>;
+
+const flowsValidator = v.object({ stxIn: v.int64(), stxOut: v.int64(), sbtcIn: v.int64(), sbtcOut: v.int64() });
+
+/** One leaf of a checkpoint's Merkle-sum tree, as `publish-leaves` prints it. */
+export const checkpointLeafValidator = v.object({
+  provider: v.string(),
+  stx: v.int64(),
+  sbtc: v.int64(),
+  stxIn: v.int64(),
+  stxOut: v.int64(),
+  sbtcIn: v.int64(),
+  sbtcOut: v.int64(),
+});
+
+/**
+ * The vault's governance events: roles, pause, the outflow limit, checkpoints,
+ * shutdown and exit claims. They move no provider's money in the books, so the
+ * sync records them as they were printed and applies nothing; `role` is the
+ * vault's role name ("admin", "guardian", "operator" or "signer").
+ */
+export const governanceEventValidator = v.union(
+  v.object({ ...onChainPosition, kind: v.literal("sbtc-token-principal-set"), tokenContract: v.string() }),
+  v.object({ ...onChainPosition, kind: v.literal("role-proposed"), role: v.string(), who: v.string(), eta: v.int64() }),
+  v.object({
+    ...onChainPosition,
+    kind: v.literal("role-set"),
+    role: v.string(),
+    previous: v.union(v.string(), v.null()),
+    who: v.string(),
+  }),
+  v.object({ ...onChainPosition, kind: v.literal("role-cancelled"), role: v.string() }),
+  v.object({ ...onChainPosition, kind: v.literal("paused-set"), paused: v.boolean() }),
+  v.object({ ...onChainPosition, kind: v.literal("hot-keys-revoked") }),
+  v.object({
+    ...onChainPosition,
+    kind: v.literal("outflow-limit-set"),
+    limitBps: v.int64(),
+    stxFloor: v.int64(),
+    sbtcFloor: v.int64(),
+  }),
+  v.object({
+    ...onChainPosition,
+    kind: v.literal("checkpoint-posted"),
+    epoch: v.int64(),
+    root: v.string(),
+    stxSum: v.int64(),
+    sbtcSum: v.int64(),
+    asOfSeq: v.int64(),
+    flows: flowsValidator,
+    leafCount: v.int64(),
+  }),
+  v.object({ ...onChainPosition, kind: v.literal("checkpoint-vetoed"), epoch: v.int64() }),
+  v.object({
+    ...onChainPosition,
+    kind: v.literal("checkpoint-leaves"),
+    epoch: v.int64(),
+    offset: v.int64(),
+    leaves: v.array(checkpointLeafValidator),
+  }),
+  v.object({
+    ...onChainPosition,
+    kind: v.literal("shutdown"),
+    by: v.string(),
+    stxAssets: v.int64(),
+    stxLiabilities: v.int64(),
+    sbtcAssets: v.int64(),
+    sbtcLiabilities: v.int64(),
+  }),
+  v.object({
+    ...onChainPosition,
+    kind: v.literal("exit-claimed"),
+    provider: v.string(),
+    token: tokenValidator,
+    owed: v.int64(),
+    paid: v.int64(),
+  }),
+);
+export type GovernanceEvent = Infer<typeof governanceEventValidator>;
+
+/** Every event the sync stores: money events (applied to the books) and governance events (recorded). */
+export const syncedEventValidator = v.union(...vaultEventValidator.members, ...governanceEventValidator.members);
+export type SyncedEvent = Infer<typeof syncedEventValidator>;
+
+const MONEY_EVENT_KINDS: ReadonlySet<string> = new Set<VaultEvent["kind"]>([
+  "funds-deposited",
+  "funds-withdrawn",
+  "premium-paid",
+  "collateral-locked",
+  "collateral-released",
+  "settlement-paid",
+]);
+
+export function isMoneyEvent(event: SyncedEvent): event is VaultEvent {
+  return MONEY_EVENT_KINDS.has(event.kind);
+}

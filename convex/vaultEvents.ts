@@ -4,12 +4,12 @@ import { v } from "convex/values";
 import { internalMutation } from "./_generated/server";
 import { advanceSyncValue, SYNC_KEYS } from "./model/syncState";
 import { applyVaultEvent } from "./model/vaultEvents";
-import { vaultEventValidator } from "./validators";
+import { syncedEventValidator } from "./validators";
 
-/** Applies one confirmed event exactly once (by txid and event index). */
+/** Applies one confirmed event exactly once (by txid and event index); a governance event is recorded. */
 export const apply = internalMutation({
-  args: { event: vaultEventValidator },
-  returns: v.union(v.literal("applied"), v.literal("duplicate"), v.literal("unmatched")),
+  args: { event: syncedEventValidator },
+  returns: v.union(v.literal("applied"), v.literal("duplicate"), v.literal("unmatched"), v.literal("recorded")),
   handler: async (ctx, { event }) => await applyVaultEvent(ctx, event),
 });
 

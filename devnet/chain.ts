@@ -10,7 +10,7 @@ import { BlockStore } from "./blockStore";
 import { messageOf } from "./errors";
 import { Mempool, nonceRejection } from "./mempool";
 import { Miner } from "./miner";
-import type { BlockRecord, Inclusion, TxRecord } from "./records";
+import { ZERO_COSTS, type BlockRecord, type Inclusion, type TxRecord } from "./records";
 import { SimnetSession, type ReadonlySimnet } from "./simnetSession";
 
 export type SubmitResult = { ok: true; txid: string } | { ok: false; rejection: NodeRejection };
@@ -183,6 +183,33 @@ export class LocalChain {
   }
 
   /**
+   * Lets `count` burn blocks pass, each with one empty Stacks block: what the
+   * vault's delays in burn blocks (role hand-over, outflow window, checkpoint
+   * veto) wait for. Transactions in the mempool are not mined by it.
+   */
+  advanceBurnBlocks(count: number): Promise<BlockRecord[]> {
+    return this.exclusive(() => {
+      const mined: BlockRecord[] = [];
+      for (let i = 0; i < count; i++) {
+        const checkpoint = this.session.checkpoint();
+        this.session.mineEmptyBurnBlock();
+        const block = this.blocks.append({
+          time: Math.max(Number(this.session.view.getBlockTime()), this.blocks.tip.time),
+          burnBlockHeight: this.session.view.burnBlockHeight,
+          txids: [],
+          costs: ZERO_COSTS,
+        });
+        this.checkpoints.set(block.hash, checkpoint);
+        mined.push(block);
+      }
+      if (this.blocks.tip.height !== this.session.tipHeight) {
+        throw new Error(`block records (${this.blocks.tip.height}) and simnet (${this.session.tipHeight}) disagree on the tip height`);
+      }
+      return mined;
+    });
+  }
+
+  /**
    * Replaces the top `depth` blocks with a new fork at the same heights.
    * With `reinclude` the new blocks carry the same transactions (same order,
    * same results and events, new block hashes), so simnet's state is already
@@ -202,10 +229,16 @@ export class LocalChain {
         const checkpoint = this.checkpoints.get(firstOrphan.hash);
         if (checkpoint === undefined) throw new Error(`no journal checkpoint for block ${firstOrphan.height}`);
         const mints = this.session.mintsSince(checkpoint);
+        // The replacements keep the orphans' burn heights, so burn blocks that passed still pass.
+        const opensBurnBlock = Array.from({ length: depth }, (_, i) => {
+          const orphan = this.blocks.atHeight(firstOrphan.height + i) as BlockRecord;
+          return orphan.burnBlockHeight > (this.blocks.atHeight(orphan.height - 1)?.burnBlockHeight ?? 0);
+        });
         await this.session.restore(checkpoint);
         for (let i = 0; i < depth; i++) {
           newCheckpoints.push(this.session.checkpoint());
-          this.session.mineBlock([]);
+          if (opensBurnBlock[i]) this.session.mineEmptyBurnBlock();
+          else this.session.mineBlock([]);
         }
         for (const mint of mints) this.session.mint(mint);
       }

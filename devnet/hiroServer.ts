@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 
 import { STACKS_TESTNET } from "@stacks/network";
-import { Cl, ClarityType, makeContractCall, privateKeyToAddress } from "@stacks/transactions";
+import { Cl, ClarityType, makeContractCall, privateKeyToAddress, type ClarityValue } from "@stacks/transactions";
 
 import { LocalChain } from "./chain";
 import { DEVNET_KEYS } from "./devnetAccounts";
@@ -34,13 +34,36 @@ export type LocalHiroServerOptions = {
   /** Mine a block every this many milliseconds (empty blocks too). Off by default: mine with `mine()` or POST /_local/mine. */
   autoMineMs?: number;
   /** Configure the vault after deployment, with transactions signed by the devnet deployer key. */
-  deploy?: { sbtcPrincipal: boolean; backendPrincipal?: string };
+  deploy?: VaultSetup;
   /**
    * Undoing a post-condition abort or a reorg rebuilds simnet, and opening a
    * session takes seconds: with this set, a spare session (about 100 MB) is
    * kept ready after each rebuild. Default false.
    */
   spareSession?: boolean;
+};
+
+/** What `startLocalHiroServer` sets up in the vault after deployment, as its admin (the deployer) would. */
+export type VaultSetup = {
+  /** Point the vault at the local `sbtc-token`. */
+  sbtcPrincipal: boolean;
+  /**
+   * The backend's private key. Its principal is given the operator and signer
+   * roles the way the vault allows: the deployer (admin) proposes it for both,
+   * ROLE-DELAY burn blocks pass, and the backend accepts each role with
+   * transactions signed by this key (its nonces 0 and 1). One key holds both
+   * roles for now.
+   */
+  backendKey?: string;
+  /**
+   * `set-outflow-limit` by the admin. Absent (the default), the vault's own
+   * default stands — 1,000 bps of the balance per 144 burn blocks, floors
+   * 1,000 STX and 0.1 sBTC — so tests about the limit see the real one. Here
+   * burn blocks pass only through `advanceBurnBlocks`, so without them one
+   * outflow window covers every block mined; a run that pays out more than one
+   * window's cap in total (the simulation) sets a limit that fits it.
+   */
+  outflowLimit?: { limitBps: bigint; stxFloor: bigint; sbtcFloor: bigint };
 };
 
 export type LocalHiroServer = {
@@ -50,6 +73,8 @@ export type LocalHiroServer = {
   simnet: ReadonlySimnet;
   chain: LocalChain;
   mine(count?: number): Promise<BlockRecord[]>;
+  /** Lets `count` burn blocks pass, each with an empty Stacks block (see POST /_local/burn-blocks). */
+  advanceBurnBlocks(count: number): Promise<BlockRecord[]>;
   fund(address: string, ustx: bigint): Promise<void>;
   mintSbtc(address: string, sats: bigint): Promise<void>;
   /** Miners skip transactions paying less than `ustx` (0: off); see POST /_local/min-fee. */
@@ -96,27 +121,25 @@ function handler(routes: Route[], faults: Faults) {
   };
 }
 
-/** Signs and mines the vault's configuration calls as the devnet deployer. */
-async function configureVault(chain: LocalChain, deploy: NonNullable<LocalHiroServerOptions["deploy"]>): Promise<void> {
-  const deployer = chain.simnet.deployer;
-  if (privateKeyToAddress(DEVNET_KEYS.deployer, "testnet") !== deployer) {
-    throw new Error(`the manifest's deployer ${deployer} is not the devnet deployer key's address`);
-  }
-  const calls: { functionName: string; arg: string }[] = [];
-  if (deploy.sbtcPrincipal) calls.push({ functionName: "set-sbtc-token-principal", arg: `${deployer}.sbtc-token` });
-  if (deploy.backendPrincipal) calls.push({ functionName: "set-backend-principal", arg: deploy.backendPrincipal });
+type ConfigurationCall = { functionName: string; args: ClarityValue[] };
+
+const CONFIGURATION_FEE = 10_000n;
+
+/** Signs `calls` with `senderKey`, mines them in one block and requires every one to succeed. */
+async function runConfiguration(chain: LocalChain, senderKey: string, calls: ConfigurationCall[]): Promise<void> {
   if (calls.length === 0) return;
-  let nonce = chain.nextNonce(deployer);
+  const sender = privateKeyToAddress(senderKey, "testnet");
+  let nonce = chain.nextNonce(sender);
   const txids: string[] = [];
   for (const call of calls) {
     const transaction = await makeContractCall({
-      contractAddress: deployer,
+      contractAddress: chain.simnet.deployer,
       contractName: "liquidity-pool",
       functionName: call.functionName,
-      functionArgs: [Cl.principal(call.arg)],
-      senderKey: DEVNET_KEYS.deployer,
+      functionArgs: call.args,
+      senderKey,
       network: STACKS_TESTNET,
-      fee: 10_000n,
+      fee: CONFIGURATION_FEE,
       nonce: nonce++,
       postConditionMode: "deny",
     });
@@ -131,6 +154,55 @@ async function configureVault(chain: LocalChain, deploy: NonNullable<LocalHiroSe
       throw new Error(`vault configuration transaction 0x${txid} did not succeed`);
     }
   }
+}
+
+/** Burn height at which a proposed role can be accepted (`get-pending-role`). */
+function roleEta(chain: LocalChain, role: string): number {
+  const { result } = chain.simnet.callReadOnlyFn(`${chain.simnet.deployer}.liquidity-pool`, "get-pending-role", [Cl.stringAscii(role)], chain.simnet.deployer);
+  if (result.type !== ClarityType.OptionalSome || result.value.type !== ClarityType.Tuple) {
+    throw new Error(`no pending proposal for the ${role} role`);
+  }
+  const eta = result.value.value.eta;
+  if (eta?.type !== ClarityType.UInt) throw new Error(`the ${role} proposal has no eta`);
+  return Number(eta.value);
+}
+
+/**
+ * Sets the vault up as its admin (the devnet deployer) would, with real
+ * transactions, so their events are in the vault's event list like on a
+ * devnet: the sBTC token, the outflow limit, and the backend's operator and
+ * signer roles (proposed, then accepted by the backend once ROLE-DELAY burn
+ * blocks have passed).
+ */
+async function configureVault(chain: LocalChain, deploy: VaultSetup): Promise<void> {
+  const deployer = chain.simnet.deployer;
+  if (privateKeyToAddress(DEVNET_KEYS.deployer, "testnet") !== deployer) {
+    throw new Error(`the manifest's deployer ${deployer} is not the devnet deployer key's address`);
+  }
+  const backend = deploy.backendKey === undefined ? null : privateKeyToAddress(deploy.backendKey, "testnet");
+  const roles = ["operator", "signer"] as const;
+  const asAdmin: ConfigurationCall[] = [];
+  if (deploy.sbtcPrincipal) asAdmin.push({ functionName: "set-sbtc-token-principal", args: [Cl.principal(`${deployer}.sbtc-token`)] });
+  if (deploy.outflowLimit) {
+    const { limitBps, stxFloor, sbtcFloor } = deploy.outflowLimit;
+    asAdmin.push({ functionName: "set-outflow-limit", args: [Cl.uint(limitBps), Cl.uint(stxFloor), Cl.uint(sbtcFloor)] });
+  }
+  if (backend) {
+    for (const role of roles) asAdmin.push({ functionName: "propose-role", args: [Cl.stringAscii(role), Cl.principal(backend)] });
+  }
+  await runConfiguration(chain, DEVNET_KEYS.deployer, asAdmin);
+  if (!backend || !deploy.backendKey) return;
+
+  const wait = Math.max(...roles.map((role) => roleEta(chain, role))) - chain.simnet.burnBlockHeight;
+  if (wait > 0) await chain.advanceBurnBlocks(wait);
+  // The backend pays the fees of its acceptances (the local node checks them at admission and never debits them).
+  const fees = CONFIGURATION_FEE * BigInt(roles.length);
+  if (chain.stxBalance(backend) < fees) await chain.fund(backend, fees);
+  await runConfiguration(
+    chain,
+    deploy.backendKey,
+    roles.map((role) => ({ functionName: "accept-role", args: [Cl.stringAscii(role)] })),
+  );
 }
 
 export async function startLocalHiroServer(options: LocalHiroServerOptions = {}): Promise<LocalHiroServer> {
@@ -177,6 +249,7 @@ export async function startLocalHiroServer(options: LocalHiroServerOptions = {})
     simnet: chain.simnet,
     chain,
     mine: (count = 1) => chain.mine(count),
+    advanceBurnBlocks: (count) => chain.advanceBurnBlocks(count),
     fund: (address, ustx) => chain.fund(address, ustx),
     mintSbtc: (address, sats) => chain.mintFungible(`${chain.simnet.deployer}.sbtc-token.sbtc-token`, address, sats),
     setMinerMinFee: (ustx) => chain.setMinerMinFee(ustx),

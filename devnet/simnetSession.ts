@@ -59,7 +59,8 @@ export type MintEntry =
   | { kind: "mint-stx"; recipient: string; amount: bigint }
   | { kind: "mint-ft"; asset: string; recipient: string; amount: bigint };
 
-type JournalEntry = { kind: "block"; calls: SimnetCall[] } | MintEntry;
+/** "burn-block": an empty Stacks block that opens a new burn block (burn height + 1). */
+type JournalEntry = { kind: "block"; calls: SimnetCall[] } | { kind: "burn-block" } | MintEntry;
 
 export type BlockAttempt =
   | { ok: true; results: ParsedTransactionResult[] }
@@ -146,6 +147,15 @@ export class SimnetSession {
     }
   }
 
+  /**
+   * Mines an empty Stacks block in a new burn block: the only way burn height
+   * moves here (`mineBlock` keeps it), which delays counted in burn blocks need.
+   */
+  mineEmptyBurnBlock(): void {
+    this.journal.push({ kind: "burn-block" });
+    this.current.mineEmptyBlocks(1);
+  }
+
   /** Credits STX or a fungible token out of thin air (no block, no event), like a genesis allocation. */
   mint(entry: MintEntry): void {
     this.journal.push(entry);
@@ -154,7 +164,9 @@ export class SimnetSession {
 
   /** The mints made since `checkpoint`, to re-apply after restoring it. */
   mintsSince(checkpoint: number): MintEntry[] {
-    return this.journal.slice(checkpoint).filter((entry): entry is MintEntry => entry.kind !== "block");
+    return this.journal
+      .slice(checkpoint)
+      .filter((entry): entry is MintEntry => entry.kind === "mint-stx" || entry.kind === "mint-ft");
   }
 
   /**
@@ -176,6 +188,8 @@ export class SimnetSession {
         } catch {
           // A block whose only call hit a runtime error: simnet still mined it, empty.
         }
+      } else if (entry.kind === "burn-block") {
+        fresh.mineEmptyBlocks(1);
       } else {
         applyMint(fresh, entry);
       }

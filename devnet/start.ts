@@ -3,7 +3,12 @@
  *
  *   --port <n>               LOCAL_HIRO_PORT            default 3999
  *   --auto-mine-ms <n>       LOCAL_HIRO_AUTO_MINE_MS    default 2000 (0 = mine only on POST /_local/mine)
- *   --backend-principal <p>  LOCAL_HIRO_BACKEND_PRINCIPAL  hand the vault's backend role to <p>
+ *   --backend-key <hex>      LOCAL_HIRO_BACKEND_KEY     hand the vault's operator and signer roles to this
+ *                                                      key's principal (proposed by the deployer, accepted
+ *                                                      with this key after ROLE-DELAY burn blocks)
+ *   --outflow-limit <bps>:<stx-floor>:<sbtc-floor>
+ *                            LOCAL_HIRO_OUTFLOW_LIMIT   set-outflow-limit after deployment (default: the
+ *                                                      vault's own, 1000:1000000000:10000000)
  *   --no-sbtc                                           leave the vault's sBTC token unset
  *   --manifest <path>        LOCAL_HIRO_MANIFEST        default ./Clarinet.toml of the repository
  */
@@ -17,23 +22,36 @@ const { values } = parseArgs({
   options: {
     port: { type: "string" },
     "auto-mine-ms": { type: "string" },
-    "backend-principal": { type: "string" },
+    "backend-key": { type: "string" },
+    "outflow-limit": { type: "string" },
     "no-sbtc": { type: "boolean", default: false },
     manifest: { type: "string" },
   },
 });
 
+const uint = z.string().regex(/^\d+$/).transform((v) => BigInt(v));
+
 const settings = z
   .object({
     port: z.coerce.number().int().min(0).max(65535).default(3999),
     autoMineMs: z.coerce.number().int().min(0).default(2000),
-    backendPrincipal: z.string().min(1).optional(),
+    backendKey: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}(01)?$/, "must be a hex secp256k1 private key")
+      .optional(),
+    outflowLimit: z
+      .string()
+      .transform((v) => v.split(":"))
+      .pipe(z.tuple([uint, uint, uint]))
+      .transform(([limitBps, stxFloor, sbtcFloor]) => ({ limitBps, stxFloor, sbtcFloor }))
+      .optional(),
     manifestPath: z.string().min(1).optional(),
   })
   .parse({
     port: values.port ?? process.env.LOCAL_HIRO_PORT,
     autoMineMs: values["auto-mine-ms"] ?? process.env.LOCAL_HIRO_AUTO_MINE_MS,
-    backendPrincipal: values["backend-principal"] ?? process.env.LOCAL_HIRO_BACKEND_PRINCIPAL,
+    backendKey: values["backend-key"] ?? process.env.LOCAL_HIRO_BACKEND_KEY,
+    outflowLimit: values["outflow-limit"] ?? process.env.LOCAL_HIRO_OUTFLOW_LIMIT,
     manifestPath: values.manifest ?? process.env.LOCAL_HIRO_MANIFEST,
   });
 
@@ -41,7 +59,7 @@ const server = await startLocalHiroServer({
   port: settings.port,
   manifestPath: settings.manifestPath,
   autoMineMs: settings.autoMineMs,
-  deploy: { sbtcPrincipal: !values["no-sbtc"], backendPrincipal: settings.backendPrincipal },
+  deploy: { sbtcPrincipal: !values["no-sbtc"], backendKey: settings.backendKey, outflowLimit: settings.outflowLimit },
   spareSession: true,
 });
 

@@ -5,7 +5,7 @@
  * backend's own aggregates). Each check says what it compared, with the
  * numbers, when it fails.
  */
-import type { BalanceChangeType, Token } from "../convex/validators";
+import { isMoneyEvent, type BalanceChangeType, type Token, type VaultEvent } from "../convex/validators";
 import { TOKENS, sum, type Books, type VaultTotals } from "./books";
 import type { InvariantOutcome, TokenAmounts } from "./results";
 
@@ -41,10 +41,13 @@ const byType = (books: Books, provider: string | null, token: Token, type: Balan
     (l) => l.amount,
   );
 
-function eventsOf<K extends Books["events"][number]["event"]["kind"]>(books: Books, kind: K, token: Token) {
-  return books.events
-    .filter((e) => e.status === "applied" && e.event.kind === kind && e.event.token === token)
-    .map((e) => e.event as Extract<Books["events"][number]["event"], { kind: K }>);
+/** The applied money events of one kind and token (governance events are only recorded). */
+function eventsOf<K extends VaultEvent["kind"]>(books: Books, kind: K, token: Token) {
+  return books.events.flatMap(({ status, event }) =>
+    status === "applied" && isMoneyEvent(event) && event.kind === kind && event.token === token
+      ? [event as Extract<VaultEvent, { kind: K }>]
+      : [],
+  );
 }
 
 function collect(name: string, problems: string[], passDetail: string): Check {

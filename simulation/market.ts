@@ -722,7 +722,7 @@ export class Market {
     await signAndBroadcast(this.stack, prepared.call, p.wallet);
   }
 
-  /** Pending withdrawals whose reservation the sync redeemed (or that expired). */
+  /** Pending withdrawals whose reservation the sync redeemed (or superseded, or that expired). */
   private async updateWithdrawals(): Promise<void> {
     const pending = this.withdrawals.filter((w) => w.outcome === "pending" && w.nonce !== undefined);
     if (pending.length === 0) return;
@@ -732,7 +732,7 @@ export class Market {
         const nonce = w.nonce as bigint;
         const row = await ctx.db
           .query("withdrawalReservations")
-          .withIndex("by_nonce", (q) => q.eq("nonce", nonce))
+          .withIndex("by_provider_and_nonce", (q) => q.eq("provider", w.provider).eq("nonce", nonce))
           .unique();
         out.push(row?.status ?? null);
       }
@@ -741,6 +741,7 @@ export class Market {
     for (const [i, w] of pending.entries()) {
       const status = statuses[i];
       if (status === "redeemed") w.outcome = "redeemed";
+      else if (status === "superseded") w.outcome = "superseded";
       else if (status === "expired" || status === "cancelled") w.outcome = "expired";
     }
   }

@@ -89,7 +89,8 @@ export type WithdrawalRecord = {
   provider: string;
   token: Token;
   amount: bigint;
-  outcome: "redeemed" | "refused" | "pending" | "expired";
+  /** "superseded": a later voucher of the same provider was redeemed first, so the vault would refuse this one. */
+  outcome: "redeemed" | "refused" | "pending" | "expired" | "superseded";
   reason?: string;
 };
 

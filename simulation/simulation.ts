@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
-import type { Tier } from "../convex/validators";
+import { isMoneyEvent, type Tier } from "../convex/validators";
 import { sum, TOKENS } from "./books";
 import { captureConsole } from "./consoleCapture";
 import { Market, type SimulationHooks } from "./market";
@@ -80,8 +80,10 @@ export async function runSimulation(
       });
       const eventSum = (kind: string, token: string) =>
         sum(
-          books.events.filter((e) => e.status === "applied" && e.event.kind === kind && e.event.token === token),
-          (e) => e.event.amount,
+          books.events.flatMap(({ status, event }) =>
+            status === "applied" && isMoneyEvent(event) && event.kind === kind && event.token === token ? [event] : [],
+          ),
+          (event) => event.amount,
         );
       const yieldByTier = {} as Record<Tier, TokenAmounts>;
       for (const tier of TIER_ORDER) {

@@ -1,6 +1,8 @@
 /**
- * Backend-signed vault calls (DESIGN §6): lock, release and settle, built and
- * signed with @stacks/transactions using the backend key, always in deny mode.
+ * Backend-signed vault calls: lock, release and settle, built and signed with
+ * @stacks/transactions using the backend key, which holds the vault's
+ * operator role (the same key is also its voucher signer, for now), always in
+ * deny mode.
  * A lock or release moves no asset, so deny mode with no post-conditions
  * forbids any transfer at all; a settlement allows exactly its payout, from
  * the vault, in its token.

@@ -96,8 +96,10 @@ export function hiroClientFor(config: ChainConfig, options: { maxAttempts?: numb
 }
 
 /**
- * The backend's signing key. Read at the moment of signing and handed
- * straight to the signer: never logged, returned or stored.
+ * The backend's key, which holds both of the vault's hot roles for now: the
+ * operator (it sends lock, release and settle) and the signer (it signs
+ * withdrawal vouchers). Read at the moment of signing and handed straight to
+ * the signing function: never logged, returned or stored.
  */
 export function readBackendPrivateKey(env: Record<string, string | undefined> = deploymentEnv): string {
   const key = env.BACKEND_PRIVATE_KEY;

@@ -31,7 +31,7 @@ export async function providerPortfolio(ctx: QueryCtx, principal: string) {
   }
   const reservations = await ctx.db
     .query("withdrawalReservations")
-    .withIndex("by_provider_and_status", (q) => q.eq("provider", principal).eq("status", "active"))
+    .withIndex("by_provider_status_and_nonce", (q) => q.eq("provider", principal).eq("status", "active"))
     .take(PORTFOLIO_RESERVATION_LIMIT);
   return {
     principal,

@@ -1,7 +1,8 @@
 /**
  * Withdrawal reservations: the amount promised to a signed voucher is held
  * (reserved) from the moment the voucher is signed until its withdrawal event
- * is synced (redeemed) or it can no longer be redeemed (expired).
+ * is synced (redeemed) or it can no longer be redeemed (superseded by a later
+ * voucher of the same provider, or expired).
  */
 import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx } from "../_generated/server";
@@ -14,36 +15,63 @@ export type ReservationRequest = {
   provider: string;
   token: Token;
   amount: bigint;
-  nonce: bigint;
   expiresAtBlock: bigint;
 };
 
-export async function findReservationByNonce(
+/**
+ * Most earlier reservations one synced withdrawal sets aside in its own
+ * mutation; any beyond stay held until their vouchers expire, when the
+ * expiry sweep frees them.
+ */
+const SUPERSEDE_LIMIT = 25;
+
+const reservationOperation = (provider: string, nonce: bigint, step: "reserve" | "unreserve") =>
+  `reservation:${provider}:${nonce}:${step}`;
+
+export async function findReservation(
   ctx: MutationCtx,
+  provider: string,
   nonce: bigint,
 ): Promise<Doc<"withdrawalReservations"> | null> {
   return await ctx.db
     .query("withdrawalReservations")
-    .withIndex("by_nonce", (q) => q.eq("nonce", nonce))
+    .withIndex("by_provider_and_nonce", (q) => q.eq("provider", provider).eq("nonce", nonce))
     .unique();
 }
 
-export async function reserveWithdrawal(ctx: MutationCtx, request: ReservationRequest): Promise<void> {
+/**
+ * The provider's next voucher nonce: one above the highest this backend ever
+ * issued them, whatever became of it. The vault refuses a nonce at or below
+ * the provider's last redeemed one (a new provider's last is 0), and every
+ * redeemed voucher is one of ours, so this is always accepted. Read inside
+ * the reservation's mutation: two concurrent requests of one provider
+ * conflict on this index range, and Convex reruns the later one, which then
+ * takes the next nonce.
+ */
+async function nextVoucherNonce(ctx: MutationCtx, provider: string): Promise<bigint> {
+  const last = await ctx.db
+    .query("withdrawalReservations")
+    .withIndex("by_provider_and_nonce", (q) => q.eq("provider", provider))
+    .order("desc")
+    .first();
+  return (last?.nonce ?? 0n) + 1n;
+}
+
+/** Reserves the amount for a new voucher and returns the voucher's nonce. */
+export async function reserveWithdrawal(ctx: MutationCtx, request: ReservationRequest): Promise<bigint> {
   requirePositiveAmount(request.amount);
   const provider = await requireProvider(ctx, request.provider);
-  if (await findReservationByNonce(ctx, request.nonce)) {
-    // 63 random bits: a repeat is (almost) never chance; refusing keeps nonces one-time.
-    throw new Error(`voucher nonce ${request.nonce} is already taken`);
-  }
   await assertWithdrawalAllowed(ctx, provider, request.token, request.amount);
+  const nonce = await nextVoucherNonce(ctx, request.provider);
   await applyBalanceChange(ctx, {
-    operationId: `reservation:${request.nonce}:reserve`,
+    operationId: reservationOperation(request.provider, nonce, "reserve"),
     provider: request.provider,
     token: request.token,
     type: "reserve",
     amount: request.amount,
   });
-  await ctx.db.insert("withdrawalReservations", { ...request, status: "active", createdAt: Date.now() });
+  await ctx.db.insert("withdrawalReservations", { ...request, nonce, status: "active", createdAt: Date.now() });
+  return nonce;
 }
 
 /** Frees a reservation that was never redeemed (signing failed, or the voucher expired). */
@@ -54,7 +82,7 @@ export async function cancelReservation(
 ): Promise<void> {
   if (reservation.status !== "active") return;
   await applyBalanceChange(ctx, {
-    operationId: `reservation:${reservation.nonce}:unreserve`,
+    operationId: reservationOperation(reservation.provider, reservation.nonce, "unreserve"),
     provider: reservation.provider,
     token: reservation.token,
     type: "unreserve",
@@ -66,17 +94,20 @@ export async function cancelReservation(
 /**
  * Applies a synced `funds-withdrawn` event. The chain is the source of truth:
  * the provider's total drops by what left the vault. When the event redeems
- * one of our reservations, the reservation is consumed with it.
+ * one of our reservations, the reservation is consumed with it; the
+ * provider's active reservations with a lower nonce can never be redeemed now
+ * (the vault refuses a nonce at or below the last redeemed one), so they are
+ * freed too. Their changes carry the event's operation id as a prefix, so a
+ * reorg that reverses the event takes them back with it.
  */
 export async function applyWithdrawal(
   ctx: MutationCtx,
   withdrawal: { operationId: string; provider: string; token: Token; amount: bigint; nonce: bigint },
 ): Promise<void> {
-  const reservation = await findReservationByNonce(ctx, withdrawal.nonce);
+  const reservation = await findReservation(ctx, withdrawal.provider, withdrawal.nonce);
   const redeems =
     reservation !== null &&
     reservation.status === "active" &&
-    reservation.provider === withdrawal.provider &&
     reservation.token === withdrawal.token &&
     reservation.amount === withdrawal.amount;
   if (reservation && redeems) {
@@ -96,6 +127,46 @@ export async function applyWithdrawal(
     type: "withdrawal",
     amount: withdrawal.amount,
   });
+  const earlier = await ctx.db
+    .query("withdrawalReservations")
+    .withIndex("by_provider_status_and_nonce", (q) =>
+      q.eq("provider", withdrawal.provider).eq("status", "active").lt("nonce", withdrawal.nonce),
+    )
+    .take(SUPERSEDE_LIMIT);
+  for (const voided of earlier) {
+    await applyBalanceChange(ctx, {
+      operationId: `${withdrawal.operationId}:supersede:${voided.nonce}`,
+      provider: voided.provider,
+      token: voided.token,
+      type: "unreserve",
+      amount: voided.amount,
+    });
+    await ctx.db.patch("withdrawalReservations", voided._id, {
+      status: "superseded",
+      supersededBy: withdrawal.operationId,
+    });
+  }
+}
+
+/**
+ * Undoes what `applyWithdrawal` did to reservations, for a withdrawal whose
+ * block left the canonical chain (the balance changes are reversed from the
+ * ledger by the caller): its reservation and the ones it superseded are
+ * active again, since their vouchers may be redeemable again.
+ */
+export async function reopenReservations(
+  ctx: MutationCtx,
+  withdrawal: { operationId: string; provider: string; nonce: bigint },
+): Promise<void> {
+  const reservation = await findReservation(ctx, withdrawal.provider, withdrawal.nonce);
+  if (reservation?.status === "redeemed") await ctx.db.patch("withdrawalReservations", reservation._id, { status: "active" });
+  const superseded = await ctx.db
+    .query("withdrawalReservations")
+    .withIndex("by_superseded_by", (q) => q.eq("supersededBy", withdrawal.operationId))
+    .take(SUPERSEDE_LIMIT);
+  for (const voided of superseded) {
+    await ctx.db.patch("withdrawalReservations", voided._id, { status: "active", supersededBy: undefined });
+  }
 }
 
 /**

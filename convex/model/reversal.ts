@@ -17,7 +17,7 @@ import { inverseOf } from "./balances";
 import { isPoolError } from "./errors";
 import { applyBalanceChange } from "./ledger";
 import { reversePremiumOffLedger } from "./premiums";
-import { findReservationByNonce } from "./reservations";
+import { reopenReservations } from "./reservations";
 import { operationIdOf } from "./vaultEvents";
 
 /** Most ledger rows one event can have caused (a premium split over the largest backing group, plus slack). */
@@ -117,8 +117,7 @@ export async function reverseVaultEvent(
     await reopenBackendTransaction(ctx, event.txid);
   }
   if (event.kind === "funds-withdrawn") {
-    const reservation = await findReservationByNonce(ctx, event.nonce);
-    if (reservation?.status === "redeemed") await ctx.db.patch("withdrawalReservations", reservation._id, { status: "active" });
+    await reopenReservations(ctx, { operationId: prefix, provider: event.provider, nonce: event.nonce });
   }
   await ctx.db.patch("vaultEvents", record._id, { status: "reversed" });
 

@@ -1,10 +1,12 @@
 /**
- * Applying confirmed vault events (DESIGN §1, §7): the chain is the source of
- * truth for money, so deposits and withdrawals are credited here and only
- * here. Each event is applied once, keyed by (txid, event index).
+ * Applying confirmed vault events: the chain is the source of truth for
+ * money, so deposits and withdrawals are credited here and only here. Each
+ * event is applied once, keyed by (txid, event index). Governance events
+ * (roles, pause, outflow limit, checkpoints, shutdown, exit claims) are
+ * recorded the same way, once, and change nothing in the books.
  */
 import type { MutationCtx } from "../_generated/server";
-import type { VaultEvent } from "../validators";
+import { isMoneyEvent, type SyncedEvent, type VaultEvent } from "../validators";
 import { raiseAlert, REORG_NEEDS_REVIEW, resolveAlerts } from "./alerts";
 import { isPoolError } from "./errors";
 import { applyBalanceChange } from "./ledger";
@@ -18,15 +20,16 @@ import { confirmVaultOperations } from "./vaultOperations";
  * "unmatched": the event is genuine and recorded, and the pool mirror follows
  * it, but the off-chain model could not place it (e.g. a settlement for a
  * policy we do not know). An alert says so; nothing is half-applied.
+ * "recorded": a governance event, stored as printed; nothing acts on it yet.
  */
-export type ApplyOutcome = "applied" | "duplicate" | "unmatched";
+export type ApplyOutcome = "applied" | "duplicate" | "unmatched" | "recorded";
 
 /**
  * The ledger key of an event's effects. It names the block too: a transaction
  * re-mined in another block after a reorg is a new application, not a
  * duplicate of the reversed one.
  */
-export function operationIdOf(event: Pick<VaultEvent, "txid" | "eventIndex" | "blockHash">): string {
+export function operationIdOf(event: Pick<SyncedEvent, "txid" | "eventIndex" | "blockHash">): string {
   return `event:${event.txid}:${event.eventIndex}:${event.blockHash}`;
 }
 
@@ -98,7 +101,7 @@ async function applyProviderEffects(ctx: MutationCtx, event: VaultEvent): Promis
 }
 
 /** The same payout: same kind, policy, buyer, token and amount (the block may differ). */
-function sameSettlement(kept: VaultEvent, event: VaultEvent): boolean {
+function sameSettlement(kept: SyncedEvent, event: SyncedEvent): boolean {
   return (
     kept.kind === "settlement-paid" &&
     event.kind === "settlement-paid" &&
@@ -109,10 +112,10 @@ function sameSettlement(kept: VaultEvent, event: VaultEvent): boolean {
   );
 }
 
-/** Applies one event and mirrors the vault's totals it reports. */
-export async function applyVaultEvent(ctx: MutationCtx, event: VaultEvent): Promise<ApplyOutcome> {
+/** Applies one event and mirrors the vault's totals a money event reports. */
+export async function applyVaultEvent(ctx: MutationCtx, event: SyncedEvent): Promise<ApplyOutcome> {
   const outcome = await recordAndApply(ctx, event);
-  if (outcome !== "duplicate") await syncPoolBalances(ctx, event);
+  if (outcome !== "duplicate" && isMoneyEvent(event)) await syncPoolBalances(ctx, event);
   return outcome;
 }
 
@@ -124,24 +127,38 @@ export type ApplyCounts = Record<ApplyOutcome, number>;
  * the totals an event reports already include every earlier one, so the
  * mirrors in between would be overwritten within the same transaction.
  */
-export async function applyVaultEvents(ctx: MutationCtx, events: readonly VaultEvent[]): Promise<ApplyCounts> {
-  const counts: ApplyCounts = { applied: 0, duplicate: 0, unmatched: 0 };
+export async function applyVaultEvents(ctx: MutationCtx, events: readonly SyncedEvent[]): Promise<ApplyCounts> {
+  const counts: ApplyCounts = { applied: 0, duplicate: 0, unmatched: 0, recorded: 0 };
   const newestPerToken = new Map<VaultEvent["token"], VaultEvent>();
   for (const event of events) {
     const outcome = await recordAndApply(ctx, event);
     counts[outcome] += 1;
-    if (outcome !== "duplicate") newestPerToken.set(event.token, event);
+    if (outcome !== "duplicate" && isMoneyEvent(event)) newestPerToken.set(event.token, event);
   }
   for (const event of newestPerToken.values()) await syncPoolBalances(ctx, event);
   return counts;
 }
 
-async function recordAndApply(ctx: MutationCtx, event: VaultEvent): Promise<ApplyOutcome> {
+async function recordAndApply(ctx: MutationCtx, event: SyncedEvent): Promise<ApplyOutcome> {
   const existing = await ctx.db
     .query("vaultEvents")
     .withIndex("by_tx_and_index", (q) => q.eq("txid", event.txid).eq("eventIndex", event.eventIndex))
     .unique();
   if (existing && existing.status !== "reversed") return "duplicate";
+  if (!isMoneyEvent(event)) {
+    const record = {
+      txid: event.txid,
+      eventIndex: event.eventIndex,
+      blockHeight: event.blockHeight,
+      blockHash: event.blockHash,
+      event,
+      status: "recorded" as const,
+      appliedAt: Date.now(),
+    };
+    if (existing) await ctx.db.replace("vaultEvents", existing._id, record);
+    else await ctx.db.insert("vaultEvents", record);
+    return "recorded";
+  }
   if (existing?.keptThroughReorg && sameSettlement(existing.event, event)) {
     // Its effects were kept through the reorg: it is back, and counts once.
     await ctx.db.patch("vaultEvents", existing._id, {
@@ -156,7 +173,7 @@ async function recordAndApply(ctx: MutationCtx, event: VaultEvent): Promise<Appl
     return "applied";
   }
 
-  let outcome: ApplyOutcome = "applied";
+  let outcome: "applied" | "unmatched" = "applied";
   let offLedger: PremiumOffLedger | undefined;
   try {
     offLedger = await applyProviderEffects(ctx, event);

@@ -1,7 +1,7 @@
 /**
- * Test controls under /_local/ (not part of any real API): mining, reorgs,
- * dropping pending transactions, a miner minimum fee, fault injection and
- * funding.
+ * Test controls under /_local/ (not part of any real API): mining, letting
+ * burn blocks pass, reorgs, dropping pending transactions, a miner minimum
+ * fee, fault injection and funding.
  */
 import { Cl, ClarityType, validateStacksAddress } from "@stacks/transactions";
 import { z } from "zod";
@@ -14,6 +14,7 @@ import type { ServerContext } from "./context";
 
 export type BlockRef = { height: number; hash: string };
 export type MineResponse = { blocks: BlockRef[]; tip: BlockRef };
+export type BurnBlocksResponse = MineResponse & { burnBlockHeight: number };
 export type ReorgResponse = { orphaned: BlockRef[]; replacements: BlockRef[]; tip: BlockRef };
 export type BalanceResponse = { address: string; balance: string };
 export type MinFeeResponse = { ustx: string };
@@ -25,6 +26,7 @@ const principal = z.string().refine((p) => {
 const amount = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative()]).transform((v) => BigInt(v));
 
 const mineRequest = z.object({ count: z.number().int().min(1).max(1000).default(1) });
+const burnBlocksRequest = z.object({ count: z.number().int().min(1).max(10_000) });
 const reorgRequest = z.object({ depth: z.number().int().min(1), reinclude: z.boolean().default(false) });
 const dropRequest = z.object({ txid: z.string() });
 const minFeeRequest = z.object({ ustx: amount });
@@ -45,6 +47,19 @@ export function localRoutes({ chain, faults }: ServerContext): Route[] {
         const { count } = parseJsonBody(mineRequest, body);
         const blocks = await chain.mine(count);
         return json(200, { blocks: blocks.map(ref), tip: ref(chain.blocks.tip) } satisfies MineResponse);
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/_local\/burn-blocks\/?$/,
+      handle: async ({ body }) => {
+        const { count } = parseJsonBody(burnBlocksRequest, body);
+        const blocks = await chain.advanceBurnBlocks(count);
+        return json(200, {
+          blocks: blocks.map(ref),
+          tip: ref(chain.blocks.tip),
+          burnBlockHeight: chain.simnet.burnBlockHeight,
+        } satisfies BurnBlocksResponse);
       },
     },
     {

@@ -72,7 +72,12 @@ function nextPosition() {
 // ---------------------------------------------------------------------------
 
 type ModelBalance = Balance & { tier: Tier };
-type ModelReservation = { provider: string; token: Token; amount: bigint; status: "active" | "redeemed" | "cancelled" };
+type ModelReservation = {
+  provider: string;
+  token: Token;
+  amount: bigint;
+  status: "active" | "redeemed" | "cancelled" | "superseded";
+};
 type AppliedBalanceOp = {
   operationId: string;
   provider: string;
@@ -86,7 +91,10 @@ class Model {
   readonly providers = new Map<string, Tier>();
   /** `${principal}/${token}` -> balance, created by the first change that succeeds */
   readonly balances = new Map<string, ModelBalance>();
-  readonly reservations = new Map<bigint, ModelReservation>();
+  /** `${principal}/${nonce}` -> reservation: voucher nonces are per provider, from 1 up. */
+  readonly reservations = new Map<string, ModelReservation & { nonce: bigint }>();
+  /** The vault's flow counter (deposits and withdrawals). */
+  seq = 0n;
   /** The vault's own totals, as its events report them. */
   readonly vaultBalance: Record<Token, bigint> = { STX: 0n, sBTC: 0n };
   readonly vaultLocked: Record<Token, bigint> = { STX: 0n, sBTC: 0n };
@@ -137,6 +145,13 @@ class Model {
       const b = this.balances.get(`${provider}/${token}`);
       if (b) this.balances.set(`${provider}/${token}`, { ...b, tier });
     }
+  }
+
+  /** The provider's next voucher nonce: one above the highest issued to them. */
+  nextNonce(provider: string): bigint {
+    let highest = 0n;
+    for (const r of this.reservations.values()) if (r.provider === provider && r.nonce > highest) highest = r.nonce;
+    return highest + 1n;
   }
 
   lockedSum(token: Token): bigint {
@@ -235,8 +250,10 @@ async function runOp(t: Backend, model: Model, op: Op, step: number): Promise<"c
         totalBalance,
         totalLocked: model.vaultLocked[op.token],
         depositor: provider,
+        seq: model.seq + 1n,
       };
       expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+      model.seq += 1n;
       // A deposit straight to the vault by someone unknown makes them a provider in the default tier.
       if (!model.providers.has(provider)) model.providers.set(provider, "Conservative");
       model.change(provider, op.token, { total: op.amount });
@@ -249,12 +266,10 @@ async function runOp(t: Backend, model: Model, op: Op, step: number): Promise<"c
       const { provider, token: tk } = resolve(model, op.target, (b) => b.total - b.locked - b.reserved > 0n);
       const available = model.available(provider, tk);
       const amount = amountAt(available, op.pct);
-      const nonce = BigInt(1_000_000 + step);
       const call = t.mutation(internal.liquidity.reserveWithdrawal, {
         provider,
         token: tk,
         amount,
-        nonce,
         expiresAtBlock: 1_000_000n,
       });
       if (!model.providers.has(provider)) {
@@ -265,20 +280,21 @@ async function runOp(t: Backend, model: Model, op: Op, step: number): Promise<"c
         expect(await failureCodeOf(call)).toBe("INSUFFICIENT_AVAILABLE_BALANCE");
         return "unchanged";
       }
-      await call;
+      const nonce = model.nextNonce(provider);
+      expect(await call).toBe(nonce);
       model.change(provider, tk, { reserved: amount });
-      model.reservations.set(nonce, { provider, token: tk, amount, status: "active" });
+      model.reservations.set(`${provider}/${nonce}`, { provider, token: tk, amount, nonce, status: "active" });
       return "changed";
     }
 
     case "withdraw":
     case "cancel": {
-      const active = [...model.reservations.entries()].filter(([, r]) => r.status === "active");
-      const chosen = active[op.pick % Math.max(active.length, 1)];
-      if (!chosen) return "unchanged";
-      const [nonce, reservation] = chosen;
+      const active = [...model.reservations.values()].filter((r) => r.status === "active");
+      const reservation = active[op.pick % Math.max(active.length, 1)];
+      if (!reservation) return "unchanged";
+      const nonce = reservation.nonce;
       if (op.kind === "cancel") {
-        await t.mutation(internal.liquidity.cancelWithdrawalReservation, { nonce });
+        await t.mutation(internal.liquidity.cancelWithdrawalReservation, { provider: reservation.provider, nonce });
         model.change(reservation.provider, reservation.token, { reserved: -reservation.amount });
         reservation.status = "cancelled";
         return "changed";
@@ -293,12 +309,21 @@ async function runOp(t: Backend, model: Model, op: Op, step: number): Promise<"c
         totalLocked: model.vaultLocked[reservation.token],
         provider: reservation.provider,
         nonce,
+        seq: model.seq + 1n,
       };
       expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+      model.seq += 1n;
       // Two ledger rows: the reservation is freed, then the money leaves.
       model.change(reservation.provider, reservation.token, { reserved: -reservation.amount });
       model.change(reservation.provider, reservation.token, { total: -reservation.amount });
       reservation.status = "redeemed";
+      // The vault now refuses the provider's lower nonces: their reservations are freed, one row each.
+      for (const earlier of model.reservations.values()) {
+        if (earlier.provider === reservation.provider && earlier.status === "active" && earlier.nonce < nonce) {
+          model.change(earlier.provider, earlier.token, { reserved: -earlier.amount });
+          earlier.status = "superseded";
+        }
+      }
       model.vaultBalance[reservation.token] = totalBalance;
       model.appliedEvents.push(event);
       return "changed";
@@ -414,7 +439,10 @@ async function checkEverything(t: Backend, model: Model, snap: Snapshot): Promis
   const reservations = snap.withdrawalReservations as unknown as (ModelReservation & { nonce: bigint })[];
   expect(
     new Map(
-      reservations.map((r) => [r.nonce, { provider: r.provider, token: r.token, amount: r.amount, status: r.status }]),
+      reservations.map((r) => [
+        `${r.provider}/${r.nonce}`,
+        { provider: r.provider, token: r.token, amount: r.amount, nonce: r.nonce, status: r.status },
+      ]),
     ),
   ).toEqual(model.reservations);
   expect(snap.balanceLedger).toHaveLength(model.ledgerRows);
@@ -448,9 +476,9 @@ async function checkEverything(t: Backend, model: Model, snap: Snapshot): Promis
       });
     }
     expect(portfolio?.balances.map((b) => b.token)).toEqual([...TOKENS]);
-    const pending = [...model.reservations.entries()]
-      .filter(([, r]) => r.provider === principal && r.status === "active")
-      .map(([nonce, r]) => ({ token: r.token, amount: r.amount, nonce }));
+    const pending = [...model.reservations.values()]
+      .filter((r) => r.provider === principal && r.status === "active")
+      .map((r) => ({ token: r.token, amount: r.amount, nonce: r.nonce }));
     expect(
       (portfolio?.pendingWithdrawals ?? []).map(({ token: tk, amount, nonce }) => ({ token: tk, amount, nonce })),
     ).toEqual(expect.arrayContaining(pending));
@@ -578,7 +606,7 @@ function logicalKeyOf(table: string, doc: Doc): string {
     case "vaultEvents":
       return `vaultEvents:${String(doc.txid)}/${String(doc.eventIndex)}`;
     case "withdrawalReservations":
-      return `withdrawalReservations:${String(doc.nonce)}`;
+      return `withdrawalReservations:${String(doc.provider)}/${String(doc.nonce)}`;
     default:
       return `${table}:${doc._id}`;
   }
@@ -721,6 +749,7 @@ async function seededBackend(): Promise<Backend> {
         totalBalance: 1_000_000n * height,
         totalLocked: 0n,
         depositor: principal,
+        seq: height,
       };
       await t.mutation(internal.vaultEvents.apply, { event });
     }
@@ -740,6 +769,7 @@ function depositOf(depositor: string, txid: string): VaultEvent {
     totalBalance: 999_999_999n,
     totalLocked: 0n,
     depositor,
+    seq: 1_000n,
   };
 }
 
@@ -821,26 +851,26 @@ describe("contention between providers", () => {
 
   test("withdrawal requests of providers in different shards touch no common document, and never the pool mirror", async () => {
     expect(shardOf(A)).not.toBe(shardOf(B));
-    const requestOf = (provider: string, nonce: bigint) => ({
+    const requestOf = (provider: string) => ({
       provider,
       token: "STX" as const,
       amount: 1_000n,
-      nonce,
       expiresAtBlock: 500n,
     });
-    const requestA = requestOf(A, 11n);
-    const requestB = requestOf(B, 12n);
+    const requestA = requestOf(A);
+    const requestB = requestOf(B);
     const writesA = await writesOf((t) => t.mutation(internal.liquidity.reserveWithdrawal, requestA));
     const writesB = await writesOf((t) => t.mutation(internal.liquidity.reserveWithdrawal, requestB));
-    const expectedFor = (principal: string, nonce: bigint) =>
+    // Each provider's first voucher: both get nonce 1, from their own range of the nonce index.
+    const expectedFor = (principal: string) =>
       [
-        `balanceLedger:reservation:${nonce}:reserve`,
+        `balanceLedger:reservation:${principal}:1:reserve`,
         `providerBalances:${principal}/STX`,
         `tierTotalShards:Conservative/STX/${shardOf(principal)}`,
-        `withdrawalReservations:${nonce}`,
+        `withdrawalReservations:${principal}/1`,
       ].sort();
-    expect([...writesA.keys()].sort()).toEqual(expectedFor(A, 11n));
-    expect([...writesB.keys()].sort()).toEqual(expectedFor(B, 12n));
+    expect([...writesA.keys()].sort()).toEqual(expectedFor(A));
+    expect([...writesB.keys()].sort()).toEqual(expectedFor(B));
 
     const readsA = await readsOf((ctx) => reserveWithdrawal(ctx, requestA));
     const readsB = await readsOf((ctx) => reserveWithdrawal(ctx, requestB));

@@ -124,6 +124,7 @@ async function setMaxBackers(t: Backend, tier: Tier, maxBackersPerPolicy: number
 /** Vault events with unique positions and the vault's totals as a running model reports them. */
 class Chain {
   private height = 0n;
+  private seq = 0n;
   readonly balance: Record<Token, bigint> = { STX: 0n, sBTC: 0n };
 
   private position() {
@@ -139,7 +140,8 @@ class Chain {
   deposit(depositor: string, token: Token, amount: bigint): VaultEvent {
     this.balance[token] += amount;
     const totals = { totalBalance: this.balance[token], totalLocked: 0n };
-    return { ...this.position(), kind: "funds-deposited", depositor, token, amount, ...totals };
+    this.seq += 1n;
+    return { ...this.position(), kind: "funds-deposited", depositor, token, amount, seq: this.seq, ...totals };
   }
 
   premium(policyId: bigint, token: Token, amount: bigint): VaultEvent {

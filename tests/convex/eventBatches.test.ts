@@ -38,7 +38,12 @@ describe("applyBatch", () => {
       depositEvent(BOB, "sBTC", 7n, { totalBalance: 7n, totalLocked: 0n }, 10n),
       depositEvent(BOB, "STX", 3n, { totalBalance: 8n, totalLocked: 0n }, 11n),
     ];
-    expect(await t.mutation(internal.eventSync.applyBatch, { events })).toEqual({ applied: 3, duplicate: 0, unmatched: 0 });
+    expect(await t.mutation(internal.eventSync.applyBatch, { events })).toEqual({
+      applied: 3,
+      duplicate: 0,
+      unmatched: 0,
+      recorded: 0,
+    });
     expect(await metricsOf(t)).toEqual([
       { token: "sBTC", totalBalanceOnChain: 7n, totalLockedOnChain: 0n, lastEventBlockHeight: 10n },
       { token: "STX", totalBalanceOnChain: 8n, totalLockedOnChain: 0n, lastEventBlockHeight: 11n },
@@ -58,6 +63,7 @@ describe("applyBatch", () => {
       applied: 0,
       duplicate: 1,
       unmatched: 0,
+      recorded: 0,
     });
     expect(await metricsOf(t)).toEqual([
       { token: "STX", totalBalanceOnChain: 7n, totalLockedOnChain: 0n, lastEventBlockHeight: 12n },

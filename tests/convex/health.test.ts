@@ -263,25 +263,25 @@ describe("notifications", () => {
 });
 
 describe("health-checked withdrawals", () => {
-  const reserve = (t: Backend, provider: string, token: "STX" | "sBTC", amount: bigint, nonce: bigint) =>
-    t.mutation(internal.liquidity.reserveWithdrawal, { provider, token, amount, nonce, expiresAtBlock: 100n });
+  const reserve = (t: Backend, provider: string, token: "STX" | "sBTC", amount: bigint) =>
+    t.mutation(internal.liquidity.reserveWithdrawal, { provider, token, amount, expiresAtBlock: 100n });
 
   it("allows at most what keeps the tier's withdrawal ratio plus buffer, and says how much", async () => {
     const t = await market();
     await setPrices(t, 60_000n * USD, 2n * USD);
     // Holds $30,000, must keep 155% of $12,000 = $18,600: $11,400 = 0.19 BTC may go.
-    const message = await expectPoolError(reserve(t, SBTC_BACKER, "sBTC", 19_000_001n, 1n), "INSUFFICIENT_AVAILABLE_BALANCE");
+    const message = await expectPoolError(reserve(t, SBTC_BACKER, "sBTC", 19_000_001n), "INSUFFICIENT_AVAILABLE_BALANCE");
     expect(message).toBe(
       "cannot withdraw 19000001 sBTC: at most 19000000 can be withdrawn now while keeping the tier's withdrawal ratio",
     );
-    await reserve(t, SBTC_BACKER, "sBTC", 19_000_000n, 2n);
+    await reserve(t, SBTC_BACKER, "sBTC", 19_000_000n);
   });
 
   it("refuses providers with active backing when prices are stale (PRICE_UNAVAILABLE), not others", async () => {
     const t = await market();
     await setPrices(t, 60_000n * USD, 2n * USD, NOW - 121_000);
-    await expectPoolError(reserve(t, SBTC_BACKER, "sBTC", 1n, 3n), "PRICE_UNAVAILABLE");
-    await reserve(t, IDLE, "STX", 1_000n, 4n);
+    await expectPoolError(reserve(t, SBTC_BACKER, "sBTC", 1n), "PRICE_UNAVAILABLE");
+    await reserve(t, IDLE, "STX", 1_000n);
   });
 });
 

@@ -286,7 +286,7 @@ describe("requestWithdrawal", () => {
     return t;
   }
 
-  it("reserves the amount and returns a withdraw-funds call with a backend-signed voucher", async () => {
+  it("reserves the amount and returns a withdraw-funds call with a voucher the backend key signed for this vault", async () => {
     const t = await fundedBackend();
     const { call, voucher } = await t
       .withIdentity({ subject: ALICE })
@@ -295,7 +295,8 @@ describe("requestWithdrawal", () => {
     expect(voucher.amount).toBe(4_000n);
     expect(voucher.token).toBe("STX");
     expect(voucher.expiresAt).toBe(1_050n); // tip 1,000 + VOUCHER_TTL_BLOCKS 50
-    expect(voucher.nonce >= 0n && voucher.nonce < 2n ** 63n).toBe(true);
+    // The provider's first voucher: the vault refuses nonce 0 (a new provider's last redeemed one).
+    expect(voucher.nonce).toBe(1n);
 
     expect(call.contract).toBe(VAULT);
     expect(call.functionName).toBe("withdraw-funds");
@@ -303,21 +304,28 @@ describe("requestWithdrawal", () => {
     expect([amount, token, nonce, expiresAt]).toEqual([
       Cl.uint(4_000n),
       Cl.none(),
-      Cl.uint(voucher.nonce),
+      Cl.uint(1n),
       Cl.uint(1_050n),
     ]);
     expect(call.postConditions.map((hex) => Pc.fromHex(hex))).toEqual([
       { type: "stx-postcondition", address: VAULT, condition: "eq", amount: "4000" },
     ]);
 
-    // The signature recovers to the backend key over exactly this voucher.
+    // The signature recovers to the backend key (the vault's signer) over exactly this voucher, bound to this vault.
     if (signature?.type !== "buffer") throw new Error("signature argument is not a buffer");
-    const hash = withdrawalVoucherHash(
-      { provider: ALICE, amount: 4_000n, tokenContract: null, nonce: voucher.nonce, expiresAt: 1_050n },
-      0x80000000n,
-    );
-    const signer = getAddressFromPublicKey(publicKeyFromSignatureRsv(hash, signature.value), "testnet");
-    expect(signer).toBe(BACKEND_ADDRESS);
+    const signedBy = (vault: string) =>
+      getAddressFromPublicKey(
+        publicKeyFromSignatureRsv(
+          withdrawalVoucherHash(
+            { vault, provider: ALICE, amount: 4_000n, tokenContract: null, nonce: 1n, expiresAt: 1_050n },
+            0x80000000n,
+          ),
+          signature.value,
+        ),
+        "testnet",
+      );
+    expect(signedBy(VAULT)).toBe(BACKEND_ADDRESS);
+    expect(signedBy(`${BACKEND_ADDRESS}.liquidity-pool`)).not.toBe(BACKEND_ADDRESS);
 
     expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({
       total: 10_000n,
@@ -325,8 +333,56 @@ describe("requestWithdrawal", () => {
       available: 6_000n,
     });
     expect((await portfolioOf(t, ALICE))?.pendingWithdrawals).toEqual([
-      { token: "STX", amount: 4_000n, nonce: voucher.nonce, expiresAtBlock: 1_050n },
+      { token: "STX", amount: 4_000n, nonce: 1n, expiresAtBlock: 1_050n },
     ]);
+  });
+
+  it("issues each provider's nonces from 1 up, one above the highest issued, whatever became of it", async () => {
+    const t = await fundedBackend();
+    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
+    await deposit(t, BOB, "STX", 500n, 10_500n);
+    const alice = t.withIdentity({ subject: ALICE });
+    const bob = t.withIdentity({ subject: BOB });
+    const nonceOf = async (who: typeof alice, amount: bigint) =>
+      (await who.action(api.liquidity.requestWithdrawal, { amount, token: "STX" })).voucher.nonce;
+
+    expect(await nonceOf(alice, 100n)).toBe(1n);
+    expect(await nonceOf(alice, 100n)).toBe(2n);
+    expect(await nonceOf(bob, 100n)).toBe(1n);
+    // A cancelled voucher's nonce is not reused: the next one is above it.
+    await t.mutation(internal.liquidity.cancelWithdrawalReservation, { provider: ALICE, nonce: 2n });
+    expect(await nonceOf(alice, 100n)).toBe(3n);
+    // A refused request takes no nonce.
+    await expectPoolError(alice.action(api.liquidity.requestWithdrawal, { amount: 1_000_000n, token: "STX" }), "INSUFFICIENT_AVAILABLE_BALANCE");
+    expect(await nonceOf(alice, 100n)).toBe(4n);
+    expect((await portfolioOf(t, ALICE))?.pendingWithdrawals.map((w) => w.nonce).sort()).toEqual([1n, 3n, 4n]);
+    expect((await portfolioOf(t, BOB))?.pendingWithdrawals.map((w) => w.nonce)).toEqual([1n]);
+  });
+
+  it("gives concurrent requests of one provider different nonces", async () => {
+    const t = await fundedBackend();
+    const alice = t.withIdentity({ subject: ALICE });
+    const vouchers = await Promise.all(
+      Array.from({ length: 5 }, () => alice.action(api.liquidity.requestWithdrawal, { amount: 1_000n, token: "STX" })),
+    );
+    expect(vouchers.map((v) => v.voucher.nonce).sort((a, b) => (a < b ? -1 : 1))).toEqual([1n, 2n, 3n, 4n, 5n]);
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ reserved: 5_000n, available: 5_000n });
+  });
+
+  it("cancels a reservation by provider and nonce: another provider's voucher with the same nonce stays", async () => {
+    const t = await fundedBackend();
+    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
+    await deposit(t, BOB, "STX", 500n, 10_500n);
+    await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1_000n, token: "STX" });
+    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestWithdrawal, { amount: 200n, token: "STX" });
+
+    await t.mutation(internal.liquidity.cancelWithdrawalReservation, { provider: BOB, nonce: 1n });
+    expect(balanceIn(await portfolioOf(t, BOB), "STX")).toMatchObject({ reserved: 0n, available: 500n });
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ reserved: 1_000n, available: 9_000n });
+    // Cancelling again, or a nonce never issued, changes nothing.
+    await t.mutation(internal.liquidity.cancelWithdrawalReservation, { provider: BOB, nonce: 1n });
+    await t.mutation(internal.liquidity.cancelWithdrawalReservation, { provider: ALICE, nonce: 9n });
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(1_000n);
   });
 
   it("refuses more than the available balance (INSUFFICIENT_AVAILABLE_BALANCE), saying how much is possible", async () => {
@@ -393,6 +449,82 @@ describe("requestWithdrawal", () => {
       "CONFIGURATION_MISSING",
     );
     expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
+  });
+
+  it("matches a synced withdrawal to the reservation of the same provider and nonce only", async () => {
+    const t = await fundedBackend();
+    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
+    await deposit(t, BOB, "STX", 500n, 10_500n);
+    await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 300n, token: "STX" });
+    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestWithdrawal, { amount: 300n, token: "STX" });
+
+    // Bob redeems his nonce 1: Alice's nonce 1, same amount, is not touched.
+    const event = withdrawalEvent(BOB, "STX", 300n, 1n, { totalBalance: 10_200n, totalLocked: 0n });
+    expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+    expect(balanceIn(await portfolioOf(t, BOB), "STX")).toMatchObject({ total: 200n, reserved: 0n, available: 200n });
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ total: 10_000n, reserved: 300n, available: 9_700n });
+    expect((await portfolioOf(t, ALICE))?.pendingWithdrawals.map((w) => w.nonce)).toEqual([1n]);
+  });
+
+  it("frees the provider's unredeemed lower-nonce reservations when a later voucher's withdrawal syncs, and no others", async () => {
+    const t = await fundedBackend();
+    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
+    await deposit(t, BOB, "STX", 500n, 10_500n);
+    const alice = t.withIdentity({ subject: ALICE });
+    for (const amount of [1_000n, 2_000n, 3_000n, 500n]) {
+      await alice.action(api.liquidity.requestWithdrawal, { amount, token: "STX" }); // nonces 1, 2, 3, 4
+    }
+    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestWithdrawal, { amount: 100n, token: "STX" });
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ reserved: 6_500n, available: 3_500n });
+
+    // Alice redeems nonce 3 first: the vault now refuses her nonces 1 and 2, so their reservations go too.
+    const event = withdrawalEvent(ALICE, "STX", 3_000n, 3n, { totalBalance: 7_500n, totalLocked: 0n });
+    expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({
+      total: 7_000n,
+      reserved: 500n,
+      available: 6_500n,
+    });
+    expect((await portfolioOf(t, ALICE))?.pendingWithdrawals).toEqual([
+      { token: "STX", amount: 500n, nonce: 4n, expiresAtBlock: 1_050n },
+    ]);
+    const statuses = await t.run(async (ctx) =>
+      (await ctx.db.query("withdrawalReservations").collect()).map((r) => [r.provider, r.nonce, r.status]),
+    );
+    expect(statuses).toEqual([
+      [ALICE, 1n, "superseded"],
+      [ALICE, 2n, "superseded"],
+      [ALICE, 3n, "redeemed"],
+      [ALICE, 4n, "active"],
+      [BOB, 1n, "active"],
+    ]);
+    expect(balanceIn(await portfolioOf(t, BOB), "STX")).toMatchObject({ reserved: 100n });
+    // The next voucher still goes above every nonce issued.
+    expect((await alice.action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" })).voucher.nonce).toBe(5n);
+  });
+
+  it("puts superseded reservations back when the withdrawal that voided them is reversed by a reorg", async () => {
+    const t = await fundedBackend();
+    const alice = t.withIdentity({ subject: ALICE });
+    await alice.action(api.liquidity.requestWithdrawal, { amount: 1_000n, token: "STX" }); // nonce 1
+    await alice.action(api.liquidity.requestWithdrawal, { amount: 2_000n, token: "STX" }); // nonce 2
+    const event = withdrawalEvent(ALICE, "STX", 2_000n, 2n, { totalBalance: 8_000n, totalLocked: 0n });
+    await t.mutation(internal.vaultEvents.apply, { event });
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ total: 8_000n, reserved: 0n });
+
+    expect(await t.mutation(internal.eventSync.reverse, { txid: event.txid, eventIndex: 0 })).toBe("reversed");
+    // Both vouchers may be redeemable again on the winning fork: both amounts are held again.
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({
+      total: 10_000n,
+      reserved: 3_000n,
+      available: 7_000n,
+    });
+    expect((await portfolioOf(t, ALICE))?.pendingWithdrawals.map((w) => w.nonce).sort()).toEqual([1n, 2n]);
+
+    // Re-mined: redeemed and superseded once more.
+    const again = { ...event, blockHash: `0x${"c".repeat(64)}` };
+    expect(await t.mutation(internal.vaultEvents.apply, { event: again })).toBe("applied");
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ total: 8_000n, reserved: 0n, available: 8_000n });
   });
 
   it("ends the reservation when the withdrawal event syncs: total and reserved both drop", async () => {

@@ -55,6 +55,14 @@ export function nextTxid(): string {
   return `0x${txCounter.toString(16).padStart(64, "0")}`;
 }
 
+let seqCounter = 0n;
+
+/** The vault's flow counter: every deposit or withdrawal takes the next value. */
+function nextSeq(): bigint {
+  seqCounter += 1n;
+  return seqCounter;
+}
+
 const position = (blockHeight: bigint) => ({
   txid: nextTxid(),
   eventIndex: 0,
@@ -69,7 +77,7 @@ export function depositEvent(
   totals: { totalBalance: bigint; totalLocked: bigint },
   blockHeight = 10n,
 ): VaultEvent {
-  return { ...position(blockHeight), kind: "funds-deposited", depositor, token, amount, ...totals };
+  return { ...position(blockHeight), kind: "funds-deposited", depositor, token, amount, seq: nextSeq(), ...totals };
 }
 
 export function withdrawalEvent(
@@ -80,5 +88,5 @@ export function withdrawalEvent(
   totals: { totalBalance: bigint; totalLocked: bigint },
   blockHeight = 20n,
 ): VaultEvent {
-  return { ...position(blockHeight), kind: "funds-withdrawn", provider, token, amount, nonce, ...totals };
+  return { ...position(blockHeight), kind: "funds-withdrawn", provider, token, amount, nonce, seq: nextSeq(), ...totals };
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiMinedTransaction } from "../../devnet/apiShapes";
 import type { LocalHiroServer } from "../../devnet/hiroServer";
 import type { ApiAddressNonces } from "../../devnet/routes/accounts";
-import type { ReorgResponse } from "../../devnet/routes/local";
+import type { BurnBlocksResponse, ReorgResponse } from "../../devnet/routes/local";
 import { START_TIMEOUT_MS, VAULT, broadcast, broadcastOk, get, getJson, mine, post, postJson, signedCall, startServer } from "./helpers";
 
 let server: LocalHiroServer;
@@ -290,6 +290,58 @@ describe("reorg with re-inclusion", () => {
   it("refuses to reorg deeper than the blocks mined since start", async () => {
     expect((await postJson(url, "/_local/reorg", { depth: 10_000 })).status).toBe(400);
     expect((await postJson(url, "/_local/reorg", { depth: 0 })).status).toBe(400);
+  });
+});
+
+describe("burn blocks", () => {
+  const burnHeight = async () => (await get<{ burn_block_height: number }>(url, "/v2/info")).burn_block_height;
+
+  it("lets burn blocks pass, each with one empty Stacks block, leaving the mempool alone", async () => {
+    const tip = server.chain.blocks.tip;
+    const before = await burnHeight();
+    const pending = await broadcastOk(url, await deposit(7n));
+
+    const passed = await post<BurnBlocksResponse>(url, "/_local/burn-blocks", { count: 3 });
+    expect(passed.blocks.map((b) => b.height)).toEqual([tip.height + 1, tip.height + 2, tip.height + 3]);
+    expect(passed.tip).toEqual(passed.blocks[2]);
+    expect(passed.burnBlockHeight).toBe(before + 3);
+    expect(await burnHeight()).toBe(before + 3);
+    for (const [i, block] of passed.blocks.entries()) {
+      expect(await get<Api.NakamotoBlock>(url, `/extended/v2/blocks/${block.height}`)).toMatchObject({
+        canonical: true,
+        hash: block.hash,
+        tx_count: 0,
+        burn_block_height: before + i + 1,
+      });
+    }
+    expect(await get<ApiMinedTransaction>(url, `/extended/v1/tx/${pending}`)).toMatchObject({ tx_status: "pending" });
+    // Mining goes on in the last burn block.
+    const { blocks } = await mine(url);
+    expect(await get<ApiMinedTransaction>(url, `/extended/v1/tx/${pending}`)).toMatchObject({
+      tx_status: "success",
+      block_hash: blocks[0]?.hash,
+      burn_block_height: before + 3,
+    });
+  });
+
+  it("keeps burn blocks passed through a reorg without re-inclusion", async () => {
+    const before = await burnHeight();
+    await post<BurnBlocksResponse>(url, "/_local/burn-blocks", { count: 2 });
+    await mine(url);
+    const reorg = await post<ReorgResponse>(url, "/_local/reorg", { depth: 3 });
+    expect(reorg.replacements).toHaveLength(3);
+    expect(await burnHeight()).toBe(before + 2);
+    expect(server.simnet.burnBlockHeight).toBe(before + 2);
+    const heights = await Promise.all(
+      reorg.replacements.map(async (b) => (await get<Api.NakamotoBlock>(url, `/extended/v2/blocks/${b.hash}`)).burn_block_height),
+    );
+    expect(heights).toEqual([before + 1, before + 2, before + 2]);
+  });
+
+  it("validates the request", async () => {
+    expect((await postJson(url, "/_local/burn-blocks", { count: 0 })).status).toBe(400);
+    expect((await postJson(url, "/_local/burn-blocks", {})).status).toBe(400);
+    expect((await postJson(url, "/_local/burn-blocks", { count: 1.5 })).status).toBe(400);
   });
 });
 

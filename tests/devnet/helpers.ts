@@ -30,7 +30,7 @@ export const BACKEND = privateKeyToAddress(BACKEND_KEY, "testnet");
 export const START_TIMEOUT_MS = 60_000;
 
 export async function startServer(options: { spareSession?: boolean } = {}): Promise<LocalHiroServer> {
-  return await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendPrincipal: BACKEND }, ...options });
+  return await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendKey: BACKEND_KEY }, ...options });
 }
 
 /** A devnet network whose client talks to the local server (how @stacks/network 7 takes a custom URL). */

@@ -28,6 +28,7 @@ import type { ApiCoreNodeInfo } from "../../devnet/routes/chainInfo";
 import {
   BACKEND,
   BACKEND_KEY,
+  DEPLOYER,
   SBTC,
   START_TIMEOUT_MS,
   VAULT,
@@ -62,6 +63,44 @@ afterAll(async () => {
 });
 
 const DEPOSIT = 1_000_000n;
+/** The vault's ROLE-DELAY, in burn blocks. */
+const ROLE_DELAY = 144;
+/** Burn height of a freshly deployed vault, before the start-up hand-over. */
+let startBurnHeight = 0;
+
+describe("the vault as set up at start", () => {
+  it("hands the operator and signer roles to the backend key after ROLE-DELAY burn blocks; the deployer stays admin and guardian", async () => {
+    const roles = server.simnet.callReadOnlyFn(VAULT, "get-roles", [], WALLET_1).result;
+    expect(roles).toEqual(
+      Cl.tuple({
+        admin: Cl.principal(DEPLOYER),
+        guardian: Cl.principal(DEPLOYER),
+        operator: Cl.some(Cl.principal(BACKEND)),
+        signer: Cl.some(Cl.principal(BACKEND)),
+      }),
+    );
+    for (const role of ["operator", "signer"]) {
+      expect(server.simnet.callReadOnlyFn(VAULT, "get-pending-role", [Cl.stringAscii(role)], WALLET_1).result).toEqual(Cl.none());
+    }
+    // The proposals' block, 144 blocks each opening a burn block, and the acceptances' block.
+    const tip = server.chain.blocks.tip;
+    const genesis = server.chain.blocks.genesisHeight;
+    expect(tip.height).toBe(genesis + 1 + ROLE_DELAY + 1);
+    startBurnHeight = server.chain.blocks.atHeight(genesis)!.burnBlockHeight;
+    expect(server.simnet.burnBlockHeight).toBe(startBurnHeight + ROLE_DELAY);
+    expect(tip.burnBlockHeight).toBe(startBurnHeight + ROLE_DELAY);
+    // The vault's default outflow limit stands: 1,000 STX of an empty vault.
+    const outflow = server.simnet.callReadOnlyFn(VAULT, "get-outflow", [Cl.none()], WALLET_1).result;
+    expect(outflow).toEqual(
+      Cl.tuple({
+        "window-start": Cl.uint(server.simnet.burnBlockHeight),
+        used: Cl.uint(0),
+        cap: Cl.uint(1_000_000_000n),
+        available: Cl.uint(1_000_000_000n),
+      }),
+    );
+  });
+});
 
 describe("a deposit from broadcast to events", () => {
   let txid: string;
@@ -160,16 +199,35 @@ describe("a deposit from broadcast to events", () => {
         depositor: Cl.principal(WALLET_1),
         token: Cl.none(),
         amount: Cl.uint(DEPOSIT),
+        seq: Cl.uint(1),
         "total-balance": Cl.uint(DEPOSIT),
         "total-locked": Cl.uint(0),
       }),
     );
     expect(newest.contract_log.value.repr).toBe(
-      `(tuple (amount u1000000) (depositor '${WALLET_1}) (event "funds-deposited") (token none) (total-balance u1000000) (total-locked u0))`,
+      `(tuple (amount u1000000) (depositor '${WALLET_1}) (event "funds-deposited") (seq u1) (token none) (total-balance u1000000) (total-locked u0))`,
     );
-    // The oldest events are the configuration calls made at start-up.
+    // The oldest events are the configuration calls made at start-up, oldest last.
     const events = page.results.map((e) => Cl.deserialize((e as Api.TransactionEventSmartContractLog).contract_log.value.hex));
-    expect(events.at(-1)).toEqual(Cl.tuple({ event: Cl.stringAscii("sbtc-token-principal-set"), token: Cl.principal(SBTC) }));
+    expect(events.slice(1).reverse()).toEqual([
+      Cl.tuple({ event: Cl.stringAscii("sbtc-token-principal-set"), token: Cl.principal(SBTC) }),
+      ...(["operator", "signer"] as const).map((role) =>
+        Cl.tuple({
+          event: Cl.stringAscii("role-proposed"),
+          role: Cl.stringAscii(role),
+          who: Cl.principal(BACKEND),
+          eta: Cl.uint(startBurnHeight + ROLE_DELAY),
+        }),
+      ),
+      ...(["operator", "signer"] as const).map((role) =>
+        Cl.tuple({
+          event: Cl.stringAscii("role-set"),
+          role: Cl.stringAscii(role),
+          previous: Cl.some(Cl.principal(DEPLOYER)),
+          who: Cl.principal(BACKEND),
+        }),
+      ),
+    ]);
   });
 
   it("advances the nonces", async () => {
@@ -190,11 +248,21 @@ describe("a deposit from broadcast to events", () => {
     });
     expect(total).toEqual(Cl.uint(DEPOSIT));
 
-    const raw = await post<Api.ReadOnlyFunctionSuccessResponse>(url, `/v2/contracts/call-read/${contractAddress}/${contractName}/is-voucher-used`, {
+    const raw = await post<Api.ReadOnlyFunctionSuccessResponse>(url, `/v2/contracts/call-read/${contractAddress}/${contractName}/get-provider-record`, {
       sender: WALLET_1,
-      arguments: [`0x${Cl.serialize(Cl.uint(7))}`],
+      arguments: [`0x${Cl.serialize(Cl.principal(WALLET_1))}`],
     });
-    expect(raw).toEqual({ okay: true, result: "0x04" });
+    const record = Cl.some(
+      Cl.tuple({
+        nonce: Cl.uint(0),
+        "stx-in": Cl.uint(DEPOSIT),
+        "stx-out": Cl.uint(0),
+        "sbtc-in": Cl.uint(0),
+        "sbtc-out": Cl.uint(0),
+        "created-seq": Cl.uint(1),
+      }),
+    );
+    expect(raw).toEqual({ okay: true, result: `0x${Cl.serialize(record)}` });
 
     const missing = await post<Api.ReadOnlyFunctionSuccessResponse>(url, `/v2/contracts/call-read/${contractAddress}/${contractName}/no-such-fn`, {
       sender: WALLET_1,
@@ -267,13 +335,14 @@ describe("other transactions", () => {
     expect(server.simnet.getAssetsMap().get("STX")?.get(recipient)).toBe(12_345n);
   });
 
-  it("runs backend-only calls as the configured backend (contract-caller is the signer)", async () => {
+  it("runs operator calls as the backend key, which holds the operator role (contract-caller is the signer)", async () => {
     await post(url, "/_local/fund", { address: BACKEND, ustx: "1000000000" });
     const transaction = await signedCall(url, {
       functionName: "lock-collateral-aggregate",
       args: [Cl.list([Cl.uint(1)]), Cl.uint(400_000), Cl.none()],
       senderKey: BACKEND_KEY,
-      nonce: 0n,
+      // Nonces 0 and 1 were the backend's two accept-role transactions at start-up.
+      nonce: 2n,
     });
     const txid = await broadcastOk(url, transaction);
     await mine(url);
@@ -477,7 +546,7 @@ describe("stateless checks", () => {
 
   it("rejects a sender who cannot pay the fee", async () => {
     const poorKey = randomPrivateKey();
-    const transaction = await signedCall(url, { functionName: "set-paused", args: [Cl.bool(true)], senderKey: poorKey, nonce: 0n });
+    const transaction = await signedCall(url, { functionName: "pause", args: [], senderKey: poorKey, nonce: 0n });
     expect(await rejected(transaction)).toMatchObject({
       reason: "NotEnoughFunds",
       reason_data: { expected: `0x${(10_000).toString(16).padStart(32, "0")}`, actual: `0x${"0".repeat(32)}` },

@@ -13,7 +13,7 @@
  * the mempool with the server's miner minimum fee (POST /_local/min-fee).
  */
 import { createNetwork } from "@stacks/network";
-import { Cl, makeContractCall, makeSTXTokenTransfer } from "@stacks/transactions";
+import { makeContractCall, makeSTXTokenTransfer } from "@stacks/transactions";
 import type { TestConvex } from "convex-test";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
@@ -256,7 +256,7 @@ async function spendBackendNonce(nonce: bigint): Promise<void> {
   await mine(stack.server, 1);
 }
 
-/** The vault admin pauses or unpauses the vault (a mined deployer transaction). */
+/** The deployer (admin and guardian) pauses or unpauses the vault (a mined transaction). */
 async function setPaused(paused: boolean): Promise<void> {
   const network = createNetwork({ network: "testnet", client: { baseUrl: stack.server.url } });
   const nonces = await fetch(`${stack.server.url}/extended/v1/address/${DEPLOYER}/nonces`);
@@ -264,8 +264,8 @@ async function setPaused(paused: boolean): Promise<void> {
   const transaction = await makeContractCall({
     contractAddress: DEPLOYER,
     contractName: "liquidity-pool",
-    functionName: "set-paused",
-    functionArgs: [Cl.bool(paused)],
+    functionName: paused ? "pause" : "unpause",
+    functionArgs: [],
     senderKey: DEVNET_KEYS.deployer,
     network,
     nonce,
@@ -277,7 +277,7 @@ async function setPaused(paused: boolean): Promise<void> {
     headers: { "content-type": "application/octet-stream" },
     body: Buffer.from(transaction.serializeBytes()),
   });
-  if (!response.ok) throw new Error(`set-paused rejected: ${await response.text()}`);
+  if (!response.ok) throw new Error(`${paused ? "pause" : "unpause"} rejected: ${await response.text()}`);
   await mine(stack.server, 1);
   const { result } = stack.server.simnet.callReadOnlyFn(VAULT, "is-paused", [], DEPLOYER);
   expect(result).toEqual({ type: paused ? "true" : "false" });
@@ -387,10 +387,11 @@ describe("backend-signed vault transactions", () => {
 
     expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
     const sent = await row(txId!);
-    expect(sent).toMatchObject({ status: "broadcast", nonce: 0n, fee: MIN_FEE, attempts: 1 });
+    // The counter starts from the chain: nonces 0 and 1 were the backend's accept-role calls at start-up.
+    expect(sent).toMatchObject({ status: "broadcast", nonce: 2n, fee: MIN_FEE, attempts: 1 });
     expect(sent.txid).toMatch(/^0x[0-9a-f]{64}$/);
     expect(sent.fee! <= 1_000_000n).toBe(true); // MAX_FEE_USTX (default)
-    expect(await counter()).toBe(1n);
+    expect(await counter()).toBe(3n);
 
     // What the node received: signed by the backend key, deny mode, no post-condition (a lock moves nothing).
     const pending = await apiTx(sent.txid!);
@@ -398,7 +399,7 @@ describe("backend-signed vault transactions", () => {
       tx_id: sent.txid,
       tx_status: "pending",
       sender_address: BACKEND_ADDRESS,
-      nonce: 0,
+      nonce: 2,
       fee_rate: "1000",
       post_condition_mode: "deny",
       post_conditions: [],
@@ -890,11 +891,12 @@ describe("backend-signed vault transactions", () => {
     await mine(stack.server);
     expect(await follow()).toEqual({ confirmed: 0, failed: 1, replaced: 0 });
     const failed = await row(lockId);
-    expect(failed).toMatchObject({ status: "failed", error: "abort_by_response" });
+    // The reason carries the vault's refusal: u205, the lock exceeds what is unlocked.
+    expect(failed).toMatchObject({ status: "failed", error: "abort_by_response (err u205)" });
     expect(await apiTx(failed.txid!)).toMatchObject({ tx_status: "abort_by_response" });
     const alerts = await alertsOfKind("transaction-failed");
     expect(alerts).toHaveLength(alertsBefore + 1);
-    expect(alerts.at(-1)?.message).toMatch(/^lock-collateral-aggregate for policies .* failed: abort_by_response$/);
+    expect(alerts.at(-1)?.message).toMatch(/^lock-collateral-aggregate for policies .* failed: abort_by_response \(err u205\)$/);
     await sync();
     await expectQuiet();
   });
@@ -919,9 +921,9 @@ describe("backend-signed vault transactions", () => {
     await mine(stack.server);
     expect(await follow()).toEqual({ confirmed: 0, failed: 1, replaced: 0 });
 
-    // The call erred, so its "vault sends exactly 200 STX" post-condition was unmet too.
+    // The call erred (u206), so its "vault sends exactly 200 STX" post-condition was unmet too.
     const failed = await row(settleId!);
-    expect(failed).toMatchObject({ status: "failed", error: "abort_by_post_condition" });
+    expect(failed).toMatchObject({ status: "failed", error: "abort_by_post_condition (err u206)" });
     expect(stack.server.chain.stxBalance(buyer.address)).toBe(buyerBefore);
     expect((await opsOf(policyId)).map((op) => [op.kind, op.status])).toEqual([
       ["lock", "failed"],
@@ -930,7 +932,7 @@ describe("backend-signed vault transactions", () => {
     expect((await policyDoc(policyId))?.status).toBe("Active");
     const alerts = await alertsOfKind("transaction-failed");
     expect(alerts).toHaveLength(alertsBefore + 1);
-    expect(alerts.at(-1)?.message).toBe(`settle-policy for policies ${policyId} failed: abort_by_post_condition`);
+    expect(alerts.at(-1)?.message).toBe(`settle-policy for policies ${policyId} failed: abort_by_post_condition (err u206)`);
     await sync();
     await expectQuiet();
   });

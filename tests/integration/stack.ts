@@ -25,7 +25,7 @@ export const BACKEND_ADDRESS = privateKeyToAddress(BACKEND_KEY, "testnet");
 export type Stack = { server: LocalHiroServer; t: ReturnType<typeof convexTest> };
 
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
-  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendPrincipal: BACKEND_ADDRESS } });
+  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendKey: BACKEND_KEY } });
   await server.mine(1);
   await server.fund(BACKEND_ADDRESS, 1_000_000_000n);
   const settings: Record<string, string> = {
