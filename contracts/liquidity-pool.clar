@@ -132,6 +132,10 @@
 
 ;; The current checkpoint and the one before it (current again if the guardian
 ;; vetoes the newer one inside its veto window). Epochs are never reused.
+;; `exit-terms` is fixed at shutdown: per token, what the vault held and what
+;; claims are owed in total (claims are paid pro rata when assets fall short).
+;; It lives here, not in a var of its own, because every claim reads the
+;; checkpoint anyway: one read less per claim.
 (define-data-var checkpoints
   {
     current: (optional {
@@ -145,14 +149,9 @@
       leaf-count: uint, posted-at: uint,
     }),
     last-epoch: uint,
+    exit-terms: (optional { stx-assets: uint, stx-liabilities: uint, sbtc-assets: uint, sbtc-liabilities: uint }),
   }
-  { current: none, previous: none, last-epoch: u0 })
-
-;; Fixed at shutdown: per token, what the vault held and what claims are owed
-;; in total. Claims are paid pro rata when assets fall short.
-(define-data-var exit-terms
-  (optional { stx-assets: uint, stx-liabilities: uint, sbtc-assets: uint, sbtc-liabilities: uint })
-  none)
+  { current: none, previous: none, last-epoch: u0, exit-terms: none })
 
 ;; What each provider was paid by `claim-exit`, per token; present = claimed.
 (define-map exit-claims { provider: principal, sbtc: bool } uint)
@@ -657,6 +656,7 @@
       }),
       previous: (get current book),
       last-epoch: epoch,
+      exit-terms: (get exit-terms book),
     })
     (print {
       event: "checkpoint-posted",
@@ -708,7 +708,8 @@
 (define-public (shutdown)
   (let (
       (state (var-get vault))
-      (current (get current (var-get checkpoints)))
+      (book (var-get checkpoints))
+      (current (get current book))
       (flows (get flows state))
       (silent-since (match current posted (get posted-at posted) DEPLOYED-AT))
     )
@@ -738,12 +739,12 @@
         (stx-assets (get balance (get stx state)))
         (sbtc-assets (get balance (get sbtc state)))
       )
-      (var-set exit-terms (some {
+      (var-set checkpoints (merge book { exit-terms: (some {
         stx-assets: stx-assets,
         stx-liabilities: (get stx-liabilities terms),
         sbtc-assets: sbtc-assets,
         sbtc-liabilities: (get sbtc-liabilities terms),
-      }))
+      }) }))
       ;; Policies are over: locked collateral is part of what providers claim.
       (var-set vault (merge state {
         shut-down: true,
@@ -771,13 +772,14 @@
     (proof (list 32 { hash: (buff 32), stx: uint, sbtc: uint, is-left: bool })))
   (let (
       (state (var-get vault))
-      (terms (unwrap! (var-get exit-terms) ERR-NOT-SHUT-DOWN))
+      (book (var-get checkpoints))
+      (terms (unwrap! (get exit-terms book) ERR-NOT-SHUT-DOWN))
       (token-id (try! (resolve-token token (get sbtc-token state))))
       (is-stx (is-none token-id))
       (provider tx-sender)
       (record (unwrap! (map-get? provider-records provider) ERR-INVALID-PROOF))
       (claim-key { provider: provider, sbtc: (not is-stx) })
-      (current (get current (var-get checkpoints)))
+      (current (get current book))
       (in (if is-stx (get stx-in record) (get sbtc-in record)))
       (out (if is-stx (get stx-out record) (get sbtc-out record)))
     )
@@ -860,7 +862,7 @@
     false))
 
 ;; Per token, what the vault held and owed when it shut down; `none` before.
-(define-read-only (get-exit-terms) (var-get exit-terms))
+(define-read-only (get-exit-terms) (get exit-terms (var-get checkpoints)))
 
 ;; What `claim-exit` paid a provider for a token (`none` = not claimed yet).
 (define-read-only (get-exit-claim (provider principal) (token (optional principal)))
