@@ -1,7 +1,7 @@
 import { getClarinetVitestsArgv, vitestSetupFilePath } from "@stacks/clarinet-sdk/vitest";
 import { defineConfig } from "vitest/config";
 
-// One `vitest run` holds every test project (DESIGN §9): the Clarity contracts
+// One `vitest run` holds every test project (README "Getting started"): the Clarity contracts
 // on Clarinet's simnet, and the Convex backend in convex-test's edge runtime.
 export default defineConfig({
   test: {

@@ -7,7 +7,7 @@
  *   npx tsx bench/collateral-costs.ts --sweep=100000  # any list of sizes, e.g. --sweep=1000,20000,100000
  *   --sweep-only skips part 1; BENCH_DEBUG=1 prints every sweep transaction's figures.
  *
- * DESIGN §5 "Scale": no function reads or writes an unbounded number of
+ * docs/architecture.md, "Scale": no function reads or writes an unbounded number of
  * documents; sweeps are paginated and continue through the scheduler.
  *
  * 1. Allocation (`activatePolicy`), release (`releasePolicy`) and settlement
@@ -81,7 +81,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const RESULTS_DIR = path.join(ROOT, "bench", "results");
 const ALLOCATION_SIZES = [1_000, 10_000] as const;
 const DEFAULT_SWEEP_SIZES = [500, 1_500];
-/** The sweep size DESIGN asks about; extrapolated to when it is not measured. */
+/** The sweep size the scale goal names; extrapolated to when it is not measured. */
 const TARGET_SWEEP = 100_000;
 /** `EXPIRY_PAGE_SIZE` in convex/policies.ts (not exported). */
 const EXPIRY_PAGE = 50;

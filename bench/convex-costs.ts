@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/convex-costs.ts
  *
- * DESIGN §5 "Scale": no function reads or writes an unbounded number of
+ * docs/architecture.md, "Scale": no function reads or writes an unbounded number of
  * documents, and a deposit must not serialize on one hot document. The goal
  * checked here is that both counts are the same at every pool size.
  *
@@ -353,7 +353,7 @@ async function main(): Promise<void> {
   console.log(`\nAt ${SIZES[SIZES.length - 1]?.toLocaleString("en-US")} providers, by table:\n`);
   console.log(textTable(detailHeader, detailBody));
   const allConstant = [...constant.values()].every(Boolean);
-  console.log(`\nGoal (DESIGN §5 "Scale"): every count the same at every size: ${allConstant ? "PASS" : "FAIL"}`);
+  console.log(`\nGoal (docs/architecture.md, "Scale"): every count the same at every size: ${allConstant ? "PASS" : "FAIL"}`);
 
   const md = [
     "## Convex costs",
@@ -379,7 +379,7 @@ async function main(): Promise<void> {
     "| --- | --- | --- |",
     ...detailBody.map((r) => `| ${r.join(" | ")} |`),
     "",
-    `Goal (DESIGN §5 "Scale"): every count the same at every size: **${allConstant ? "PASS" : "FAIL"}**.`,
+    `Goal (docs/architecture.md, "Scale"): every count the same at every size: **${allConstant ? "PASS" : "FAIL"}**.`,
     "",
   ].join("\n");
   mkdirSync(RESULTS_DIR, { recursive: true });

@@ -7,7 +7,7 @@
  *   npx tsx bench/health-sweep.ts                 # measures 500 and 2,000 providers, predicts 10,000
  *   npx tsx bench/health-sweep.ts 1000,10000      # measures these sizes (10,000: about an hour of CPU)
  *
- * DESIGN §5 "Scale": no function reads or writes an unbounded number of
+ * docs/architecture.md, "Scale": no function reads or writes an unbounded number of
  * documents; sweeps are paginated and continue through the scheduler. The
  * goal checked here: every transaction of every sweep stays within a quarter
  * of each Convex per-transaction limit, no page fails, and every provider

@@ -1,5 +1,5 @@
 /**
- * The liquidity API (spec §3.3–3.5). Thin: validation of arguments, identity
+ * The liquidity API (README "Liquidity API"). Thin: validation of arguments, identity
  * and orchestration here; the rules live in convex/model/.
  */
 import { v } from "convex/values";

@@ -1,5 +1,5 @@
 /**
- * The price oracle (DESIGN §5 "Health"): a cron asks every configured source
+ * The price oracle (README "Prices and collateral health"): a cron asks every configured source
  * for BTC/USD and STX/USD, stores each answer, and stores the median of the
  * fresh answers when enough agree. When they do not, no price is stored, an
  * alert is raised, and readers see the price as unavailable once the last

@@ -1,5 +1,5 @@
 /**
- * Reconciliation (DESIGN §7): a cron compares the vault's read-only totals
+ * Reconciliation (README "Chain integration"): a cron compares the vault's read-only totals
  * with the off-chain books and records the result; any difference raises an
  * alert (a row in `alerts` and a log line).
  *

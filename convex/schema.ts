@@ -1,5 +1,5 @@
 /**
- * The off-chain model of the pool (DESIGN §5). Every amount is `v.int64()` in
+ * The off-chain model of the pool (docs/architecture.md). Every amount is `v.int64()` in
  * base units of its token; per-provider money lives here, never on chain.
  */
 import { defineSchema, defineTable } from "convex/server";
@@ -90,7 +90,7 @@ export default defineSchema({
 
   /**
    * Live tier sums, split over shards so that providers in different shards
-   * never write the same document (DESIGN §5 "Scale"). A tier's total is the
+   * never write the same document (docs/architecture.md, "Scale"). A tier's total is the
    * sum over its shards.
    */
   tierTotalShards: defineTable({

@@ -1,6 +1,6 @@
 /**
  * Sign-in with a Stacks wallet: the HTTP endpoints and the challenge table
- * (DESIGN §5 "Auth"). The rules live in `model/walletAuth.ts`; this file reads
+ * (README "Sign-in with a Stacks wallet"). The rules live in `model/walletAuth.ts`; this file reads
  * the environment, stores challenges and turns outcomes into HTTP responses.
  *
  *   POST /auth/challenge                 { address }                     → { nonce, message, expiresAt }

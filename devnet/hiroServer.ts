@@ -2,7 +2,7 @@
  * A local stand-in for the Stacks node RPC and the Hiro API, backed by
  * Clarinet's simnet, on 127.0.0.1. It serves exactly the endpoints the
  * backend uses, in the real shapes, so the backend's own fetch client runs
- * against it unchanged (DESIGN §8). See devnet/README.md.
+ * against it unchanged (docs/architecture.md, "The local stack"). See devnet/README.md.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";

@@ -1,5 +1,5 @@
 /**
- * The whole pool on one machine, in-process (DESIGN §8): the local
+ * The whole pool on one machine, in-process (docs/architecture.md, "The local stack"): the local
  * Hiro-compatible server over simnet, the local price feed, and the Convex
  * functions in convex-test, configured through the environment exactly as a
  * deployment is (`npx convex env set …`), pointing at both over HTTP.

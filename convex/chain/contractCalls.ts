@@ -1,5 +1,5 @@
 /**
- * User-signed vault calls (DESIGN §6): the backend prepares the call, the
+ * User-signed vault calls (docs/architecture.md, "Flows"): the backend prepares the call, the
  * wallet signs it. Arguments and post-conditions are hex-encoded so they
  * cross Convex and JSON unchanged, and feed straight into @stacks/connect:
  *

@@ -1,5 +1,5 @@
 /**
- * Collateral health (DESIGN §5 "Health"), framework-free.
+ * Collateral health (README "Prices and collateral health"), framework-free.
  *
  * A provider's obligation is their share of the policies they back, valued at
  * current prices: a PUT obliges strike × amount in USD whatever BTC does; a

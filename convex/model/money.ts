@@ -1,5 +1,5 @@
 /**
- * Exact integer money arithmetic (DESIGN §4). Amounts are bigint base units,
+ * Exact integer money arithmetic (docs/architecture.md, "Money and rounding"). Amounts are bigint base units,
  * ratios are basis points. What a provider may take rounds down; what they
  * owe rounds up; splits use the largest-remainder rule so parts sum exactly.
  */

@@ -1,7 +1,7 @@
 /**
  * Policy arithmetic: which tier a policy belongs to and how much collateral
  * it needs. Prices are USD with 8 decimals; amounts are base units. Collateral
- * a provider must put up rounds up (DESIGN §4: what they owe rounds up).
+ * a provider must put up rounds up (docs/architecture.md, "Money and rounding": what they owe rounds up).
  */
 import type { Tier, Token } from "../validators";
 import { BPS_DENOMINATOR, mulDivUp } from "./money";

@@ -1,5 +1,5 @@
 /**
- * Premiums become yield (DESIGN §5 "Yield"). A premium counts only once its
+ * Premiums become yield (docs/architecture.md, "Premium → yield"). A premium counts only once its
  * `premium-paid` event is synced; the protocol fee (basis points, rounded
  * down) goes to the protocol account and the rest is split among the policy's
  * backers in proportion to their original allocation, in exact integer parts.

@@ -1,5 +1,5 @@
 /**
- * Aggregating oracle answers into one price (DESIGN §5 "Health"): the median
+ * Aggregating oracle answers into one price (README "Prices and collateral health"): the median
  * of the fresh answers, refused when too few are fresh or when they disagree
  * by more than the allowed spread. Prices are USD with 8 decimals (bigint).
  */

@@ -1,6 +1,6 @@
 /**
  * What the vault should hold, from the off-chain books, to compare with its
- * read-only totals (DESIGN §7). Every unit in the vault belongs to a provider
+ * read-only totals (README "Chain integration"). Every unit in the vault belongs to a provider
  * (their total), to the protocol (fees), or is an unallocated premium. Locked
  * collateral on chain differs from the providers' locked sums only by the
  * collateral instructions not yet confirmed on chain: a lock not yet there

@@ -1,6 +1,6 @@
 /**
  * Undoing an applied vault event whose block left the canonical chain
- * (DESIGN §7: a reorg is detected and reversed, never silently ignored).
+ * (README "Chain integration": a reorg is detected and reversed, never silently ignored).
  *
  * Every balance change an event caused is in the ledger under the event's
  * operation id (or ids that start with it), so the reversal applies the

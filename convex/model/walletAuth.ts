@@ -1,5 +1,5 @@
 /**
- * Sign-in with a Stacks wallet (DESIGN §5 "Auth"), framework-free: the
+ * Sign-in with a Stacks wallet (README "Sign-in with a Stacks wallet"), framework-free: the
  * challenge message, the wallet-signature check, and the session JWT that
  * Convex accepts through the `customJwt` provider in `convex/auth.config.ts`.
  *

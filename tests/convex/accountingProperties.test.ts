@@ -538,7 +538,7 @@ async function checkEverything(t: Backend, model: Model, snap: Snapshot): Promis
       totalYieldAccrued: add((s) => s.totalYieldAccrued),
       providerCount: add((s) => s.providerCount),
     });
-    // Reconciliation (DESIGN §5): once synced, off-chain capital is exactly what the vault holds.
+    // Reconciliation (docs/architecture.md, "Invariants"): once synced, off-chain capital is exactly what the vault holds.
     expect(pool.totalCapital).toBe(pool.totalBalanceOnChain);
   }
 }
@@ -832,7 +832,7 @@ describe("contention between providers", () => {
       // as the latest synced event reports them. It is written by every synced
       // event of the token, deposits included, by design: the event sync applies
       // confirmed events one at a time in chain order from one cron-driven
-      // writer (DESIGN §7), so two deposits are never applied by concurrent
+      // writer (README "Chain integration"), so two deposits are never applied by concurrent
       // mutations and this document never makes a user wait. User-facing
       // mutations (commitments, withdrawal requests) never write it (next test).
       const shared = [...writesA.keys()].filter((k) => writesB.has(k));

@@ -1,6 +1,6 @@
 /**
  * Backend-signed vault transactions against the local Hiro-compatible server,
- * over real HTTP (DESIGN §6): a policy's lock and settlement from the queued
+ * over real HTTP (docs/architecture.md, "Flows"): a policy's lock and settlement from the queued
  * vault operation to the synced event, the one nonce allocator, nonce
  * resync, replacement of dropped and stuck transactions with a higher fee,
  * and what a transaction that fails for good lets go of.
@@ -334,7 +334,7 @@ async function expectQuiet(): Promise<void> {
   expect(await counter()).toBe(await chainNextNonce());
 }
 
-/** Largest-remainder split (ties to the earlier weight), as DESIGN §4 prescribes. */
+/** Largest-remainder split (ties to the earlier weight), as docs/architecture.md, "Money and rounding" prescribes. */
 function proRata(total: bigint, weights: bigint[]): bigint[] {
   const sum = weights.reduce((a, b) => a + b, 0n);
   const parts = weights.map((w) => (total * w) / sum);

@@ -1,6 +1,6 @@
 /**
  * Reconciliation against the local Hiro-compatible server, over real HTTP
- * (DESIGN §7): the vault's read-only totals compared with the off-chain books
+ * (README "Chain integration"): the vault's read-only totals compared with the off-chain books
  * after real deposits, a premium and a lock; a difference in the books raises
  * an alert; a chain ahead of the synced height is skipped, not misreported.
  *
