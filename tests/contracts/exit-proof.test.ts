@@ -22,34 +22,9 @@ import {
   type ProofStep,
   type SumNode,
 } from "../../convex/model/merkleSum";
+import { AMOUNT_FIELDS, leafArb, PRINCIPALS } from "../support/exitLeafArbitraries";
 import { call, CHECKPOINT_VETO_WINDOW, deployer, readOnly } from "./vault";
 
-/** Valid testnet principals, standard and contract: providers are drawn from here. */
-const PRINCIPALS = [
-  "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM",
-  "ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5",
-  "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG",
-  "ST2JHG361ZXG51QTKY2NQCVBPPRRE2KZB1HR05NNC",
-  "ST2NEB84ASENDXKYGJPQW86YXQCEFEX2ZQPG87ND",
-  "ST2REHHS5J3CERCRBEPMGH7921Q6PYKAADT7JP2VB",
-  "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM.some-contract",
-  "ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5.vault-adapter",
-] as const;
-
-const AMOUNT_FIELDS = ["stx", "sbtc", "stxIn", "stxOut", "sbtcIn", "sbtcOut"] as const;
-
-/** Amounts up to 2^64, zero often: 300 of them plus a tamper stay far below 2^128. */
-const amount = fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 1_000_000n }), fc.bigInt({ min: 0n, max: 2n ** 64n }));
-
-const leafArb: fc.Arbitrary<ExitLeaf> = fc.record({
-  provider: fc.constantFrom(...PRINCIPALS),
-  stx: amount,
-  sbtc: amount,
-  stxIn: amount,
-  stxOut: amount,
-  sbtcIn: amount,
-  sbtcOut: amount,
-});
 
 /** A tree of 1..300 leaves, a leaf of it, and the random choices the tampering makes. */
 const treeCase = fc
