@@ -17,8 +17,9 @@
 //               a deliberately broken copy and expect a failure)
 //
 // Exit code 0 only if every mode passed; 1 on any violated invariant, failed
-// property test, setup problem, or (at RV_RUNS >= 100) a run that never managed
-// to exercise one of the vault's key paths.
+// property test, setup problem, closing claim (see closingClaims) that did not
+// match the exit terms, or (at RV_RUNS >= 100) a run that never managed to
+// exercise one of the vault's key paths.
 //
 // Why this drives rendezvous through its library functions instead of `npx rv`
 // (rendezvous 0.12.0; compare dist/app.js main() and dist/citizen.js
@@ -31,6 +32,22 @@
 // 3. The random runs need sBTC in the simnet wallets, and only the deployer can
 //    mint the local stand-in: the faucet runs after deployment, before the
 //    random runs.
+// 4. The harness hands every role to the vault itself (see the header of
+//    contracts/liquidity-pool.tests.clar): the deploy-time code proposes it,
+//    and a role can only be accepted ROLE_DELAY burn blocks later, which
+//    cannot pass inside the deploy transaction. So after deployment this
+//    script mines those blocks, calls `rv-setup-accept-roles` and hands over
+//    the simnet accounts (`rv-setup-accounts`), then checks the roles, all
+//    before the first random call. The `rv-setup-` functions are kept out of
+//    the random calls.
+// 5. Each mode runs in two phases on the same simnet: the live vault
+//    (RV_RUNS runs), then, after this script has shut the vault down (unless a
+//    random call already did), an exit phase of RV_RUNS / EXIT_SHARE runs in
+//    which the claims are made (test mode: only the `test-exit-` properties,
+//    which the live phase leaves out). Both ways to shut down are taken: in
+//    invariant mode the backend falls silent (SILENCE burn blocks pass) and an
+//    ordinary account shuts the vault down; in test mode the admin does,
+//    through the harness's `rv-admin-shutdown`.
 // The invariant and property loops themselves are rendezvous's own
 // checkInvariants / checkProperties, unchanged.
 
@@ -49,6 +66,20 @@ const CONTRACT = "liquidity-pool";
 const EXPECTED_RV_VERSION = "0.12.0";
 /** sBTC (in sats) minted to every simnet account before the runs. */
 const SBTC_PER_ACCOUNT = 10_000_000_000_000n;
+/** The vault's ROLE-DELAY, in burn blocks. */
+const ROLE_DELAY = 144;
+/** The vault's CHECKPOINT-VETO-WINDOW, in burn blocks: no shutdown while a checkpoint is vetoable. */
+const CHECKPOINT_VETO_WINDOW = 144;
+/** The exit phase runs RV_RUNS / EXIT_SHARE runs (rounded up). */
+const EXIT_SHARE = 2;
+/** The vault's SILENCE, in burn blocks: after that long without a checkpoint anyone may shut it down. */
+const SILENCE = 4320;
+/** A roll that `rv-admin-shutdown` accepts (RV-SHUTDOWN-RESIDUE in the harness). */
+const SHUTDOWN_ROLL = 1001;
+/** Harness functions that only this script calls, once, before the random runs. */
+const SETUP_PREFIX = "rv-setup-";
+/** Test-mode properties of the exit phase. */
+const EXIT_TEST_PREFIX = "test-exit-";
 
 function fail(message) {
   console.error(`\nrun-invariants: ${message}`);
@@ -238,11 +269,9 @@ async function buildSimnet(radio) {
     new Map([...interfaces].filter(([id]) => id === vault)),
   );
 
-  // The tests file must have been merged in and its deploy-time setup run.
+  // The tests file must have been merged in.
   const fns = allFunctions.get(vault).map((f) => f.name);
-  if (!fns.includes("rv-backend-lock")) fail(`${CONTRACT}.tests.clar was not merged into ${vault}`);
-  const backend = cvToString(simnet.callReadOnlyFn(vault, "get-backend-principal", [], simnet.deployer).result);
-  if (backend !== vault) fail(`deploy-time setup did not make the vault its own backend (backend = ${backend})`);
+  if (!fns.includes("rv-setup-accept-roles")) fail(`${CONTRACT}.tests.clar was not merged into ${vault}`);
 
   // sBTC faucet: only the deployer may mint the local stand-in.
   const sbtc = `${simnet.deployer}.sbtc-token`;
@@ -256,60 +285,176 @@ async function buildSimnet(radio) {
     if (cvToString(result) !== "(ok true)") fail(`minting sBTC to ${address} failed: ${cvToString(result)}`);
   }
 
-  return { simnet, rendezvousList, allFunctions };
+  // Role hand-over to the vault (proposed at deployment) and the account list.
+  const setup = (fn, args) => {
+    const { result } = simnet.callPublicFn(vault, fn, args, simnet.deployer);
+    if (cvToString(result) !== "(ok true)") fail(`${fn} failed: ${cvToString(result)}`);
+  };
+  setup("rv-setup-accounts", [Cl.list(addresses.map((a) => Cl.principal(a)))]);
+  simnet.mineEmptyBurnBlocks(ROLE_DELAY);
+  setup("rv-setup-accept-roles", []);
+  const roles = cvToString(simnet.callReadOnlyFn(vault, "get-roles", [], simnet.deployer).result);
+  const expectedRoles = cvToString(
+    Cl.tuple({
+      admin: Cl.principal(vault),
+      guardian: Cl.principal(vault),
+      operator: Cl.some(Cl.principal(vault)),
+      signer: Cl.some(Cl.principal(vault)),
+    }),
+  );
+  if (roles !== expectedRoles) fail(`the vault does not hold every role after setup: ${roles}`);
+
+  // Setup functions are for this script only: never a random call.
+  const randomFunctions = new Map([
+    [vault, allFunctions.get(vault).filter((f) => !f.name.startsWith(SETUP_PREFIX))],
+  ]);
+  return { simnet, vault, rendezvousList, allFunctions: randomFunctions };
+}
+
+/**
+ * Shuts the vault down for the exit phase, unless a random call already did:
+ * in invariant mode as the silent backend's providers would (SILENCE burn
+ * blocks without a checkpoint, then any account), in test mode as the admin.
+ * Returns whether the vault was already shut down.
+ */
+function shutDownForExitPhase(simnet, vault, mode) {
+  const isShutDown = () => cvToString(simnet.callReadOnlyFn(vault, "is-shut-down", [], simnet.deployer).result);
+  if (isShutDown() === "true") {
+    console.log("exit phase: the vault was already shut down by a random call in the live phase");
+    return true;
+  }
+  let result;
+  if (mode === "invariant") {
+    simnet.mineEmptyBurnBlocks(SILENCE + 1);
+    const anyone = simnet.getAccounts().get("wallet_1");
+    ({ result } = simnet.callPublicFn(vault, "shutdown", [], anyone));
+  } else {
+    // A checkpoint inside its veto window blocks a shutdown.
+    simnet.mineEmptyBurnBlocks(CHECKPOINT_VETO_WINDOW);
+    ({ result } = simnet.callPublicFn(vault, "rv-admin-shutdown", [Cl.uint(SHUTDOWN_ROLL)], simnet.deployer));
+  }
+  if (cvToString(result) !== "(ok true)" || isShutDown() !== "true") {
+    fail(`shutting the vault down for the exit phase failed: ${cvToString(result)}`);
+  }
+  return false;
+}
+
+/**
+ * After the exit phase, every account claims both tokens through the
+ * harness's checked claim (`rv-claim-exit`), then every invariant must still
+ * hold. Random calls reach most claims but rarely all of them, and only when
+ * every provider has claimed does the sum paid press against the assets
+ * (books that lag make claims owe more than the vault's liabilities, and the
+ * vault must cap each payment at what it still holds). Returns the problems.
+ */
+function closingClaims(simnet, vault, allFunctions) {
+  const problems = [];
+  const sbtc = Cl.some(Cl.principal(`${simnet.deployer}.sbtc-token`));
+  const results = [];
+  for (const [name, address] of simnet.getAccounts()) {
+    for (const [label, token] of [
+      ["stx", Cl.none()],
+      ["sbtc", sbtc],
+    ]) {
+      const result = cvToString(simnet.callPublicFn(vault, "rv-claim-exit", [token], address).result);
+      results.push(`${name} ${label} ${result}`);
+      // (ok false): the claim's result, payment or record differed from the exit terms.
+      if (result === "(ok false)") problems.push(`closing claim by ${name} (${label}) did not match the exit terms`);
+    }
+  }
+  console.log(`closing claims: ${results.join(", ")}`);
+  const invariants = allFunctions
+    .get(vault)
+    .filter((f) => f.access === "read_only" && f.name.startsWith("invariant-") && f.args.length === 0);
+  for (const { name } of invariants) {
+    const result = cvToString(simnet.callReadOnlyFn(vault, name, [], simnet.deployer).result);
+    if (result !== "true") problems.push(`after the closing claims, ${name} returned ${result}`);
+  }
+  console.log(`closing claims: ${invariants.length} invariants checked, ${problems.length === 0 ? "all hold" : "FAILED"}`);
+  return problems;
 }
 
 // --- coverage: which paths the random calls actually took --------------------
-// Each entry must have at least one successful (invariant mode) or passing
-// (test mode) call among the listed function/token pairs, or the run did not
-// test what it claims to. Grouped so that 200 runs are enough: STX is only
-// about 1/6 of the random token arguments, so a single STX path (say, STX
-// settlements) can go unexercised in a short run; the per-pair counts are
-// printed anyway.
-const KEY_PATHS = {
-  invariant: {
+// Each entry must have at least one matching call among the listed keys, or
+// the run did not test what it claims to. A key is "<function>" or
+// "<function> <token>" for a call that succeeded (invariant mode) or passed
+// (test mode), and "<key> !uN" for a call the vault refused with (err uN).
+// Grouped so that 200 runs are enough: STX is only about 1/6 of the random
+// token arguments, so a single STX path (say, STX settlements) can go
+// unexercised in a short run; the per-key counts are printed anyway.
+const both = (fn, suffix = "") => [`${fn} stx${suffix}`, `${fn} sbtc${suffix}`];
+const INVARIANT_PATHS = {
+  live: {
     "STX deposits/premiums": ["deposit-funds stx", "pay-premium stx"],
     "sBTC deposits/premiums": ["deposit-funds sbtc", "pay-premium sbtc"],
-    "backend locks": ["rv-backend-lock stx", "rv-backend-lock sbtc"],
-    "backend locks of the whole free balance": ["rv-backend-lock-free stx", "rv-backend-lock-free sbtc"],
-    "backend releases": ["rv-backend-release stx", "rv-backend-release sbtc"],
-    "backend settlements": ["rv-backend-settle stx", "rv-backend-settle sbtc"],
+    "operator locks": both("rv-operator-lock"),
+    "operator locks of the whole free balance": both("rv-operator-lock-free"),
+    "operator releases": both("rv-operator-release"),
+    "operator settlements": [...both("rv-operator-settle"), ...both("rv-operator-settle-window")],
+    "settlements refused by the outflow limit (u213)": [
+      ...both("rv-operator-settle", " !u213"),
+      ...both("rv-operator-settle-window", " !u213"),
+    ],
     "STX collateral moves": [
-      "rv-backend-lock stx",
-      "rv-backend-lock-free stx",
-      "rv-backend-release stx",
-      "rv-backend-settle stx",
+      "rv-operator-lock stx",
+      "rv-operator-lock-free stx",
+      "rv-operator-release stx",
+      "rv-operator-settle stx",
+      "rv-operator-settle-window stx",
     ],
     "sBTC collateral moves": [
-      "rv-backend-lock sbtc",
-      "rv-backend-lock-free sbtc",
-      "rv-backend-release sbtc",
-      "rv-backend-settle sbtc",
+      "rv-operator-lock sbtc",
+      "rv-operator-lock-free sbtc",
+      "rv-operator-release sbtc",
+      "rv-operator-settle sbtc",
+      "rv-operator-settle-window sbtc",
     ],
-    "pausing": ["rv-admin-set-paused"],
+    "pausing": ["rv-set-paused"],
+    "outflow limit changes": ["rv-admin-set-outflow-limit"],
+    "checkpoints": ["rv-operator-post-checkpoint"],
+    "checkpoint vetoes": ["rv-guardian-veto-checkpoint"],
+    "claims refused before shutdown (u216)": [...both("rv-claim-exit", " !u216"), ...both("claim-exit", " !u216")],
   },
-  test: Object.fromEntries(
-    [
-      "test-funds-in-credit-exactly",
-      "test-backend-lock-adds-exactly",
-      "test-lock-then-release-restores",
-      "test-settlement-pays-buyer-from-locked",
-      "test-only-backend-moves-collateral",
-      "test-only-admin-configures",
-      "test-random-voucher-is-refused",
-      "test-pause-stops-funds-in-not-releases",
-    ].map((name) => [name, [name]]),
-  ),
+  exit: {
+    "claims": [...both("rv-claim-exit"), ...both("claim-exit")],
+    "second claims refused (u218)": [...both("rv-claim-exit", " !u218"), ...both("claim-exit", " !u218")],
+    "deposits refused after shutdown (u215)": [...both("deposit-funds", " !u215"), ...both("pay-premium", " !u215")],
+    "operator actions refused after shutdown (u215)": [
+      ...both("rv-operator-lock", " !u215"),
+      ...both("rv-operator-release", " !u215"),
+      ...both("rv-operator-settle", " !u215"),
+      ...both("rv-operator-settle-window", " !u215"),
+      "rv-operator-post-checkpoint !u215",
+    ],
+  },
 };
 
-/** Tallies the per-call log lines: function (+ token) -> { ok, refused }. */
+/** The vault's and the harness's functions that take a token argument. */
+const TOKEN_FUNCTIONS = new Set([
+  "deposit-funds",
+  "pay-premium",
+  "withdraw-funds",
+  "lock-collateral-aggregate",
+  "release-collateral-aggregate",
+  "settle-policy",
+  "claim-exit",
+  "rv-operator-lock",
+  "rv-operator-lock-free",
+  "rv-operator-release",
+  "rv-operator-settle",
+  "rv-operator-settle-window",
+  "rv-claim-exit",
+]);
+
+/** The key paths of a phase: fixed for invariant mode, every property of the phase for test mode. */
+function keyPaths(mode, phase, functions) {
+  if (mode === "invariant") return INVARIANT_PATHS[phase];
+  return Object.fromEntries(functions.map((name) => [name, [name]]));
+}
+
+/** Tallies the per-call log lines: key -> { ok, refused, codes: Map(code -> count) }. */
 function tally(mode, lines) {
   const counts = new Map();
-  const bump = (key, field) => {
-    const entry = counts.get(key) ?? { ok: 0, refused: 0 };
-    entry[field] += 1;
-    counts.set(key, entry);
-  };
   for (const line of lines) {
     if (!/^\s*₿/.test(line)) continue;
     const match = line.match(new RegExp(` ${CONTRACT} (\\S+) ?(.*)$`));
@@ -317,18 +462,27 @@ function tally(mode, lines) {
     const [, fn, rest] = match;
     if (mode === "invariant" && fn.startsWith("invariant-")) continue;
     const token = /sbtc-token/.test(rest) ? "sbtc" : "stx";
-    const hasToken = !/^(rv-admin-set-paused|set-|test-)/.test(fn);
-    const key = hasToken ? `${fn} ${token}` : fn;
-    let field;
-    if (mode === "invariant") field = /\(ok [^)]*\)\s*$/.test(rest) ? "ok" : "refused";
-    else field = /\[PASS\]/.test(line) ? "ok" : "refused";
-    bump(key, field);
+    const key = TOKEN_FUNCTIONS.has(fn) ? `${fn} ${token}` : fn;
+    const entry = counts.get(key) ?? { ok: 0, refused: 0, codes: new Map() };
+    let ok;
+    if (mode === "invariant") ok = /\(ok [^)]*\)\s*$/.test(rest);
+    else ok = /\[PASS\]/.test(line);
+    if (ok) entry.ok += 1;
+    else {
+      entry.refused += 1;
+      const code = mode === "invariant" ? rest.match(/\(err (u\d+)\)\s*$/)?.[1] ?? "other" : "discarded";
+      entry.codes.set(code, (entry.codes.get(code) ?? 0) + 1);
+    }
+    counts.set(key, entry);
   }
   return counts;
 }
 
-function reportCoverage(mode, lines) {
+function reportCoverage(mode, phase, lines, paths, earlierLines) {
   const counts = tally(mode, lines);
+  // The exit phase's paths may also have been taken after a random shutdown
+  // in the live phase (before shutdown, no call can take them).
+  const pathCounts = phase === "exit" ? tally(mode, [...earlierLines, ...lines]) : counts;
   let ok = 0;
   let total = 0;
   for (const { ok: o, refused } of counts.values()) {
@@ -336,57 +490,106 @@ function reportCoverage(mode, lines) {
     total += o + refused;
   }
   const label = mode === "invariant" ? "succeeded" : "passed (rest discarded)";
-  console.log(`coverage (${mode}): ${ok}/${total} calls ${label} (${total ? Math.round((100 * ok) / total) : 0}%)`);
+  console.log(
+    `coverage (${mode}, ${phase}): ${ok}/${total} calls ${label} (${total ? Math.round((100 * ok) / total) : 0}%)`,
+  );
   const width = Math.max(...[...counts.keys()].map((k) => k.length), 10);
   for (const key of [...counts.keys()].sort()) {
-    const { ok: o, refused } = counts.get(key);
-    console.log(`  ${key.padEnd(width)}  ${String(o).padStart(5)} ok  ${String(refused).padStart(5)} ${mode === "invariant" ? "refused" : "discarded"}`);
+    const { ok: o, refused, codes } = counts.get(key);
+    const byCode =
+      mode === "invariant" && codes.size > 0
+        ? "  " +
+          [...codes.entries()]
+            .sort((a, b) => b[1] - a[1])
+            .map(([code, n]) => `${code}×${n}`)
+            .join(" ")
+        : "";
+    console.log(
+      `  ${key.padEnd(width)}  ${String(o).padStart(5)} ok  ${String(refused).padStart(5)} ${mode === "invariant" ? "refused" : "discarded"}${byCode}`,
+    );
   }
-  return Object.entries(KEY_PATHS[mode])
-    .filter(([, keys]) => !keys.some((key) => counts.get(key)?.ok > 0))
+  const seen = (key) => {
+    const refusal = key.match(/^(.*) !(u\d+)$/);
+    if (refusal) return (pathCounts.get(refusal[1])?.codes.get(refusal[2]) ?? 0) > 0;
+    return (pathCounts.get(key)?.ok ?? 0) > 0;
+  };
+  return Object.entries(paths)
+    .filter(([, keys]) => !keys.some(seen))
     .map(([label]) => label);
 }
 
 // --- main ---------------------------------------------------------------------
+/** The functions rendezvous may pick in a phase: test mode splits the properties between the phases. */
+function phaseFunctions(mode, phase, vault, allFunctions) {
+  if (mode === "invariant") return allFunctions;
+  const inPhase = (name) => !name.startsWith("test-") || name.startsWith(EXIT_TEST_PREFIX) === (phase === "exit");
+  return new Map([[vault, allFunctions.get(vault).filter((f) => inPhase(f.name))]]);
+}
+
 async function runMode(mode) {
-  console.log(`\n=== rendezvous ${mode} mode: ${CONTRACT}, ${runs} runs, seed ${seed} ===`);
+  console.log(`\n=== rendezvous ${mode} mode: ${CONTRACT}, seed ${seed} ===`);
   if (vaultSourceOverride) console.log(`vault source: ${vaultSourceOverride} (RV_VAULT_SOURCE)`);
-  const started = Date.now();
-  const { radio, lines, save } = makeRadio(mode);
-  const { simnet, rendezvousList, allFunctions } = await buildSimnet(radio);
-
-  process.exitCode = 0;
-  if (mode === "invariant") {
-    await rvInvariant.checkInvariants(simnet, CONTRACT, rendezvousList, allFunctions, seed, runs, bail, undefined, radio);
-  } else {
-    rvProperty.checkProperties(simnet, CONTRACT, rendezvousList, allFunctions, seed, runs, bail, radio);
-  }
-  // rendezvous reports a falsified invariant/property by setting exitCode.
-  const falsified = process.exitCode === 1;
-  const passedLine = mode === "invariant" ? /OK, invariants passed after/ : /OK, properties passed after/;
-  const passed = !falsified && lines.some((l) => passedLine.test(l));
-
-  const missing = reportCoverage(mode, lines);
-  const logFile = save();
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  console.log(`full log: ${logFile}`);
-  console.log(`${mode} mode: ${passed ? "PASSED" : "FAILED"} in ${seconds}s`);
+  const setupRadio = makeRadio(`${mode}-setup`).radio;
+  const { simnet, vault, rendezvousList, allFunctions } = await buildSimnet(setupRadio);
 
   const problems = [];
-  if (!passed) {
-    problems.push(
-      falsified
-        ? `${mode} mode found a violation: see the [FAIL] line above (an invariant that returned false, or ` +
-            `a test's (err u9xx), explained next to that code in contracts/${CONTRACT}.tests.clar); ` +
-            `replay with RV_SEED=${seed} RV_RUNS=${runs}`
-        : `${mode} mode did not run to completion (see the log above)`,
-    );
+  let violated = false;
+  // Lines of the phases so far: calls after a shutdown in the live phase count
+  // for the exit phase's paths too.
+  const earlierLines = [];
+  for (const phase of ["live", "exit"]) {
+    const phaseRuns = phase === "live" ? runs : Math.ceil(runs / EXIT_SHARE);
+    // A different stream of random calls per phase, still fixed by the seed.
+    const phaseSeed = phase === "live" ? seed : (seed + 1) | 0;
+    console.log(`\n--- ${mode} mode, ${phase} phase: ${phaseRuns} runs ---`);
+    const started = Date.now();
+    const { radio, lines, save } = makeRadio(`${mode}-${phase}`);
+    const functions = phaseFunctions(mode, phase, vault, allFunctions);
+
+    process.exitCode = 0;
+    if (mode === "invariant") {
+      await rvInvariant.checkInvariants(simnet, CONTRACT, rendezvousList, functions, phaseSeed, phaseRuns, bail, undefined, radio);
+    } else {
+      rvProperty.checkProperties(simnet, CONTRACT, rendezvousList, functions, phaseSeed, phaseRuns, bail, radio);
+    }
+    // rendezvous reports a falsified invariant/property by setting exitCode.
+    const falsified = process.exitCode === 1;
+    const passedLine = mode === "invariant" ? /OK, invariants passed after/ : /OK, properties passed after/;
+    const passed = !falsified && lines.some((l) => passedLine.test(l));
+
+    const properties = functions
+      .get(vault)
+      .map((f) => f.name)
+      .filter((name) => name.startsWith("test-"));
+    const missing = reportCoverage(mode, phase, lines, keyPaths(mode, phase, properties), earlierLines);
+    earlierLines.push(...lines);
+    const logFile = save();
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    console.log(`full log: ${logFile}`);
+    console.log(`${mode} mode, ${phase} phase: ${passed ? "PASSED" : "FAILED"} in ${seconds}s`);
+
+    if (!passed) {
+      problems.push(
+        falsified
+          ? `${mode} mode (${phase} phase) found a violation: see the [FAIL] line above (an invariant that returned ` +
+              `false, or a test's (err u9xx), explained next to that code in contracts/${CONTRACT}.tests.clar); ` +
+              `replay with RV_SEED=${seed} RV_RUNS=${runs}`
+          : `${mode} mode (${phase} phase) did not run to completion (see the log above)`,
+      );
+      violated = true;
+      break;
+    }
+    // Checked after the live phase, so that the gaps of a live phase that a
+    // random shutdown (rare on purpose) ended early are reported, not failed.
+    const shutEarly = phase === "live" && shutDownForExitPhase(simnet, vault, mode);
+    if (missing.length > 0) {
+      const message = `${mode} mode (${phase} phase) never exercised: ${missing.join(", ")}`;
+      if (runs < 100) console.warn(`warning: ${message} (only ${runs} runs)`);
+      else if (shutEarly) console.warn(`warning: ${message} (a random call shut the vault down during the phase)`);
+      else problems.push(message);
+    }
   }
-  if (missing.length > 0) {
-    const message = `${mode} mode never exercised: ${missing.join(", ")}`;
-    if (runs >= 100) problems.push(message);
-    else console.warn(`warning: ${message} (only ${runs} runs)`);
-  }
+  if (!violated) problems.push(...closingClaims(simnet, vault, allFunctions));
   return problems;
 }
 
