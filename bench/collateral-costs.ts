@@ -57,8 +57,8 @@ import { v } from "convex/values";
 
 import { internal } from "../convex/_generated/api";
 import { internalMutation, type MutationCtx } from "../convex/_generated/server";
-import { SCAN_FACTOR } from "../convex/model/allocation";
-import { splitProportionally } from "../convex/model/money";
+import { SCAN_FACTOR } from "../convex/model/policies/allocation";
+import { splitProportionally } from "../convex/domain/money";
 import {
   activatePolicy,
   applySettlement,
@@ -66,10 +66,10 @@ import {
   registerPolicy,
   releasePolicy,
   requestSettlement,
-} from "../convex/model/policies";
-import { PRICE_SCALE, requiredCollateral, tierForStrike, type Prices } from "../convex/model/policyMath";
-import { DEFAULT_TIER_CONFIGS, seedDefaultTierConfigs } from "../convex/model/tierConfigs";
-import { shardOf, TIER_TOTAL_SHARDS } from "../convex/model/tierTotals";
+} from "../convex/model/policies/policies";
+import { PRICE_SCALE, requiredCollateral, tierForStrike, type Prices } from "../convex/domain/policyMath";
+import { DEFAULT_TIER_CONFIGS, seedDefaultTierConfigs } from "../convex/model/policies/tierConfigs";
+import { shardOf, TIER_TOTAL_SHARDS } from "../convex/model/ledger/tierTotals";
 import schema from "../convex/schema";
 import type { Tier, Token } from "../convex/validators";
 import { convexModules, type ModuleMap } from "../simulation/convexModules";

@@ -80,7 +80,7 @@ import {
   type ExitLeaf,
   type ProofStep,
   type SumNode,
-} from "../convex/model/merkleSum";
+} from "../convex/domain/merkleSum";
 import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
 
 // ---------------------------------------------------------------------------

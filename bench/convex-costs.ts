@@ -41,9 +41,9 @@ import { fileURLToPath } from "node:url";
 import { convexTest } from "convex-test";
 
 import type { MutationCtx } from "../convex/_generated/server";
-import { reserveWithdrawal } from "../convex/model/reservations";
-import { shardOf } from "../convex/model/tierTotals";
-import { applyVaultEvent } from "../convex/model/vaultEvents";
+import { reserveWithdrawal } from "../convex/model/ledger/reservations";
+import { shardOf } from "../convex/model/ledger/tierTotals";
+import { applyVaultEvent } from "../convex/model/sync/vaultEvents";
 import schema from "../convex/schema";
 import { TIERS, TOKENS, type Tier, type Token, type VaultEvent } from "../convex/validators";
 import { convexModules } from "../simulation/convexModules";

@@ -5,7 +5,7 @@
  */
 import { v } from "convex/values";
 
-import { internalMutation, internalQuery } from "./_generated/server";
+import { internalMutation, internalQuery } from "./functions";
 
 const MAX_LISTED = 200;
 

@@ -18,14 +18,15 @@ import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
 import type { Id } from "./_generated/dataModel";
-import { internalAction, internalMutation, internalQuery, type ActionCtx } from "./_generated/server";
+import { type ActionCtx } from "./_generated/server";
+import { internalAction, internalMutation, internalQuery } from "./functions";
 import { backendAddress, chooseFee, signVaultCall } from "./chain/backendTransactions";
 import { hiroClientFor, readBackendPrivateKey, readChainConfig } from "./chain/config";
 import type { HiroClient } from "./chain/hiroClient";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
-import * as chainTransactions from "./model/chainTransactions";
-import { poolError } from "./model/errors";
-import { readSyncValue, SYNC_KEYS } from "./model/syncState";
+import * as chainTransactions from "./model/operations/chainTransactions";
+import { poolError } from "./domain/errors";
+import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { chainTransactionStatusValidator } from "./validators";
 
 const SEND_BATCH = 10;

@@ -14,15 +14,16 @@
 import { v, type Infer } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { internalAction, internalMutation, internalQuery, type ActionCtx } from "./_generated/server";
+import { type ActionCtx } from "./_generated/server";
+import { internalAction, internalMutation, internalQuery } from "./functions";
 import { hiroClientFor, readChainConfig } from "./chain/config";
 import type { TransactionInfo } from "./chain/hiroSchemas";
 import { decodeVaultPrint } from "./chain/vaultEventDecoding";
 import { TransactionCache, vaultEventPages, type EventPage } from "./chain/vaultEventPages";
 import { raiseAlert } from "./model/alerts";
-import { reverseVaultEvent } from "./model/reversal";
-import { readSyncValue, SYNC_KEYS } from "./model/syncState";
-import { applyVaultEvents } from "./model/vaultEvents";
+import { reverseVaultEvent } from "./model/sync/reversal";
+import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
+import { applyVaultEvents } from "./model/sync/vaultEvents";
 import { syncedEventValidator, type SyncedEvent } from "./validators";
 
 const PAGE_SIZE = 50;

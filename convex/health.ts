@@ -14,10 +14,11 @@ import { v } from "convex/values";
 import { z } from "zod";
 
 import { internal } from "./_generated/api";
-import { env, internalAction, internalMutation, internalQuery } from "./_generated/server";
+import { env } from "./_generated/server";
+import { internalAction, internalMutation, internalQuery } from "./functions";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
-import { checkProviderHealth } from "./model/healthChecks";
-import { currentPrices } from "./model/priceReadings";
+import { checkProviderHealth } from "./model/risk/healthChecks";
+import { currentPrices } from "./model/risk/priceReadings";
 
 /** Providers per transaction: each costs three reads, and a write only on change. */
 export const HEALTH_PAGE_SIZE = 200;

@@ -6,7 +6,7 @@ import { httpRouter } from "convex/server";
 import { corsRouter } from "convex-helpers/server/cors";
 
 import { env } from "./_generated/server";
-import { parseAllowedOrigins } from "./model/walletAuth";
+import { parseAllowedOrigins } from "./domain/walletAuth";
 import { jwks, openIdConfiguration, requestChallenge, verifyChallenge } from "./walletAuth";
 
 const http = httpRouter();

@@ -5,20 +5,20 @@
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { internalMutation, query } from "./_generated/server";
+import { internalMutation, query } from "./functions";
 import { signWithdrawalVoucher, chainIdOf } from "./chain/withdrawalVoucher";
 import { hiroClientFor, readBackendPrivateKey, readChainConfig } from "./chain/config";
 import { contractCallValidator, depositCall, withdrawCall } from "./chain/contractCalls";
-import { poolError } from "./model/errors";
-import { applyBalanceChange, requirePositiveAmount } from "./model/ledger";
-import { poolStats, providerPortfolio, tierStats } from "./model/portfolio";
-import * as policies from "./model/policies";
-import { ensureProvider, requireProvider } from "./model/providers";
-import * as reservations from "./model/reservations";
-import { readSyncValue, SYNC_KEYS } from "./model/syncState";
-import { capacityLimitOf, getTierConfig } from "./model/tierConfigs";
-import { availableCapital, readTierTotals } from "./model/tierTotals";
-import { syncPoolBalances } from "./model/vaultEvents";
+import { poolError } from "./domain/errors";
+import { applyBalanceChange, requirePositiveAmount } from "./model/ledger/balanceLedger";
+import { poolStats, providerPortfolio, tierStats } from "./model/ledger/portfolio";
+import * as policies from "./model/policies/policies";
+import { ensureProvider, requireProvider } from "./model/ledger/providers";
+import * as reservations from "./model/ledger/reservations";
+import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
+import { capacityLimitOf, getTierConfig } from "./model/policies/tierConfigs";
+import { availableCapital, readTierTotals } from "./model/ledger/tierTotals";
+import { syncPoolBalances } from "./model/sync/vaultEvents";
 import { providerAction, providerQuery } from "./providerFunctions";
 import {
   balanceChangeTypeValidator,

@@ -8,11 +8,12 @@
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { env, internalAction, internalMutation, internalQuery } from "./_generated/server";
+import { env } from "./_generated/server";
+import { internalAction, internalMutation, internalQuery } from "./functions";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import { readOracleConfig } from "./model/oracleConfig";
-import { aggregatePrice } from "./model/prices";
-import { currentPrices } from "./model/priceReadings";
+import { aggregatePrice } from "./domain/prices";
+import { currentPrices } from "./model/risk/priceReadings";
 import { askSource, type Asset } from "./oracle/priceSources";
 import { oracleAssetValidator } from "./validators";
 

@@ -5,11 +5,12 @@
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { env, internalMutation } from "./_generated/server";
-import * as policies from "./model/policies";
+import { env } from "./_generated/server";
+import { internalMutation } from "./functions";
+import * as policies from "./model/policies/policies";
 import { readSettlementGraceBlocks } from "./model/settlementGrace";
-import { readSyncValue, SYNC_KEYS } from "./model/syncState";
-import { getTierConfig } from "./model/tierConfigs";
+import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
+import { getTierConfig } from "./model/policies/tierConfigs";
 import { policyStatusValidator, policyTypeValidator, tierValidator, tokenValidator } from "./validators";
 
 /** Registers a policy as Pending; its tier and required collateral follow from its terms at the given prices. */

@@ -6,8 +6,8 @@
 import { validateStacksAddress } from "@stacks/transactions";
 import { customAction, customCtx, customMutation, customQuery } from "convex-helpers/server/customFunctions";
 
-import { action, mutation, query } from "./_generated/server";
-import { poolError } from "./model/errors";
+import { action, mutation, query } from "./functions";
+import { poolError } from "./domain/errors";
 
 type WithAuth = { auth: { getUserIdentity(): Promise<{ subject: string } | null> } };
 

@@ -11,11 +11,11 @@ import { ClarityType } from "@stacks/transactions";
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { internalAction, internalMutation } from "./_generated/server";
+import { internalAction, internalMutation } from "./functions";
 import { hiroClientFor, readChainConfig } from "./chain/config";
 import { raiseAlert } from "./model/alerts";
-import { expectedVaultTotals } from "./model/reconciliation";
-import { readSyncValue, SYNC_KEYS } from "./model/syncState";
+import { expectedVaultTotals } from "./model/sync/reconciliation";
+import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { TOKENS, tokenValidator } from "./validators";
 
 const onChainTotals = v.object({ token: tokenValidator, balance: v.int64(), locked: v.int64() });

@@ -1,8 +1,8 @@
 /** Tier configuration: seeding and reading. */
 import { v } from "convex/values";
 
-import { internalMutation } from "./_generated/server";
-import { seedDefaultTierConfigs } from "./model/tierConfigs";
+import { internalMutation } from "./functions";
+import { seedDefaultTierConfigs } from "./model/policies/tierConfigs";
 
 /** Inserts the default rules of every tier that has none. Idempotent: existing rules are left alone. */
 export const seedDefaults = internalMutation({

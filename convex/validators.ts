@@ -3,64 +3,30 @@
  * always `v.int64()` base units (micro-STX, satoshis); prices are USD with 8
  * decimals as `v.int64()`; ratios are basis points.
  */
+import { literals } from "convex-helpers/validators";
 import { v, type Infer } from "convex/values";
 
-export const tokenValidator = v.union(v.literal("STX"), v.literal("sBTC"));
-export type Token = Infer<typeof tokenValidator>;
-export const TOKENS: readonly Token[] = ["STX", "sBTC"];
+import {
+  BALANCE_CHANGE_TYPES,
+  HEALTH_STATUSES,
+  ORACLE_ASSETS,
+  POLICY_STATUSES,
+  POLICY_TYPES,
+  RESERVATION_STATUSES,
+  TIERS,
+  TOKENS,
+} from "./domain/vocabulary";
 
-export const tierValidator = v.union(v.literal("Conservative"), v.literal("Balanced"), v.literal("Aggressive"));
-export type Tier = Infer<typeof tierValidator>;
-export const TIERS: readonly Tier[] = ["Conservative", "Balanced", "Aggressive"];
+export { TIERS, TOKENS };
+export type { BalanceChangeType, HealthStatus, Tier, Token } from "./domain/vocabulary";
 
-export const healthStatusValidator = v.union(
-  v.literal("Healthy"),
-  v.literal("Warning"),
-  v.literal("MarginCall"),
-  // Reserved for the liquidation engine; nothing sets it yet.
-  v.literal("Liquidating"),
-);
-export type HealthStatus = Infer<typeof healthStatusValidator>;
-
-/**
- * The balance changes of the spec's `updateProviderBalance`, plus the two
- * that hold and free an amount promised to a signed withdrawal voucher.
- */
-export const balanceChangeTypeValidator = v.union(
-  v.literal("deposit"),
-  v.literal("withdrawal"),
-  v.literal("yield_accrual"),
-  v.literal("settlement_debit"),
-  v.literal("lock"),
-  v.literal("release"),
-  v.literal("reserve"),
-  v.literal("unreserve"),
-  // Undoing an applied change whose block left the canonical chain (reorg).
-  v.literal("yield_reversal"),
-  v.literal("settlement_reversal"),
-);
-export type BalanceChangeType = Infer<typeof balanceChangeTypeValidator>;
-
-export const policyTypeValidator = v.union(v.literal("PUT"), v.literal("CALL"));
-export const policyStatusValidator = v.union(
-  v.literal("Pending"),
-  v.literal("Active"),
-  v.literal("Exercised"),
-  v.literal("Expired"),
-  v.literal("Settled"),
-  v.literal("Cancelled"),
-);
-
-export const reservationStatusValidator = v.union(
-  v.literal("active"),
-  v.literal("redeemed"),
-  v.literal("expired"),
-  // The voucher was never handed out (signing failed after the reservation).
-  v.literal("cancelled"),
-  // A later voucher of the same provider was redeemed: the vault refuses any
-  // nonce at or below the provider's last redeemed one, so this one never can be.
-  v.literal("superseded"),
-);
+export const tokenValidator = literals(...TOKENS);
+export const tierValidator = literals(...TIERS);
+export const healthStatusValidator = literals(...HEALTH_STATUSES);
+export const balanceChangeTypeValidator = literals(...BALANCE_CHANGE_TYPES);
+export const policyTypeValidator = literals(...POLICY_TYPES);
+export const policyStatusValidator = literals(...POLICY_STATUSES);
+export const reservationStatusValidator = literals(...RESERVATION_STATUSES);
 
 export const chainTransactionStatusValidator = v.union(
   v.literal("pending"),
@@ -71,7 +37,7 @@ export const chainTransactionStatusValidator = v.union(
   v.literal("replaced"),
 );
 
-export const oracleAssetValidator = v.union(v.literal("BTC"), v.literal("STX"));
+export const oracleAssetValidator = literals(...ORACLE_ASSETS);
 
 /**
  * A decoded vault money event, exactly the tuple the vault printed (README

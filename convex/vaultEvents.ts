@@ -1,9 +1,9 @@
 /** Applying synced vault events; called by the event sync. */
 import { v } from "convex/values";
 
-import { internalMutation } from "./_generated/server";
-import { advanceSyncValue, SYNC_KEYS } from "./model/syncState";
-import { applyVaultEvent } from "./model/vaultEvents";
+import { internalMutation } from "./functions";
+import { advanceSyncValue, SYNC_KEYS } from "./model/sync/syncState";
+import { applyVaultEvent } from "./model/sync/vaultEvents";
 import { syncedEventValidator } from "./validators";
 
 /** Applies one confirmed event exactly once (by txid and event index); a governance event is recorded. */

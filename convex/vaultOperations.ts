@@ -1,8 +1,8 @@
 /** Batching queued collateral instructions into vault transactions. */
 import { v } from "convex/values";
 
-import { internalMutation } from "./_generated/server";
-import { batchQueuedOperations } from "./model/vaultOperations";
+import { internalMutation } from "./functions";
+import { batchQueuedOperations } from "./model/operations/vaultOperations";
 
 /** Groups queued locks/releases (≤ 50 policies per call) and settlements into pending chain transactions. */
 export const batch = internalMutation({

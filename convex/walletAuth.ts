@@ -16,8 +16,9 @@ import { v } from "convex/values";
 import type { z } from "zod";
 
 import { internal } from "./_generated/api";
-import { env, httpAction, internalMutation } from "./_generated/server";
-import { isPoolError, poolError } from "./model/errors";
+import { env } from "./_generated/server";
+import { httpAction, internalMutation } from "./functions";
+import { isPoolError, poolError } from "./domain/errors";
 import {
   authHttpError,
   buildSignInMessage,
@@ -35,7 +36,7 @@ import {
   verifyRequestSchema,
   verifyWalletSignature,
   type AuthHttpError,
-} from "./model/walletAuth";
+} from "./domain/walletAuth";
 
 const networkValidator = v.union(v.literal("mainnet"), v.literal("testnet"), v.literal("devnet"));
 

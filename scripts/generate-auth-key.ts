@@ -11,7 +11,7 @@
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from "jose";
 
-import { JWT_ALGORITHM, loadSigningKey } from "../convex/model/walletAuth";
+import { JWT_ALGORITHM, loadSigningKey } from "../convex/domain/walletAuth";
 
 async function main(): Promise<void> {
   const { privateKey } = await generateKeyPair(JWT_ALGORITHM, { extractable: true });

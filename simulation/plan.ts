@@ -11,7 +11,7 @@
  * settlement step moves the buyers' and backers' balances by the settlement
  * alone.
  */
-import type { PolicyType } from "../convex/model/policyMath";
+import type { PolicyType } from "../convex/domain/policyMath";
 import type { Tier, Token } from "../convex/validators";
 import type { SimulationOptions } from "./options";
 import type { Rng } from "./rng";

@@ -1,5 +1,5 @@
 /** What a run records: the timeline, every policy, withdrawal and settlement, and the checks. */
-import type { PolicyType } from "../convex/model/policyMath";
+import type { PolicyType } from "../convex/domain/policyMath";
 import type { HealthStatus, Tier, Token } from "../convex/validators";
 import type { VaultTotals } from "./books";
 import type { SimulationOptions } from "./options";

@@ -6,7 +6,7 @@
 import type { TestConvex } from "convex-test";
 
 import type { MutationCtx } from "../../convex/_generated/server";
-import { applyVaultEvent } from "../../convex/model/vaultEvents";
+import { applyVaultEvent } from "../../convex/model/sync/vaultEvents";
 import type schema from "../../convex/schema";
 import type { VaultEvent } from "../../convex/validators";
 

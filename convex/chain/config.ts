@@ -8,7 +8,7 @@ import { validateStacksAddress } from "@stacks/transactions";
 import { z } from "zod";
 
 import { env as deploymentEnv } from "../_generated/server";
-import { poolError } from "../model/errors";
+import { poolError } from "../domain/errors";
 import { HiroClient } from "./hiroClient";
 
 export type StacksNetworkName = "mainnet" | "testnet" | "devnet";

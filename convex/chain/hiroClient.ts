@@ -9,7 +9,7 @@
 import { Cl, serializeCV, type ClarityValue } from "@stacks/transactions";
 import type { z } from "zod";
 
-import { poolError } from "../model/errors";
+import { poolError } from "../domain/errors";
 import {
   blockSchema,
   broadcastAcceptedSchema,

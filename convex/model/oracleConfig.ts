@@ -2,8 +2,8 @@
 import { z } from "zod";
 
 import { sourcesSchema, type SourceConfig } from "../oracle/priceSources";
-import { poolError } from "./errors";
-import type { PriceRules } from "./prices";
+import { poolError } from "../domain/errors";
+import type { PriceRules } from "../domain/prices";
 
 const oracleEnvironment = z.object({
   ORACLE_SOURCES: z.string().min(2),

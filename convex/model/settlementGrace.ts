@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 
-import { poolError } from "./errors";
+import { poolError } from "../domain/errors";
 
 /**
  * At Nakamoto's few seconds per Stacks block, 144 blocks are 10–25 minutes:

@@ -13,7 +13,7 @@
  */
 import { z } from "zod";
 
-import { parseUsdDecimal, type PriceAnswer } from "../model/prices";
+import { parseUsdDecimal, type PriceAnswer } from "../domain/prices";
 
 export type Asset = "BTC" | "STX";
 

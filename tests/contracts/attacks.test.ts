@@ -17,7 +17,7 @@ import { Cl, privateKeyToAddress, type ClarityValue } from "@stacks/transactions
 import { describe, expect, it } from "vitest";
 
 import { signWithdrawalVoucher } from "../../convex/chain/withdrawalVoucher";
-import { buildMerkleSumTree, exitLeafCV, exitProofCV, type ExitLeaf } from "../../convex/model/merkleSum";
+import { buildMerkleSumTree, exitLeafCV, exitProofCV, type ExitLeaf } from "../../convex/domain/merkleSum";
 import {
   accounts,
   alice,

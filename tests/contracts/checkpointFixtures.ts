@@ -13,7 +13,7 @@ import {
   type ExitLeaf,
   type MerkleSumTree,
   type ProofStep,
-} from "../../convex/model/merkleSum";
+} from "../../convex/domain/merkleSum";
 import { backend, call, readOnly, SBTC, tokenArg, uintOf } from "./vault";
 
 export type Token = "STX" | "sBTC";

@@ -7,7 +7,7 @@
 import { Cl } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
-import { buildMerkleSumTree, merkleSumProof, type ExitLeaf, type MerkleSumTree } from "../../convex/model/merkleSum";
+import { buildMerkleSumTree, merkleSumProof, type ExitLeaf, type MerkleSumTree } from "../../convex/domain/merkleSum";
 import {
   checkpointCV,
   checkpointOf,

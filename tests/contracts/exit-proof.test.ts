@@ -21,7 +21,7 @@ import {
   type MerkleSumTree,
   type ProofStep,
   type SumNode,
-} from "../../convex/model/merkleSum";
+} from "../../convex/domain/merkleSum";
 import { AMOUNT_FIELDS, leafArb, PRINCIPALS } from "../support/exitLeafArbitraries";
 import { call, CHECKPOINT_VETO_WINDOW, deployer, readOnly } from "./vault";
 

@@ -8,7 +8,7 @@
 import { Cl, type ClarityValue } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
-import { buildMerkleSumTree, merkleSumProof, type ExitLeaf, type MerkleSumTree, type ProofStep } from "../../convex/model/merkleSum";
+import { buildMerkleSumTree, merkleSumProof, type ExitLeaf, type MerkleSumTree, type ProofStep } from "../../convex/domain/merkleSum";
 import {
   checkpointCV,
   checkpointFlowsCV,

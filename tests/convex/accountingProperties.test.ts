@@ -22,12 +22,12 @@ import { describe, expect, test } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
 import type { MutationCtx } from "../../convex/_generated/server";
-import type { Balance } from "../../convex/model/balances";
-import { isPoolError, type ErrorCode } from "../../convex/model/errors";
-import { ratioBps } from "../../convex/model/money";
-import { reserveWithdrawal } from "../../convex/model/reservations";
-import { shardOf } from "../../convex/model/tierTotals";
-import { applyVaultEvent, operationIdOf } from "../../convex/model/vaultEvents";
+import type { Balance } from "../../convex/domain/balances";
+import { isPoolError, type ErrorCode } from "../../convex/domain/errors";
+import { ratioBps } from "../../convex/domain/money";
+import { reserveWithdrawal } from "../../convex/model/ledger/reservations";
+import { shardOf } from "../../convex/model/ledger/tierTotals";
+import { applyVaultEvent, operationIdOf } from "../../convex/model/sync/vaultEvents";
 import { TIERS, TOKENS, type Tier, type Token, type VaultEvent } from "../../convex/validators";
 import { newBackend, snapshot, TABLES, type Snapshot, type SnapshotDoc as Doc } from "./convexTest";
 

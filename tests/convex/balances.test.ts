@@ -12,8 +12,8 @@ import {
   balanceDelta,
   ZERO_BALANCE,
   type Balance,
-} from "../../convex/model/balances";
-import { isPoolError, type ErrorCode } from "../../convex/model/errors";
+} from "../../convex/domain/balances";
+import { isPoolError, type ErrorCode } from "../../convex/domain/errors";
 import type { BalanceChangeType } from "../../convex/validators";
 
 const CHANGE_TYPES: readonly BalanceChangeType[] = [

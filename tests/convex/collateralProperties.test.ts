@@ -31,8 +31,8 @@ import { afterEach, describe, expect, test, vi } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
 import type { Doc } from "../../convex/_generated/dataModel";
-import { allocateProportionally } from "../../convex/model/allocation";
-import { isPoolError, type ErrorCode } from "../../convex/model/errors";
+import { allocateProportionally } from "../../convex/domain/fairQueue";
+import { isPoolError, type ErrorCode } from "../../convex/domain/errors";
 import {
   PRICE_SCALE,
   requiredCollateral,
@@ -40,10 +40,10 @@ import {
   strikeDistanceBps,
   tierForStrike,
   type PolicyType,
-} from "../../convex/model/policyMath";
-import { splitPremium } from "../../convex/model/premiums";
-import { DEFAULT_TIER_CONFIGS } from "../../convex/model/tierConfigs";
-import { operationIdOf } from "../../convex/model/vaultEvents";
+} from "../../convex/domain/policyMath";
+import { splitPremium } from "../../convex/domain/premiumSplit";
+import { DEFAULT_TIER_CONFIGS } from "../../convex/model/policies/tierConfigs";
+import { operationIdOf } from "../../convex/model/sync/vaultEvents";
 import { TIERS, TOKENS, type Tier, type Token, type VaultEvent } from "../../convex/validators";
 import { newBackend, snapshot } from "./convexTest";
 

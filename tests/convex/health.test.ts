@@ -12,8 +12,8 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { internal } from "../../convex/_generated/api";
-import { collateralRatioBps, statusFor } from "../../convex/model/health";
-import { PRICE_SCALE } from "../../convex/model/policyMath";
+import { collateralRatioBps, statusFor } from "../../convex/domain/health";
+import { PRICE_SCALE } from "../../convex/domain/policyMath";
 import { newBackend } from "./convexTest";
 import { ALICE, BOB, CAROL, depositEvent } from "./liquidityFixtures";
 import { expectPoolError } from "./poolErrors";

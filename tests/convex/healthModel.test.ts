@@ -10,8 +10,8 @@ import {
   statusFor,
   type Exposure,
   type Holdings,
-} from "../../convex/model/health";
-import { aggregatePrice, medianOf, parseUsdDecimal } from "../../convex/model/prices";
+} from "../../convex/domain/health";
+import { aggregatePrice, medianOf, parseUsdDecimal } from "../../convex/domain/prices";
 
 const USD = 100_000_000n; // 8 decimals
 const thresholds = {

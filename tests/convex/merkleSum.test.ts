@@ -27,7 +27,7 @@ import {
   type ExitLeaf,
   type ProofStep,
   type SumNode,
-} from "../../convex/model/merkleSum";
+} from "../../convex/domain/merkleSum";
 import { AMOUNT_FIELDS, leafArb, PRINCIPALS } from "../support/exitLeafArbitraries";
 
 const DEPLOYER = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";

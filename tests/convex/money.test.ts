@@ -15,7 +15,7 @@ import {
   mulDivUp,
   ratioBps,
   splitProportionally,
-} from "../../convex/model/money";
+} from "../../convex/domain/money";
 
 /** Amounts up to 2^80: far beyond any real supply, so overflow-free bigint maths is exercised. */
 const amount = fc.bigInt({ min: 0n, max: 2n ** 80n });

@@ -1,7 +1,7 @@
 import { ConvexError } from "convex/values";
 import { expect } from "vitest";
 
-import type { ErrorCode } from "../../convex/model/errors";
+import type { ErrorCode } from "../../convex/domain/errors";
 
 /** Awaits a call that must fail with a coded pool error, and returns its message. */
 export async function expectPoolError(call: Promise<unknown>, code: ErrorCode): Promise<string> {

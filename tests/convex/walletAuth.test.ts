@@ -18,7 +18,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK } fr
 import { afterEach, beforeAll, beforeEach, describe, expect, test, vi } from "vitest";
 
 import { internal } from "../../convex/_generated/api";
-import { isChallengeRedeemable, JWT_AUDIENCE, verifyWalletSignature } from "../../convex/model/walletAuth";
+import { isChallengeRedeemable, JWT_AUDIENCE, verifyWalletSignature } from "../../convex/domain/walletAuth";
 import { newBackend } from "./convexTest";
 
 type Backend = ReturnType<typeof newBackend>;

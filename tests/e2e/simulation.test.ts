@@ -12,7 +12,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { api } from "../../convex/_generated/api";
-import { splitProportionally } from "../../convex/model/money";
+import { splitProportionally } from "../../convex/domain/money";
 import { chainBalance, readVaultTotals } from "../../simulation/books";
 import { simulationOptionsSchema } from "../../simulation/options";
 import { planMarket } from "../../simulation/plan";

@@ -22,7 +22,7 @@ import type { Doc, Id } from "../../convex/_generated/dataModel";
 import { signVaultCall } from "../../convex/chain/backendTransactions";
 import { readChainConfig } from "../../convex/chain/config";
 import { HiroClient } from "../../convex/chain/hiroClient";
-import { MAX_SEND_ATTEMPTS } from "../../convex/model/chainTransactions";
+import { MAX_SEND_ATTEMPTS } from "../../convex/model/operations/chainTransactions";
 import type schema from "../../convex/schema";
 import { DEVNET_KEYS } from "../../devnet/devnetAccounts";
 import {

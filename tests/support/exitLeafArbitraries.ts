@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 
-import type { ExitLeaf } from "../../convex/model/merkleSum";
+import type { ExitLeaf } from "../../convex/domain/merkleSum";
 
 const DEPLOYER = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";
 

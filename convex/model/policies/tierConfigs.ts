@@ -2,10 +2,10 @@
  * Per-tier rules. The defaults are seeded by `internal.tierConfigs.seedDefaults`;
  * operators change them in the database, never in code.
  */
-import type { Doc } from "../_generated/dataModel";
-import type { MutationCtx, QueryCtx } from "../_generated/server";
-import type { Tier, Token } from "../validators";
-import { poolError } from "./errors";
+import type { Doc } from "../../_generated/dataModel";
+import type { MutationCtx, QueryCtx } from "../../_generated/server";
+import type { Tier, Token } from "../../validators";
+import { poolError } from "../../domain/errors";
 
 /** The most providers one policy may have (bounds every per-policy read). */
 export const MAX_BACKERS_PER_POLICY = 100;

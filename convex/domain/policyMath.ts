@@ -3,14 +3,14 @@
  * it needs. Prices are USD with 8 decimals; amounts are base units. Collateral
  * a provider must put up rounds up (docs/architecture.md, "Money and rounding": what they owe rounds up).
  */
-import type { Tier, Token } from "../validators";
+import type { PolicyType, Tier, Token } from "./vocabulary";
 import { BPS_DENOMINATOR, mulDivUp } from "./money";
 
 export const PRICE_SCALE = 100_000_000n; // 8 decimals
 export const SATS_PER_BTC = 100_000_000n;
 export const USTX_PER_STX = 1_000_000n;
 
-export type PolicyType = "PUT" | "CALL";
+export type { PolicyType };
 
 export type Prices = { btcUsd: bigint; stxUsd: bigint };
 

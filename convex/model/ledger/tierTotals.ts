@@ -12,9 +12,9 @@
  * Why not @convex-dev/aggregate or @convex-dev/sharded-counter: both keep
  * sums as float64 numbers, and money here is never a float.
  */
-import type { MutationCtx, QueryCtx } from "../_generated/server";
-import { TIERS, type Tier, type Token } from "../validators";
-import type { Balance } from "./balances";
+import type { MutationCtx, QueryCtx } from "../../_generated/server";
+import { TIERS, type Tier, type Token } from "../../validators";
+import type { Balance } from "../../domain/balances";
 
 export const TIER_TOTAL_SHARDS = 32;
 

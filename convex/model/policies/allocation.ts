@@ -1,7 +1,7 @@
 /**
  * Backing a policy with providers' capital (spec `allocatePolicyCollateral`).
  *
- * The rule, bounded and fair (weighted fair queuing, model/fairQueue.ts):
+ * The rule, bounded and fair (weighted fair queuing, domain/fairQueue.ts):
  * 1. Take the K = `maxBackersPerPolicy` (default 25) balances of the tier
  *    with available capital that are furthest behind in the tier's queue
  *    (lowest `allocationKey`): one indexed read of at most 4K documents.
@@ -18,71 +18,21 @@
  * and over many policies each provider backs collateral in proportion to its
  * available capital, deterministically (property-tested).
  */
-import type { MutationCtx } from "../_generated/server";
-import type { Tier, Token } from "../validators";
-import { availableOf } from "./balances";
-import { poolError } from "./errors";
-import { advanceClock, NEVER, waterLevel } from "./fairQueue";
-import { applyBalanceChange } from "./ledger";
-import { addExposure } from "./providers";
-import { splitProportionally } from "./money";
-import { availableCapital, readTierTotals } from "./tierTotals";
+import type { MutationCtx } from "../../_generated/server";
+import { availableOf } from "../../domain/balances";
+import { poolError } from "../../domain/errors";
+import { NEVER, waterFill, waterLevel, type Allocation } from "../../domain/fairQueue";
+import { splitProportionally } from "../../domain/money";
+import type { Tier, Token } from "../../domain/vocabulary";
+import { advanceClock } from "../ledger/allocationClocks";
+import { applyBalanceChange } from "../ledger/balanceLedger";
+import { addExposure } from "../ledger/providers";
+import { availableCapital, readTierTotals } from "../ledger/tierTotals";
 
-export type Allocation = { provider: string; amount: bigint };
+export type { Allocation };
 
 /** How far into the queue allocation may look, per backer a policy may have. */
 export const SCAN_FACTOR = 4;
-
-/** Pure: parts of `required` for `candidates`, proportional to their available capital. */
-export function allocateProportionally(
-  required: bigint,
-  candidates: readonly { provider: string; available: bigint }[],
-): Allocation[] {
-  const parts = splitProportionally(
-    required,
-    candidates.map((c) => c.available),
-  );
-  return candidates
-    .map((c, i) => ({ provider: c.provider, amount: parts[i] ?? 0n }))
-    .filter((a) => a.amount > 0n);
-}
-
-/**
- * Pure: exact parts of `required` for queue members, by water-filling. Each
- * part is at most the member's available capital and the parts sum to
- * `required`. Needs Σ available ≥ required.
- */
-export function waterFill(required: bigint, members: readonly { key: number; available: bigint }[]): bigint[] {
-  const level = waterLevel(members, required);
-  // Float shares only weigh the split; the parts themselves are exact integers.
-  const weights = members.map((m) => {
-    const share = Number(m.available) * Math.min(1, Math.max(0, level - m.key));
-    const whole = BigInt(Math.floor(share));
-    return whole < m.available ? whole : m.available;
-  });
-  const parts = weights.some((w) => w > 0n)
-    ? splitProportionally(required, weights)
-    : splitProportionally(
-        required,
-        members.map((m) => m.available),
-      );
-  // Rounding may push a part past its member's capital by a unit or two: move it to members with room.
-  let excess = 0n;
-  parts.forEach((part, i) => {
-    const cap = members[i]!.available;
-    if (part > cap) {
-      excess += part - cap;
-      parts[i] = cap;
-    }
-  });
-  for (let i = 0; excess > 0n && i < parts.length; i++) {
-    const room = members[i]!.available - parts[i]!;
-    const moved = room < excess ? room : excess;
-    parts[i] = parts[i]! + moved;
-    excess -= moved;
-  }
-  return parts;
-}
 
 /**
  * Locks `required` of `token` from providers of `tier` for the policy and

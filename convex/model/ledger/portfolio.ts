@@ -1,11 +1,11 @@
 /** Read models for the liquidity API: a provider's portfolio, pool and tier statistics. */
-import type { QueryCtx } from "../_generated/server";
-import { TOKENS, type Tier, type Token } from "../validators";
-import { availableOf } from "./balances";
-import { ratioBps } from "./money";
+import type { QueryCtx } from "../../_generated/server";
+import { TOKENS, type Tier, type Token } from "../../validators";
+import { availableOf } from "../../domain/balances";
+import { ratioBps } from "../../domain/money";
 import { findProvider } from "./providers";
 import { availableCapital, readPoolTotals, readTierTotals, type TierTotals } from "./tierTotals";
-import { capacityLimitOf } from "./tierConfigs";
+import { capacityLimitOf } from "../policies/tierConfigs";
 
 /** Most reservations a portfolio lists; older ones are still counted in `reserved`. */
 export const PORTFOLIO_RESERVATION_LIMIT = 100;

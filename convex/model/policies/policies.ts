@@ -4,18 +4,18 @@
  * Exercised (settlement sent) → Settled (paid, confirmed on chain);
  * Pending → Cancelled when it could not be backed.
  */
-import type { Doc } from "../_generated/dataModel";
-import type { MutationCtx, QueryCtx } from "../_generated/server";
-import type { Tier, Token } from "../validators";
+import type { Doc } from "../../_generated/dataModel";
+import type { MutationCtx, QueryCtx } from "../../_generated/server";
+import type { Tier, Token } from "../../validators";
 import { allocateCollateral, type Allocation } from "./allocation";
-import { poolError } from "./errors";
-import { applyBalanceChange } from "./ledger";
-import { splitProportionally } from "./money";
-import { requiredCollateral, satsToUsd, tierForStrike, type PolicyType, type Prices } from "./policyMath";
-import { addExposure } from "./providers";
+import { poolError } from "../../domain/errors";
+import { applyBalanceChange } from "../ledger/balanceLedger";
+import { splitProportionally } from "../../domain/money";
+import { requiredCollateral, satsToUsd, tierForStrike, type PolicyType, type Prices } from "../../domain/policyMath";
+import { addExposure } from "../ledger/providers";
 import { getTierConfig, MAX_BACKERS_PER_POLICY } from "./tierConfigs";
-import { addActivePolicies } from "./tierTotals";
-import { queueVaultOperation } from "./vaultOperations";
+import { addActivePolicies } from "../ledger/tierTotals";
+import { queueVaultOperation } from "../operations/vaultOperations";
 
 export type PolicyRegistration = {
   policyId: bigint;

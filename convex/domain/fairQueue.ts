@@ -1,5 +1,5 @@
 /**
- * The fair queue behind policy allocation (model/allocation.ts): weighted
+ * The fair queue behind policy allocation (model/policies/allocation.ts): weighted
  * fair queuing, in its fluid form, with each balance's available capital as
  * its weight.
  *
@@ -21,29 +21,10 @@
  * Keys are priorities, not money: floats are used for them (and for the
  * water level), never for an amount that is paid or recorded.
  */
-import type { MutationCtx, QueryCtx } from "../_generated/server";
-import type { Tier, Token } from "../validators";
+import { splitProportionally } from "./money";
 
 /** The key of a balance with nothing available: it is never offered a policy. */
 export const NEVER = Number.MAX_VALUE;
-
-/** The tier's virtual time: where a newly funded balance joins the queue. */
-export async function readClock(ctx: QueryCtx, tier: Tier, token: Token): Promise<number> {
-  const clock = await ctx.db
-    .query("allocationClocks")
-    .withIndex("by_tier_and_token", (q) => q.eq("tier", tier).eq("token", token))
-    .unique();
-  return clock?.now ?? 0;
-}
-
-export async function advanceClock(ctx: MutationCtx, tier: Tier, token: Token, now: number): Promise<void> {
-  const clock = await ctx.db
-    .query("allocationClocks")
-    .withIndex("by_tier_and_token", (q) => q.eq("tier", tier).eq("token", token))
-    .unique();
-  if (!clock) await ctx.db.insert("allocationClocks", { tier, token, now });
-  else if (now > clock.now) await ctx.db.patch("allocationClocks", clock._id, { now });
-}
 
 /** A balance's key after its available capital went from `before` to `after`. */
 export function rescaledKey(key: number | undefined, before: bigint, after: bigint, clock: number): number {
@@ -73,4 +54,57 @@ export function waterLevel(members: readonly QueueMember[], required: bigint): n
     else low = mid;
   }
   return high;
+}
+
+export type Allocation = { provider: string; amount: bigint };
+
+/** Pure: parts of `required` for `candidates`, proportional to their available capital. */
+export function allocateProportionally(
+  required: bigint,
+  candidates: readonly { provider: string; available: bigint }[],
+): Allocation[] {
+  const parts = splitProportionally(
+    required,
+    candidates.map((c) => c.available),
+  );
+  return candidates
+    .map((c, i) => ({ provider: c.provider, amount: parts[i] ?? 0n }))
+    .filter((a) => a.amount > 0n);
+}
+
+/**
+ * Pure: exact parts of `required` for queue members, by water-filling. Each
+ * part is at most the member's available capital and the parts sum to
+ * `required`. Needs Σ available ≥ required.
+ */
+export function waterFill(required: bigint, members: readonly { key: number; available: bigint }[]): bigint[] {
+  const level = waterLevel(members, required);
+  // Float shares only weigh the split; the parts themselves are exact integers.
+  const weights = members.map((m) => {
+    const share = Number(m.available) * Math.min(1, Math.max(0, level - m.key));
+    const whole = BigInt(Math.floor(share));
+    return whole < m.available ? whole : m.available;
+  });
+  const parts = weights.some((w) => w > 0n)
+    ? splitProportionally(required, weights)
+    : splitProportionally(
+        required,
+        members.map((m) => m.available),
+      );
+  // Rounding may push a part past its member's capital by a unit or two: move it to members with room.
+  let excess = 0n;
+  parts.forEach((part, i) => {
+    const cap = members[i]!.available;
+    if (part > cap) {
+      excess += part - cap;
+      parts[i] = cap;
+    }
+  });
+  for (let i = 0; excess > 0n && i < parts.length; i++) {
+    const room = members[i]!.available - parts[i]!;
+    const moved = room < excess ? room : excess;
+    parts[i] = parts[i]! + moved;
+    excess -= moved;
+  }
+  return parts;
 }

@@ -10,14 +10,14 @@
  * premium re-mined on the winning fork is counted once. A settlement is the
  * exception: its effects are kept (see keepSettlementThroughReorg).
  */
-import type { Doc } from "../_generated/dataModel";
-import type { MutationCtx } from "../_generated/server";
-import { raiseAlert, raiseAlertOnce, REORG_NEEDS_REVIEW } from "./alerts";
-import { inverseOf } from "./balances";
-import { isPoolError } from "./errors";
-import { applyBalanceChange } from "./ledger";
-import { reversePremiumOffLedger } from "./premiums";
-import { reopenReservations } from "./reservations";
+import type { Doc } from "../../_generated/dataModel";
+import type { MutationCtx } from "../../_generated/server";
+import { raiseAlert, raiseAlertOnce, REORG_NEEDS_REVIEW } from "../alerts";
+import { inverseOf } from "../../domain/balances";
+import { isPoolError } from "../../domain/errors";
+import { applyBalanceChange } from "../ledger/balanceLedger";
+import { reversePremiumOffLedger } from "../policies/premiums";
+import { reopenReservations } from "../ledger/reservations";
 import { operationIdOf } from "./vaultEvents";
 
 /** Most ledger rows one event can have caused (a premium split over the largest backing group, plus slack). */

@@ -4,9 +4,9 @@
  * happen first (a lock reduces what providers can withdraw at once); the
  * on-chain instruction follows, and counts when its event syncs.
  */
-import type { Id } from "../_generated/dataModel";
-import type { MutationCtx } from "../_generated/server";
-import type { Token } from "../validators";
+import type { Id } from "../../_generated/dataModel";
+import type { MutationCtx } from "../../_generated/server";
+import type { Token } from "../../validators";
 
 /** `lock-collateral-aggregate` / `release-collateral-aggregate` take at most 50 policy ids. */
 export const MAX_POLICIES_PER_BATCH = 50;

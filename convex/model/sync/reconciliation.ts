@@ -6,9 +6,9 @@
  * collateral instructions not yet confirmed on chain: a lock not yet there
  * is locked off-chain only, a release not yet there is still locked on chain.
  */
-import type { QueryCtx } from "../_generated/server";
-import type { Token } from "../validators";
-import { readPoolTotals } from "./tierTotals";
+import type { QueryCtx } from "../../_generated/server";
+import type { Token } from "../../validators";
+import { readPoolTotals } from "../ledger/tierTotals";
 
 /** Unconfirmed collateral operations read per kind; past this the check reports itself incomplete. */
 export const MAX_IN_FLIGHT_READ = 2_000;

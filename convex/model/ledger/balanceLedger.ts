@@ -5,12 +5,13 @@
  * so every caller is idempotent by construction. Each change also moves the
  * provider's tier shard by exactly the same amounts, in the same transaction.
  */
-import type { Doc } from "../_generated/dataModel";
-import type { MutationCtx } from "../_generated/server";
-import type { BalanceChangeType, Token } from "../validators";
-import { applyBalanceChangeTo, availableOf, balanceDelta, ZERO_BALANCE, type Balance } from "./balances";
-import { poolError } from "./errors";
-import { readClock, rescaledKey } from "./fairQueue";
+import type { Doc } from "../../_generated/dataModel";
+import type { MutationCtx } from "../../_generated/server";
+import type { BalanceChangeType, Token } from "../../validators";
+import { applyBalanceChangeTo, availableOf, balanceDelta, ZERO_BALANCE, type Balance } from "../../domain/balances";
+import { poolError } from "../../domain/errors";
+import { rescaledKey } from "../../domain/fairQueue";
+import { readClock } from "./allocationClocks";
 import { requireProvider } from "./providers";
 import { addToTierTotals, shardOf } from "./tierTotals";
 

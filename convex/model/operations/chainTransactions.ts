@@ -3,11 +3,11 @@
  * or failed. Nonces come from one counter document, so concurrent senders can
  * neither skip nor reuse one (Convex serializes the writes).
  */
-import type { Doc, Id } from "../_generated/dataModel";
-import type { MutationCtx } from "../_generated/server";
-import { raiseAlert } from "./alerts";
-import { poolError } from "./errors";
-import { readSyncValue, SYNC_KEYS, writeSyncValue } from "./syncState";
+import type { Doc, Id } from "../../_generated/dataModel";
+import type { MutationCtx } from "../../_generated/server";
+import { raiseAlert } from "../alerts";
+import { poolError } from "../../domain/errors";
+import { readSyncValue, SYNC_KEYS, writeSyncValue } from "../sync/syncState";
 
 export const MAX_SEND_ATTEMPTS = 5;
 

@@ -1,8 +1,8 @@
 /** Provider records: one per Stacks principal, with the tier they chose. */
-import type { Doc } from "../_generated/dataModel";
-import type { MutationCtx, QueryCtx } from "../_generated/server";
-import type { Tier } from "../validators";
-import { poolError } from "./errors";
+import type { Doc } from "../../_generated/dataModel";
+import type { MutationCtx, QueryCtx } from "../../_generated/server";
+import type { Tier } from "../../validators";
+import { poolError } from "../../domain/errors";
 import { addToTierTotals } from "./tierTotals";
 
 /**

@@ -1,7 +1,7 @@
 /** Reading the stored oracle prices: the latest median per asset, if still fresh. */
-import { env, type QueryCtx } from "../_generated/server";
-import type { Asset } from "../oracle/priceSources";
-import { readPriceRules } from "./oracleConfig";
+import { env, type QueryCtx } from "../../_generated/server";
+import type { Asset } from "../../oracle/priceSources";
+import { readPriceRules } from "../oracleConfig";
 
 export type CurrentPrices =
   | { available: true; btcUsd: bigint; stxUsd: bigint; observedAt: number }

@@ -4,13 +4,13 @@
  * when the status changes or the ratio moves by at least RATIO_REWRITE_BPS,
  * so a sweep over a calm market writes almost nothing.
  */
-import type { Doc, Id } from "../_generated/dataModel";
-import type { MutationCtx } from "../_generated/server";
-import type { HealthStatus } from "../validators";
-import { ZERO_BALANCE } from "./balances";
-import { collateralRatioBps, shortfall, statusFor } from "./health";
-import type { Prices } from "./policyMath";
-import { getTierConfig } from "./tierConfigs";
+import type { Doc, Id } from "../../_generated/dataModel";
+import type { MutationCtx } from "../../_generated/server";
+import type { HealthStatus } from "../../validators";
+import { ZERO_BALANCE } from "../../domain/balances";
+import { collateralRatioBps, shortfall, statusFor } from "../../domain/health";
+import type { Prices } from "../../domain/policyMath";
+import { getTierConfig } from "../policies/tierConfigs";
 
 /** A ratio change smaller than this (1%) alone is not worth a write. */
 export const RATIO_REWRITE_BPS = 100n;

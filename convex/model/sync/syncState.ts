@@ -1,5 +1,5 @@
 /** Named chain heights and cursors kept by the sync jobs. */
-import type { MutationCtx, QueryCtx } from "../_generated/server";
+import type { MutationCtx, QueryCtx } from "../../_generated/server";
 
 export const SYNC_KEYS = {
   /** Every vault event in blocks at or below this height has been applied. */

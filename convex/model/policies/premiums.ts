@@ -4,33 +4,14 @@
  * down) goes to the protocol account and the rest is split among the policy's
  * backers in proportion to their original allocation, in exact integer parts.
  */
-import type { MutationCtx } from "../_generated/server";
-import type { Token } from "../validators";
-import { raiseAlert } from "./alerts";
-import { poolError } from "./errors";
-import { applyBalanceChange } from "./ledger";
-import { bpsOf, splitProportionally } from "./money";
+import type { MutationCtx } from "../../_generated/server";
+import type { Token } from "../../validators";
+import { raiseAlert } from "../alerts";
+import { poolError } from "../../domain/errors";
+import { applyBalanceChange } from "../ledger/balanceLedger";
+import { splitPremium } from "../../domain/premiumSplit";
 import { backingOf, findPolicy } from "./policies";
 import { getTierConfig } from "./tierConfigs";
-
-export type PremiumSplit = { protocolFee: bigint; parts: { provider: string; amount: bigint }[] };
-
-/** Pure: the protocol's fee and each backer's part; everything sums to `premium`. */
-export function splitPremium(
-  premium: bigint,
-  protocolFeeBps: bigint,
-  backers: readonly { provider: string; allocation: bigint }[],
-): PremiumSplit {
-  const protocolFee = bpsOf(premium, protocolFeeBps);
-  const shares = splitProportionally(
-    premium - protocolFee,
-    backers.map((b) => b.allocation),
-  );
-  return {
-    protocolFee,
-    parts: backers.map((b, i) => ({ provider: b.provider, amount: shares[i] ?? 0n })).filter((p) => p.amount > 0n),
-  };
-}
 
 /** What a premium added outside the balance ledger; a reorg takes exactly this back. */
 export type PremiumOffLedger = { feesAccrued: bigint; unallocatedPremiums: bigint; premiumsReceived: bigint };

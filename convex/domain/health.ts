@@ -10,7 +10,7 @@
  * backed in sBTC therefore needs more sBTC as BTC falls, and an STX-only
  * provider backing PUTs is untouched by a BTC move.
  */
-import type { HealthStatus } from "../validators";
+import type { HealthStatus } from "./vocabulary";
 import { BPS_DENOMINATOR, mulDivDown, mulDivUp } from "./money";
 import { SATS_PER_BTC, USTX_PER_STX, type Prices } from "./policyMath";
 

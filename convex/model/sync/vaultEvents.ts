@@ -5,16 +5,16 @@
  * (roles, pause, outflow limit, checkpoints, shutdown, exit claims) are
  * recorded the same way, once, and change nothing in the books.
  */
-import type { MutationCtx } from "../_generated/server";
-import { isMoneyEvent, type SyncedEvent, type VaultEvent } from "../validators";
-import { raiseAlert, REORG_NEEDS_REVIEW, resolveAlerts } from "./alerts";
-import { isPoolError } from "./errors";
-import { applyBalanceChange } from "./ledger";
-import { applySettlement } from "./policies";
-import { distributePremium, type PremiumOffLedger } from "./premiums";
-import { DEFAULT_TIER, ensureProvider, findProvider } from "./providers";
-import { applyWithdrawal } from "./reservations";
-import { confirmVaultOperations } from "./vaultOperations";
+import type { MutationCtx } from "../../_generated/server";
+import { isMoneyEvent, type SyncedEvent, type VaultEvent } from "../../validators";
+import { raiseAlert, REORG_NEEDS_REVIEW, resolveAlerts } from "../alerts";
+import { isPoolError } from "../../domain/errors";
+import { applyBalanceChange } from "../ledger/balanceLedger";
+import { applySettlement } from "../policies/policies";
+import { distributePremium, type PremiumOffLedger } from "../policies/premiums";
+import { DEFAULT_TIER, ensureProvider, findProvider } from "../ledger/providers";
+import { applyWithdrawal } from "../ledger/reservations";
+import { confirmVaultOperations } from "../operations/vaultOperations";
 
 /**
  * "unmatched": the event is genuine and recorded, and the pool mirror follows

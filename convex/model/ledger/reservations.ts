@@ -4,12 +4,12 @@
  * is synced (redeemed) or it can no longer be redeemed (superseded by a later
  * voucher of the same provider, or expired).
  */
-import type { Doc } from "../_generated/dataModel";
-import type { MutationCtx } from "../_generated/server";
-import type { Token } from "../validators";
-import { applyBalanceChange, requirePositiveAmount } from "./ledger";
+import type { Doc } from "../../_generated/dataModel";
+import type { MutationCtx } from "../../_generated/server";
+import type { Token } from "../../validators";
+import { applyBalanceChange, requirePositiveAmount } from "./balanceLedger";
 import { requireProvider } from "./providers";
-import { assertWithdrawalAllowed } from "./withdrawalPolicy";
+import { assertWithdrawalAllowed } from "../risk/withdrawalLimits";
 
 export type ReservationRequest = {
   provider: string;

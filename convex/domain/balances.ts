@@ -5,7 +5,7 @@
  * or let locked + reserved exceed total; a change that would is refused with a
  * coded error and leaves the balance as it was.
  */
-import type { BalanceChangeType } from "../validators";
+import type { BalanceChangeType } from "./vocabulary";
 import { poolError } from "./errors";
 
 export type Balance = {

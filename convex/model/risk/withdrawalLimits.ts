@@ -6,14 +6,14 @@
  * active backing cannot withdraw at all: a stale price must never let
  * collateral out.
  */
-import type { Doc } from "../_generated/dataModel";
-import type { QueryCtx } from "../_generated/server";
-import type { Token } from "../validators";
-import { availableOf, ZERO_BALANCE, type Balance } from "./balances";
-import { poolError } from "./errors";
-import { hasExposure, maxWithdrawableByHealth } from "./health";
+import type { Doc } from "../../_generated/dataModel";
+import type { QueryCtx } from "../../_generated/server";
+import type { Token } from "../../validators";
+import { availableOf, ZERO_BALANCE, type Balance } from "../../domain/balances";
+import { poolError } from "../../domain/errors";
+import { hasExposure, maxWithdrawableByHealth } from "../../domain/health";
 import { currentPrices } from "./priceReadings";
-import { getTierConfig } from "./tierConfigs";
+import { getTierConfig } from "../policies/tierConfigs";
 
 export type WithdrawalLimit = { maxWithdrawable: bigint; reason: "available-balance" | "collateral-health" };
 

@@ -1,0 +1,73 @@
+/**
+ * Coded errors for everything a caller can get wrong. Each code is stable and
+ * documented in the README; the message is for people.
+ *
+ * The domain throws a plain `PoolError`; the function builders in
+ * `convex/functions.ts` turn it into the `ConvexError` a client receives, so
+ * this file (like all of `convex/domain`) depends on nothing of Convex.
+ */
+
+export const ERROR_CODES = [
+  "NOT_AUTHENTICATED",
+  "INVALID_AMOUNT",
+  "INVALID_ADDRESS",
+  "UNKNOWN_PROVIDER",
+  "TIER_MISMATCH",
+  "TIER_CAPACITY_EXCEEDED",
+  "INSUFFICIENT_AVAILABLE_BALANCE",
+  "INSUFFICIENT_LOCKED_BALANCE",
+  "INSUFFICIENT_RESERVED_BALANCE",
+  "INSUFFICIENT_TOTAL_BALANCE",
+  "TIER_NOT_CONFIGURED",
+  "TIER_INSUFFICIENT_CAPITAL",
+  "ALLOCATION_FANOUT_EXCEEDED",
+  "UNKNOWN_POLICY",
+  "POLICY_ALREADY_EXISTS",
+  "INVALID_POLICY",
+  "INVALID_POLICY_STATE",
+  "SETTLEMENT_EXCEEDS_BACKING",
+  "CONFIGURATION_MISSING",
+  "CHAIN_UNAVAILABLE",
+  "PRICE_UNAVAILABLE",
+  "AUTH_CHALLENGE_INVALID",
+  "AUTH_SIGNATURE_INVALID",
+  /** An HTTP request body that does not parse. */
+  "INVALID_REQUEST",
+  /** An unexpected failure; details only in the server log. */
+  "INTERNAL_ERROR",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export type PoolErrorData = { code: ErrorCode; message: string };
+
+/** A refused request: its `data` is exactly what the client sees. */
+export class PoolError extends Error {
+  readonly data: PoolErrorData;
+
+  constructor(code: ErrorCode, message: string) {
+    super(`${code}: ${message}`);
+    this.name = "PoolError";
+    this.data = { code, message };
+  }
+}
+
+export function poolError(code: ErrorCode, message: string): PoolError {
+  return new PoolError(code, message);
+}
+
+/**
+ * A coded pool error, whether still the domain's `PoolError` or already the
+ * `ConvexError` a function boundary made of it (as seen by an action that ran
+ * a mutation, or by a client).
+ */
+export function isPoolError(error: unknown, code?: ErrorCode): error is Error & { data: PoolErrorData } {
+  if (!(error instanceof Error)) return false;
+  const data = (error as { data?: unknown }).data as Partial<PoolErrorData> | undefined;
+  if (typeof data !== "object" || data === null) return false;
+  return (
+    typeof data.code === "string" &&
+    (ERROR_CODES as readonly string[]).includes(data.code) &&
+    typeof data.message === "string" &&
+    (code === undefined || data.code === code)
+  );
+}

@@ -1,0 +1,24 @@
+/**
+ * Each tier's allocation clock per token: the virtual time of the fair queue
+ * (domain/fairQueue.ts) where a newly funded balance joins.
+ */
+import type { DatabaseReader, DatabaseWriter } from "../../_generated/server";
+import type { Tier, Token } from "../../domain/vocabulary";
+
+/** The tier's virtual time: where a newly funded balance joins the queue. */
+export async function readClock(ctx: { db: DatabaseReader }, tier: Tier, token: Token): Promise<number> {
+  const clock = await ctx.db
+    .query("allocationClocks")
+    .withIndex("by_tier_and_token", (q) => q.eq("tier", tier).eq("token", token))
+    .unique();
+  return clock?.now ?? 0;
+}
+
+export async function advanceClock(ctx: { db: DatabaseWriter }, tier: Tier, token: Token, now: number): Promise<void> {
+  const clock = await ctx.db
+    .query("allocationClocks")
+    .withIndex("by_tier_and_token", (q) => q.eq("tier", tier).eq("token", token))
+    .unique();
+  if (!clock) await ctx.db.insert("allocationClocks", { tier, token, now });
+  else if (now > clock.now) await ctx.db.patch("allocationClocks", clock._id, { now });
+}
