@@ -1,6 +1,40 @@
 import convexPlugin from "@convex-dev/eslint-plugin";
 import tseslint from "typescript-eslint";
 
+/**
+ * The backend's layers (docs/architecture.md, "Code layers"), enforced:
+ *   convex/domain   pure rules and math: nothing of Convex, no environment
+ *   convex/model    database helpers: no environment, no function builders
+ *   convex/chain    Stacks and Hiro: never the books
+ *   convex/*.ts     Convex functions: no Clarity or Stacks encoding of their own
+ */
+const FUNCTION_BUILDERS = [
+  "query",
+  "internalQuery",
+  "mutation",
+  "internalMutation",
+  "action",
+  "internalAction",
+  "httpAction",
+];
+
+const rawBuilders = {
+  group: ["**/_generated/server"],
+  importNames: FUNCTION_BUILDERS,
+  message: "Use the builders of convex/functions.ts: they turn a domain PoolError into the client's ConvexError.",
+};
+
+const environment = {
+  group: ["**/_generated/server"],
+  importNames: ["env"],
+  message: "Only convex/config.ts reads the environment; pass the configuration in.",
+};
+
+const configModule = {
+  group: ["../config", "../../config"],
+  message: "Only Convex function handlers read the configuration; pass what is needed in.",
+};
+
 export default tseslint.config(
   {
     ignores: ["node_modules/**", "convex/_generated/**", ".cache/**", "reports/**", "bench/results/**"],
@@ -12,6 +46,67 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       // Money is bigint: a Number() on an amount is a bug waiting to happen.
       "no-restricted-globals": ["error", { name: "parseFloat", message: "No floats on money: use bigint." }],
+    },
+  },
+  {
+    files: ["convex/domain/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["convex", "convex/*", "convex-helpers", "convex-helpers/*", "**/_generated/*"],
+              message: "The domain is pure: nothing of Convex.",
+            },
+            {
+              group: ["../model/*", "../model/**", "../chain/*", "../oracle/*", "../config", "../validators", "../functions"],
+              message: "The domain depends on nothing of the backend's other layers.",
+            },
+          ],
+        },
+      ],
+      "no-restricted-properties": [
+        "error",
+        { object: "process", property: "env", message: "The domain never reads the environment." },
+      ],
+    },
+  },
+  {
+    files: ["convex/model/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [rawBuilders, environment, configModule] }],
+    },
+  },
+  {
+    files: ["convex/chain/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            rawBuilders,
+            environment,
+            { group: ["../model/*", "../model/**"], message: "The chain layer never touches the books." },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["convex/*.ts"],
+    ignores: ["convex/functions.ts", "convex/config.ts", "convex/providerFunctions.ts", "convex/auth.config.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            { name: "@stacks/transactions", message: "Clarity encoding and parsing belong in convex/chain." },
+            { name: "@stacks/network", message: "Networks come from convex/config.ts." },
+          ],
+          patterns: [rawBuilders, environment],
+        },
+      ],
     },
   },
 );

@@ -3,18 +3,17 @@
  * `[alert:<kind>]` for the log drain). Internal: run them from the Convex
  * dashboard or with `npx convex run alerts:listOpen`.
  */
+import { pick } from "convex-helpers";
 import { v } from "convex/values";
 
 import { internalMutation, internalQuery } from "./functions";
+import schema from "./schema";
 
 const MAX_LISTED = 200;
 
 const alertView = v.object({
   _id: v.id("alerts"),
-  kind: v.string(),
-  message: v.string(),
-  details: v.optional(v.string()),
-  createdAt: v.number(),
+  ...pick(schema.tables.alerts.validator.fields, ["kind", "message", "details", "createdAt"]),
 });
 
 /** Open alerts, newest first. */

@@ -11,10 +11,9 @@
  * happens only when the recomputed status or ratio differs.
  */
 import { v } from "convex/values";
-import { z } from "zod";
 
 import { internal } from "./_generated/api";
-import { env } from "./_generated/server";
+import { readHealthWebhookUrl, readPriceRules } from "./config";
 import { internalAction, internalMutation, internalQuery } from "./functions";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import { checkProviderHealth } from "./model/risk/healthChecks";
@@ -22,11 +21,6 @@ import { currentPrices } from "./model/risk/priceReadings";
 
 /** Providers per transaction: each costs three reads, and a write only on change. */
 export const HEALTH_PAGE_SIZE = 200;
-
-function webhookUrl(): string | undefined {
-  const parsed = z.url().safeParse(env.HEALTH_WEBHOOK_URL);
-  return parsed.success ? parsed.data : undefined;
-}
 
 const SWEEP_SKIPPED = "health-sweep-skipped";
 
@@ -40,7 +34,7 @@ export const sweep = internalMutation({
   }),
   handler: async (ctx, { cursor, pageSize = HEALTH_PAGE_SIZE }) => {
     const now = Date.now();
-    const prices = await currentPrices(ctx, now);
+    const prices = await currentPrices(ctx, { now, maxAgeMs: readPriceRules().maxAgeMs });
     if (!prices.available) {
       // Once while prices stay unavailable, not every five minutes.
       if (cursor === null) await raiseAlertOnce(ctx, SWEEP_SKIPPED, "prices", `health sweep skipped: ${prices.reason}`);
@@ -51,7 +45,7 @@ export const sweep = internalMutation({
       .query("providers")
       .withIndex("by_active_backings", (q) => q.gt("activeBackings", 0n))
       .paginate({ numItems: pageSize, cursor });
-    const hook = webhookUrl();
+    const hook = readHealthWebhookUrl();
     let changed = 0;
     for (const provider of page.page) {
       const result = await checkProviderHealth(ctx, provider, prices, now, hook !== undefined);
@@ -111,7 +105,7 @@ export const deliverNotification = internalAction({
   args: { id: v.id("healthNotifications") },
   returns: v.null(),
   handler: async (ctx, { id }) => {
-    const hook = webhookUrl();
+    const hook = readHealthWebhookUrl();
     const payload = await ctx.runQuery(internal.health.loadNotification, { id });
     if (!hook || !payload) return null;
     let outcome: "sent" | "failed" = "failed";

@@ -5,8 +5,7 @@
 import { httpRouter } from "convex/server";
 import { corsRouter } from "convex-helpers/server/cors";
 
-import { env } from "./_generated/server";
-import { parseAllowedOrigins } from "./domain/walletAuth";
+import { readAllowedOrigins } from "./config";
 import { jwks, openIdConfiguration, requestChallenge, verifyChallenge } from "./walletAuth";
 
 const http = httpRouter();
@@ -14,7 +13,7 @@ const http = httpRouter();
 // Browsers call the sign-in endpoints from the dApp's origin. Origins are read
 // per request so a change to AUTH_ALLOWED_ORIGINS needs no redeploy.
 const cors = corsRouter(http, {
-  allowedOrigins: async () => parseAllowedOrigins(env.AUTH_ALLOWED_ORIGINS),
+  allowedOrigins: async () => readAllowedOrigins(),
   allowedHeaders: ["Content-Type"],
 });
 cors.route({ path: "/auth/challenge", method: "POST", handler: requestChallenge });

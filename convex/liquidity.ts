@@ -8,6 +8,7 @@ import { internal } from "./_generated/api";
 import { internalMutation, query } from "./functions";
 import { signWithdrawalVoucher, chainIdOf } from "./chain/withdrawalVoucher";
 import { hiroClientFor, readBackendPrivateKey, readChainConfig } from "./chain/config";
+import { readPriceRules } from "./config";
 import { contractCallValidator, depositCall, withdrawCall } from "./chain/contractCalls";
 import { poolError } from "./domain/errors";
 import { applyBalanceChange, requirePositiveAmount } from "./model/ledger/balanceLedger";
@@ -232,7 +233,8 @@ export const reserveWithdrawal = internalMutation({
     expiresAtBlock: v.int64(),
   },
   returns: v.int64(),
-  handler: async (ctx, request) => await reservations.reserveWithdrawal(ctx, request),
+  handler: async (ctx, request) =>
+    await reservations.reserveWithdrawal(ctx, request, { now: Date.now(), maxAgeMs: readPriceRules().maxAgeMs }),
 });
 
 export const cancelWithdrawalReservation = internalMutation({

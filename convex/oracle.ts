@@ -8,10 +8,9 @@
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { env } from "./_generated/server";
+import { readOracleConfig, readPriceRules } from "./config";
 import { internalAction, internalMutation, internalQuery } from "./functions";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
-import { readOracleConfig } from "./model/oracleConfig";
 import { aggregatePrice } from "./domain/prices";
 import { currentPrices } from "./model/risk/priceReadings";
 import { askSource, type Asset } from "./oracle/priceSources";
@@ -48,7 +47,7 @@ export const refreshPrices = internalAction({
   args: {},
   returns: v.object({ available: v.array(oracleAssetValidator), unavailable: v.array(oracleAssetValidator) }),
   handler: async (ctx) => {
-    const config = readOracleConfig(env);
+    const config = readOracleConfig();
     const assets: Asset[] = ["BTC", "STX"];
     const outcomes = await Promise.all(assets.flatMap((asset) => config.sources.map((source) => askSource(source, asset))));
     const now = Date.now();
@@ -78,5 +77,5 @@ export const getCurrentPrices = internalQuery({
     v.object({ available: v.literal(true), btcUsd: v.int64(), stxUsd: v.int64(), observedAt: v.number() }),
     v.object({ available: v.literal(false), reason: v.string() }),
   ),
-  handler: async (ctx) => await currentPrices(ctx, Date.now()),
+  handler: async (ctx) => await currentPrices(ctx, { now: Date.now(), maxAgeMs: readPriceRules().maxAgeMs }),
 });

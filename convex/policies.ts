@@ -2,32 +2,36 @@
  * The policy registry's entry points, for the policy flow that sells
  * protection (buyer-facing policy creation lives outside this pool).
  */
+import { pick } from "convex-helpers";
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { env } from "./_generated/server";
+import { readSettlementGraceBlocks } from "./config";
 import { internalMutation } from "./functions";
 import * as policies from "./model/policies/policies";
-import { readSettlementGraceBlocks } from "./model/settlementGrace";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { getTierConfig } from "./model/policies/tierConfigs";
-import { policyStatusValidator, policyTypeValidator, tierValidator, tokenValidator } from "./validators";
+import schema from "./schema";
+
+const policyFields = schema.tables.policies.validator.fields;
 
 /** Registers a policy as Pending; its tier and required collateral follow from its terms at the given prices. */
 export const registerPolicy = internalMutation({
   args: {
-    policyId: v.int64(),
-    buyer: v.string(),
-    policyType: policyTypeValidator,
-    protectedAmountSats: v.int64(),
-    strikePriceUsd: v.int64(),
-    premium: v.int64(),
-    expiresAtBlock: v.int64(),
-    collateralToken: tokenValidator,
+    ...pick(policyFields, [
+      "policyId",
+      "buyer",
+      "policyType",
+      "protectedAmountSats",
+      "strikePriceUsd",
+      "premium",
+      "expiresAtBlock",
+      "collateralToken",
+    ]),
     btcPriceUsd: v.int64(),
     stxPriceUsd: v.int64(),
   },
-  returns: v.object({ tier: tierValidator, requiredCollateral: v.int64(), status: policyStatusValidator }),
+  returns: v.object(pick(policyFields, ["tier", "requiredCollateral", "status"])),
   handler: async (ctx, { btcPriceUsd, stxPriceUsd, ...terms }) => {
     const policy = await policies.registerPolicy(ctx, { ...terms, prices: { btcUsd: btcPriceUsd, stxUsd: stxPriceUsd } });
     return { tier: policy.tier, requiredCollateral: policy.requiredCollateral, status: policy.status };
@@ -66,7 +70,7 @@ export const expirePolicies = internalMutation({
   handler: async (ctx) => {
     const height = await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight);
     if (height === null) return { expired: 0, hasMore: false };
-    const releasableBelow = height - readSettlementGraceBlocks(env);
+    const releasableBelow = height - readSettlementGraceBlocks();
     const due = await ctx.db
       .query("policies")
       .withIndex("by_status_and_expiry", (q) => q.eq("status", "Active").lt("expiresAtBlock", releasableBelow))

@@ -9,6 +9,7 @@ import { v, type Infer } from "convex/values";
 import {
   BALANCE_CHANGE_TYPES,
   HEALTH_STATUSES,
+  NETWORK_NAMES,
   ORACLE_ASSETS,
   POLICY_STATUSES,
   POLICY_TYPES,
@@ -27,6 +28,7 @@ export const balanceChangeTypeValidator = literals(...BALANCE_CHANGE_TYPES);
 export const policyTypeValidator = literals(...POLICY_TYPES);
 export const policyStatusValidator = literals(...POLICY_STATUSES);
 export const reservationStatusValidator = literals(...RESERVATION_STATUSES);
+export const networkNameValidator = literals(...NETWORK_NAMES);
 
 export const chainTransactionStatusValidator = v.union(
   v.literal("pending"),

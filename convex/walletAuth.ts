@@ -1,7 +1,7 @@
 /**
  * Sign-in with a Stacks wallet: the HTTP endpoints and the challenge table
- * (README "Sign-in with a Stacks wallet"). The rules live in `model/walletAuth.ts`; this file reads
- * the environment, stores challenges and turns outcomes into HTTP responses.
+ * (README "Sign-in with a Stacks wallet"). The rules live in `domain/walletAuth.ts`; this file reads
+ * its configuration (`config.ts`), stores challenges and turns outcomes into HTTP responses.
  *
  *   POST /auth/challenge                 { address }                     → { nonce, message, expiresAt }
  *   POST /auth/verify                    { nonce, signature, publicKey } → { token, expiresAt }
@@ -16,9 +16,10 @@ import { v } from "convex/values";
 import type { z } from "zod";
 
 import { internal } from "./_generated/api";
-import { env } from "./_generated/server";
+import { readAuthSigningKey, readIssuer, readNetworkName } from "./config";
 import { httpAction, internalMutation } from "./functions";
 import { isPoolError, poolError } from "./domain/errors";
+import { networkNameValidator } from "./validators";
 import {
   authHttpError,
   buildSignInMessage,
@@ -31,14 +32,10 @@ import {
   loadSigningKey,
   newNonce,
   openIdConfigurationOf,
-  parseIssuer,
-  parseStacksNetworkName,
   verifyRequestSchema,
   verifyWalletSignature,
   type AuthHttpError,
 } from "./domain/walletAuth";
-
-const networkValidator = v.union(v.literal("mainnet"), v.literal("testnet"), v.literal("devnet"));
 
 /** Bounded page for the purge: one mutation never touches an unbounded number of rows. */
 const PURGE_BATCH_SIZE = 256;
@@ -47,7 +44,7 @@ const PURGE_BATCH_SIZE = 256;
 // Challenges
 
 export const createChallenge = internalMutation({
-  args: { address: v.string(), nonce: v.string(), uri: v.string(), network: networkValidator },
+  args: { address: v.string(), nonce: v.string(), uri: v.string(), network: networkNameValidator },
   returns: v.object({ nonce: v.string(), message: v.string(), expiresAt: v.number() }),
   handler: async (ctx, { address, nonce, uri, network }) => {
     const existing = await ctx.db
@@ -119,10 +116,10 @@ export const purgeExpiredChallenges = internalMutation({
 export const requestChallenge = httpAction(async (ctx, request) =>
   respond(async () => {
     const body = await readBody(request, challengeRequestSchema);
-    const network = parseStacksNetworkName(env.STACKS_NETWORK);
-    const uri = parseIssuer(env.CONVEX_SITE_URL);
+    const network = readNetworkName();
+    const uri = readIssuer();
     // Fail before the wallet prompt, not after the user has signed.
-    await loadSigningKey(env.AUTH_JWT_PRIVATE_KEY);
+    await loadSigningKey(readAuthSigningKey());
     const address = canonicalSignInAddress(body.address, network);
     const nonce = newNonce((bytes) => crypto.getRandomValues(bytes));
     return await ctx.runMutation(internal.walletAuth.createChallenge, { address, nonce, uri, network });
@@ -134,9 +131,9 @@ export const verifyChallenge = httpAction(async (ctx, request) =>
     const body = await readBody(request, verifyRequestSchema);
     // Configuration first: a deployment without a usable key must not burn
     // the caller's challenge.
-    const network = parseStacksNetworkName(env.STACKS_NETWORK);
-    const issuer = parseIssuer(env.CONVEX_SITE_URL);
-    const key = await loadSigningKey(env.AUTH_JWT_PRIVATE_KEY);
+    const network = readNetworkName();
+    const issuer = readIssuer();
+    const key = await loadSigningKey(readAuthSigningKey());
     // The challenge is burnt before the signature is checked, and stays burnt
     // when the check fails: each nonce buys exactly one attempt, so a signature
     // cannot be ground against a live challenge, and a failed sign-in has to
@@ -157,11 +154,11 @@ export const verifyChallenge = httpAction(async (ctx, request) =>
 );
 
 export const jwks = httpAction(async () =>
-  respond(async () => jwksOf(await loadSigningKey(env.AUTH_JWT_PRIVATE_KEY)), PUBLIC_CACHE),
+  respond(async () => jwksOf(await loadSigningKey(readAuthSigningKey())), PUBLIC_CACHE),
 );
 
 export const openIdConfiguration = httpAction(async () =>
-  respond(async () => openIdConfigurationOf(parseIssuer(env.CONVEX_SITE_URL)), PUBLIC_CACHE),
+  respond(async () => openIdConfigurationOf(readIssuer()), PUBLIC_CACHE),
 );
 
 // ---------------------------------------------------------------------------

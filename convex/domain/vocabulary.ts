@@ -58,3 +58,6 @@ export type ReservationStatus = (typeof RESERVATION_STATUSES)[number];
 
 export const ORACLE_ASSETS = ["BTC", "STX"] as const;
 export type OracleAsset = (typeof ORACLE_ASSETS)[number];
+
+export const NETWORK_NAMES = ["mainnet", "testnet", "devnet"] as const;
+export type NetworkName = (typeof NETWORK_NAMES)[number];

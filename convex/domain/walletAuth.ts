@@ -7,16 +7,17 @@
  * wallet signs its message (`stx_signMessage`); the backend checks the
  * signature, that the public key is the address's key, and issues an ES256
  * JWT whose subject is the address. Every configuration value is a parameter
- * here: the Convex layer (`convex/walletAuth.ts`) reads the environment.
+ * here: the Convex layer reads it with `convex/config.ts`.
  */
 import { bytesToHex } from "@stacks/common";
 import { verifyMessageSignatureRsv } from "@stacks/encryption";
-import { networkFromName, type StacksNetworkName as AnyStacksNetworkName } from "@stacks/network";
+import { networkFromName, type StacksNetworkName } from "@stacks/network";
 import { addressToString, createAddress, getAddressFromPublicKey, validateStacksAddress } from "@stacks/transactions";
 import { importJWK, jwtVerify, SignJWT, type CryptoKey } from "jose";
 import { z } from "zod";
 
 import { poolError, type ErrorCode } from "./errors";
+import type { NetworkName } from "./vocabulary";
 
 /** The app name the wallet shows the user; also part of what is signed. */
 export const SIGN_IN_APP_NAME = "BitHedge liquidity pool";
@@ -28,43 +29,9 @@ export const SESSION_TTL_SECONDS = 60 * 60;
 /** 32 random bytes: unguessable, and never repeats in practice. */
 export const NONCE_BYTES = 32;
 
-export type StacksNetworkName = "mainnet" | "testnet" | "devnet";
-
-// ---------------------------------------------------------------------------
-// Configuration
-
-/** `STACKS_NETWORK`, defaulting to testnet like the rest of the backend. */
-export function parseStacksNetworkName(value: string | undefined): StacksNetworkName {
-  const parsed = z.enum(["mainnet", "testnet", "devnet"]).default("testnet").safeParse(value || undefined);
-  if (!parsed.success) {
-    throw poolError("CONFIGURATION_MISSING", "STACKS_NETWORK must be mainnet, testnet or devnet");
-  }
-  return parsed.data;
-}
-
 /** The chain id the network's transactions carry (1 on mainnet, 0x80000000 on testnet and devnets). */
-export function chainIdForNetwork(network: StacksNetworkName): number {
-  return networkFromName(network satisfies AnyStacksNetworkName).chainId;
-}
-
-/** `CONVEX_SITE_URL`: the JWT issuer and the origin the JWKS is served from. */
-export function parseIssuer(value: string | undefined): string {
-  const parsed = z.url({ protocol: /^https?$/ }).safeParse(value);
-  if (!parsed.success) {
-    throw poolError("CONFIGURATION_MISSING", "CONVEX_SITE_URL is not set to the deployment's site URL");
-  }
-  // Used exactly as given: Convex compares `iss` with the issuer in
-  // auth.config.ts, built from the same variable, character for character.
-  return parsed.data;
-}
-
-/** `AUTH_ALLOWED_ORIGINS`: comma-separated origins for CORS, "*" when unset. */
-export function parseAllowedOrigins(value: string | undefined): string[] {
-  const origins = (value ?? "")
-    .split(",")
-    .map((origin) => origin.trim())
-    .filter((origin) => origin.length > 0);
-  return origins.length > 0 ? origins : ["*"];
+export function chainIdForNetwork(network: NetworkName): number {
+  return networkFromName(network satisfies StacksNetworkName).chainId;
 }
 
 // ---------------------------------------------------------------------------
@@ -161,7 +128,7 @@ export function openIdConfigurationOf(issuer: string): {
  * the session subject must not). Multi-signature and contract principals are
  * refused: no single wallet key can prove them.
  */
-export function canonicalSignInAddress(address: string, network: StacksNetworkName): string {
+export function canonicalSignInAddress(address: string, network: NetworkName): string {
   if (!validateStacksAddress(address)) {
     throw poolError("INVALID_ADDRESS", "not a valid Stacks address");
   }
@@ -180,7 +147,7 @@ export type SignInMessageFields = {
   nonce: string;
   /** The deployment's site URL: binds the signature to this backend. */
   uri: string;
-  network: StacksNetworkName;
+  network: NetworkName;
   issuedAt: number;
   expiresAt: number;
 };
@@ -251,7 +218,7 @@ export type VerifyRequest = z.infer<typeof verifyRequestSchema>;
 export function verifyWalletSignature(input: {
   message: string;
   address: string;
-  network: StacksNetworkName;
+  network: NetworkName;
   signature: string;
   publicKey: string;
 }): { valid: true } | { valid: false; reason: string } {

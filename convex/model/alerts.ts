@@ -1,11 +1,11 @@
 /** Alerts for operators: a table row they can query and a log line their log drain sees. */
 import type { Doc } from "../_generated/dataModel";
-import type { MutationCtx } from "../_generated/server";
+import type { Writer } from "./database";
 
 /** A reorg took back something the books cannot settle on their own (subject: the txid). */
 export const REORG_NEEDS_REVIEW = "reorg-needs-review";
 
-export async function raiseAlert(ctx: MutationCtx, kind: string, message: string, details?: unknown): Promise<void> {
+export async function raiseAlert(ctx: Writer, kind: string, message: string, details?: unknown): Promise<void> {
   const detailText = details === undefined ? undefined : JSON.stringify(details, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
   console.error(`[alert:${kind}] ${message}${detailText ? ` ${detailText}` : ""}`);
   await ctx.db.insert("alerts", { kind, message, details: detailText, resolved: false, createdAt: Date.now() });
@@ -16,13 +16,13 @@ export async function raiseAlert(ctx: MutationCtx, kind: string, message: string
  * the condition starts and stays quiet while it lasts. `subject` tells apart
  * conditions of one kind (e.g. the asset) and is kept in the details.
  */
-export async function raiseAlertOnce(ctx: MutationCtx, kind: string, subject: string, message: string): Promise<void> {
+export async function raiseAlertOnce(ctx: Writer, kind: string, subject: string, message: string): Promise<void> {
   if ((await openAlerts(ctx, kind, subject)).length > 0) return;
   await raiseAlert(ctx, kind, message, { subject });
 }
 
 /** Ends a lasting condition: its open alerts are marked resolved, and the next occurrence is raised again. */
-export async function resolveAlerts(ctx: MutationCtx, kind: string, subject: string): Promise<void> {
+export async function resolveAlerts(ctx: Writer, kind: string, subject: string): Promise<void> {
   for (const alert of await openAlerts(ctx, kind, subject)) {
     await ctx.db.patch("alerts", alert._id, { resolved: true });
   }
@@ -31,7 +31,7 @@ export async function resolveAlerts(ctx: MutationCtx, kind: string, subject: str
 /** Open alerts of one kind are few: one per subject at most, when raised through raiseAlertOnce. */
 const OPEN_ALERTS_READ = 100;
 
-async function openAlerts(ctx: MutationCtx, kind: string, subject: string): Promise<Doc<"alerts">[]> {
+async function openAlerts(ctx: Writer, kind: string, subject: string): Promise<Doc<"alerts">[]> {
   const open = await ctx.db
     .query("alerts")
     .withIndex("by_kind_and_resolved", (q) => q.eq("kind", kind).eq("resolved", false))

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
 import { PRICE_SCALE } from "../../convex/domain/policyMath";
-import { DEFAULT_SETTLEMENT_GRACE_BLOCKS } from "../../convex/model/settlementGrace";
+import { DEFAULT_SETTLEMENT_GRACE_BLOCKS } from "../../convex/config";
 import type { Tier, Token, VaultEvent } from "../../convex/validators";
 import { newBackend, snapshot } from "./convexTest";
 import { ALICE, BOB, CAROL, depositEvent, nextTxid } from "./liquidityFixtures";

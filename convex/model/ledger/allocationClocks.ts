@@ -2,11 +2,11 @@
  * Each tier's allocation clock per token: the virtual time of the fair queue
  * (domain/fairQueue.ts) where a newly funded balance joins.
  */
-import type { DatabaseReader, DatabaseWriter } from "../../_generated/server";
+import type { Reader, Writer } from "../database";
 import type { Tier, Token } from "../../domain/vocabulary";
 
 /** The tier's virtual time: where a newly funded balance joins the queue. */
-export async function readClock(ctx: { db: DatabaseReader }, tier: Tier, token: Token): Promise<number> {
+export async function readClock(ctx: Reader, tier: Tier, token: Token): Promise<number> {
   const clock = await ctx.db
     .query("allocationClocks")
     .withIndex("by_tier_and_token", (q) => q.eq("tier", tier).eq("token", token))
@@ -14,7 +14,7 @@ export async function readClock(ctx: { db: DatabaseReader }, tier: Tier, token: 
   return clock?.now ?? 0;
 }
 
-export async function advanceClock(ctx: { db: DatabaseWriter }, tier: Tier, token: Token, now: number): Promise<void> {
+export async function advanceClock(ctx: Writer, tier: Tier, token: Token, now: number): Promise<void> {
   const clock = await ctx.db
     .query("allocationClocks")
     .withIndex("by_tier_and_token", (q) => q.eq("tier", tier).eq("token", token))

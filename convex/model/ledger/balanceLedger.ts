@@ -6,7 +6,7 @@
  * provider's tier shard by exactly the same amounts, in the same transaction.
  */
 import type { Doc } from "../../_generated/dataModel";
-import type { MutationCtx } from "../../_generated/server";
+import type { Writer } from "../database";
 import type { BalanceChangeType, Token } from "../../validators";
 import { applyBalanceChangeTo, availableOf, balanceDelta, ZERO_BALANCE, type Balance } from "../../domain/balances";
 import { poolError } from "../../domain/errors";
@@ -31,7 +31,7 @@ function balanceOf(doc: Doc<"providerBalances"> | null): Balance {
 }
 
 export async function findBalance(
-  ctx: MutationCtx,
+  ctx: Writer,
   provider: string,
   token: Token,
 ): Promise<Doc<"providerBalances"> | null> {
@@ -41,7 +41,7 @@ export async function findBalance(
     .unique();
 }
 
-export async function applyBalanceChange(ctx: MutationCtx, change: BalanceChange): Promise<BalanceChangeResult> {
+export async function applyBalanceChange(ctx: Writer, change: BalanceChange): Promise<BalanceChangeResult> {
   const previous = await ctx.db
     .query("balanceLedger")
     .withIndex("by_operation", (q) => q.eq("operationId", change.operationId))

@@ -1,5 +1,5 @@
 /** Read models for the liquidity API: a provider's portfolio, pool and tier statistics. */
-import type { QueryCtx } from "../../_generated/server";
+import type { Reader } from "../database";
 import { TOKENS, type Tier, type Token } from "../../validators";
 import { availableOf } from "../../domain/balances";
 import { ratioBps } from "../../domain/money";
@@ -10,7 +10,7 @@ import { capacityLimitOf } from "../policies/tierConfigs";
 /** Most reservations a portfolio lists; older ones are still counted in `reserved`. */
 export const PORTFOLIO_RESERVATION_LIMIT = 100;
 
-export async function providerPortfolio(ctx: QueryCtx, principal: string) {
+export async function providerPortfolio(ctx: Reader, principal: string) {
   const provider = await findProvider(ctx, principal);
   if (!provider) return null;
   const balances = [];
@@ -53,7 +53,7 @@ export function utilizationBps(totals: TierTotals): bigint {
   return totals.capital === 0n ? 0n : ratioBps(totals.locked, totals.capital);
 }
 
-export async function tierStats(ctx: QueryCtx, tier: Tier, token: Token) {
+export async function tierStats(ctx: Reader, tier: Tier, token: Token) {
   const totals = await readTierTotals(ctx, tier, token);
   const config = await ctx.db
     .query("tierConfigs")
@@ -74,7 +74,7 @@ export async function tierStats(ctx: QueryCtx, tier: Tier, token: Token) {
   };
 }
 
-export async function poolStats(ctx: QueryCtx) {
+export async function poolStats(ctx: Reader) {
   const stats = [];
   for (const token of TOKENS) {
     const { capital, locked, reserved, accruedYield, providerCount } = await readPoolTotals(ctx, token);

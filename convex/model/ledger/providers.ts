@@ -1,6 +1,6 @@
 /** Provider records: one per Stacks principal, with the tier they chose. */
 import type { Doc } from "../../_generated/dataModel";
-import type { MutationCtx, QueryCtx } from "../../_generated/server";
+import type { Writer, Reader } from "../database";
 import type { Tier } from "../../validators";
 import { poolError } from "../../domain/errors";
 import { addToTierTotals } from "./tierTotals";
@@ -12,21 +12,21 @@ import { addToTierTotals } from "./tierTotals";
  */
 export const DEFAULT_TIER: Tier = "Conservative";
 
-export async function findProvider(ctx: QueryCtx, principal: string): Promise<Doc<"providers"> | null> {
+export async function findProvider(ctx: Reader, principal: string): Promise<Doc<"providers"> | null> {
   return await ctx.db
     .query("providers")
     .withIndex("by_principal", (q) => q.eq("principal", principal))
     .unique();
 }
 
-export async function requireProvider(ctx: QueryCtx, principal: string): Promise<Doc<"providers">> {
+export async function requireProvider(ctx: Reader, principal: string): Promise<Doc<"providers">> {
   const provider = await findProvider(ctx, principal);
   if (!provider) throw poolError("UNKNOWN_PROVIDER", `no provider ${principal}`);
   return provider;
 }
 
 /** A provider has at most one balance per token, so this reads at most two documents. */
-async function balancesOf(ctx: QueryCtx, principal: string) {
+async function balancesOf(ctx: Reader, principal: string) {
   return await ctx.db
     .query("providerBalances")
     .withIndex("by_provider_and_token", (q) => q.eq("provider", principal))
@@ -35,7 +35,7 @@ async function balancesOf(ctx: QueryCtx, principal: string) {
 
 /** Adds (or, negative, removes) a backing's share of obligations to the provider's exposure. */
 export async function addExposure(
-  ctx: MutationCtx,
+  ctx: Writer,
   principal: string,
   delta: { putObligationUsd: bigint; callProtectedSats: bigint; activeBackings: bigint },
 ): Promise<void> {
@@ -62,7 +62,7 @@ export async function addExposure(
  * they hold capital in it (moving capital between tiers would move the
  * policies it backs); once everything is withdrawn, they may choose again.
  */
-export async function ensureProvider(ctx: MutationCtx, principal: string, tier: Tier): Promise<Doc<"providers">> {
+export async function ensureProvider(ctx: Writer, principal: string, tier: Tier): Promise<Doc<"providers">> {
   const existing = await findProvider(ctx, principal);
   if (!existing) {
     const id = await ctx.db.insert("providers", {

@@ -5,10 +5,11 @@
  * voucher of the same provider, or expired).
  */
 import type { Doc } from "../../_generated/dataModel";
-import type { MutationCtx } from "../../_generated/server";
+import type { Writer } from "../database";
 import type { Token } from "../../validators";
 import { applyBalanceChange, requirePositiveAmount } from "./balanceLedger";
 import { requireProvider } from "./providers";
+import type { PriceFreshness } from "../risk/priceReadings";
 import { assertWithdrawalAllowed } from "../risk/withdrawalLimits";
 
 export type ReservationRequest = {
@@ -29,7 +30,7 @@ const reservationOperation = (provider: string, nonce: bigint, step: "reserve" |
   `reservation:${provider}:${nonce}:${step}`;
 
 export async function findReservation(
-  ctx: MutationCtx,
+  ctx: Writer,
   provider: string,
   nonce: bigint,
 ): Promise<Doc<"withdrawalReservations"> | null> {
@@ -48,7 +49,7 @@ export async function findReservation(
  * conflict on this index range, and Convex reruns the later one, which then
  * takes the next nonce.
  */
-async function nextVoucherNonce(ctx: MutationCtx, provider: string): Promise<bigint> {
+async function nextVoucherNonce(ctx: Writer, provider: string): Promise<bigint> {
   const last = await ctx.db
     .query("withdrawalReservations")
     .withIndex("by_provider_and_nonce", (q) => q.eq("provider", provider))
@@ -58,10 +59,14 @@ async function nextVoucherNonce(ctx: MutationCtx, provider: string): Promise<big
 }
 
 /** Reserves the amount for a new voucher and returns the voucher's nonce. */
-export async function reserveWithdrawal(ctx: MutationCtx, request: ReservationRequest): Promise<bigint> {
+export async function reserveWithdrawal(
+  ctx: Writer,
+  request: ReservationRequest,
+  freshness: PriceFreshness,
+): Promise<bigint> {
   requirePositiveAmount(request.amount);
   const provider = await requireProvider(ctx, request.provider);
-  await assertWithdrawalAllowed(ctx, provider, request.token, request.amount);
+  await assertWithdrawalAllowed(ctx, provider, request.token, request.amount, freshness);
   const nonce = await nextVoucherNonce(ctx, request.provider);
   await applyBalanceChange(ctx, {
     operationId: reservationOperation(request.provider, nonce, "reserve"),
@@ -76,7 +81,7 @@ export async function reserveWithdrawal(ctx: MutationCtx, request: ReservationRe
 
 /** Frees a reservation that was never redeemed (signing failed, or the voucher expired). */
 export async function cancelReservation(
-  ctx: MutationCtx,
+  ctx: Writer,
   reservation: Doc<"withdrawalReservations">,
   status: "expired" | "cancelled",
 ): Promise<void> {
@@ -101,7 +106,7 @@ export async function cancelReservation(
  * reorg that reverses the event takes them back with it.
  */
 export async function applyWithdrawal(
-  ctx: MutationCtx,
+  ctx: Writer,
   withdrawal: { operationId: string; provider: string; token: Token; amount: bigint; nonce: bigint },
 ): Promise<void> {
   const reservation = await findReservation(ctx, withdrawal.provider, withdrawal.nonce);
@@ -155,7 +160,7 @@ export async function applyWithdrawal(
  * active again, since their vouchers may be redeemable again.
  */
 export async function reopenReservations(
-  ctx: MutationCtx,
+  ctx: Writer,
   withdrawal: { operationId: string; provider: string; nonce: bigint },
 ): Promise<void> {
   const reservation = await findReservation(ctx, withdrawal.provider, withdrawal.nonce);
@@ -175,7 +180,7 @@ export async function reopenReservations(
  * been synced, so had the voucher been used, its event would already be here.
  */
 export async function expireReservations(
-  ctx: MutationCtx,
+  ctx: Writer,
   syncedThroughHeight: bigint,
   limit: number,
 ): Promise<{ expired: number; hasMore: boolean }> {

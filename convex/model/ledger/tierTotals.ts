@@ -12,7 +12,7 @@
  * Why not @convex-dev/aggregate or @convex-dev/sharded-counter: both keep
  * sums as float64 numbers, and money here is never a float.
  */
-import type { MutationCtx, QueryCtx } from "../../_generated/server";
+import type { Writer, Reader } from "../database";
 import { TIERS, type Tier, type Token } from "../../validators";
 import type { Balance } from "../../domain/balances";
 
@@ -48,7 +48,7 @@ export const ZERO_TIER_TOTALS: TierTotals = {
 
 type ShardKey = { tier: Tier; token: Token; shard: number };
 
-async function updateShard(ctx: MutationCtx, key: ShardKey, change: (before: TierTotals) => TierTotals): Promise<void> {
+async function updateShard(ctx: Writer, key: ShardKey, change: (before: TierTotals) => TierTotals): Promise<void> {
   const shard = await ctx.db
     .query("tierTotalShards")
     .withIndex("by_tier_token_shard", (q) => q.eq("tier", key.tier).eq("token", key.token).eq("shard", key.shard))
@@ -66,7 +66,7 @@ export function availableCapital(totals: TierTotals): bigint {
 }
 
 /** Adds a provider's balance change (and their entry into or exit from the tier's count) to their shard. */
-export async function addToTierTotals(ctx: MutationCtx, key: ShardKey, delta: Balance, newProviders: bigint): Promise<void> {
+export async function addToTierTotals(ctx: Writer, key: ShardKey, delta: Balance, newProviders: bigint): Promise<void> {
   await updateShard(ctx, key, (before) => ({
     ...before,
     capital: before.capital + delta.total,
@@ -79,7 +79,7 @@ export async function addToTierTotals(ctx: MutationCtx, key: ShardKey, delta: Ba
 
 /** Counts a policy in (+1) or out (-1) of its tier's active policies. */
 export async function addActivePolicies(
-  ctx: MutationCtx,
+  ctx: Writer,
   tier: Tier,
   token: Token,
   policyId: bigint,
@@ -90,7 +90,7 @@ export async function addActivePolicies(
 }
 
 /** The exact sums of one tier in one token: reads at most TIER_TOTAL_SHARDS documents. */
-export async function readTierTotals(ctx: QueryCtx, tier: Tier, token: Token): Promise<TierTotals> {
+export async function readTierTotals(ctx: Reader, tier: Tier, token: Token): Promise<TierTotals> {
   const shards = await ctx.db
     .query("tierTotalShards")
     .withIndex("by_tier_token_shard", (q) => q.eq("tier", tier).eq("token", token))
@@ -110,7 +110,7 @@ function addTotals(a: TierTotals, b: TierTotals): TierTotals {
 }
 
 /** The exact sums of every tier in one token: the whole pool's off-chain books. */
-export async function readPoolTotals(ctx: QueryCtx, token: Token): Promise<TierTotals> {
+export async function readPoolTotals(ctx: Reader, token: Token): Promise<TierTotals> {
   let sum = { ...ZERO_TIER_TOTALS };
   for (const tier of TIERS) sum = addTotals(sum, await readTierTotals(ctx, tier, token));
   return sum;

@@ -5,7 +5,7 @@
  * on-chain instruction follows, and counts when its event syncs.
  */
 import type { Id } from "../../_generated/dataModel";
-import type { MutationCtx } from "../../_generated/server";
+import type { Writer } from "../database";
 import type { Token } from "../../validators";
 
 /** `lock-collateral-aggregate` / `release-collateral-aggregate` take at most 50 policy ids. */
@@ -20,7 +20,7 @@ const FUNCTION_OF = {
 } as const;
 
 export async function queueVaultOperation(
-  ctx: MutationCtx,
+  ctx: Writer,
   op: { kind: Kind; policyId: bigint; token: Token; amount: bigint; buyer?: string },
 ): Promise<void> {
   if (op.amount <= 0n) return;
@@ -33,7 +33,7 @@ export async function queueVaultOperation(
  * own call. Returns the transactions created. Bounded: one batch per kind and
  * token per call.
  */
-export async function batchQueuedOperations(ctx: MutationCtx): Promise<Id<"chainTransactions">[]> {
+export async function batchQueuedOperations(ctx: Writer): Promise<Id<"chainTransactions">[]> {
   const created: Id<"chainTransactions">[] = [];
   const now = Date.now();
   for (const kind of ["lock", "release", "settle"] as const) {
@@ -68,7 +68,7 @@ export async function batchQueuedOperations(ctx: MutationCtx): Promise<Id<"chain
 }
 
 /** Marks the operations of these policies confirmed once their event synced. */
-export async function confirmVaultOperations(ctx: MutationCtx, kind: Kind, policyIds: readonly bigint[]): Promise<void> {
+export async function confirmVaultOperations(ctx: Writer, kind: Kind, policyIds: readonly bigint[]): Promise<void> {
   for (const policyId of policyIds) {
     const ops = await ctx.db
       .query("vaultOperations")

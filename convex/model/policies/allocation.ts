@@ -18,7 +18,7 @@
  * and over many policies each provider backs collateral in proportion to its
  * available capital, deterministically (property-tested).
  */
-import type { MutationCtx } from "../../_generated/server";
+import type { Writer } from "../database";
 import { availableOf } from "../../domain/balances";
 import { poolError } from "../../domain/errors";
 import { NEVER, waterFill, waterLevel, type Allocation } from "../../domain/fairQueue";
@@ -40,7 +40,7 @@ export const SCAN_FACTOR = 4;
  * tier or the K providers first in its queue cannot cover it.
  */
 export async function allocateCollateral(
-  ctx: MutationCtx,
+  ctx: Writer,
   policy: {
     policyId: bigint;
     tier: Tier;

@@ -5,7 +5,7 @@
  * Pending → Cancelled when it could not be backed.
  */
 import type { Doc } from "../../_generated/dataModel";
-import type { MutationCtx, QueryCtx } from "../../_generated/server";
+import type { Writer, Reader } from "../database";
 import type { Tier, Token } from "../../validators";
 import { allocateCollateral, type Allocation } from "./allocation";
 import { poolError } from "../../domain/errors";
@@ -32,14 +32,14 @@ export type PolicyRegistration = {
 /** Most backers one policy can have; bounds every per-policy loop below. */
 export const MAX_BACKERS_READ = MAX_BACKERS_PER_POLICY;
 
-export async function findPolicy(ctx: QueryCtx, policyId: bigint): Promise<Doc<"policies"> | null> {
+export async function findPolicy(ctx: Reader, policyId: bigint): Promise<Doc<"policies"> | null> {
   return await ctx.db
     .query("policies")
     .withIndex("by_policy_id", (q) => q.eq("policyId", policyId))
     .unique();
 }
 
-export async function requirePolicy(ctx: QueryCtx, policyId: bigint): Promise<Doc<"policies">> {
+export async function requirePolicy(ctx: Reader, policyId: bigint): Promise<Doc<"policies">> {
   const policy = await findPolicy(ctx, policyId);
   if (!policy) throw poolError("UNKNOWN_POLICY", `no policy ${policyId}`);
   return policy;
@@ -54,7 +54,7 @@ function requireStatus(policy: Doc<"policies">, ...allowed: Doc<"policies">["sta
   }
 }
 
-export async function backingOf(ctx: QueryCtx, policyId: bigint): Promise<Doc<"policyBacking">[]> {
+export async function backingOf(ctx: Reader, policyId: bigint): Promise<Doc<"policyBacking">[]> {
   return await ctx.db
     .query("policyBacking")
     .withIndex("by_policy", (q) => q.eq("policyId", policyId))
@@ -62,7 +62,7 @@ export async function backingOf(ctx: QueryCtx, policyId: bigint): Promise<Doc<"p
 }
 
 /** Registers a policy as Pending: its tier from the strike's distance, its collateral at the given prices. */
-export async function registerPolicy(ctx: MutationCtx, p: PolicyRegistration): Promise<Doc<"policies">> {
+export async function registerPolicy(ctx: Writer, p: PolicyRegistration): Promise<Doc<"policies">> {
   for (const [name, value] of [
     ["protected amount", p.protectedAmountSats],
     ["strike price", p.strikePriceUsd],
@@ -101,7 +101,7 @@ export async function registerPolicy(ctx: MutationCtx, p: PolicyRegistration): P
  * lock; the policy becomes Active. Fails with a coded error, changing
  * nothing, when the tier cannot cover it.
  */
-export async function activatePolicy(ctx: MutationCtx, policyId: bigint): Promise<Allocation[]> {
+export async function activatePolicy(ctx: Writer, policyId: bigint): Promise<Allocation[]> {
   const policy = await requirePolicy(ctx, policyId);
   requireStatus(policy, "Pending");
   const config = await getTierConfig(ctx, policy.tier);
@@ -124,7 +124,7 @@ export async function activatePolicy(ctx: MutationCtx, policyId: bigint): Promis
   return allocations;
 }
 
-export async function cancelPolicy(ctx: MutationCtx, policyId: bigint): Promise<void> {
+export async function cancelPolicy(ctx: Writer, policyId: bigint): Promise<void> {
   const policy = await requirePolicy(ctx, policyId);
   requireStatus(policy, "Pending");
   await ctx.db.patch("policies", policy._id, { status: "Cancelled", updatedAt: Date.now() });
@@ -141,7 +141,7 @@ export function obligationOf(policy: Pick<Doc<"policies">, "policyType" | "prote
 }
 
 /** Releases whatever is still locked for the policy from every backer; returns the amount released. */
-async function releaseBacking(ctx: MutationCtx, policy: Doc<"policies">, reason: string): Promise<bigint> {
+async function releaseBacking(ctx: Writer, policy: Doc<"policies">, reason: string): Promise<bigint> {
   let released = 0n;
   for (const backing of await backingOf(ctx, policy.policyId)) {
     if (!backing.active) continue;
@@ -169,7 +169,7 @@ async function releaseBacking(ctx: MutationCtx, policy: Doc<"policies">, reason:
  * Ends an Active policy without a payout (expiry): frees its backers'
  * collateral and queues `release-collateral-aggregate`.
  */
-export async function releasePolicy(ctx: MutationCtx, policyId: bigint): Promise<bigint> {
+export async function releasePolicy(ctx: Writer, policyId: bigint): Promise<bigint> {
   const policy = await requirePolicy(ctx, policyId);
   requireStatus(policy, "Active");
   const released = await releaseBacking(ctx, policy, "expiry");
@@ -183,7 +183,7 @@ export async function releasePolicy(ctx: MutationCtx, policyId: bigint): Promise
  * Asks the vault to pay the buyer. Nothing is debited yet: the backers pay
  * when the `settlement-paid` event is confirmed (applySettlement).
  */
-export async function requestSettlement(ctx: MutationCtx, policyId: bigint, amount: bigint): Promise<void> {
+export async function requestSettlement(ctx: Writer, policyId: bigint, amount: bigint): Promise<void> {
   const policy = await requirePolicy(ctx, policyId);
   requireStatus(policy, "Active");
   if (amount <= 0n) throw poolError("INVALID_AMOUNT", `settlement must be positive, got ${amount}`);
@@ -209,7 +209,7 @@ export async function requestSettlement(ctx: MutationCtx, policyId: bigint, amou
  * queued `release-collateral-aggregate`.
  */
 export async function applySettlement(
-  ctx: MutationCtx,
+  ctx: Writer,
   settlement: { operationId: string; policyId: bigint; amount: bigint },
 ): Promise<{ released: bigint }> {
   // Every check comes before the first write, so a refused event leaves nothing half-applied.

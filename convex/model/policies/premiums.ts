@@ -4,7 +4,7 @@
  * down) goes to the protocol account and the rest is split among the policy's
  * backers in proportion to their original allocation, in exact integer parts.
  */
-import type { MutationCtx } from "../../_generated/server";
+import type { Writer } from "../database";
 import type { Token } from "../../validators";
 import { raiseAlert } from "../alerts";
 import { poolError } from "../../domain/errors";
@@ -18,7 +18,7 @@ export type PremiumOffLedger = { feesAccrued: bigint; unallocatedPremiums: bigin
 
 /** Adds to (or, with negative amounts, takes from) the protocol's account for `token`. */
 async function adjustProtocolAccount(
-  ctx: MutationCtx,
+  ctx: Writer,
   token: Token,
   delta: { feesAccrued?: bigint; unallocatedPremiums?: bigint },
 ): Promise<void> {
@@ -42,7 +42,7 @@ async function adjustProtocolAccount(
  * in the ledger and reversed there). Checks everything before writing.
  */
 export async function reversePremiumOffLedger(
-  ctx: MutationCtx,
+  ctx: Writer,
   premium: { policyId: bigint; token: Token },
   added: PremiumOffLedger,
 ): Promise<void> {
@@ -64,7 +64,7 @@ export async function reversePremiumOffLedger(
 
 /** Credits a synced premium; returns what it added outside the balance ledger. */
 export async function distributePremium(
-  ctx: MutationCtx,
+  ctx: Writer,
   premium: { operationId: string; policyId: bigint; token: Token; amount: bigint },
 ): Promise<PremiumOffLedger> {
   const policy = await findPolicy(ctx, premium.policyId);

@@ -3,7 +3,7 @@
  * operators change them in the database, never in code.
  */
 import type { Doc } from "../../_generated/dataModel";
-import type { MutationCtx, QueryCtx } from "../../_generated/server";
+import type { Writer, Reader } from "../database";
 import type { Tier, Token } from "../../validators";
 import { poolError } from "../../domain/errors";
 
@@ -49,7 +49,7 @@ export const DEFAULT_TIER_CONFIGS: readonly TierConfig[] = [
   },
 ];
 
-export async function getTierConfig(ctx: QueryCtx, tier: Tier): Promise<Doc<"tierConfigs">> {
+export async function getTierConfig(ctx: Reader, tier: Tier): Promise<Doc<"tierConfigs">> {
   const config = await ctx.db
     .query("tierConfigs")
     .withIndex("by_tier", (q) => q.eq("tier", tier))
@@ -72,7 +72,7 @@ export function capacityLimitOf(config: TierConfig, token: Token): bigint | unde
 }
 
 /** Inserts the default configuration of every tier that has none; changes nothing that exists. */
-export async function seedDefaultTierConfigs(ctx: MutationCtx): Promise<number> {
+export async function seedDefaultTierConfigs(ctx: Writer): Promise<number> {
   let inserted = 0;
   for (const config of DEFAULT_TIER_CONFIGS) {
     const existing = await ctx.db

@@ -5,7 +5,7 @@
  * so a sweep over a calm market writes almost nothing.
  */
 import type { Doc, Id } from "../../_generated/dataModel";
-import type { MutationCtx } from "../../_generated/server";
+import type { Writer } from "../database";
 import type { HealthStatus } from "../../validators";
 import { ZERO_BALANCE } from "../../domain/balances";
 import { collateralRatioBps, shortfall, statusFor } from "../../domain/health";
@@ -24,7 +24,7 @@ export type HealthCheck = {
   notification: Id<"healthNotifications"> | null;
 };
 
-async function holdingsOf(ctx: MutationCtx, principal: string) {
+async function holdingsOf(ctx: Writer, principal: string) {
   const balance = async (token: "STX" | "sBTC") =>
     (await ctx.db
       .query("providerBalances")
@@ -40,7 +40,7 @@ async function holdingsOf(ctx: MutationCtx, principal: string) {
  * notification with the shortfall; a better one clears the open ones.
  */
 export async function recordHealth(
-  ctx: MutationCtx,
+  ctx: Writer,
   provider: Doc<"providers">,
   next: { status: HealthStatus; ratioBps: bigint | null; shortfall: { ustx: bigint; sats: bigint }; checkedAt: number },
   webhookConfigured: boolean,
@@ -84,7 +84,7 @@ export async function recordHealth(
 
 /** Recomputes one provider's health at `prices` and records it. */
 export async function checkProviderHealth(
-  ctx: MutationCtx,
+  ctx: Writer,
   provider: Doc<"providers">,
   prices: Prices,
   checkedAt: number,

@@ -1,13 +1,15 @@
 /** Reading the stored oracle prices: the latest median per asset, if still fresh. */
-import { env, type QueryCtx } from "../../_generated/server";
+import type { Reader } from "../database";
 import type { Asset } from "../../oracle/priceSources";
-import { readPriceRules } from "../oracleConfig";
 
 export type CurrentPrices =
   | { available: true; btcUsd: bigint; stxUsd: bigint; observedAt: number }
   | { available: false; reason: string };
 
-async function latestMedian(ctx: QueryCtx, asset: Asset) {
+/** When prices are read, and the oldest median that still counts (`ORACLE_MAX_AGE_MS`). */
+export type PriceFreshness = { now: number; maxAgeMs: number };
+
+async function latestMedian(ctx: Reader, asset: Asset) {
   return await ctx.db
     .query("oraclePrices")
     .withIndex("by_asset_source_and_time", (q) => q.eq("asset", asset).eq("source", "median"))
@@ -15,8 +17,7 @@ async function latestMedian(ctx: QueryCtx, asset: Asset) {
     .first();
 }
 
-export async function currentPrices(ctx: QueryCtx, now: number): Promise<CurrentPrices> {
-  const { maxAgeMs } = readPriceRules(env);
+export async function currentPrices(ctx: Reader, { now, maxAgeMs }: PriceFreshness): Promise<CurrentPrices> {
   const [btc, stx] = await Promise.all([latestMedian(ctx, "BTC"), latestMedian(ctx, "STX")]);
   for (const [asset, row] of [["BTC", btc], ["STX", stx]] as const) {
     if (!row) return { available: false, reason: `no ${asset}/USD price yet` };

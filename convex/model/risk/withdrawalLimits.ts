@@ -7,17 +7,17 @@
  * collateral out.
  */
 import type { Doc } from "../../_generated/dataModel";
-import type { QueryCtx } from "../../_generated/server";
+import type { Reader } from "../database";
 import type { Token } from "../../validators";
 import { availableOf, ZERO_BALANCE, type Balance } from "../../domain/balances";
 import { poolError } from "../../domain/errors";
 import { hasExposure, maxWithdrawableByHealth } from "../../domain/health";
-import { currentPrices } from "./priceReadings";
+import { currentPrices, type PriceFreshness } from "./priceReadings";
 import { getTierConfig } from "../policies/tierConfigs";
 
 export type WithdrawalLimit = { maxWithdrawable: bigint; reason: "available-balance" | "collateral-health" };
 
-async function balanceIn(ctx: QueryCtx, provider: string, token: Token): Promise<Balance> {
+async function balanceIn(ctx: Reader, provider: string, token: Token): Promise<Balance> {
   const doc = await ctx.db
     .query("providerBalances")
     .withIndex("by_provider_and_token", (q) => q.eq("provider", provider).eq("token", token))
@@ -25,13 +25,18 @@ async function balanceIn(ctx: QueryCtx, provider: string, token: Token): Promise
   return doc ?? { ...ZERO_BALANCE };
 }
 
-export async function withdrawalLimit(ctx: QueryCtx, provider: Doc<"providers">, token: Token): Promise<WithdrawalLimit> {
+export async function withdrawalLimit(
+  ctx: Reader,
+  provider: Doc<"providers">,
+  token: Token,
+  freshness: PriceFreshness,
+): Promise<WithdrawalLimit> {
   const stx = await balanceIn(ctx, provider.principal, "STX");
   const sbtc = await balanceIn(ctx, provider.principal, "sBTC");
   const available = availableOf(token === "STX" ? stx : sbtc);
   if (!hasExposure(provider)) return { maxWithdrawable: available, reason: "available-balance" };
 
-  const prices = await currentPrices(ctx, Date.now());
+  const prices = await currentPrices(ctx, freshness);
   if (!prices.available) {
     throw poolError("PRICE_UNAVAILABLE", `withdrawals are paused for providers backing policies: ${prices.reason}`);
   }
@@ -45,12 +50,13 @@ export async function withdrawalLimit(ctx: QueryCtx, provider: Doc<"providers">,
 
 /** Refuses, saying how much could be withdrawn and why, when `amount` is over the limit. */
 export async function assertWithdrawalAllowed(
-  ctx: QueryCtx,
+  ctx: Reader,
   provider: Doc<"providers">,
   token: Token,
   amount: bigint,
+  freshness: PriceFreshness,
 ): Promise<void> {
-  const limit = await withdrawalLimit(ctx, provider, token);
+  const limit = await withdrawalLimit(ctx, provider, token, freshness);
   if (amount > limit.maxWithdrawable) {
     const why = limit.reason === "collateral-health" ? " while keeping the tier's withdrawal ratio" : "";
     throw poolError(

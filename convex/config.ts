@@ -1,0 +1,239 @@
+/**
+ * The deployment's configuration: every environment variable the backend
+ * reads (README "Configuration"), parsed with zod here and nowhere else.
+ * Function handlers read the part they need at the moment they need it (so a
+ * change with `npx convex env set` needs no redeploy) and pass it down: the
+ * domain and the database helpers never read the environment.
+ *
+ * A missing or malformed variable is a `CONFIGURATION_MISSING` error that
+ * names the variable and never shows its value.
+ */
+import { STACKS_DEVNET, STACKS_MAINNET, STACKS_TESTNET, type StacksNetwork } from "@stacks/network";
+import { validateStacksAddress } from "@stacks/transactions";
+import { z } from "zod";
+
+import { env } from "./_generated/server";
+import { poolError } from "./domain/errors";
+import type { PriceRules } from "./domain/prices";
+import { NETWORK_NAMES, type NetworkName } from "./domain/vocabulary";
+import { sourcesSchema, type SourceConfig } from "./oracle/priceSources";
+
+export type Environment = Record<string, string | undefined>;
+
+/**
+ * The deployment's variables. A deployment's own codegen types `env` with
+ * exactly the variables set on it; this module is written for any deployment
+ * (optional variables may be unset), so it reads them as plain strings.
+ */
+const deploymentEnvironment = env as unknown as Environment;
+
+function configurationError(what: string, error: z.ZodError): Error {
+  const problems = error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+  return poolError("CONFIGURATION_MISSING", `${what} is incomplete: ${problems}`);
+}
+
+// ---------------------------------------------------------------------------
+// The network
+
+const networkName = z.enum(NETWORK_NAMES).default("testnet");
+
+/** `STACKS_NETWORK`, testnet when unset. */
+export function readNetworkName(environment: Environment = deploymentEnvironment): NetworkName {
+  const parsed = networkName.safeParse(environment.STACKS_NETWORK || undefined);
+  if (!parsed.success) throw poolError("CONFIGURATION_MISSING", "STACKS_NETWORK must be mainnet, testnet or devnet");
+  return parsed.data;
+}
+
+const NETWORKS: Record<NetworkName, StacksNetwork> = {
+  mainnet: STACKS_MAINNET,
+  testnet: STACKS_TESTNET,
+  devnet: STACKS_DEVNET,
+};
+
+const DEFAULT_API_URL: Record<NetworkName, string> = {
+  mainnet: "https://api.hiro.so",
+  testnet: "https://api.testnet.hiro.so",
+  devnet: "http://127.0.0.1:3999",
+};
+
+// ---------------------------------------------------------------------------
+// The chain: API, contracts, sync and sending
+
+const contractId = z
+  .string()
+  .regex(/^[A-Z0-9]+\.[a-zA-Z][a-zA-Z0-9-]{0,39}$/, "must be <address>.<contract-name>")
+  .refine((id) => validateStacksAddress(id.split(".")[0] ?? ""), "has an invalid address");
+
+const chainEnvironment = z.object({
+  STACKS_NETWORK: networkName,
+  STACKS_API_URL: z.url().optional(),
+  HIRO_API_KEY: z.string().min(1).optional(),
+  VAULT_CONTRACT_ID: contractId,
+  SBTC_CONTRACT_ID: contractId,
+  /** Blocks a withdrawal voucher stays redeemable (Stacks blocks come every few seconds). */
+  VOUCHER_TTL_BLOCKS: z.coerce.bigint().positive().default(120n),
+  /** Blocks on top of an event's block before it counts. */
+  SYNC_CONFIRMATIONS: z.coerce.bigint().nonnegative().default(6n),
+  /** How far back applied events are re-checked for reorgs. */
+  SYNC_REORG_WINDOW: z.coerce.bigint().positive().default(64n),
+  /** Most new events one sync run applies; a longer catch-up continues in the next run. */
+  SYNC_MAX_EVENTS_PER_RUN: z.coerce.number().int().positive().default(10_000),
+  /** Most a backend transaction may pay in fees, in micro-STX. */
+  MAX_FEE_USTX: z.coerce.bigint().positive().default(1_000_000n),
+  /** Blocks a broadcast transaction may stay pending before it is replaced with a higher fee. */
+  STUCK_AFTER_BLOCKS: z.coerce.bigint().positive().default(20n),
+});
+
+export type ChainConfig = {
+  networkName: NetworkName;
+  network: StacksNetwork;
+  apiUrl: string;
+  apiKey: string | undefined;
+  vaultContractId: string;
+  sbtcContractId: string;
+  voucherTtlBlocks: bigint;
+  syncConfirmations: bigint;
+  syncReorgWindow: bigint;
+  syncMaxEventsPerRun: number;
+  maxFeeUstx: bigint;
+  stuckAfterBlocks: bigint;
+};
+
+export function readChainConfig(environment: Environment = deploymentEnvironment): ChainConfig {
+  const parsed = chainEnvironment.safeParse(environment);
+  if (!parsed.success) throw configurationError("chain configuration", parsed.error);
+  const e = parsed.data;
+  return {
+    networkName: e.STACKS_NETWORK,
+    network: NETWORKS[e.STACKS_NETWORK],
+    apiUrl: (e.STACKS_API_URL ?? DEFAULT_API_URL[e.STACKS_NETWORK]).replace(/\/+$/, ""),
+    apiKey: e.HIRO_API_KEY,
+    vaultContractId: e.VAULT_CONTRACT_ID,
+    sbtcContractId: e.SBTC_CONTRACT_ID,
+    voucherTtlBlocks: e.VOUCHER_TTL_BLOCKS,
+    syncConfirmations: e.SYNC_CONFIRMATIONS,
+    syncReorgWindow: e.SYNC_REORG_WINDOW,
+    syncMaxEventsPerRun: e.SYNC_MAX_EVENTS_PER_RUN,
+    maxFeeUstx: e.MAX_FEE_USTX,
+    stuckAfterBlocks: e.STUCK_AFTER_BLOCKS,
+  };
+}
+
+/**
+ * The backend's key, which holds both of the vault's hot roles for now: the
+ * operator (it sends lock, release and settle) and the signer (it signs
+ * withdrawal vouchers). Read at the moment of signing and handed straight to
+ * the signing function: never logged, returned or stored.
+ */
+export function readBackendPrivateKey(environment: Environment = deploymentEnvironment): string {
+  const key = environment.BACKEND_PRIVATE_KEY;
+  if (!key || !/^[0-9a-fA-F]{64}(01)?$/.test(key)) {
+    throw poolError("CONFIGURATION_MISSING", "BACKEND_PRIVATE_KEY is missing or not a hex secp256k1 private key");
+  }
+  return key;
+}
+
+// ---------------------------------------------------------------------------
+// The oracle
+
+const priceRulesEnvironment = z.object({
+  ORACLE_MAX_AGE_MS: z.coerce.number().int().positive().default(120_000),
+  ORACLE_MIN_SOURCES: z.coerce.number().int().positive().default(2),
+  ORACLE_MAX_SPREAD_BPS: z.coerce.bigint().nonnegative().default(200n),
+});
+
+export type OracleConfig = { sources: SourceConfig[]; rules: PriceRules };
+
+/** Price rules alone: what readers of stored prices need (no source list). */
+export function readPriceRules(environment: Environment = deploymentEnvironment): PriceRules {
+  const parsed = priceRulesEnvironment.safeParse(environment);
+  if (!parsed.success) {
+    throw poolError(
+      "CONFIGURATION_MISSING",
+      "oracle rules (ORACLE_MAX_AGE_MS, ORACLE_MIN_SOURCES, ORACLE_MAX_SPREAD_BPS) are malformed",
+    );
+  }
+  return {
+    maxAgeMs: parsed.data.ORACLE_MAX_AGE_MS,
+    minSources: parsed.data.ORACLE_MIN_SOURCES,
+    maxSpreadBps: parsed.data.ORACLE_MAX_SPREAD_BPS,
+  };
+}
+
+export function readOracleConfig(environment: Environment = deploymentEnvironment): OracleConfig {
+  const raw = z.string().min(2).safeParse(environment.ORACLE_SOURCES);
+  if (!raw.success) throw poolError("CONFIGURATION_MISSING", "ORACLE_SOURCES is missing or malformed");
+  let sources: unknown;
+  try {
+    sources = JSON.parse(raw.data);
+  } catch {
+    throw poolError("CONFIGURATION_MISSING", "ORACLE_SOURCES is not JSON");
+  }
+  const list = sourcesSchema.safeParse(sources);
+  if (!list.success) throw poolError("CONFIGURATION_MISSING", "ORACLE_SOURCES does not list valid sources");
+  return { sources: list.data, rules: readPriceRules(environment) };
+}
+
+// ---------------------------------------------------------------------------
+// Policies and collateral health
+
+/**
+ * At Nakamoto's few seconds per Stacks block, 144 blocks are 10–25 minutes:
+ * many runs of a cron-driven policy flow (README "Policies").
+ */
+export const DEFAULT_SETTLEMENT_GRACE_BLOCKS = 144n;
+
+/**
+ * `SETTLEMENT_GRACE_BLOCKS`: how many blocks past its expiry a policy stays
+ * Active before its collateral is released. An in-the-money policy is settled
+ * by the policy flow calling `requestSettlement`; if the expiry sweep ran at
+ * the expiry block itself, the buyer's payout would go back to the backers.
+ */
+export function readSettlementGraceBlocks(environment: Environment = deploymentEnvironment): bigint {
+  const parsed = z.coerce
+    .bigint()
+    .nonnegative()
+    .default(DEFAULT_SETTLEMENT_GRACE_BLOCKS)
+    .safeParse(environment.SETTLEMENT_GRACE_BLOCKS);
+  if (!parsed.success) {
+    throw poolError("CONFIGURATION_MISSING", "SETTLEMENT_GRACE_BLOCKS must be a whole number of blocks");
+  }
+  return parsed.data;
+}
+
+/** `HEALTH_WEBHOOK_URL`: where margin calls are posted; none when unset or not a URL. */
+export function readHealthWebhookUrl(environment: Environment = deploymentEnvironment): string | undefined {
+  const parsed = z.url().safeParse(environment.HEALTH_WEBHOOK_URL);
+  return parsed.success ? parsed.data : undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Wallet sign-in
+
+/** `CONVEX_SITE_URL`: the JWT issuer and the origin the JWKS is served from. */
+export function readIssuer(environment: Environment = deploymentEnvironment): string {
+  const parsed = z.url({ protocol: /^https?$/ }).safeParse(environment.CONVEX_SITE_URL);
+  if (!parsed.success) {
+    throw poolError("CONFIGURATION_MISSING", "CONVEX_SITE_URL is not set to the deployment's site URL");
+  }
+  // Used exactly as given: Convex compares `iss` with the issuer in
+  // auth.config.ts, built from the same variable, character for character.
+  return parsed.data;
+}
+
+/** `AUTH_ALLOWED_ORIGINS`: comma-separated origins for CORS, "*" when unset. */
+export function readAllowedOrigins(environment: Environment = deploymentEnvironment): string[] {
+  const origins = (environment.AUTH_ALLOWED_ORIGINS ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter((origin) => origin.length > 0);
+  return origins.length > 0 ? origins : ["*"];
+}
+
+/**
+ * `AUTH_JWT_PRIVATE_KEY`, still as text: `loadSigningKey` in
+ * domain/walletAuth.ts parses and checks it.
+ */
+export function readAuthSigningKey(environment: Environment = deploymentEnvironment): string | undefined {
+  return environment.AUTH_JWT_PRIVATE_KEY;
+}
