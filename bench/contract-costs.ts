@@ -68,6 +68,7 @@ import {
   type PostCondition,
 } from "@stacks/transactions";
 
+import { VAULT_FUNCTIONS } from "../convex/chain/vault";
 import { chainIdOf, signWithdrawalVoucher, type WithdrawalVoucher } from "../convex/chain/withdrawalVoucher";
 import {
   exitLeafCV,
@@ -103,6 +104,8 @@ const CHECKPOINT_VETO_WINDOW = 144;
 
 /** Every transfer measured moves this amount (micro-STX or satoshis). */
 const AMOUNT = 1_000_000n;
+/** The row of a voucher withdrawal. */
+const WITHDRAW_OPERATION = `${VAULT_FUNCTIONS.withdrawFunds} (voucher)`;
 
 /** Proof depths claimed; every one but the deepest hangs off the deepest leaf's path. */
 const EXIT_DEPTHS = [1, 5, 10, 20, MAX_PROOF_DEPTH] as const;
@@ -322,44 +325,44 @@ function signedVoucher(vault: string, provider: string, token: Token, nonce: big
 /** The backend key takes the operator and signer roles the two-step way; the operator's steps are measured. */
 function handOverHotKeys({ vault, out }: VaultRun): void {
   const propose = (role: string, who: string) => [Cl.stringAscii(role), Cl.principal(who)];
-  out.push(measure("propose-role", null, vault, "propose-role", propose("operator", backend), deployer));
-  setup(vault, "propose-role", propose("signer", backend), deployer);
+  out.push(measure(VAULT_FUNCTIONS.proposeRole, null, vault, VAULT_FUNCTIONS.proposeRole, propose("operator", backend), deployer));
+  setup(vault, VAULT_FUNCTIONS.proposeRole, propose("signer", backend), deployer);
   simnet.mineEmptyBlocks(ROLE_DELAY);
-  out.push(measure("accept-role", null, vault, "accept-role", [Cl.stringAscii("operator")], backend));
-  setup(vault, "accept-role", [Cl.stringAscii("signer")], backend);
+  out.push(measure(VAULT_FUNCTIONS.acceptRole, null, vault, VAULT_FUNCTIONS.acceptRole, [Cl.stringAscii("operator")], backend));
+  setup(vault, VAULT_FUNCTIONS.acceptRole, [Cl.stringAscii("signer")], backend);
   // The guardian's answer to a proposal made with a stolen admin key.
-  setup(vault, "propose-role", propose("guardian", carol), deployer);
-  out.push(measure("cancel-role", null, vault, "cancel-role", [Cl.stringAscii("guardian")], deployer));
+  setup(vault, VAULT_FUNCTIONS.proposeRole, propose("guardian", carol), deployer);
+  out.push(measure(VAULT_FUNCTIONS.cancelRole, null, vault, VAULT_FUNCTIONS.cancelRole, [Cl.stringAscii("guardian")], deployer));
 }
 
 /** Deposit, premium, lock, release, settlement and voucher withdrawal of one token. */
 function moneyCalls({ vault, out }: VaultRun, token: Token, voucherNonce: bigint): void {
   const t = tokenArg(token);
   // Seed liquidity so that collateral can be locked and funds withdrawn.
-  setup(vault, "deposit-funds", [Cl.uint(100n * AMOUNT), t], alice);
+  setup(vault, VAULT_FUNCTIONS.depositFunds, [Cl.uint(100n * AMOUNT), t], alice);
 
-  out.push(measure("deposit-funds", token, vault, "deposit-funds", [Cl.uint(AMOUNT), t], alice));
-  out.push(measure("pay-premium", token, vault, "pay-premium", [Cl.uint(1), Cl.uint(AMOUNT), t], bob));
+  out.push(measure(VAULT_FUNCTIONS.depositFunds, token, vault, VAULT_FUNCTIONS.depositFunds, [Cl.uint(AMOUNT), t], alice));
+  out.push(measure(VAULT_FUNCTIONS.payPremium, token, vault, VAULT_FUNCTIONS.payPremium, [Cl.uint(1), Cl.uint(AMOUNT), t], bob));
   for (const [label, policyIds] of [["1 id", [1n]], ["50 ids", POLICY_IDS_50]] as const) {
     out.push(
-      measure(`lock-collateral-aggregate (${label})`, token, vault, "lock-collateral-aggregate", [ids(policyIds), Cl.uint(AMOUNT), t], backend),
+      measure(`${VAULT_FUNCTIONS.lockCollateralAggregate} (${label})`, token, vault, VAULT_FUNCTIONS.lockCollateralAggregate, [ids(policyIds), Cl.uint(AMOUNT), t], backend),
     );
   }
   for (const [label, policyIds] of [["1 id", [1n]], ["50 ids", POLICY_IDS_50]] as const) {
     out.push(
-      measure(`release-collateral-aggregate (${label})`, token, vault, "release-collateral-aggregate", [ids(policyIds), Cl.uint(AMOUNT), t], backend),
+      measure(`${VAULT_FUNCTIONS.releaseCollateralAggregate} (${label})`, token, vault, VAULT_FUNCTIONS.releaseCollateralAggregate, [ids(policyIds), Cl.uint(AMOUNT), t], backend),
     );
   }
   // Settlement pays out of locked collateral: lock some first.
-  setup(vault, "lock-collateral-aggregate", [ids([1n]), Cl.uint(AMOUNT), t], backend);
-  out.push(measure("settle-policy", token, vault, "settle-policy", [Cl.uint(1), Cl.principal(carol), Cl.uint(AMOUNT), t], backend));
+  setup(vault, VAULT_FUNCTIONS.lockCollateralAggregate, [ids([1n]), Cl.uint(AMOUNT), t], backend);
+  out.push(measure(VAULT_FUNCTIONS.settlePolicy, token, vault, VAULT_FUNCTIONS.settlePolicy, [Cl.uint(1), Cl.principal(carol), Cl.uint(AMOUNT), t], backend));
   const v = signedVoucher(vault, alice, token, voucherNonce);
   out.push(
     measure(
-      "withdraw-funds (voucher)",
+      WITHDRAW_OPERATION,
       token,
       vault,
-      "withdraw-funds",
+      VAULT_FUNCTIONS.withdrawFunds,
       [Cl.uint(v.amount), t, Cl.uint(v.nonce), Cl.uint(v.expiresAt), Cl.bufferFromHex(v.signature)],
       alice,
     ),
@@ -369,10 +372,10 @@ function moneyCalls({ vault, out }: VaultRun, token: Token, voucherNonce: bigint
 /** The admin's outflow limit (set to its defaults: nothing changes) and the guardian's pause, undone by the admin. */
 function switchCalls({ vault, out }: VaultRun): void {
   out.push(
-    measure("set-outflow-limit", null, vault, "set-outflow-limit", [Cl.uint(1_000), Cl.uint(1_000_000_000), Cl.uint(10_000_000)], deployer),
+    measure(VAULT_FUNCTIONS.setOutflowLimit, null, vault, VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(1_000), Cl.uint(1_000_000_000), Cl.uint(10_000_000)], deployer),
   );
-  out.push(measure("pause", null, vault, "pause", [], deployer));
-  out.push(measure("unpause", null, vault, "unpause", [], deployer));
+  out.push(measure(VAULT_FUNCTIONS.pause, null, vault, VAULT_FUNCTIONS.pause, [], deployer));
+  out.push(measure(VAULT_FUNCTIONS.unpause, null, vault, VAULT_FUNCTIONS.unpause, [], deployer));
 }
 
 // ---------------------------------------------------------------------------
@@ -457,7 +460,7 @@ function tupleUint(value: ClarityValue, key: string): bigint {
 
 /** `post-checkpoint`'s arguments for `tree`, taken at the vault's flows now (the most a checkpoint may claim). */
 function checkpointArgs(vault: string, tree: ExitTree): ClarityValue[] {
-  const flows = readOnly(vault, "get-flows");
+  const flows = readOnly(vault, VAULT_FUNCTIONS.getFlows);
   return [
     Cl.buffer(tree.root.hash),
     Cl.uint(tree.root.stx),
@@ -476,7 +479,7 @@ function checkpointArgs(vault: string, tree: ExitTree): ClarityValue[] {
 /** Every provider on the exit path deposits both tokens; their records are what the checkpoint's leaves sum up. */
 function exitDeposits({ vault }: VaultRun, providers: readonly string[]): void {
   for (const provider of providers) {
-    for (const token of TOKENS) setup(vault, "deposit-funds", [Cl.uint(EXIT_DEPOSIT), tokenArg(token)], provider);
+    for (const token of TOKENS) setup(vault, VAULT_FUNCTIONS.depositFunds, [Cl.uint(EXIT_DEPOSIT), tokenArg(token)], provider);
   }
 }
 
@@ -488,12 +491,12 @@ function checkpointCalls(run: VaultRun, tree: ExitTree): void {
   const { vault, out } = run;
   exitDeposits(run, [...depthProviders.values()]);
   const args = checkpointArgs(vault, tree);
-  out.push(measure("post-checkpoint", null, vault, "post-checkpoint", args, backend));
-  out.push(measure("veto-checkpoint", null, vault, "veto-checkpoint", [], deployer));
-  setup(vault, "post-checkpoint", args, backend);
-  const epoch = tupleUint(readOnly(vault, "get-checkpoint"), "epoch");
+  out.push(measure(VAULT_FUNCTIONS.postCheckpoint, null, vault, VAULT_FUNCTIONS.postCheckpoint, args, backend));
+  out.push(measure(VAULT_FUNCTIONS.vetoCheckpoint, null, vault, VAULT_FUNCTIONS.vetoCheckpoint, [], deployer));
+  setup(vault, VAULT_FUNCTIONS.postCheckpoint, args, backend);
+  const epoch = tupleUint(readOnly(vault, VAULT_FUNCTIONS.getCheckpoint), "epoch");
   out.push(
-    measure(`publish-leaves (${PUBLISHED_LEAVES} leaves)`, null, vault, "publish-leaves", [Cl.uint(epoch), Cl.uint(0), publishedLeaves(tree)], backend),
+    measure(`${VAULT_FUNCTIONS.publishLeaves} (${PUBLISHED_LEAVES} leaves)`, null, vault, VAULT_FUNCTIONS.publishLeaves, [Cl.uint(epoch), Cl.uint(0), publishedLeaves(tree)], backend),
   );
 }
 
@@ -501,9 +504,9 @@ function checkpointCalls(run: VaultRun, tree: ExitTree): void {
 function shutdownCalls(run: VaultRun): void {
   const { vault, out } = run;
   exitDeposits(run, [lateProvider]);
-  out.push(measure("revoke-hot-keys", null, vault, "revoke-hot-keys", [], deployer));
+  out.push(measure(VAULT_FUNCTIONS.revokeHotKeys, null, vault, VAULT_FUNCTIONS.revokeHotKeys, [], deployer));
   simnet.mineEmptyBlocks(CHECKPOINT_VETO_WINDOW);
-  out.push(measure("shutdown", null, vault, "shutdown", [], deployer));
+  out.push(measure(VAULT_FUNCTIONS.shutdown, null, vault, VAULT_FUNCTIONS.shutdown, [], deployer));
 }
 
 /** What a wallet sending the claim in deny mode attaches: the vault sends at most the deposit back. */
@@ -513,7 +516,7 @@ function claimPostCondition(vault: string, token: Token): PostCondition {
 }
 
 function claimOperation(depth: ExitDepth | null): string {
-  return depth === null ? "claim-exit (no leaf)" : `claim-exit (leaf, proof depth ${depth})`;
+  return depth === null ? `${VAULT_FUNCTIONS.claimExit} (no leaf)` : `${VAULT_FUNCTIONS.claimExit} (leaf, proof depth ${depth})`;
 }
 
 /** Proof depth of a claim-exit row, from its name; null for any other row. */
@@ -526,11 +529,11 @@ function claimDepthOf(operation: string): number | null {
 function measureClaim(vault: string, token: Token, provider: string, depth: ExitDepth | null, tree: ExitTree): Measurement {
   const leaf = depth === null ? null : (tree.leaves.get(depth) as ExitLeaf);
   const proof = depth === null ? [] : (tree.proofs.get(depth) as ProofStep[]);
-  if (leaf && readOnly(vault, "verify-exit-proof", [Cl.principal(provider), exitLeafCV(leaf), exitProofCV(proof)]).type !== "true") {
+  if (leaf && readOnly(vault, VAULT_FUNCTIONS.verifyExitProof, [Cl.principal(provider), exitLeafCV(leaf), exitProofCV(proof)]).type !== "true") {
     throw new BenchBroken(`the vault rejects the synthetic proof of depth ${depth}`);
   }
   const args = [tokenArg(token), leaf ? Cl.some(exitLeafCV(leaf)) : Cl.none(), exitProofCV(proof)];
-  const m = measure(claimOperation(depth), token, vault, "claim-exit", args, provider, [claimPostCondition(vault, token)]);
+  const m = measure(claimOperation(depth), token, vault, VAULT_FUNCTIONS.claimExit, args, provider, [claimPostCondition(vault, token)]);
   if (m.result !== `(ok u${EXIT_DEPOSIT})`) {
     throw new BenchBroken(`${m.operation} (${token}) returned ${m.result}, expected (ok u${EXIT_DEPOSIT}): the claim must pay in full`);
   }
@@ -552,7 +555,7 @@ function exitClaims({ vault, out }: VaultRun, tree: ExitTree): void {
  */
 function runVault(vault: string, tree: ExitTree): Measurement[] {
   const run: VaultRun = { vault, out: [] };
-  setup(vault, "set-sbtc-token-principal", [Cl.principal(SBTC)], deployer);
+  setup(vault, VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(SBTC)], deployer);
   handOverHotKeys(run);
   // Nonces are per provider and per vault: every copy of the vault sees the same vouchers.
   TOKENS.forEach((token, i) => moneyCalls(run, token, BigInt(i + 1)));
@@ -779,9 +782,9 @@ type ShareGoal = { kind: "share"; ppm: number };
 type Goal = RatioGoal | ShareGoal;
 
 const RATIO_GOALS: Record<string, RatioGoal> = {
-  "deposit-funds": { kind: "ratio", num: 2, den: 1 },
-  "settle-policy": { kind: "ratio", num: 7, den: 4 },
-  "withdraw-funds (voucher)": { kind: "ratio", num: 5, den: 2 },
+  [VAULT_FUNCTIONS.depositFunds]: { kind: "ratio", num: 2, den: 1 },
+  [VAULT_FUNCTIONS.settlePolicy]: { kind: "ratio", num: 7, den: 4 },
+  [WITHDRAW_OPERATION]: { kind: "ratio", num: 5, den: 2 },
 };
 const HEADLINE_CLAIM = claimOperation(HEADLINE_DEPTH);
 const CLAIM_GOAL: ShareGoal = { kind: "share", ppm: 1_000_000 / CLAIMS_PER_BLOCK_GOAL };
@@ -912,7 +915,7 @@ function rowOf(m: Measurement): Row {
   };
 }
 
-const isClaim = (operation: string) => operation.startsWith("claim-exit");
+const isClaim = (operation: string) => operation.startsWith(VAULT_FUNCTIONS.claimExit);
 /** Claims shown in the main table, beside the transfers: the headline depth and the claim without a leaf. */
 const inMainTable = (m: Measurement) => !isClaim(m.operation) || m.operation === HEADLINE_CLAIM || claimDepthOf(m.operation) === null;
 
@@ -1133,7 +1136,7 @@ const exitNote =
       `yet a block of nothing but depth-${HEADLINE_DEPTH} claims cannot hold ${fmtInt(CLAIMS_PER_BLOCK_GOAL)} of them.`
     : `: the block's length admits ${fmtInt(CLAIMS_PER_BLOCK_GOAL)} claims too.`);
 
-const publishRow = adminRows.find((r) => r.operation.startsWith("publish-leaves")) as Row;
+const publishRow = adminRows.find((r) => r.operation.startsWith(VAULT_FUNCTIONS.publishLeaves)) as Row;
 const publishCalls = Math.ceil(Number(HEADLINE_LEAF_COUNT) / PUBLISHED_LEAVES);
 
 const adminNote =
@@ -1316,7 +1319,7 @@ function claimSummaryRows(token: Token): SummaryRowInput[] {
       value: `${fmtInt(length)} B (${fmtInt(callsPerBlockByLength(length))})`,
     },
     {
-      area: `claim-exit (${token})`,
+      area: `${VAULT_FUNCTIONS.claimExit} (${token})`,
       measure: `read count at proof depth ${EXIT_DEPTHS.join(" / ")}`,
       value: claimReadCounts(token),
     },

@@ -57,10 +57,6 @@
  *
  * Results are printed and written to bench/results/health-sweep.md.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-
 import { convexTest } from "convex-test";
 
 import { internal } from "../convex/_generated/api";
@@ -77,10 +73,10 @@ import { shardOf } from "../convex/model/ledger/tierTotals";
 import schema from "../convex/schema";
 import { TIERS, type HealthStatus, type Tier, type Token } from "../convex/validators";
 import { convexModules, type ModuleMap } from "../simulation/convexModules";
+import { LIMIT_KEYS, LIMITS, transactionUsage, type LimitKey, type PerLimit } from "./support/convexLimits";
+import { mdTable, textTable, writeReport } from "./support/report";
+import { benchPrincipal, spreadKey } from "./support/seeding";
 import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const RESULTS_DIR = path.join(ROOT, "bench", "results");
 
 /** The target size (predicted unless measured), and the sizes measured by default (see above). */
 const TARGET_PROVIDERS = 10_000;
@@ -90,22 +86,7 @@ const MAX_BACKERS_SEEDED = 10;
 const SEED_BATCH = 1_000;
 const USD = PRICE_SCALE;
 
-/**
- * Convex's per-transaction limits (docs.convex.dev/production/state/limits),
- * as convex-test 0.0.60 enforces them (node_modules/convex-test/dist/transactionMetrics.js,
- * DEFAULT_TRANSACTION_LIMITS).
- */
-const LIMITS = {
-  documentsRead: 32_000,
-  documentsWritten: 16_000,
-  databaseQueries: 4_096,
-  bytesRead: 16 * 2 ** 20,
-  bytesWritten: 16 * 2 ** 20,
-  functionsScheduled: 1_000,
-} as const;
-type Metric = keyof typeof LIMITS;
-const METRICS = Object.keys(LIMITS) as Metric[];
-/** "A wide margin": every transaction within a quarter of every limit. */
+/** "A wide margin": every transaction within a quarter of every limit (support/convexLimits.ts). */
 const MARGIN = 4;
 
 const CALM: Prices = { btcUsd: 67_000n * USD, stxUsd: 185_000_000n }; // $67,000 and $1.85
@@ -117,8 +98,7 @@ const CRASH: Prices = { btcUsd: 40_200n * USD, stxUsd: 185_500_000n }; // BTC �
 // ---------------------------------------------------------------------------
 
 type SweepResult = { checked: number; changed: number; done: boolean; pricesAvailable: boolean };
-type Used = Record<Metric, number>;
-type Page = { result: SweepResult | null; error: string | null; used: Used; ms: number };
+type Page = { result: SweepResult | null; error: string | null; used: PerLimit; ms: number };
 
 /** Every sweep transaction since the last reset, in the order they ran. */
 let pages: Page[] = [];
@@ -130,10 +110,7 @@ function instrumented(sweep: unknown): unknown {
   const original = (sweep as { _handler: Handler })._handler;
   const handler: Handler = async (ctx, args) => {
     const started = performance.now();
-    const meter = async (): Promise<Used> => {
-      const m = await ctx.meta.getTransactionMetrics();
-      return Object.fromEntries(METRICS.map((k) => [k, m[k].used])) as Used;
-    };
+    const meter = async (): Promise<PerLimit> => (await transactionUsage(ctx)).used;
     try {
       const result = await original(ctx, args);
       pages.push({ result, error: null, used: await meter(), ms: performance.now() - started });
@@ -179,10 +156,6 @@ function random(seed: number): () => number {
   };
 }
 
-function principalOf(i: number): string {
-  return `SP${i.toString(36).toUpperCase().padStart(10, "0")}HEALTHBENCH`;
-}
-
 type SeedProvider = {
   principal: string;
   tier: Tier;
@@ -197,6 +170,79 @@ type SeedProvider = {
 /** How far out of the money each tier's policies are struck (bps of spot). */
 const STRIKE_DISTANCE_BPS: Record<Tier, bigint> = { Conservative: 2_000n, Balanced: 1_000n, Aggressive: 300n };
 
+/** `count` providers with nothing locked yet: a quarter hold only sBTC, a quarter only STX, half both. */
+function emptyProviders(count: number): SeedProvider[] {
+  return Array.from({ length: count }, (_, i) => ({
+    principal: benchPrincipal(i, "HEALTHBENCH"),
+    tier: TIERS[i % TIERS.length] as Tier,
+    tokens: i % 4 === 0 ? ["sBTC"] : i % 4 === 1 ? ["STX"] : ["STX", "sBTC"],
+    locked: { STX: 0n, sBTC: 0n },
+    total: { STX: 0n, sBTC: 0n },
+    putObligationUsd: 0n,
+    callProtectedSats: 0n,
+    activeBackings: 0n,
+  }));
+}
+
+/** The providers who can back a policy, by "tier/token". */
+function holdersOf(providers: readonly SeedProvider[]): Map<string, SeedProvider[]> {
+  const holders = new Map<string, SeedProvider[]>();
+  for (const p of providers) {
+    for (const token of p.tokens) {
+      const key = `${p.tier}/${token}`;
+      holders.set(key, [...(holders.get(key) ?? []), p]);
+    }
+  }
+  return holders;
+}
+
+/**
+ * Policy number `j`, priced at CALM, backed by 1 to MAX_BACKERS_SEEDED
+ * holders of its tier and token: their locked collateral and exposure grow
+ * by their parts, split as allocation splits them.
+ */
+function backPolicy(j: number, rand: () => number, holders: ReadonlyMap<string, SeedProvider[]>): void {
+  const tier = TIERS[j % TIERS.length] as Tier;
+  const policyType = rand() < 0.7 ? "PUT" : "CALL";
+  const protectedAmountSats = 1_000_000n + BigInt(Math.floor(rand() * 99_000_000)); // 0.01 to 1 BTC
+  const distance = STRIKE_DISTANCE_BPS[tier];
+  const strikePriceUsd = (CALM.btcUsd * (policyType === "PUT" ? 10_000n - distance : 10_000n + distance)) / 10_000n;
+  const token: Token = rand() < 0.5 ? "sBTC" : "STX";
+  const policy = { policyType, protectedAmountSats, strikePriceUsd } as const;
+  const required = requiredCollateral(policy, token, CALM);
+  const candidates = holders.get(`${tier}/${token}`) ?? [];
+  const backers = new Set<SeedProvider>();
+  const wanted = Math.min(candidates.length, 1 + Math.floor(rand() * MAX_BACKERS_SEEDED));
+  while (backers.size < wanted) backers.add(candidates[Math.floor(rand() * candidates.length)] as SeedProvider);
+  const members = [...backers];
+  // As allocation does: collateral parts, then the obligation split like the collateral.
+  const parts = splitProportionally(
+    required,
+    members.map(() => 1n),
+  );
+  const obligation = obligationOf(policy);
+  const putShares = splitProportionally(obligation.putObligationUsd, parts);
+  const callShares = splitProportionally(obligation.callProtectedSats, parts);
+  members.forEach((p, k) => {
+    p.locked[token] += parts[k] ?? 0n;
+    p.putObligationUsd += putShares[k] ?? 0n;
+    p.callProtectedSats += callShares[k] ?? 0n;
+    p.activeBackings += 1n;
+  });
+}
+
+/** Each provider's holdings: their locked collateral times a headroom, or a fixed idle balance when nothing is locked. */
+function fillHoldings(providers: readonly SeedProvider[], rand: () => number): void {
+  for (const p of providers) {
+    const tight = rand() < 0.05;
+    const headroomPermille = BigInt(Math.round(1_000 * (tight ? 1.1 + rand() * 0.4 : 1.7 + rand() * 2.3)));
+    for (const token of p.tokens) {
+      const idle = token === "sBTC" ? 10_000_000n : 5_000_000_000n; // 0.1 BTC, 5,000 STX when nothing is locked
+      p.total[token] = p.locked[token] > 0n ? (p.locked[token] * headroomPermille) / 1_000n : idle;
+    }
+  }
+}
+
 /**
  * `count` providers (a quarter hold only sBTC, a quarter only STX, half both)
  * backing count × 10 policies at CALM prices. Each provider holds its locked
@@ -206,61 +252,39 @@ const STRIKE_DISTANCE_BPS: Record<Tier, bigint> = { Conservative: 2_000n, Balanc
  */
 function pool(count: number): SeedProvider[] {
   const rand = random(20_261_125);
-  const providers: SeedProvider[] = Array.from({ length: count }, (_, i) => ({
-    principal: principalOf(i),
-    tier: TIERS[i % TIERS.length] as Tier,
-    tokens: i % 4 === 0 ? ["sBTC"] : i % 4 === 1 ? ["STX"] : ["STX", "sBTC"],
-    locked: { STX: 0n, sBTC: 0n },
-    total: { STX: 0n, sBTC: 0n },
-    putObligationUsd: 0n,
-    callProtectedSats: 0n,
-    activeBackings: 0n,
-  }));
-  const holders = new Map<string, SeedProvider[]>();
-  for (const p of providers) {
-    for (const token of p.tokens) {
-      const key = `${p.tier}/${token}`;
-      holders.set(key, [...(holders.get(key) ?? []), p]);
-    }
-  }
-  for (let j = 0; j < count * POLICIES_PER_PROVIDER; j++) {
-    const tier = TIERS[j % TIERS.length] as Tier;
-    const policyType = rand() < 0.7 ? "PUT" : "CALL";
-    const protectedAmountSats = 1_000_000n + BigInt(Math.floor(rand() * 99_000_000)); // 0.01 to 1 BTC
-    const distance = STRIKE_DISTANCE_BPS[tier];
-    const strikePriceUsd = (CALM.btcUsd * (policyType === "PUT" ? 10_000n - distance : 10_000n + distance)) / 10_000n;
-    const token: Token = rand() < 0.5 ? "sBTC" : "STX";
-    const policy = { policyType, protectedAmountSats, strikePriceUsd } as const;
-    const required = requiredCollateral(policy, token, CALM);
-    const candidates = holders.get(`${tier}/${token}`) ?? [];
-    const backers = new Set<SeedProvider>();
-    const wanted = Math.min(candidates.length, 1 + Math.floor(rand() * MAX_BACKERS_SEEDED));
-    while (backers.size < wanted) backers.add(candidates[Math.floor(rand() * candidates.length)] as SeedProvider);
-    const members = [...backers];
-    // As allocation does: collateral parts, then the obligation split like the collateral.
-    const parts = splitProportionally(
-      required,
-      members.map(() => 1n),
-    );
-    const obligation = obligationOf(policy);
-    const putShares = splitProportionally(obligation.putObligationUsd, parts);
-    const callShares = splitProportionally(obligation.callProtectedSats, parts);
-    members.forEach((p, k) => {
-      p.locked[token] += parts[k] ?? 0n;
-      p.putObligationUsd += putShares[k] ?? 0n;
-      p.callProtectedSats += callShares[k] ?? 0n;
-      p.activeBackings += 1n;
+  const providers = emptyProviders(count);
+  const holders = holdersOf(providers);
+  for (let j = 0; j < count * POLICIES_PER_PROVIDER; j++) backPolicy(j, rand, holders);
+  fillHoldings(providers, rand);
+  return providers;
+}
+
+/** One provider, as allocation leaves them: the exposure, and a status no sweep has looked at yet; and a balance per token held. */
+async function insertProvider(ctx: MutationCtx, p: SeedProvider, n: number, now: number): Promise<void> {
+  await ctx.db.insert("providers", {
+    principal: p.principal,
+    tier: p.tier,
+    healthStatus: "Healthy",
+    putObligationUsd: p.putObligationUsd,
+    callProtectedSats: p.callProtectedSats,
+    activeBackings: p.activeBackings,
+    createdAt: now,
+  });
+  for (const token of p.tokens) {
+    await ctx.db.insert("providerBalances", {
+      provider: p.principal,
+      token,
+      tier: p.tier,
+      shard: shardOf(p.principal),
+      allocationKey: spreadKey(n),
+      total: p.total[token],
+      locked: p.locked[token],
+      reserved: 0n,
+      available: p.total[token] - p.locked[token],
+      accruedYield: 0n,
+      updatedAt: now,
     });
   }
-  for (const p of providers) {
-    const tight = rand() < 0.05;
-    const headroomPermille = BigInt(Math.round(1_000 * (tight ? 1.1 + rand() * 0.4 : 1.7 + rand() * 2.3)));
-    for (const token of p.tokens) {
-      const idle = token === "sBTC" ? 10_000_000n : 5_000_000_000n; // 0.1 BTC, 5,000 STX when nothing is locked
-      p.total[token] = p.locked[token] > 0n ? (p.locked[token] * headroomPermille) / 1_000n : idle;
-    }
-  }
-  return providers;
 }
 
 async function seed(t: Backend, providers: SeedProvider[]): Promise<void> {
@@ -269,33 +293,7 @@ async function seed(t: Backend, providers: SeedProvider[]): Promise<void> {
   for (let start = 0; start < providers.length; start += SEED_BATCH) {
     const batch = providers.slice(start, start + SEED_BATCH);
     await t.run(async (ctx) => {
-      for (const [k, p] of batch.entries()) {
-        // What allocation leaves: the exposure, and a status no sweep has looked at yet.
-        await ctx.db.insert("providers", {
-          principal: p.principal,
-          tier: p.tier,
-          healthStatus: "Healthy",
-          putObligationUsd: p.putObligationUsd,
-          callProtectedSats: p.callProtectedSats,
-          activeBackings: p.activeBackings,
-          createdAt: now,
-        });
-        for (const token of p.tokens) {
-          await ctx.db.insert("providerBalances", {
-            provider: p.principal,
-            token,
-            tier: p.tier,
-            shard: shardOf(p.principal),
-            allocationKey: (((start + k) * 2654435761) % 4294967296) / 4294967296,
-            total: p.total[token],
-            locked: p.locked[token],
-            reserved: 0n,
-            available: p.total[token] - p.locked[token],
-            accruedYield: 0n,
-            updatedAt: now,
-          });
-        }
-      }
+      for (const [k, p] of batch.entries()) await insertProvider(ctx as unknown as MutationCtx, p, start + k, now);
     });
   }
 }
@@ -330,7 +328,7 @@ const SCENARIOS: readonly (readonly [string, Prices])[] = [
 ];
 
 /** What one page did: measured (with bytes and time) or predicted (documents, index ranges, scheduling only). */
-type PageFigures = { checked: number; used: Used; ms: number | null; error: string | null; pricesAvailable: boolean };
+type PageFigures = { checked: number; used: PerLimit; ms: number | null; error: string | null; pricesAvailable: boolean };
 
 type Outcome = {
   scenario: string;
@@ -356,6 +354,21 @@ async function snapshot(t: Backend) {
   return { providers, notifications };
 }
 
+type Snapshot = Awaited<ReturnType<typeof snapshot>>;
+
+/** Status changes and providers rewritten between two snapshots. */
+function changesBetween(before: Snapshot, after: Snapshot): { transitions: Map<string, number>; written: number } {
+  const byPrincipal = new Map(before.providers.map((p) => [p.principal, p]));
+  const transitions = new Map<string, number>();
+  let written = 0;
+  for (const p of after.providers) {
+    const old = byPrincipal.get(p.principal) as Doc<"providers">;
+    if (old.healthStatus !== p.healthStatus) bump(transitions, `${old.healthStatus} → ${p.healthStatus}`);
+    if (old.lastHealthCheckAt !== p.lastHealthCheckAt) written++;
+  }
+  return { transitions, written };
+}
+
 async function sweepOnce(t: Backend, scenario: string, seeded: SeedProvider[], prices: Prices): Promise<Outcome> {
   await setPrices(t, prices);
   const before = await snapshot(t);
@@ -367,14 +380,7 @@ async function sweepOnce(t: Backend, scenario: string, seeded: SeedProvider[], p
   const wallMs = performance.now() - started;
   const after = await snapshot(t);
 
-  const byPrincipal = new Map(before.providers.map((p) => [p.principal, p]));
-  const transitions = new Map<string, number>();
-  let written = 0;
-  for (const p of after.providers) {
-    const old = byPrincipal.get(p.principal) as Doc<"providers">;
-    if (old.healthStatus !== p.healthStatus) bump(transitions, `${old.healthStatus} → ${p.healthStatus}`);
-    if (old.lastHealthCheckAt !== p.lastHealthCheckAt) written++;
-  }
+  const { transitions, written } = changesBetween(before, after);
   const expected = new Map(seeded.map((p) => [p.principal, expectedStatus(p, prices)]));
   return {
     scenario,
@@ -422,6 +428,73 @@ async function measureAt(count: number, seeded: SeedProvider[]): Promise<Outcome
 
 const RANK: Record<HealthStatus, number> = { Healthy: 0, Warning: 1, MarginCall: 2, Liquidating: 3 };
 
+/** What the model remembers of a provider between sweeps: what the database would hold. */
+type ProviderState = { status: HealthStatus; ratio: bigint | null; open: HealthStatus[] };
+
+/** What one predicted sweep did beyond its pages. */
+type Tally = { transitions: Map<string, number>; providersWritten: number; notificationsInserted: number };
+
+/** The order the sweep reads providers in: `by_active_backings`, those with none left out. */
+function sweepOrder(seeded: readonly SeedProvider[]): SeedProvider[] {
+  return seeded
+    .map((p, i) => ({ p, i }))
+    .filter(({ p }) => p.activeBackings > 0n)
+    .sort((a, b) => (a.p.activeBackings === b.p.activeBackings ? a.i - b.i : a.p.activeBackings < b.p.activeBackings ? -1 : 1))
+    .map(({ p }) => p);
+}
+
+/** One provider's check (`checkProviderHealth`) at `prices`: adds what it reads and writes to `used`, and updates its state. */
+function predictCheck(p: SeedProvider, prices: Prices, s: ProviderState, used: PerLimit, tally: Tally): void {
+  const config = DEFAULT_TIER_CONFIGS.find((c) => c.tier === p.tier)!;
+  used.documentsRead += 1 + p.tokens.length;
+  used.databaseQueries += 3;
+  const ratio = collateralRatioBps({ ustx: p.total.STX, sats: p.total.sBTC }, p, prices);
+  const status = statusFor(ratio, config);
+  const moved =
+    (s.ratio === null) !== (ratio === null) ||
+    (s.ratio !== null && ratio !== null && (s.ratio > ratio ? s.ratio - ratio : ratio - s.ratio) >= RATIO_REWRITE_BPS);
+  if (s.status === status && !moved) return;
+  used.documentsRead += 1;
+  used.documentsWritten += 1;
+  tally.providersWritten++;
+  if (RANK[status] > RANK[s.status]) {
+    used.documentsWritten += 1;
+    s.open.push(status);
+    tally.notificationsInserted++;
+  } else if (RANK[status] < RANK[s.status]) {
+    used.databaseQueries += 1;
+    const looked = s.open.slice(0, 20);
+    const cleared = looked.filter((o) => RANK[o] > RANK[status]);
+    used.documentsRead += looked.length + cleared.length;
+    used.documentsWritten += cleared.length;
+    s.open = [...looked.filter((o) => RANK[o] <= RANK[status]), ...s.open.slice(20)];
+  }
+  if (status !== s.status) bump(tally.transitions, `${s.status} → ${status}`);
+  s.status = status;
+  s.ratio = ratio;
+}
+
+/** Page `n` of `pageCount`: its own reads, then each of its providers' checks. */
+function predictPage(
+  members: readonly SeedProvider[],
+  page: { n: number; pageCount: number },
+  prices: Prices,
+  state: ReadonlyMap<string, ProviderState>,
+  tally: Tally,
+): PageFigures {
+  const { n, pageCount } = page;
+  const used: PerLimit = {
+    documentsRead: 2 + members.length,
+    documentsWritten: 0,
+    databaseQueries: n === 0 ? 4 : 3,
+    bytesRead: Number.NaN,
+    bytesWritten: Number.NaN,
+    functionsScheduled: n < pageCount - 1 ? 1 : 0,
+  };
+  for (const p of members) predictCheck(p, prices, state.get(p.principal)!, used, tally);
+  return { checked: members.length, used, ms: null, error: null, pricesAvailable: true };
+}
+
 /**
  * The sweeps replayed without a database, page by page, counting what each
  * transaction reads and writes the way the runtime's meter does:
@@ -440,63 +513,14 @@ const RANK: Record<HealthStatus, number> = { Healthy: 0, Warning: 1, MarginCall:
  * checks the recorded statuses against.
  */
 function predict(seeded: SeedProvider[]): Outcome[] {
-  const order = seeded
-    .map((p, i) => ({ p, i }))
-    .filter(({ p }) => p.activeBackings > 0n)
-    .sort((a, b) => (a.p.activeBackings === b.p.activeBackings ? a.i - b.i : a.p.activeBackings < b.p.activeBackings ? -1 : 1))
-    .map(({ p }) => p);
-  const state = new Map(
-    seeded.map((p) => [p.principal, { status: "Healthy" as HealthStatus, ratio: null as bigint | null, open: [] as HealthStatus[] }]),
-  );
-  const configs = new Map(DEFAULT_TIER_CONFIGS.map((c) => [c.tier, c]));
+  const order = sweepOrder(seeded);
+  const state = new Map(seeded.map((p): [string, ProviderState] => [p.principal, { status: "Healthy", ratio: null, open: [] }]));
+  const pageCount = Math.max(1, Math.ceil(order.length / HEALTH_PAGE_SIZE));
   return SCENARIOS.map(([scenario, prices]) => {
-    const transitions = new Map<string, number>();
-    let providersWritten = 0;
-    let notificationsInserted = 0;
-    const pageCount = Math.max(1, Math.ceil(order.length / HEALTH_PAGE_SIZE));
-    const pagesOut: PageFigures[] = [];
-    for (let n = 0; n < pageCount; n++) {
-      const members = order.slice(n * HEALTH_PAGE_SIZE, (n + 1) * HEALTH_PAGE_SIZE);
-      const used: Used = {
-        documentsRead: 2 + members.length,
-        documentsWritten: 0,
-        databaseQueries: n === 0 ? 4 : 3,
-        bytesRead: Number.NaN,
-        bytesWritten: Number.NaN,
-        functionsScheduled: n < pageCount - 1 ? 1 : 0,
-      };
-      for (const p of members) {
-        const config = configs.get(p.tier)!;
-        used.documentsRead += 1 + p.tokens.length;
-        used.databaseQueries += 3;
-        const ratio = collateralRatioBps({ ustx: p.total.STX, sats: p.total.sBTC }, p, prices);
-        const status = statusFor(ratio, config);
-        const s = state.get(p.principal)!;
-        const moved =
-          (s.ratio === null) !== (ratio === null) ||
-          (s.ratio !== null && ratio !== null && (s.ratio > ratio ? s.ratio - ratio : ratio - s.ratio) >= RATIO_REWRITE_BPS);
-        if (s.status === status && !moved) continue;
-        used.documentsRead += 1;
-        used.documentsWritten += 1;
-        providersWritten++;
-        if (RANK[status] > RANK[s.status]) {
-          used.documentsWritten += 1;
-          s.open.push(status);
-          notificationsInserted++;
-        } else if (RANK[status] < RANK[s.status]) {
-          used.databaseQueries += 1;
-          const looked = s.open.slice(0, 20);
-          const cleared = looked.filter((o) => RANK[o] > RANK[status]);
-          used.documentsRead += looked.length + cleared.length;
-          used.documentsWritten += cleared.length;
-          s.open = [...looked.filter((o) => RANK[o] <= RANK[status]), ...s.open.slice(20)];
-        }
-        if (status !== s.status) bump(transitions, `${s.status} → ${status}`);
-        s.status = status;
-        s.ratio = ratio;
-      }
-      pagesOut.push({ checked: members.length, used, ms: null, error: null, pricesAvailable: true });
-    }
+    const tally: Tally = { transitions: new Map(), providersWritten: 0, notificationsInserted: 0 };
+    const pagesOut = Array.from({ length: pageCount }, (_, n) =>
+      predictPage(order.slice(n * HEALTH_PAGE_SIZE, (n + 1) * HEALTH_PAGE_SIZE), { n, pageCount }, prices, state, tally),
+    );
     return {
       scenario,
       providers: seeded.length,
@@ -504,9 +528,7 @@ function predict(seeded: SeedProvider[]): Outcome[] {
       source: "predicted" as const,
       pages: pagesOut,
       wallMs: null,
-      transitions,
-      providersWritten,
-      notificationsInserted,
+      ...tally,
       statusesMatchModel: true,
     };
   });
@@ -534,12 +556,60 @@ function modelDifferences(measured: Outcome, predicted: Outcome): string[] {
 }
 
 // ---------------------------------------------------------------------------
+// Measuring every size, predicting the target
+// ---------------------------------------------------------------------------
+
+type Findings = {
+  outcomes: Outcome[];
+  /** One line per measured sweep: whether its prediction equals it. */
+  modelChecks: string[];
+  modelHolds: boolean;
+};
+
+function parseSizes(): number[] {
+  return (process.argv[2] ?? DEFAULT_SIZES.join(","))
+    .split(",")
+    .map((s) => Number(s.replace(/_/g, "")))
+    .filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/** Every size measured, and each measured sweep checked against the cost model's prediction. */
+async function measureSizes(sizes: readonly number[]): Promise<Findings> {
+  const findings: Findings = { outcomes: [], modelChecks: [], modelHolds: true };
+  for (const size of sizes) {
+    const seeded = pool(size);
+    const measured = await measureAt(size, seeded);
+    const predicted = predict(seeded);
+    measured.forEach((m, i) => {
+      const diffs = modelDifferences(m, predicted[i] as Outcome);
+      if (diffs.length > 0) findings.modelHolds = false;
+      findings.modelChecks.push(
+        `${fmt(size)} providers, ${m.scenario}: ${diffs.length === 0 ? "the prediction equals the measurement on every page" : `differs: ${diffs.slice(0, 5).join("; ")}`}`,
+      );
+    });
+    findings.outcomes.push(...measured);
+  }
+  return findings;
+}
+
+/** TARGET_PROVIDERS predicted, unless it was measured; its wall time estimated from the largest measured size. */
+function predictTarget(sizes: readonly number[], outcomes: readonly Outcome[]): Outcome[] {
+  if (sizes.includes(TARGET_PROVIDERS)) return [];
+  const base = Math.max(...sizes);
+  return predict(pool(TARGET_PROVIDERS)).map((predicted) => {
+    const measured = outcomes.find((o) => o.providers === base && o.scenario === predicted.scenario);
+    if (measured?.wallMs != null) predicted.wallEstimateMs = measured.wallMs * (TARGET_PROVIDERS / base) ** 2;
+    return predicted;
+  });
+}
+
+// ---------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
-function largest(outcome: Outcome, metric: Metric): number {
+function largest(outcome: Outcome, metric: LimitKey): number {
   return Math.max(0, ...outcome.pages.map((p) => p.used[metric]));
 }
 
@@ -555,7 +625,7 @@ function verdict(outcome: Outcome): { pass: boolean; why: string[] } {
   if (outcome.pages.some((p) => p.error === null && !p.pricesAvailable)) why.push("a page found no fresh price");
   if (outcome.pages.length !== Math.max(1, Math.ceil(outcome.swept / HEALTH_PAGE_SIZE)))
     why.push(`${outcome.pages.length} pages for ${outcome.swept} providers at ${HEALTH_PAGE_SIZE} a page`);
-  for (const metric of METRICS) {
+  for (const metric of LIMIT_KEYS) {
     const most = largest(outcome, metric);
     if (most * MARGIN > LIMITS[metric]) why.push(`${metric} ${fmt(most)} is over 1/${MARGIN} of the limit ${fmt(LIMITS[metric])}`);
   }
@@ -585,6 +655,11 @@ const HEADER = [
   "Verdict",
 ];
 
+function wallTimeText(o: Outcome): string {
+  if (o.wallMs !== null) return `${(o.wallMs / 1000).toFixed(1)} s`;
+  return o.wallEstimateMs !== undefined ? `~${Math.round(o.wallEstimateMs / 60_000)} min (N² estimate)` : "—";
+}
+
 function row(o: Outcome): string[] {
   const measured = o.source === "measured";
   const statusChanges = [...o.transitions.values()].reduce((a, b) => a + b, 0);
@@ -600,20 +675,83 @@ function row(o: Outcome): string[] {
     fmt(largest(o, "documentsWritten")),
     fmt(largest(o, "databaseQueries")),
     measured ? `${(largest(o, "bytesRead") / 1024).toFixed(0)} KiB` : "—",
-    o.wallMs !== null
-      ? `${(o.wallMs / 1000).toFixed(1)} s`
-      : o.wallEstimateMs !== undefined
-        ? `~${Math.round(o.wallEstimateMs / 60_000)} min (N² estimate)`
-        : "—",
+    wallTimeText(o),
     measured ? `${fmt(Math.max(...o.pages.map((p) => p.ms ?? 0)))} ms` : "—",
     verdict(o).pass ? "PASS" : "FAIL",
   ];
 }
 
-function textTable(header: string[], body: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
+function notes(): string[] {
+  const limitsText = LIMIT_KEYS.map((m) => `${m} ${fmt(LIMITS[m])}`).join(", ");
+  return [
+    `Page size: ${HEALTH_PAGE_SIZE} providers a transaction (convex/health.ts HEALTH_PAGE_SIZE); every provider has active backing, so all are swept.`,
+    `Exposure: ${POLICIES_PER_PROVIDER} policies per provider (${fmt(TARGET_PROVIDERS * POLICIES_PER_PROVIDER)} for ${fmt(TARGET_PROVIDERS)}), 1 to ${MAX_BACKERS_SEEDED} backers each, 70% PUTs; a quarter of providers hold only sBTC, a quarter only STX, half both.`,
+    "Prices: calm BTC $67,000 / STX $1.85 (the first sweep records every ratio, as after allocation); steady state BTC $67,350 / STX $1.855; crash BTC $40,200 (−40%) / STX $1.855.",
+    `Limits (Convex, per transaction; as convex-test 0.0.60 enforces them): ${limitsText}. Goal: every transaction within 1/${MARGIN} of each, every provider checked, no page failed.`,
+    "Measured figures are the runtime's own per-transaction meter (`ctx.meta.getTransactionMetrics()`) read at the end of each sweep page; a patch counts as one document read and one written.",
+    `Worst case the code allows in one page, whatever the pool (every provider in it improving, with 20 open notifications each to clear): ${fmt(2 + 45 * HEALTH_PAGE_SIZE)} documents read, ${fmt(21 * HEALTH_PAGE_SIZE)} written, ${fmt(3 + 4 * HEALTH_PAGE_SIZE)} index ranges: within every limit, though over a quarter of the read limit; the realistic pages above read about 1,000.`,
+    `Predicted rows come from a cost model of the sweep's code (bench/health-sweep.ts \`predict\`) replayed on the same seeded pool; it is checked page by page against every measured size below.`,
+    "Local wall time is convex-test's, where every index query walks the whole in-memory database, so it grows with the square of the pool; it says nothing about Convex's latency (the per-transaction counts are what carry over).",
+  ];
+}
+
+const GOAL = `every page within 1/${MARGIN} of every Convex limit, every provider checked, no failed page, cost model exact`;
+
+/** The report's parts, printed and written alike. */
+type Report = { body: string[][]; notes: string[]; detail: string[]; modelChecks: string[]; failures: string[]; pass: boolean };
+
+function reportOf({ outcomes, modelChecks, modelHolds }: Findings): Report {
+  const verdicts = outcomes.map(verdict);
+  return {
+    body: outcomes.map(row),
+    notes: notes(),
+    detail: outcomes.map(
+      (o) => `- ${fmt(o.providers)}${o.source === "predicted" ? " (predicted)" : ""}, ${o.scenario}: ${transitionsText(o)}.`,
+    ),
+    modelChecks,
+    failures: outcomes.flatMap((o, i) =>
+      verdicts[i]?.pass ? [] : [`- ${fmt(o.providers)} providers, ${o.scenario}: ${verdicts[i]?.why.join("; ")}`],
+    ),
+    pass: verdicts.every((v) => v.pass) && modelHolds,
+  };
+}
+
+function printReport(report: Report): void {
+  console.log("\nHealth sweep: transactions and their documents\n");
+  console.log(textTable(HEADER, report.body));
+  console.log("\nStatus changes:");
+  for (const line of report.detail) console.log(line);
+  console.log("\nCost model against the measurements:");
+  for (const line of report.modelChecks) console.log(`- ${line}`);
+  console.log("");
+  for (const note of report.notes) console.log(`- ${note}`);
+  for (const line of report.failures) console.log(line);
+  console.log(`\nGoal (${GOAL}): ${report.pass ? "PASS" : "FAIL"}`);
+}
+
+function markdownReport(report: Report): string {
+  return [
+    "## Health sweep at scale",
+    "",
+    "_Generated by `npx tsx bench/health-sweep.ts`: convex-test (in-memory Convex runtime, `transactionLimits: true`) with the real schema and functions; " +
+      "the sweep runs as the cron runs it (`internal.health.sweep` with cursor null, then the scheduler)._",
+    "",
+    ...report.notes.map((n) => `- ${n}`),
+    "",
+    mdTable(HEADER, report.body, (i) => i !== 1 && i !== HEADER.length - 1),
+    "",
+    "Status changes:",
+    "",
+    ...report.detail,
+    "",
+    "Cost model against the measurements:",
+    "",
+    ...report.modelChecks.map((line) => `- ${line}`),
+    ...(report.failures.length ? ["", "Failures:", "", ...report.failures] : []),
+    "",
+    `Goal (${GOAL}): **${report.pass ? "PASS" : "FAIL"}**.`,
+    "",
+  ].join("\n");
 }
 
 /**
@@ -627,7 +765,7 @@ function writeHealthSummary(outcomes: readonly Outcome[], modelHolds: boolean, m
   const rows = sizes.flatMap(({ providers, source }): SummaryRowInput[] => {
     const sweeps = outcomes.filter((o) => o.providers === providers && o.source === source);
     const most = (of: (o: Outcome) => number) => Math.max(...sweeps.map(of));
-    const total = (o: Outcome, metric: Metric) => o.pages.reduce((sum, p) => sum + p.used[metric], 0);
+    const total = (o: Outcome, metric: LimitKey) => o.pages.reduce((sum, p) => sum + p.used[metric], 0);
     const area = `${fmt(providers)} providers${source === "predicted" ? " (predicted)" : ""}`;
     return [
       {
@@ -668,99 +806,17 @@ function writeHealthSummary(outcomes: readonly Outcome[], modelHolds: boolean, m
 
 async function main(): Promise<void> {
   process.env.ORACLE_MAX_AGE_MS = String(60 * 60 * 1000);
-  const sizes = (process.argv[2] ?? DEFAULT_SIZES.join(","))
-    .split(",")
-    .map((s) => Number(s.replace(/_/g, "")))
-    .filter((n) => Number.isInteger(n) && n > 0);
+  const sizes = parseSizes();
   const started = performance.now();
+  const findings = await measureSizes(sizes);
+  findings.outcomes.push(...predictTarget(sizes, findings.outcomes));
 
-  const outcomes: Outcome[] = [];
-  const modelChecks: string[] = [];
-  let modelHolds = true;
-  for (const size of sizes) {
-    const seeded = pool(size);
-    const measured = await measureAt(size, seeded);
-    const predicted = predict(seeded);
-    measured.forEach((m, i) => {
-      const diffs = modelDifferences(m, predicted[i] as Outcome);
-      if (diffs.length > 0) modelHolds = false;
-      modelChecks.push(
-        `${fmt(size)} providers, ${m.scenario}: ${diffs.length === 0 ? "the prediction equals the measurement on every page" : `differs: ${diffs.slice(0, 5).join("; ")}`}`,
-      );
-    });
-    outcomes.push(...measured);
-  }
-  if (!sizes.includes(TARGET_PROVIDERS)) {
-    const base = Math.max(...sizes);
-    for (const predicted of predict(pool(TARGET_PROVIDERS))) {
-      const measured = outcomes.find((o) => o.providers === base && o.scenario === predicted.scenario);
-      if (measured?.wallMs != null) predicted.wallEstimateMs = measured.wallMs * (TARGET_PROVIDERS / base) ** 2;
-      outcomes.push(predicted);
-    }
-  }
-
-  const verdicts = outcomes.map(verdict);
-  const pass = verdicts.every((v) => v.pass) && modelHolds;
-  const body = outcomes.map(row);
-  const limitsText = METRICS.map((m) => `${m} ${fmt(LIMITS[m])}`).join(", ");
-  const notes = [
-    `Page size: ${HEALTH_PAGE_SIZE} providers a transaction (convex/health.ts HEALTH_PAGE_SIZE); every provider has active backing, so all are swept.`,
-    `Exposure: ${POLICIES_PER_PROVIDER} policies per provider (${fmt(TARGET_PROVIDERS * POLICIES_PER_PROVIDER)} for ${fmt(TARGET_PROVIDERS)}), 1 to ${MAX_BACKERS_SEEDED} backers each, 70% PUTs; a quarter of providers hold only sBTC, a quarter only STX, half both.`,
-    "Prices: calm BTC $67,000 / STX $1.85 (the first sweep records every ratio, as after allocation); steady state BTC $67,350 / STX $1.855; crash BTC $40,200 (−40%) / STX $1.855.",
-    `Limits (Convex, per transaction; as convex-test 0.0.60 enforces them): ${limitsText}. Goal: every transaction within 1/${MARGIN} of each, every provider checked, no page failed.`,
-    "Measured figures are the runtime's own per-transaction meter (`ctx.meta.getTransactionMetrics()`) read at the end of each sweep page; a patch counts as one document read and one written.",
-    `Worst case the code allows in one page, whatever the pool (every provider in it improving, with 20 open notifications each to clear): ${fmt(2 + 45 * HEALTH_PAGE_SIZE)} documents read, ${fmt(21 * HEALTH_PAGE_SIZE)} written, ${fmt(3 + 4 * HEALTH_PAGE_SIZE)} index ranges: within every limit, though over a quarter of the read limit; the realistic pages above read about 1,000.`,
-    `Predicted rows come from a cost model of the sweep's code (bench/health-sweep.ts \`predict\`) replayed on the same seeded pool; it is checked page by page against every measured size below.`,
-    "Local wall time is convex-test's, where every index query walks the whole in-memory database, so it grows with the square of the pool; it says nothing about Convex's latency (the per-transaction counts are what carry over).",
-  ];
-  const detail = outcomes.map(
-    (o) => `- ${fmt(o.providers)}${o.source === "predicted" ? " (predicted)" : ""}, ${o.scenario}: ${transitionsText(o)}.`,
-  );
-  const failures = outcomes.flatMap((o, i) =>
-    verdicts[i]?.pass ? [] : [`- ${fmt(o.providers)} providers, ${o.scenario}: ${verdicts[i]?.why.join("; ")}`],
-  );
-
-  console.log("\nHealth sweep: transactions and their documents\n");
-  console.log(textTable(HEADER, body));
-  console.log("\nStatus changes:");
-  for (const line of detail) console.log(line);
-  console.log("\nCost model against the measurements:");
-  for (const line of modelChecks) console.log(`- ${line}`);
-  console.log("");
-  for (const note of notes) console.log(`- ${note}`);
-  for (const line of failures) console.log(line);
-  const goal = `every page within 1/${MARGIN} of every Convex limit, every provider checked, no failed page, cost model exact`;
-  console.log(`\nGoal (${goal}): ${pass ? "PASS" : "FAIL"}`);
-
-  const md = [
-    "## Health sweep at scale",
-    "",
-    "_Generated by `npx tsx bench/health-sweep.ts`: convex-test (in-memory Convex runtime, `transactionLimits: true`) with the real schema and functions; " +
-      "the sweep runs as the cron runs it (`internal.health.sweep` with cursor null, then the scheduler)._",
-    "",
-    ...notes.map((n) => `- ${n}`),
-    "",
-    `| ${HEADER.join(" | ")} |`,
-    `| ${HEADER.map((_, i) => (i === 1 || i === HEADER.length - 1 ? "---" : "---:")).join(" | ")} |`,
-    ...body.map((r) => `| ${r.join(" | ")} |`),
-    "",
-    "Status changes:",
-    "",
-    ...detail,
-    "",
-    "Cost model against the measurements:",
-    "",
-    ...modelChecks.map((line) => `- ${line}`),
-    ...(failures.length ? ["", "Failures:", "", ...failures] : []),
-    "",
-    `Goal (${goal}): **${pass ? "PASS" : "FAIL"}**.`,
-    "",
-  ].join("\n");
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(path.join(RESULTS_DIR, "health-sweep.md"), md);
-  writeHealthSummary(outcomes, modelHolds, modelChecks.length);
+  const report = reportOf(findings);
+  printReport(report);
+  writeReport("health-sweep.md", markdownReport(report));
+  writeHealthSummary(findings.outcomes, findings.modelHolds, findings.modelChecks.length);
   console.log(`\nWritten to bench/results/health-sweep.md (${((performance.now() - started) / 1000).toFixed(1)} s)`);
-  if (!pass) process.exitCode = 1;
+  if (!report.pass) process.exitCode = 1;
 }
 
 await main();

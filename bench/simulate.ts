@@ -23,7 +23,6 @@
  * and written to bench/results/simulate.md and simulate.summary.json. Exits
  * non-zero only when a run throws (an invariant failing is a figure).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,7 +32,8 @@ import { z } from "zod";
 
 import { runSimulation } from "../simulation/simulation";
 import type { SimulationResult } from "../simulation/results";
-import { RESULTS_DIR, verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
+import { mdTable, textTable, writeReport } from "./support/report";
+import { verdictOf, writeSummary, type SummaryRowInput } from "./support/summary";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -49,6 +49,7 @@ const cliSchema = z.object({
   blocks: z.string().regex(/^\d+$/, "--blocks must be a whole number").transform(Number).default(36),
   policies: z.string().regex(/^\d+$/, "--policies must be a whole number").transform(Number).default(20),
 });
+type Cli = z.output<typeof cliSchema>;
 
 type Measured = {
   providers: number;
@@ -68,6 +69,24 @@ const s = (n: number) => `${fmt(n / 1000, 1)} s`;
 function progress(message: string): void {
   process.stderr.write(`[${s(performance.now())}] ${message}\n`);
 }
+
+/** The options, or null (with the problem on stderr) when they are malformed. */
+function parseCli(): Cli | null {
+  const { values } = parseArgs({
+    options: { providers: { type: "string" }, blocks: { type: "string" }, policies: { type: "string" } },
+    strict: true,
+  });
+  const cli = cliSchema.safeParse(values);
+  if (!cli.success) {
+    process.stderr.write(`${cli.error.issues.map((i) => i.message).join("\n")}\n`);
+    return null;
+  }
+  return cli.data;
+}
+
+// ---------------------------------------------------------------------------
+// The runs
+// ---------------------------------------------------------------------------
 
 async function measure(providers: number, blocks: number, policies: number): Promise<Measured> {
   const out = path.join(ROOT, "reports", `bench-simulate-${providers}`);
@@ -98,6 +117,26 @@ async function measure(providers: number, blocks: number, policies: number): Pro
   };
 }
 
+/** One run per size; a run that throws measured nothing: say why, and go on with the other sizes. */
+async function measureSizes({ providers: sizes, blocks, policies }: Cli): Promise<{ runs: Measured[]; errors: string[] }> {
+  const runs: Measured[] = [];
+  const errors: string[] = [];
+  for (const providers of sizes) {
+    try {
+      runs.push(await measure(providers, blocks, policies));
+    } catch (error) {
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      errors.push(`${fmt(providers)} providers: the simulation threw: ${message.split("\n")[0]}`);
+      progress(`  ${fmt(providers)} providers FAILED: ${message}`);
+    }
+  }
+  return { runs, errors };
+}
+
+// ---------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------
+
 function policiesText(result: SimulationResult): string {
   const byStatus = new Map<string, number>();
   for (const p of result.policies) byStatus.set(p.status, (byStatus.get(p.status) ?? 0) + 1);
@@ -112,51 +151,22 @@ function invariantsText(result: SimulationResult): string {
   return `${held} of ${result.invariants.length} hold at every step${failed.length ? `; failed: ${failed.join(", ")}` : ""}`;
 }
 
-function textTable(header: string[], body: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
-}
+const HEADER = [
+  "Providers",
+  "Steps (blocks)",
+  "Policies",
+  "Setup",
+  "Market",
+  "Total",
+  "Per simulated block",
+  "Step 0 (sign-ins, deposits)",
+  "Per block, steps 1…",
+  "Invariants",
+  "Load avg before / after",
+];
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { providers: { type: "string" }, blocks: { type: "string" }, policies: { type: "string" } },
-    strict: true,
-  });
-  const cli = cliSchema.safeParse(values);
-  if (!cli.success) {
-    process.stderr.write(`${cli.error.issues.map((i) => i.message).join("\n")}\n`);
-    return 2;
-  }
-  const { providers: sizes, blocks, policies } = cli.data;
-
-  const runs: Measured[] = [];
-  const errors: string[] = [];
-  for (const providers of sizes) {
-    try {
-      runs.push(await measure(providers, blocks, policies));
-    } catch (error) {
-      // A run that throws measured nothing: say why, and go on with the other sizes.
-      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-      errors.push(`${fmt(providers)} providers: the simulation threw: ${message.split("\n")[0]}`);
-      progress(`  ${fmt(providers)} providers FAILED: ${message}`);
-    }
-  }
-
-  const header = [
-    "Providers",
-    "Steps (blocks)",
-    "Policies",
-    "Setup",
-    "Market",
-    "Total",
-    "Per simulated block",
-    "Step 0 (sign-ins, deposits)",
-    "Per block, steps 1…",
-    "Invariants",
-    "Load avg before / after",
-  ];
-  const body = runs.map(({ providers, result, perBlockAfterOnboardingMs, onboardingStepMs, load }) => [
+function row({ providers, result, perBlockAfterOnboardingMs, onboardingStepMs, load }: Measured): string[] {
+  return [
     fmt(providers),
     `${result.timing.steps} (${result.timing.chainBlocks})`,
     policiesText(result),
@@ -168,71 +178,88 @@ async function main(): Promise<number> {
     ms(perBlockAfterOnboardingMs),
     invariantsText(result),
     `${fmt(load[0], 1)} / ${fmt(load[1], 1)}`,
-  ]);
-  const environment =
-    `Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? "unknown"}); ` +
-    `scenario ${SCENARIO}, seed ${SEED}, ${blocks} steps of 2 blocks, ${policies} policies.`;
-  const notes = [
-    "Per simulated block: the simulation's `timing.perBlockMs`, the market's wall time (everything after setup) over the blocks it mined. " +
-      "Step 0 signs every provider in over HTTP and takes their first deposits, so it grows with the pool; " +
-      "\"per block, steps 1…\" is the same figure without it.",
-    "The first run of the process also loads simnet and the Convex modules, so its setup is the longer one.",
-    "Wall time on this machine, convex-test included (its in-memory database scans whole tables, so it slows as the pool grows); " +
-      "a load average above the CPU count means other work shared the CPUs during the run.",
   ];
-  const failures = errors.map((e) => `- FAILED: ${e}`);
+}
 
-  console.log(`\nSimulation: time per simulated block\n${environment}\n`);
-  console.log(textTable(header, body));
-  console.log(`\n${notes.map((n) => `- ${n}`).join("\n")}`);
+function environment({ blocks, policies }: Cli): string {
+  return (
+    `Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? "unknown"}); ` +
+    `scenario ${SCENARIO}, seed ${SEED}, ${blocks} steps of 2 blocks, ${policies} policies.`
+  );
+}
+
+const NOTES = [
+  "Per simulated block: the simulation's `timing.perBlockMs`, the market's wall time (everything after setup) over the blocks it mined. " +
+    "Step 0 signs every provider in over HTTP and takes their first deposits, so it grows with the pool; " +
+    "\"per block, steps 1…\" is the same figure without it.",
+  "The first run of the process also loads simnet and the Convex modules, so its setup is the longer one.",
+  "Wall time on this machine, convex-test included (its in-memory database scans whole tables, so it slows as the pool grows); " +
+    "a load average above the CPU count means other work shared the CPUs during the run.",
+];
+
+function printReport(body: string[][], environmentText: string, failures: string[]): void {
+  console.log(`\nSimulation: time per simulated block\n${environmentText}\n`);
+  console.log(textTable(HEADER, body));
+  console.log(`\n${NOTES.map((n) => `- ${n}`).join("\n")}`);
   if (failures.length) console.log(`\n${failures.join("\n")}`);
+}
 
-  const md = [
+function markdownReport(runs: readonly Measured[], body: string[][], environmentText: string, failures: string[]): string {
+  return [
     "## Simulation: time per simulated block",
     "",
-    `_Generated by \`npm run bench:simulate\` (bench/simulate.ts) on ${new Date().toISOString().slice(0, 10)}. ${environment}_`,
+    `_Generated by \`npm run bench:simulate\` (bench/simulate.ts) on ${new Date().toISOString().slice(0, 10)}. ${environmentText}_`,
     "",
-    `| ${header.join(" | ")} |`,
-    `| ${header.map((_, i) => (i === 2 || i === 9 ? "---" : "---:")).join(" | ")} |`,
-    ...body.map((r) => `| ${r.join(" | ")} |`),
+    mdTable(HEADER, body, (i) => i !== 2 && i !== 9),
     "",
-    ...notes.map((n) => `- ${n}`),
+    ...NOTES.map((n) => `- ${n}`),
     ...(failures.length ? ["", ...failures] : []),
     "",
     `Reports: ${runs.map((r) => `\`${path.relative(ROOT, r.result.reportDir ?? "")}/\``).join(", ")} (git-ignored).`,
     "",
   ].join("\n");
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(path.join(RESULTS_DIR, "simulate.md"), md);
+}
 
-  const rows = runs.flatMap(({ providers, result, perBlockAfterOnboardingMs, onboardingStepMs }): SummaryRowInput[] => {
-    const area = `${fmt(providers)} providers`;
-    const { timing } = result;
-    return [
-      { area, measure: "time per simulated block", value: ms(timing.perBlockMs) },
-      {
-        area,
-        measure: "per block after step 0 (step 0: sign-ins and first deposits)",
-        value: `${ms(perBlockAfterOnboardingMs)} (step 0: ${s(onboardingStepMs)})`,
-      },
-      { area, measure: "setup / market / total", value: `${s(timing.setupMs)} / ${s(timing.marketMs)} / ${s(timing.totalMs)}` },
-      { area, measure: "blocks (steps); policies", value: `${timing.chainBlocks} (${timing.steps}); ${policiesText(result)}` },
-      {
-        area,
-        measure: "invariants",
-        value: invariantsText(result),
-        goal: "all hold at every step",
-        verdict: verdictOf(result.ok),
-      },
-    ];
-  });
+/** The combined table's rows (`npm run bench`): per size, the time per block, its parts, and whether every invariant held. */
+function summaryRows({ providers, result, perBlockAfterOnboardingMs, onboardingStepMs }: Measured): SummaryRowInput[] {
+  const area = `${fmt(providers)} providers`;
+  const { timing } = result;
+  return [
+    { area, measure: "time per simulated block", value: ms(timing.perBlockMs) },
+    {
+      area,
+      measure: "per block after step 0 (step 0: sign-ins and first deposits)",
+      value: `${ms(perBlockAfterOnboardingMs)} (step 0: ${s(onboardingStepMs)})`,
+    },
+    { area, measure: "setup / market / total", value: `${s(timing.setupMs)} / ${s(timing.marketMs)} / ${s(timing.totalMs)}` },
+    { area, measure: "blocks (steps); policies", value: `${timing.chainBlocks} (${timing.steps}); ${policiesText(result)}` },
+    {
+      area,
+      measure: "invariants",
+      value: invariantsText(result),
+      goal: "all hold at every step",
+      verdict: verdictOf(result.ok),
+    },
+  ];
+}
+
+async function main(): Promise<number> {
+  const cli = parseCli();
+  if (!cli) return 2;
+  const { runs, errors } = await measureSizes(cli);
+
+  const body = runs.map(row);
+  const environmentText = environment(cli);
+  const failures = errors.map((e) => `- FAILED: ${e}`);
+  printReport(body, environmentText, failures);
+  writeReport("simulate.md", markdownReport(runs, body, environmentText, failures));
   writeSummary({
     bench: "simulate",
     title: "The whole-pool simulation: time per simulated block",
     command: `npm run bench:simulate${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
-    notes: [environment],
+    notes: [environmentText],
     errors,
-    rows,
+    rows: runs.flatMap(summaryRows),
   });
   console.log("\nWritten to bench/results/simulate.md and simulate.summary.json");
   return errors.length > 0 ? 1 : 0;

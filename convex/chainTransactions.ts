@@ -12,8 +12,13 @@
  * Durability comes from the database: every step is recorded in
  * `chainTransactions` before and after it runs, and the crons pick up
  * whatever a crashed run left, so no in-memory queue is needed.
+ *
+ * Each mutation below names the event it applies; where that event takes the
+ * row is the transition table of `domain/transactionStates.ts`
+ * (docs/transaction-states.md), applied by the model.
  */
-import { ClarityType } from "@stacks/transactions";
+import { pick } from "convex-helpers";
+import { literals } from "convex-helpers/validators";
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
@@ -21,12 +26,13 @@ import type { Id } from "./_generated/dataModel";
 import { type ActionCtx } from "./_generated/server";
 import { internalAction, internalMutation, internalQuery } from "./functions";
 import { backendAddress, chooseFee, signVaultCall } from "./chain/backendTransactions";
-import { hiroClientFor, readBackendPrivateKey, readChainConfig } from "./chain/config";
-import type { HiroClient } from "./chain/hiroClient";
+import { hiroClientFor, type HiroClient } from "./chain/hiroClient";
+import { readVault, VAULT_FUNCTIONS } from "./chain/vault";
+import { readBackendPrivateKey, readChainConfig } from "./config";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import * as chainTransactions from "./model/operations/chainTransactions";
-import { poolError } from "./domain/errors";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
+import schema from "./schema";
 import { chainTransactionStatusValidator } from "./validators";
 
 const SEND_BATCH = 10;
@@ -36,21 +42,19 @@ const MIN_FEE = 1_000n;
 
 const transactionView = v.object({
   _id: v.id("chainTransactions"),
-  functionName: v.union(
-    v.literal("lock-collateral-aggregate"),
-    v.literal("release-collateral-aggregate"),
-    v.literal("settle-policy"),
-  ),
-  policyIds: v.array(v.int64()),
-  token: v.union(v.literal("STX"), v.literal("sBTC")),
-  amount: v.int64(),
-  buyer: v.optional(v.string()),
-  nonce: v.optional(v.int64()),
-  fee: v.optional(v.int64()),
-  txid: v.optional(v.string()),
-  broadcastAtHeight: v.optional(v.int64()),
-  status: chainTransactionStatusValidator,
-  attempts: v.number(),
+  ...pick(schema.tables.chainTransactions.validator.fields, [
+    "functionName",
+    "policyIds",
+    "token",
+    "amount",
+    "buyer",
+    "nonce",
+    "fee",
+    "txid",
+    "broadcastAtHeight",
+    "status",
+    "attempts",
+  ]),
 });
 
 export const listByStatus = internalQuery({
@@ -97,11 +101,20 @@ export const resyncNonce = internalMutation({
   },
 });
 
+/** The events after which the node holds a version of the row (the model's BroadcastEvent). */
+const broadcastEventValidator = literals("broadcast-accepted", "found-on-node", "replacement-accepted");
+
 export const markBroadcast = internalMutation({
-  args: { id: v.id("chainTransactions"), txid: v.string(), fee: v.int64(), atHeight: v.int64() },
+  args: {
+    id: v.id("chainTransactions"),
+    event: broadcastEventValidator,
+    txid: v.string(),
+    fee: v.int64(),
+    atHeight: v.int64(),
+  },
   returns: v.null(),
-  handler: async (ctx, { id, ...sent }) => {
-    await chainTransactions.markBroadcast(ctx, id, sent);
+  handler: async (ctx, { id, event, ...sent }) => {
+    await chainTransactions.markBroadcast(ctx, id, event, sent);
     return null;
   },
 });
@@ -157,11 +170,25 @@ export const markConfirmed = internalMutation({
   },
 });
 
+/** `follow`: mined, and failed on chain. */
+export const markAborted = internalMutation({
+  args: { id: v.id("chainTransactions"), reason: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { id, reason }) => {
+    await chainTransactions.markAborted(ctx, id, reason);
+    return null;
+  },
+});
+
+/**
+ * Gives a pending or broadcast transaction up by hand (`npx convex run
+ * chainTransactions:markFailed`): what it held is let go as for any failure.
+ */
 export const markFailed = internalMutation({
   args: { id: v.id("chainTransactions"), reason: v.string() },
   returns: v.null(),
   handler: async (ctx, { id, reason }) => {
-    await chainTransactions.markFailed(ctx, id, reason);
+    await chainTransactions.markAbandoned(ctx, id, reason);
     return null;
   },
 });
@@ -191,11 +218,7 @@ async function signAndBroadcast(
 const VAULT_PAUSED = "vault-paused";
 
 async function vaultIsPaused(client: HiroClient, vaultContractId: string): Promise<boolean> {
-  const value = await client.callReadOnly(vaultContractId, "is-paused");
-  if (value.type !== ClarityType.BoolTrue && value.type !== ClarityType.BoolFalse) {
-    throw poolError("CHAIN_UNAVAILABLE", "the vault's is-paused did not answer a bool");
-  }
-  return value.type === ClarityType.BoolTrue;
+  return await readVault(client, vaultContractId, VAULT_FUNCTIONS.isPaused);
 }
 
 /** While the vault is paused, operators hear once that backend transactions are held. */
@@ -244,6 +267,7 @@ export const send = internalAction({
       if (outcome.accepted) {
         await ctx.runMutation(internal.chainTransactions.markBroadcast, {
           id: tx._id,
+          event: "broadcast-accepted",
           txid: outcome.txid,
           fee: outcome.fee,
           atHeight: tip,
@@ -261,7 +285,13 @@ export const send = internalAction({
           // The fee is that version's, as the API reports it (the row may hold a later attempt's).
           const [txid, info] = landed;
           const fee = info && /^\d+$/.test(info.fee_rate) ? BigInt(info.fee_rate) : (tx.fee ?? MIN_FEE);
-          await ctx.runMutation(internal.chainTransactions.markBroadcast, { id: tx._id, txid, fee, atHeight: tip });
+          await ctx.runMutation(internal.chainTransactions.markBroadcast, {
+            id: tx._id,
+            event: "found-on-node",
+            txid,
+            fee,
+            atHeight: tip,
+          });
           continue;
         }
         // None did: the nonce is dead for this transaction; it gets a fresh one next run.
@@ -327,7 +357,7 @@ export const follow = internalAction({
         } else {
           // The result names the vault's refusal, e.g. (err u213): the outflow window is full. A call
           // that errs with a "vault sends" post-condition is reported as a post-condition abort.
-          await ctx.runMutation(internal.chainTransactions.markFailed, {
+          await ctx.runMutation(internal.chainTransactions.markAborted, {
             id: tx._id,
             reason: `${info.tx_status} ${info.tx_result.repr}`,
           });
@@ -352,6 +382,7 @@ export const follow = internalAction({
         if (outcome.accepted) {
           await ctx.runMutation(internal.chainTransactions.markBroadcast, {
             id: tx._id,
+            event: "replacement-accepted",
             txid: outcome.txid,
             fee: outcome.fee,
             atHeight: tip,

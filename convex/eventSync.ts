@@ -16,10 +16,10 @@ import { v, type Infer } from "convex/values";
 import { internal } from "./_generated/api";
 import { type ActionCtx } from "./_generated/server";
 import { internalAction, internalMutation, internalQuery } from "./functions";
-import { hiroClientFor, readChainConfig } from "./chain/config";
-import type { TransactionInfo } from "./chain/hiroSchemas";
-import { decodeVaultPrint } from "./chain/vaultEventDecoding";
-import { TransactionCache, vaultEventPages, type EventPage } from "./chain/vaultEventPages";
+import { hiroClientFor } from "./chain/hiroClient";
+import { readChainConfig } from "./config";
+import { decodeVaultPrint, VAULT_EVENTS } from "./chain/vault";
+import { reachesHeight, TransactionCache, vaultEventPages, vaultPrints, type EventPage } from "./chain/vaultEventPages";
 import { raiseAlert } from "./model/alerts";
 import { reverseVaultEvent } from "./model/sync/reversal";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
@@ -36,7 +36,12 @@ const PAGE_SIZE = 50;
  * own, keeping every transaction well inside Convex's 4,096 index ranges.
  */
 const APPLY_BATCH = 25;
-const POLICY_EVENTS: ReadonlySet<string> = new Set(["premium-paid", "collateral-locked", "collateral-released", "settlement-paid"]);
+const POLICY_EVENTS: ReadonlySet<string> = new Set([
+  VAULT_EVENTS.premiumPaid,
+  VAULT_EVENTS.collateralLocked,
+  VAULT_EVENTS.collateralReleased,
+  VAULT_EVENTS.settlementPaid,
+]);
 const isCheap = (event: SyncedEvent) => !POLICY_EVENTS.has(event.kind);
 
 /** Splits events, in order, into batches: runs of cheap events up to APPLY_BATCH, policy events alone. */
@@ -120,10 +125,6 @@ export const recordRejected = internalMutation({
   },
 });
 
-function isMined(tx: TransactionInfo): tx is Extract<TransactionInfo, { block_height: number }> {
-  return "block_height" in tx;
-}
-
 type Ordered = { event: SyncedEvent; txIndex: number };
 
 const minBigint = (a: bigint, b: bigint) => (a < b ? a : b);
@@ -152,9 +153,8 @@ async function recheckReorgWindow(
     );
     await txs.load(applied.page.map((e) => e.txid));
     for (const event of applied.page) {
-      const tx = await txs.get(event.txid);
-      const stillThere =
-        tx !== null && isMined(tx) && tx.canonical && tx.tx_status === "success" && tx.block_hash === event.blockHash;
+      const at = await txs.inclusion(event.txid);
+      const stillThere = at !== null && at.canonical && at.succeeded && at.blockHash === event.blockHash;
       if (stillThere) {
         stillApplied.add(appliedKey(event));
         continue;
@@ -207,21 +207,19 @@ async function collectNewEvents(
   };
   for await (const page of pages) {
     let reachedFloor = false;
-    for (const log of page.logs) {
-      if (log.contract_log.contract_id !== scope.vaultContractId || log.contract_log.topic !== "print") continue;
-      const tx = await txs.get(log.tx_id);
-      if (tx === null || !isMined(tx)) continue;
-      const height = BigInt(tx.block_height);
-      if (height <= scope.floor) {
+    for (const printed of vaultPrints(page, scope.vaultContractId)) {
+      const at = await txs.inclusion(printed.txid);
+      if (at === null) continue;
+      if (at.blockHeight <= scope.floor) {
         reachedFloor = true;
         continue;
       }
-      if (!tx.canonical || tx.tx_status !== "success") continue;
-      if (height > scope.confirmedThrough) {
+      if (!at.canonical || !at.succeeded) continue;
+      if (at.blockHeight > scope.confirmedThrough) {
         walk.waiting++;
         continue;
       }
-      const position = { txid: log.tx_id, eventIndex: log.event_index, blockHeight: height, blockHash: tx.block_hash };
+      const position = { txid: printed.txid, eventIndex: printed.eventIndex, blockHeight: at.blockHeight, blockHash: at.blockHash };
       // Re-checked and still in place, or met on an earlier page: applying it again would change nothing.
       const key = appliedKey(position);
       if (scope.stillApplied.has(key) || seen.has(key)) {
@@ -229,18 +227,18 @@ async function collectNewEvents(
         continue;
       }
       seen.add(key);
-      const decoded = decodeVaultPrint(log.contract_log.value.hex, position, scope.sbtcContractId);
+      const decoded = decodeVaultPrint(printed.hex, position, scope.sbtcContractId);
       if (decoded.kind === "money" || decoded.kind === "governance") {
-        walk.collected.push({ event: decoded.event, txIndex: tx.tx_index });
+        walk.collected.push({ event: decoded.event, txIndex: at.txIndex });
         if (walk.collected.length >= 2 * scope.maxEvents) deferNewest(scope.maxEvents);
       }
       if (decoded.kind === "malformed") {
         const recorded = await ctx.runMutation(internal.eventSync.recordRejected, {
-          txid: log.tx_id,
-          eventIndex: log.event_index,
-          blockHeight: height,
+          txid: printed.txid,
+          eventIndex: printed.eventIndex,
+          blockHeight: at.blockHeight,
           reason: decoded.reason,
-          hex: log.contract_log.value.hex,
+          hex: printed.hex,
         });
         if (recorded) walk.rejected++;
       }
@@ -279,11 +277,7 @@ export const syncVaultEvents = internalAction({
 
     const txs = new TransactionCache(client);
     // The first events page is requested now, and arrives while the reorg window is re-checked.
-    const reachesFloor = (page: EventPage) =>
-      page.logs.some((log) => {
-        const tx = txs.peek(log.tx_id);
-        return tx != null && isMined(tx) && BigInt(tx.block_height) <= floor;
-      });
+    const reachesFloor = (page: EventPage) => reachesHeight(page, txs, floor);
     const pages = vaultEventPages(client, txs, config.vaultContractId, PAGE_SIZE, reachesFloor);
 
     // 1. Applied events still inside the reorg window must still be where we saw them.

@@ -7,12 +7,14 @@
  * the comparison runs only when no vault event is waiting between the two;
  * otherwise it is recorded as skipped rather than as a false alarm.
  */
-import { ClarityType } from "@stacks/transactions";
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
 import { internalAction, internalMutation } from "./functions";
-import { hiroClientFor, readChainConfig } from "./chain/config";
+import { hiroClientFor } from "./chain/hiroClient";
+import { readChainConfig } from "./config";
+import { readVaultTotals } from "./chain/vault";
+import { newestEventHeight } from "./chain/vaultEventPages";
 import { raiseAlert } from "./model/alerts";
 import { expectedVaultTotals } from "./model/sync/reconciliation";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
@@ -58,30 +60,19 @@ export const record = internalMutation({
   },
 });
 
-function uintOf(value: { type: string; value?: unknown }, what: string): bigint {
-  if (value.type !== ClarityType.UInt) throw new Error(`${what} is not a uint`);
-  return BigInt(value.value as string | bigint);
-}
-
 export const reconcile = internalAction({
   args: {},
   returns: v.array(outcomeValidator),
   handler: async (ctx): Promise<Outcome[]> => {
     const config = readChainConfig();
     const client = hiroClientFor(config);
-    const read = async (fn: string) => uintOf(await client.callReadOnly(config.vaultContractId, fn), fn);
     const onChain = [];
-    for (const token of TOKENS) {
-      const name = token === "STX" ? "stx" : "sbtc";
-      onChain.push({ token, balance: await read(`get-total-${name}-balance`), locked: await read(`get-total-${name}-locked`) });
-    }
+    for (const token of TOKENS) onChain.push({ token, ...(await readVaultTotals(client, config.vaultContractId, token)) });
 
     // The newest vault event tells whether the books can be behind the chain's tip.
     const synced: { syncedThrough: bigint | null } = await ctx.runQuery(internal.eventSync.cursor, {});
-    const newest = await client.getContractEvents(config.vaultContractId, { limit: 1, offset: 0 });
-    const newestTx = newest.logs[0] ? await client.getTransaction(newest.logs[0].tx_id) : null;
-    const newestHeight = newestTx && "block_height" in newestTx ? BigInt(newestTx.block_height) : -1n;
-    const behind: boolean = synced.syncedThrough === null ? newestHeight >= 0n : newestHeight > synced.syncedThrough;
+    const newest = await newestEventHeight(client, config.vaultContractId);
+    const behind = newest !== null && (synced.syncedThrough === null || newest > synced.syncedThrough);
     return await ctx.runMutation(internal.reconciliation.record, {
       onChain,
       skippedReason: behind ? "vault events above the synced height are not applied yet" : undefined,

@@ -2,9 +2,11 @@
  * The off-chain model of the pool (docs/architecture.md). Every amount is `v.int64()` in
  * base units of its token; per-provider money lives here, never on chain.
  */
+import { literals } from "convex-helpers/validators";
 import { defineSchema, defineTable } from "convex/server";
 import { v } from "convex/values";
 
+import { BACKEND_VAULT_FUNCTIONS } from "./chain/vault";
 import {
   balanceChangeTypeValidator,
   chainTransactionStatusValidator,
@@ -312,11 +314,7 @@ export default defineSchema({
 
   /** Every transaction the backend prepared or sent, with its fate. */
   chainTransactions: defineTable({
-    functionName: v.union(
-      v.literal("lock-collateral-aggregate"),
-      v.literal("release-collateral-aggregate"),
-      v.literal("settle-policy"),
-    ),
+    functionName: literals(...BACKEND_VAULT_FUNCTIONS),
     /** Assigned when the transaction is signed, by the one nonce allocator. */
     nonce: v.optional(v.int64()),
     fee: v.optional(v.int64()),

@@ -17,6 +17,7 @@ import {
   TIERS,
   TOKENS,
 } from "./domain/vocabulary";
+import { TRANSACTION_STATUSES } from "./domain/transactionStates";
 
 export { TIERS, TOKENS };
 export type { BalanceChangeType, HealthStatus, Tier, Token } from "./domain/vocabulary";
@@ -30,14 +31,8 @@ export const policyStatusValidator = literals(...POLICY_STATUSES);
 export const reservationStatusValidator = literals(...RESERVATION_STATUSES);
 export const networkNameValidator = literals(...NETWORK_NAMES);
 
-export const chainTransactionStatusValidator = v.union(
-  v.literal("pending"),
-  v.literal("broadcast"),
-  v.literal("confirmed"),
-  v.literal("failed"),
-  v.literal("dropped"),
-  v.literal("replaced"),
-);
+/** From the transition table's own list (docs/transaction-states.md). */
+export const chainTransactionStatusValidator = literals(...TRANSACTION_STATUSES);
 
 export const oracleAssetValidator = literals(...ORACLE_ASSETS);
 

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { STACKS_TESTNET } from "@stacks/network";
 import { Cl, ClarityType, makeContractCall, privateKeyToAddress, type ClarityValue } from "@stacks/transactions";
 
+import { VAULT_FUNCTIONS } from "../convex/chain/vault";
 import { LocalChain } from "./chain";
 import { DEVNET_KEYS } from "./devnetAccounts";
 import { messageOf } from "./errors";
@@ -158,7 +159,7 @@ async function runConfiguration(chain: LocalChain, senderKey: string, calls: Con
 
 /** Burn height at which a proposed role can be accepted (`get-pending-role`). */
 function roleEta(chain: LocalChain, role: string): number {
-  const { result } = chain.simnet.callReadOnlyFn(`${chain.simnet.deployer}.liquidity-pool`, "get-pending-role", [Cl.stringAscii(role)], chain.simnet.deployer);
+  const { result } = chain.simnet.callReadOnlyFn(`${chain.simnet.deployer}.liquidity-pool`, VAULT_FUNCTIONS.getPendingRole, [Cl.stringAscii(role)], chain.simnet.deployer);
   if (result.type !== ClarityType.OptionalSome || result.value.type !== ClarityType.Tuple) {
     throw new Error(`no pending proposal for the ${role} role`);
   }
@@ -182,13 +183,13 @@ async function configureVault(chain: LocalChain, deploy: VaultSetup): Promise<vo
   const backend = deploy.backendKey === undefined ? null : privateKeyToAddress(deploy.backendKey, "testnet");
   const roles = ["operator", "signer"] as const;
   const asAdmin: ConfigurationCall[] = [];
-  if (deploy.sbtcPrincipal) asAdmin.push({ functionName: "set-sbtc-token-principal", args: [Cl.principal(`${deployer}.sbtc-token`)] });
+  if (deploy.sbtcPrincipal) asAdmin.push({ functionName: VAULT_FUNCTIONS.setSbtcTokenPrincipal, args: [Cl.principal(`${deployer}.sbtc-token`)] });
   if (deploy.outflowLimit) {
     const { limitBps, stxFloor, sbtcFloor } = deploy.outflowLimit;
-    asAdmin.push({ functionName: "set-outflow-limit", args: [Cl.uint(limitBps), Cl.uint(stxFloor), Cl.uint(sbtcFloor)] });
+    asAdmin.push({ functionName: VAULT_FUNCTIONS.setOutflowLimit, args: [Cl.uint(limitBps), Cl.uint(stxFloor), Cl.uint(sbtcFloor)] });
   }
   if (backend) {
-    for (const role of roles) asAdmin.push({ functionName: "propose-role", args: [Cl.stringAscii(role), Cl.principal(backend)] });
+    for (const role of roles) asAdmin.push({ functionName: VAULT_FUNCTIONS.proposeRole, args: [Cl.stringAscii(role), Cl.principal(backend)] });
   }
   await runConfiguration(chain, DEVNET_KEYS.deployer, asAdmin);
   if (!backend || !deploy.backendKey) return;
@@ -201,7 +202,7 @@ async function configureVault(chain: LocalChain, deploy: VaultSetup): Promise<vo
   await runConfiguration(
     chain,
     deploy.backendKey,
-    roles.map((role) => ({ functionName: "accept-role", args: [Cl.stringAscii(role)] })),
+    roles.map((role) => ({ functionName: VAULT_FUNCTIONS.acceptRole, args: [Cl.stringAscii(role)] })),
   );
 }
 

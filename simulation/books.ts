@@ -10,6 +10,7 @@ import { ClarityType, type ClarityValue } from "@stacks/transactions";
 import type { Doc } from "../convex/_generated/dataModel";
 import type { Token } from "../convex/validators";
 import type { Stack } from "./stack";
+import { VAULT_FUNCTIONS } from "../convex/chain/vault";
 
 export const TOKENS: readonly Token[] = ["STX", "sBTC"];
 
@@ -44,13 +45,13 @@ export function readVaultTotals(stack: Stack): Record<Token, VaultTotals> {
   const read = (fn: string) => uint(simnet.callReadOnlyFn(stack.vault, fn, [], simnet.deployer).result, fn);
   return {
     STX: {
-      balance: read("get-total-stx-balance"),
-      locked: read("get-total-stx-locked"),
+      balance: read(VAULT_FUNCTIONS.getTotalStxBalance),
+      locked: read(VAULT_FUNCTIONS.getTotalStxLocked),
       held: chainBalance(stack, stack.vault, "STX"),
     },
     sBTC: {
-      balance: read("get-total-sbtc-balance"),
-      locked: read("get-total-sbtc-locked"),
+      balance: read(VAULT_FUNCTIONS.getTotalSbtcBalance),
+      locked: read(VAULT_FUNCTIONS.getTotalSbtcLocked),
       held: chainBalance(stack, stack.vault, "sBTC"),
     },
   };

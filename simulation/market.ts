@@ -20,7 +20,7 @@
 import { ConvexError } from "convex/values";
 
 import { api, internal } from "../convex/_generated/api";
-import { readChainConfig } from "../convex/chain/config";
+import { readChainConfig } from "../convex/config";
 import { premiumCall } from "../convex/chain/contractCalls";
 import { availableOf } from "../convex/domain/balances";
 import { SATS_PER_BTC, USTX_PER_STX } from "../convex/domain/policyMath";

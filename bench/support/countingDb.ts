@@ -5,8 +5,13 @@
  *   `first`, `unique`, `paginate` and async iteration of a query;
  * - docs written: `insert`, `patch`, `replace` and `delete` calls;
  * - lookups: `get` calls and queries started.
+ * `runCounted` runs a function in one convex-test transaction with its
+ * `ctx.db` counted this way.
  */
+import type { TestConvex } from "convex-test";
+
 import type { MutationCtx } from "../../convex/_generated/server";
+import type schema from "../../convex/schema";
 
 export type Counts = {
   docsRead: number;
@@ -40,48 +45,53 @@ export function bump(map: Map<string, number>, key: string, by: number): void {
 const TERMINALS = new Set(["collect", "take", "first", "unique", "paginate"]);
 const CHAINING = new Set(["withIndex", "withSearchIndex", "fullTableScan", "order", "filter"]);
 
+function recordRead(counts: Counts, table: string, docs: unknown[]): void {
+  counts.docsRead += docs.length;
+  if (docs.length > 0) bump(counts.readTables, table, docs.length);
+  for (const doc of docs) counts.readIds.add((doc as { _id: string })._id);
+}
+
+/** A query on `table` whose results are counted as read, however they are taken (terminal or iteration). */
+function countingQuery(table: string, query: object, counts: Counts): object {
+  return new Proxy(query, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== "function") return value;
+      const name = String(prop);
+      if (CHAINING.has(name)) return (...args: unknown[]) => countingQuery(table, value.apply(target, args), counts);
+      if (TERMINALS.has(name)) {
+        return async (...args: unknown[]) => {
+          const result = (await value.apply(target, args)) as unknown;
+          if (Array.isArray(result)) recordRead(counts, table, result);
+          else if (name === "paginate") recordRead(counts, table, (result as { page: unknown[] }).page);
+          else recordRead(counts, table, result === null ? [] : [result]);
+          return result;
+        };
+      }
+      if (prop === Symbol.asyncIterator) {
+        return () => {
+          const inner = value.call(target) as AsyncIterator<unknown>;
+          return {
+            async next() {
+              const step = await inner.next();
+              if (!step.done) recordRead(counts, table, [step.value]);
+              return step;
+            },
+          };
+        };
+      }
+      return value.bind(target);
+    },
+  });
+}
+
+/** The document a patch / replace / delete names: `(table, id, …)`, or the older `(id, …)` without a table. */
+function writeTarget(prop: "patch" | "replace" | "delete", args: unknown[]): { table: string; id: string } {
+  const withTable = args.length === (prop === "delete" ? 2 : 3);
+  return withTable ? { table: String(args[0]), id: String(args[1]) } : { table: "?", id: String(args[0]) };
+}
+
 export function countingDb(db: MutationCtx["db"], counts: Counts): MutationCtx["db"] {
-  const read = (table: string, docs: unknown[]) => {
-    counts.docsRead += docs.length;
-    if (docs.length > 0) bump(counts.readTables, table, docs.length);
-    for (const doc of docs) counts.readIds.add((doc as { _id: string })._id);
-  };
-  const wrapQuery = (table: string, query: object): object =>
-    new Proxy(query, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop, target) as unknown;
-        if (typeof value !== "function") return value;
-        const name = String(prop);
-        if (CHAINING.has(name)) return (...args: unknown[]) => wrapQuery(table, value.apply(target, args));
-        if (TERMINALS.has(name)) {
-          return async (...args: unknown[]) => {
-            const result = (await value.apply(target, args)) as unknown;
-            if (Array.isArray(result)) read(table, result);
-            else if (name === "paginate") read(table, (result as { page: unknown[] }).page);
-            else read(table, result === null ? [] : [result]);
-            return result;
-          };
-        }
-        if (prop === Symbol.asyncIterator) {
-          return () => {
-            const inner = value.call(target) as AsyncIterator<unknown>;
-            return {
-              async next() {
-                const step = await inner.next();
-                if (!step.done) read(table, [step.value]);
-                return step;
-              },
-            };
-          };
-        }
-        return value.bind(target);
-      },
-    });
-  /** The document a patch / replace / delete names: `(table, id, …)`, or the older `(id, …)` without a table. */
-  const writeTarget = (prop: "patch" | "replace" | "delete", args: unknown[]) => {
-    const withTable = args.length === (prop === "delete" ? 2 : 3);
-    return withTable ? { table: String(args[0]), id: String(args[1]) } : { table: "?", id: String(args[0]) };
-  };
   return new Proxy(db, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
@@ -91,14 +101,14 @@ export function countingDb(db: MutationCtx["db"], counts: Counts): MutationCtx["
           return (table: string) => {
             counts.lookups += 1;
             bump(counts.lookupTables, table, 1);
-            return wrapQuery(table, value.call(target, table));
+            return countingQuery(table, value.call(target, table), counts);
           };
         case "get":
           return async (...args: unknown[]) => {
             counts.lookups += 1;
             bump(counts.lookupTables, args.length === 2 ? String(args[0]) : "?", 1);
             const doc = (await value.apply(target, args)) as unknown;
-            read(args.length === 2 ? String(args[0]) : "?", doc === null ? [] : [doc]);
+            recordRead(counts, args.length === 2 ? String(args[0]) : "?", doc === null ? [] : [doc]);
             return doc;
           };
         case "insert":
@@ -117,4 +127,24 @@ export function countingDb(db: MutationCtx["db"], counts: Counts): MutationCtx["
       }
     },
   });
+}
+
+/**
+ * Runs `run` in one transaction of the convex-test backend `t`, with its
+ * `ctx.db` counted; `after` then reads more of the same transaction (its
+ * metrics, say) with the uncounted ctx.
+ */
+export async function runCounted<T, A>(
+  t: TestConvex<typeof schema>,
+  run: (ctx: MutationCtx) => Promise<T>,
+  after: (ctx: MutationCtx) => Promise<A>,
+): Promise<{ counts: Counts; result: T; after: A }> {
+  const counts = newCounts();
+  // t.run returns Convex values only: the counts and the result stay out here.
+  let out: { result: T; after: A } | undefined;
+  await t.run(async (ctx) => {
+    const result = await run({ ...ctx, db: countingDb(ctx.db as MutationCtx["db"], counts) } as unknown as MutationCtx);
+    out = { result, after: await after(ctx as unknown as MutationCtx) };
+  });
+  return { counts, ...out! };
 }

@@ -8,10 +8,8 @@
  * the vault, in its token.
  */
 import {
-  Cl,
   estimateTransactionByteLength,
   makeContractCall,
-  Pc,
   privateKeyToAddress,
   serializePayload,
   serializeTransactionBytes,
@@ -20,36 +18,29 @@ import {
 } from "@stacks/transactions";
 
 import type { Doc } from "../_generated/dataModel";
-import type { ChainConfig } from "./config";
-import { SBTC_ASSET_NAME } from "./contractCalls";
+import type { ChainConfig } from "../config";
+import { sendsExactly, tokenContractOf, VAULT_ARGS, VAULT_FUNCTIONS } from "./vault";
 
 type VaultCall = Pick<Doc<"chainTransactions">, "functionName" | "policyIds" | "token" | "amount" | "buyer">;
 
-function tokenArgument(config: ChainConfig, token: "STX" | "sBTC"): ClarityValue {
-  return token === "STX" ? Cl.none() : Cl.some(Cl.principal(config.sbtcContractId));
-}
-
 export function vaultCallArguments(config: ChainConfig, call: VaultCall): ClarityValue[] {
-  const token = tokenArgument(config, call.token);
+  const { policyIds, amount } = call;
+  const tokenContract = tokenContractOf(call.token, config.sbtcContractId);
   switch (call.functionName) {
-    case "lock-collateral-aggregate":
-    case "release-collateral-aggregate":
-      return [Cl.list(call.policyIds.map((id) => Cl.uint(id))), Cl.uint(call.amount), token];
-    case "settle-policy": {
-      if (!call.buyer || call.policyIds.length !== 1) throw new Error("a settlement names one policy and its buyer");
-      return [Cl.uint(call.policyIds[0]!), Cl.principal(call.buyer), Cl.uint(call.amount), token];
+    case VAULT_FUNCTIONS.lockCollateralAggregate:
+      return VAULT_ARGS.lockCollateralAggregate({ policyIds, amount, tokenContract });
+    case VAULT_FUNCTIONS.releaseCollateralAggregate:
+      return VAULT_ARGS.releaseCollateralAggregate({ policyIds, amount, tokenContract });
+    case VAULT_FUNCTIONS.settlePolicy: {
+      if (!call.buyer || policyIds.length !== 1) throw new Error("a settlement names one policy and its buyer");
+      return VAULT_ARGS.settlePolicy({ policyId: policyIds[0]!, buyer: call.buyer, amount, tokenContract });
     }
   }
 }
 
 export function vaultCallPostConditions(config: ChainConfig, call: VaultCall): PostCondition[] {
-  if (call.functionName !== "settle-policy") return [];
-  const sends = Pc.principal(config.vaultContractId).willSendEq(call.amount);
-  return [
-    call.token === "STX"
-      ? sends.ustx()
-      : sends.ft(config.sbtcContractId as `${string}.${string}`, SBTC_ASSET_NAME),
-  ];
+  if (call.functionName !== VAULT_FUNCTIONS.settlePolicy) return [];
+  return [sendsExactly(config.vaultContractId, tokenContractOf(call.token, config.sbtcContractId), call.amount)];
 }
 
 export type SignedVaultTransaction = { bytes: Uint8Array; txid: string; payloadHex: string; byteLength: number };

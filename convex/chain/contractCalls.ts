@@ -10,40 +10,36 @@
  * asset, so the wallet refuses the transaction if the vault would move
  * anything else.
  */
-import { Cl, Pc, postConditionToHex, type ClarityValue, type PostCondition } from "@stacks/transactions";
+import { Cl, postConditionToHex, type ClarityValue, type PostCondition } from "@stacks/transactions";
+import { literals } from "convex-helpers/validators";
 import { v, type Infer } from "convex/values";
 
-import type { Token } from "../validators";
-import type { ChainConfig } from "./config";
+import { networkNameValidator, type Token } from "../validators";
+import type { ChainConfig } from "../config";
+import {
+  sendsExactly,
+  tokenContractOf,
+  USER_VAULT_FUNCTIONS,
+  VAULT_ARGS,
+  VAULT_FUNCTIONS,
+  type UserVaultFunction,
+} from "./vault";
 
-/** The fungible-token asset inside the sBTC contract (the real sBTC and the local stand-in agree). */
-export const SBTC_ASSET_NAME = "sbtc-token";
+export { SBTC_ASSET_NAME } from "./vault";
 
 export const contractCallValidator = v.object({
   contract: v.string(),
-  functionName: v.string(),
+  functionName: literals(...USER_VAULT_FUNCTIONS),
   functionArgs: v.array(v.string()),
   postConditionMode: v.literal("deny"),
   postConditions: v.array(v.string()),
-  network: v.union(v.literal("mainnet"), v.literal("testnet"), v.literal("devnet")),
+  network: networkNameValidator,
 });
 export type ContractCall = Infer<typeof contractCallValidator>;
 
-type ContractId = `${string}.${string}`;
-
-function tokenArgument(config: ChainConfig, token: Token): ClarityValue {
-  return token === "STX" ? Cl.none() : Cl.some(Cl.principal(config.sbtcContractId));
-}
-
-/** Exactly `amount` of `token` leaves `sender`. */
-function sendsExactly(config: ChainConfig, sender: string, token: Token, amount: bigint): PostCondition {
-  const sends = Pc.principal(sender).willSendEq(amount);
-  return token === "STX" ? sends.ustx() : sends.ft(config.sbtcContractId as ContractId, SBTC_ASSET_NAME);
-}
-
 function vaultCall(
   config: ChainConfig,
-  functionName: string,
+  functionName: UserVaultFunction,
   args: ClarityValue[],
   postConditions: PostCondition[],
 ): ContractCall {
@@ -58,11 +54,12 @@ function vaultCall(
 }
 
 export function depositCall(config: ChainConfig, provider: string, token: Token, amount: bigint): ContractCall {
+  const tokenContract = tokenContractOf(token, config.sbtcContractId);
   return vaultCall(
     config,
-    "deposit-funds",
-    [Cl.uint(amount), tokenArgument(config, token)],
-    [sendsExactly(config, provider, token, amount)],
+    VAULT_FUNCTIONS.depositFunds,
+    VAULT_ARGS.depositFunds({ amount, tokenContract }),
+    [sendsExactly(provider, tokenContract, amount)],
   );
 }
 
@@ -73,11 +70,12 @@ export function premiumCall(
   token: Token,
   amount: bigint,
 ): ContractCall {
+  const tokenContract = tokenContractOf(token, config.sbtcContractId);
   return vaultCall(
     config,
-    "pay-premium",
-    [Cl.uint(policyId), Cl.uint(amount), tokenArgument(config, token)],
-    [sendsExactly(config, payer, token, amount)],
+    VAULT_FUNCTIONS.payPremium,
+    VAULT_ARGS.payPremium({ policyId, amount, tokenContract }),
+    [sendsExactly(payer, tokenContract, amount)],
   );
 }
 
@@ -91,17 +89,12 @@ export type SignedVoucher = {
 };
 
 export function withdrawCall(config: ChainConfig, voucher: SignedVoucher): ContractCall {
+  const tokenContract = tokenContractOf(voucher.token, config.sbtcContractId);
   return vaultCall(
     config,
-    "withdraw-funds",
-    [
-      Cl.uint(voucher.amount),
-      tokenArgument(config, voucher.token),
-      Cl.uint(voucher.nonce),
-      Cl.uint(voucher.expiresAt),
-      Cl.bufferFromHex(voucher.signature),
-    ],
+    VAULT_FUNCTIONS.withdrawFunds,
+    VAULT_ARGS.withdrawFunds({ ...voucher, tokenContract }),
     // The vault, not the provider, is the sender of a withdrawal.
-    [sendsExactly(config, config.vaultContractId, voucher.token, voucher.amount)],
+    [sendsExactly(config.vaultContractId, tokenContract, voucher.amount)],
   );
 }

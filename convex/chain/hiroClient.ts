@@ -24,6 +24,7 @@ import {
   transactionSchema,
   type TransactionInfo,
 } from "./hiroSchemas";
+import type { ChainConfig } from "../config";
 
 /** Transactions asked for per GET /extended/v1/tx/multiple request. */
 const TX_LOOKUP_BATCH = 50;
@@ -197,8 +198,12 @@ export class HiroClient {
     throw poolError("CHAIN_UNAVAILABLE", `broadcast answered ${response.status}`);
   }
 
-  /** A read-only call; `sender` (tx-sender during the call) defaults to the contract's own deployer. */
-  async callReadOnly(contractId: string, functionName: string, args: ClarityValue[] = [], sender?: string): Promise<ClarityValue> {
+  /**
+   * A read-only call's result as the node returns it: the hex of a Clarity
+   * value, for chain/vault.ts to parse exactly. `sender` (tx-sender during the
+   * call) defaults to the contract's own deployer.
+   */
+  async callReadOnlyHex(contractId: string, functionName: string, args: ClarityValue[] = [], sender?: string): Promise<string> {
     const [address, name] = contractId.split(".");
     sender ??= address;
     const body = await this.json(readOnlyResponseSchema, `/v2/contracts/call-read/${address}/${name}/${functionName}`, {
@@ -207,7 +212,12 @@ export class HiroClient {
       body: JSON.stringify({ sender, arguments: args.map((arg) => `0x${serializeCV(arg)}`) }),
     });
     if (!body.okay) throw poolError("CHAIN_UNAVAILABLE", `read-only ${functionName} failed: ${body.cause}`);
-    return Cl.deserialize(body.result);
+    return body.result;
+  }
+
+  /** A read-only call's result, deserialized. */
+  async callReadOnly(contractId: string, functionName: string, args: ClarityValue[] = [], sender?: string): Promise<ClarityValue> {
+    return Cl.deserialize(await this.callReadOnlyHex(contractId, functionName, args, sender));
   }
 }
 
@@ -215,4 +225,9 @@ function parse<S extends z.ZodType>(schema: S, body: unknown, what: string): z.i
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw poolError("CHAIN_UNAVAILABLE", `Stacks API ${what} answered an unexpected shape`);
   return parsed.data;
+}
+
+/** A client for the configured API; interactive paths ask for fewer attempts so a user is not kept waiting. */
+export function hiroClientFor(config: Pick<ChainConfig, "apiUrl" | "apiKey">, options: { maxAttempts?: number } = {}): HiroClient {
+  return new HiroClient({ baseUrl: config.apiUrl, apiKey: config.apiKey, ...options });
 }

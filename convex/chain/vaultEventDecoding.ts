@@ -5,45 +5,14 @@
  * tuple that does not match is refused instead of half-understood. Money
  * events are applied to the books; governance events (roles, pause, outflow
  * limit, checkpoints, shutdown, exit claims) are recorded as they are.
+ * The rest of the backend reaches this through chain/vault.ts, the vault's
+ * interface.
  */
-import { Cl, ClarityType, type ClarityValue } from "@stacks/transactions";
+import { Cl } from "@stacks/transactions";
 import { z } from "zod";
 
 import type { GovernanceEvent, Token, VaultEvent } from "../validators";
-
-type Plain = bigint | boolean | string | null | Plain[] | { [key: string]: Plain };
-
-/** Clarity value → plain data: uints/ints as bigint, principals and strings as strings, none as null. */
-export function clarityToPlain(value: ClarityValue): Plain {
-  switch (value.type) {
-    case ClarityType.UInt:
-    case ClarityType.Int:
-      return BigInt(value.value);
-    case ClarityType.BoolTrue:
-      return true;
-    case ClarityType.BoolFalse:
-      return false;
-    case ClarityType.PrincipalStandard:
-    case ClarityType.PrincipalContract:
-      return value.value;
-    case ClarityType.StringASCII:
-    case ClarityType.StringUTF8:
-      return value.value;
-    case ClarityType.Buffer:
-      return `0x${value.value}`;
-    case ClarityType.OptionalNone:
-      return null;
-    case ClarityType.OptionalSome:
-      return clarityToPlain(value.value);
-    case ClarityType.ResponseOk:
-    case ClarityType.ResponseErr:
-      return { [value.type]: clarityToPlain(value.value) };
-    case ClarityType.List:
-      return value.value.map(clarityToPlain);
-    case ClarityType.Tuple:
-      return Object.fromEntries(Object.entries(value.value).map(([k, v]) => [k, clarityToPlain(v)]));
-  }
-}
+import { clarityToPlain, INT64_MAX, type Plain } from "./clarityValues";
 
 const uint = z.bigint().nonnegative();
 const principal = z.string().min(1);
@@ -98,6 +67,9 @@ const printedEventSchema = z.discriminatedUnion("event", [
   z.strictObject({ event: z.literal("exit-claimed"), provider: principal, token: principal.nullable(), owed: uint, paid: uint }),
 ]);
 
+/** A tuple exactly as the vault prints it; `event` names it (chain/vault.ts lists them as VAULT_EVENTS). */
+export type PrintedVaultEvent = z.infer<typeof printedEventSchema>;
+
 export type Position = { txid: string; eventIndex: number; blockHeight: bigint; blockHash: string };
 
 export type Decoded =
@@ -106,8 +78,6 @@ export type Decoded =
   | { kind: "malformed"; reason: string };
 
 /** A value that fits in a Convex int64 (every amount the vault can hold does; anything else is malformed). */
-const INT64_MAX = 2n ** 63n - 1n;
-
 function fitsInt64(value: Plain): boolean {
   if (typeof value === "bigint") return value <= INT64_MAX && value >= -INT64_MAX - 1n;
   if (Array.isArray(value)) return value.every(fitsInt64);

@@ -12,6 +12,39 @@ import type { TransactionInfo } from "./hiroSchemas";
 
 export type EventPage = { offset: number; count: number; logs: SmartContractLog[] };
 
+/** One `print` of the vault: its transaction, its place in it, and the printed value's hex. */
+export type VaultPrint = { txid: string; eventIndex: number; hex: string };
+
+/** The page's print events of `contractId` (a contract's page can hold other event types, or another contract's). */
+export function vaultPrints(page: EventPage, contractId: string): VaultPrint[] {
+  return page.logs
+    .filter((log) => log.contract_log.contract_id === contractId && log.contract_log.topic === "print")
+    .map((log) => ({ txid: log.tx_id, eventIndex: log.event_index, hex: log.contract_log.value.hex }));
+}
+
+/** Where a mined transaction stands: its block, its place in the block, and whether it counts. */
+export type Inclusion = {
+  blockHeight: bigint;
+  blockHash: string;
+  txIndex: number;
+  /** In a block of the canonical chain. */
+  canonical: boolean;
+  /** Ran to `(ok …)`; an aborted transaction's events never happened. */
+  succeeded: boolean;
+};
+
+/** A transaction's inclusion; null while it is not mined, or when the API does not know it. */
+export function inclusionOf(tx: TransactionInfo | null | undefined): Inclusion | null {
+  if (!tx || !("block_height" in tx)) return null;
+  return {
+    blockHeight: BigInt(tx.block_height),
+    blockHash: tx.block_hash,
+    txIndex: tx.tx_index,
+    canonical: tx.canonical,
+    succeeded: tx.tx_status === "success",
+  };
+}
+
 /** Transactions looked up in batches, each at most once per sync run. */
 export class TransactionCache {
   private readonly known = new Map<string, TransactionInfo | null>();
@@ -33,6 +66,29 @@ export class TransactionCache {
   peek(txid: string): TransactionInfo | null | undefined {
     return this.known.get(txid);
   }
+
+  async inclusion(txid: string): Promise<Inclusion | null> {
+    return inclusionOf(await this.get(txid));
+  }
+}
+
+/** Whether any event on the page is in a block at or below `height`, as far as its transactions are loaded. */
+export function reachesHeight(page: EventPage, txs: TransactionCache, height: bigint): boolean {
+  return page.logs.some((log) => {
+    const at = inclusionOf(txs.peek(log.tx_id));
+    return at !== null && at.blockHeight <= height;
+  });
+}
+
+/** The block height of the contract's newest event; null when it has none, or its transaction is not mined. */
+export async function newestEventHeight(
+  client: Pick<HiroClient, "getContractEvents" | "getTransaction">,
+  contractId: string,
+): Promise<bigint | null> {
+  const newest = await client.getContractEvents(contractId, { limit: 1, offset: 0 });
+  const log = newest.logs[0];
+  if (!log) return null;
+  return inclusionOf(await client.getTransaction(log.tx_id))?.blockHeight ?? null;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Cl, type ClarityValue } from "@stacks/transactions";
 import { describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   alice,
   backend,
@@ -27,36 +28,36 @@ import {
 } from "./vault";
 
 function setOutflowLimit(limitBps: bigint, stxFloor: bigint, sbtcFloor: bigint, sender: string) {
-  return call("set-outflow-limit", [Cl.uint(limitBps), Cl.uint(stxFloor), Cl.uint(sbtcFloor)], sender);
+  return call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(limitBps), Cl.uint(stxFloor), Cl.uint(sbtcFloor)], sender);
 }
 
 function outflowCap(token: "STX" | "sBTC"): ClarityValue {
-  const outflow = readOnly("get-outflow", [token === "STX" ? STX : Cl.some(Cl.principal(SBTC))]);
+  const outflow = readOnly(VAULT_FUNCTIONS.getOutflow, [token === "STX" ? STX : Cl.some(Cl.principal(SBTC))]);
   const cap = outflow.type === "tuple" ? outflow.value.cap : undefined;
-  if (!cap) throw new Error("get-outflow returned no cap");
+  if (!cap) throw new Error(`${VAULT_FUNCTIONS.getOutflow} returned no cap`);
   return cap;
 }
 
 describe("initial state", () => {
   it("starts empty, unpaused, not shut down, with no sBTC principal and no flows", () => {
-    expect(readOnly("get-total-stx-balance")).toBeUint(0n);
-    expect(readOnly("get-total-sbtc-balance")).toBeUint(0n);
-    expect(readOnly("get-total-stx-locked")).toBeUint(0n);
-    expect(readOnly("get-total-sbtc-locked")).toBeUint(0n);
-    expect(readOnly("get-sbtc-token-principal")).toBeNone();
-    expect(readOnly("is-paused")).toBeBool(false);
-    expect(readOnly("is-shut-down")).toBeBool(false);
-    expect(readOnly("get-flows")).toEqual(flowsCV({}));
-    expect(readOnly("get-provider-record", [Cl.principal(alice)])).toBeNone();
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getTotalStxBalance)).toBeUint(0n);
+    expect(readOnly(VAULT_FUNCTIONS.getTotalSbtcBalance)).toBeUint(0n);
+    expect(readOnly(VAULT_FUNCTIONS.getTotalStxLocked)).toBeUint(0n);
+    expect(readOnly(VAULT_FUNCTIONS.getTotalSbtcLocked)).toBeUint(0n);
+    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(false);
+    expect(readOnly(VAULT_FUNCTIONS.isShutDown)).toBeBool(false);
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({}));
+    expect(readOnly(VAULT_FUNCTIONS.getProviderRecord, [Cl.principal(alice)])).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
   });
 
   it("gives all four roles to the deployer, the hot ones as (some deployer), with nothing pending", () => {
-    expect(readOnly("get-roles")).toEqual(
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(
       rolesCV({ admin: deployer, guardian: deployer, operator: deployer, signer: deployer }),
     );
     for (const role of ROLES) {
-      expect(readOnly("get-pending-role", [Cl.stringAscii(role)])).toBeNone();
+      expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [Cl.stringAscii(role)])).toBeNone();
     }
   });
 
@@ -67,55 +68,55 @@ describe("initial state", () => {
   });
 });
 
-describe("set-sbtc-token-principal", () => {
+describe(VAULT_FUNCTIONS.setSbtcTokenPrincipal, () => {
   it("lets the admin set the sBTC contract once and prints it", () => {
-    const { result, events } = call("set-sbtc-token-principal", [Cl.principal(SBTC)], deployer);
+    const { result, events } = call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(SBTC)], deployer);
     expectOk(result);
-    expect(readOnly("get-sbtc-token-principal")).toBeSome(Cl.principal(SBTC));
+    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeSome(Cl.principal(SBTC));
     expect(printedEvents(events)).toEqual([
       Cl.tuple({ event: Cl.stringAscii("sbtc-token-principal-set"), token: Cl.principal(SBTC) }),
     ]);
   });
 
   it("refuses a second call with ERR-ALREADY-INITIALIZED (u204), keeping the first value", () => {
-    expectOk(call("set-sbtc-token-principal", [Cl.principal(SBTC)], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(SBTC)], deployer).result);
     const other = `${deployer}.sip-010-trait`;
-    expectErr(call("set-sbtc-token-principal", [Cl.principal(other)], deployer).result, ERR.ALREADY_INITIALIZED);
-    expectErr(call("set-sbtc-token-principal", [Cl.principal(SBTC)], deployer).result, ERR.ALREADY_INITIALIZED);
-    expect(readOnly("get-sbtc-token-principal")).toBeSome(Cl.principal(SBTC));
+    expectErr(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(other)], deployer).result, ERR.ALREADY_INITIALIZED);
+    expectErr(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(SBTC)], deployer).result, ERR.ALREADY_INITIALIZED);
+    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeSome(Cl.principal(SBTC));
   });
 
   it("refuses anyone but the admin with ERR-NOT-AUTHORIZED (u200), whatever the principal", () => {
-    expectErr(call("set-sbtc-token-principal", [Cl.principal(SBTC)], mallory).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(SBTC)], mallory).result, ERR.NOT_AUTHORIZED);
     // Authorization is checked before the argument, so outsiders learn nothing from the error.
-    expectErr(call("set-sbtc-token-principal", [Cl.principal(alice)], mallory).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("get-sbtc-token-principal")).toBeNone();
+    expectErr(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(alice)], mallory).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeNone();
   });
 
   it("refuses the guardian and the operator when they are not the admin (u200)", () => {
     handRole("guardian", carol);
     handRole("operator", backend);
-    expectErr(call("set-sbtc-token-principal", [Cl.principal(SBTC)], carol).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("set-sbtc-token-principal", [Cl.principal(SBTC)], backend).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("get-sbtc-token-principal")).toBeNone();
+    expectErr(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(SBTC)], carol).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(SBTC)], backend).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeNone();
   });
 
   it("refuses a standard (non-contract) principal with ERR-INVALID-TOKEN-CONTRACT (u202)", () => {
-    expectErr(call("set-sbtc-token-principal", [Cl.principal(alice)], deployer).result, ERR.INVALID_TOKEN_CONTRACT);
-    expect(readOnly("get-sbtc-token-principal")).toBeNone();
+    expectErr(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(alice)], deployer).result, ERR.INVALID_TOKEN_CONTRACT);
+    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeNone();
   });
 
   it("refuses a contract principal of another network with ERR-INVALID-TOKEN-CONTRACT (u202)", () => {
     const mainnetSbtc = "SM3VDXK3WZZSA84XXFKAFAF15NNZX32CTSG82JFQ4.sbtc-token";
     expectErr(
-      call("set-sbtc-token-principal", [Cl.principal(mainnetSbtc)], deployer).result,
+      call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(mainnetSbtc)], deployer).result,
       ERR.INVALID_TOKEN_CONTRACT,
     );
-    expect(readOnly("get-sbtc-token-principal")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeNone();
   });
 });
 
-describe("set-outflow-limit", () => {
+describe(VAULT_FUNCTIONS.setOutflowLimit, () => {
   it("lets the admin set the limit and both floors, printing outflow-limit-set", () => {
     const { result, events } = setOutflowLimit(2_500n, 5_000n, 700n, deployer);
     expectOk(result);

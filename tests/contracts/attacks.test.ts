@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs";
 import { Cl, privateKeyToAddress, type ClarityValue } from "@stacks/transactions";
 import { describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import { signWithdrawalVoucher } from "../../convex/chain/withdrawalVoucher";
 import { buildMerkleSumTree, exitLeafCV, exitProofCV, type ExitLeaf } from "../../convex/domain/merkleSum";
 import {
@@ -121,7 +122,7 @@ function balancesOf(who: string) {
 }
 
 function outflow(token: Token): ClarityValue {
-  return readOnly("get-outflow", [token === "STX" ? Cl.none() : Cl.some(Cl.principal(SBTC))]);
+  return readOnly(VAULT_FUNCTIONS.getOutflow, [token === "STX" ? Cl.none() : Cl.some(Cl.principal(SBTC))]);
 }
 
 function outflowView(windowStart: bigint, used: bigint, cap: bigint): ClarityValue {
@@ -159,7 +160,7 @@ function farExpiry(): bigint {
 }
 
 function revokeHotKeys(sender: string = GUARDIAN) {
-  return call("revoke-hot-keys", [], sender);
+  return call(VAULT_FUNCTIONS.revokeHotKeys, [], sender);
 }
 
 function role(name: string): ClarityValue {
@@ -169,7 +170,7 @@ function role(name: string): ClarityValue {
 /** A checkpoint of the pool's four deposits; its root is never checked on posting. */
 function postCheckpoint(sender: string) {
   return call(
-    "post-checkpoint",
+    VAULT_FUNCTIONS.postCheckpoint,
     [
       Cl.buffer(new Uint8Array(32).fill(7)),
       Cl.uint(POOL_STX),
@@ -188,7 +189,7 @@ function postCheckpoint(sender: string) {
 }
 
 function claimExit(provider: string, token: Token) {
-  return call("claim-exit", [tokenArg(token), Cl.none(), Cl.list([])], provider);
+  return call(VAULT_FUNCTIONS.claimExit, [tokenArg(token), Cl.none(), Cl.list([])], provider);
 }
 
 describe("a stolen operator key", () => {
@@ -255,7 +256,7 @@ describe("a stolen operator key", () => {
     const revoked = revokeHotKeys();
     expectOk(revoked.result);
     expect(printedEvents(revoked.events)).toEqual([Cl.tuple({ event: Cl.stringAscii("hot-keys-revoked") })]);
-    expect(readOnly("get-roles")).toEqual(roles(null, null));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(roles(null, null));
 
     // A new window has room again: only the revocation stops the thief now.
     simnet.mineEmptyBlocks(OUTFLOW_WINDOW);
@@ -269,7 +270,7 @@ describe("a stolen operator key", () => {
       expectErr(release(backend, [1n], 1n, token).result, ERR.NOT_AUTHORIZED);
     }
     expectErr(postCheckpoint(backend).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("publish-leaves", [Cl.uint(1n), Cl.uint(0n), Cl.list([])], backend).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.publishLeaves, [Cl.uint(1n), Cl.uint(0n), Cl.list([])], backend).result, ERR.NOT_AUTHORIZED);
 
     expect(balancesOf(mallory)).toEqual({ stx: thief.stx + STX_CAP, sbtc: thief.sbtc + SBTC_CAP });
     expect(vaultState()).toEqual({
@@ -285,7 +286,7 @@ describe("a stolen operator key", () => {
     const thief = balancesOf(mallory);
     expectOk(lock(backend, [1n], POOL_STX).result);
 
-    expectOk(call("pause", [], GUARDIAN).result);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], GUARDIAN).result);
     // The pause stops new locks, but what is already locked can still be paid out.
     expectErr(lock(backend, [2n], 1n, "sBTC").result, ERR.PAUSED);
     expectOk(settle(backend, 1n, mallory, STX_CAP).result);
@@ -334,7 +335,7 @@ describe("a stolen operator key", () => {
     const tree = buildMerkleSumTree([forged]);
     expectOk(
       call(
-        "post-checkpoint",
+        VAULT_FUNCTIONS.postCheckpoint,
         [
           Cl.buffer(tree.root.hash),
           Cl.uint(tree.root.stx),
@@ -352,16 +353,16 @@ describe("a stolen operator key", () => {
       ).result,
     );
     const forgedClaim = [exitLeafCV(forged), exitProofCV([])] as const;
-    expect(readOnly("verify-exit-proof", [Cl.principal(mallory), ...forgedClaim])).toBeBool(true);
+    expect(readOnly(VAULT_FUNCTIONS.verifyExitProof, [Cl.principal(mallory), ...forgedClaim])).toBeBool(true);
 
     // Not even the admin can shut down on a checkpoint the guardian may still veto.
-    expectErr(call("shutdown", [], deployer).result, ERR.INVALID_CHECKPOINT);
-    expectErr(call("shutdown", [], mallory).result, ERR.INVALID_CHECKPOINT);
-    expectOk(call("veto-checkpoint", [], GUARDIAN).result);
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expectErr(call(VAULT_FUNCTIONS.shutdown, [], deployer).result, ERR.INVALID_CHECKPOINT);
+    expectErr(call(VAULT_FUNCTIONS.shutdown, [], mallory).result, ERR.INVALID_CHECKPOINT);
+    expectOk(call(VAULT_FUNCTIONS.vetoCheckpoint, [], GUARDIAN).result);
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
 
-    expectOk(call("shutdown", [], deployer).result);
-    expectErr(call("claim-exit", [STX, Cl.some(forgedClaim[0]), forgedClaim[1]], mallory).result, ERR.INVALID_PROOF);
+    expectOk(call(VAULT_FUNCTIONS.shutdown, [], deployer).result);
+    expectErr(call(VAULT_FUNCTIONS.claimExit, [STX, Cl.some(forgedClaim[0]), forgedClaim[1]], mallory).result, ERR.INVALID_PROOF);
     expect(claimExit(mallory, "STX").result).toBeOk(Cl.uint(STX_1));
     expect(claimExit(alice, "STX").result).toBeOk(Cl.uint(ALICE_STX));
     expect(claimExit(bob, "STX").result).toBeOk(Cl.uint(BOB_STX));
@@ -375,7 +376,7 @@ describe("a stolen signer key", () => {
     fundedVault();
     const thief = balancesOf(mallory);
     // Any account can send withdraw-funds: the vault does not know who owns what.
-    expect(readOnly("get-provider-record", [Cl.principal(mallory)])).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getProviderRecord, [Cl.principal(mallory)])).toBeNone();
 
     expectErr(withdraw(voucher({ provider: mallory, amount: POOL_STX, nonce: 1n })).result, ERR.OUTFLOW_LIMIT);
     expectErr(withdraw(voucher({ provider: mallory, amount: STX_CAP + 1n, nonce: 1n })).result, ERR.OUTFLOW_LIMIT);
@@ -407,7 +408,7 @@ describe("a stolen signer key", () => {
       heldSbtc: POOL_SBTC - SBTC_CAP,
     });
     // The thief's record shows withdrawals and no deposit: at an exit it is owed nothing.
-    expect(readOnly("get-provider-record", [Cl.principal(mallory)])).toBeSome(
+    expect(readOnly(VAULT_FUNCTIONS.getProviderRecord, [Cl.principal(mallory)])).toBeSome(
       providerRecord({ nonce: 2n, stxOut: STX_CAP, sbtcOut: SBTC_CAP, createdSeq: 5n }),
     );
   });
@@ -517,26 +518,26 @@ describe("a stolen guardian key", () => {
     const before = vaultState();
     const guardianBefore = balancesOf(GUARDIAN);
 
-    expectOk(call("propose-role", [role("operator"), Cl.principal(bob)], deployer).result);
-    const cancelled = call("cancel-role", [role("operator")], GUARDIAN);
+    expectOk(call(VAULT_FUNCTIONS.proposeRole, [role("operator"), Cl.principal(bob)], deployer).result);
+    const cancelled = call(VAULT_FUNCTIONS.cancelRole, [role("operator")], GUARDIAN);
     expectOk(cancelled.result);
     expect(printedEvents(cancelled.events)).toEqual([
       Cl.tuple({ event: Cl.stringAscii("role-cancelled"), role: Cl.stringAscii("operator") }),
     ]);
-    expect(readOnly("get-pending-role", [role("operator")])).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [role("operator")])).toBeNone();
 
     expectOk(postCheckpoint(backend).result);
-    const vetoed = call("veto-checkpoint", [], GUARDIAN);
+    const vetoed = call(VAULT_FUNCTIONS.vetoCheckpoint, [], GUARDIAN);
     expectOk(vetoed.result);
     expect(printedEvents(vetoed.events)).toEqual([
       Cl.tuple({ event: Cl.stringAscii("checkpoint-vetoed"), epoch: Cl.uint(1n) }),
     ]);
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
 
-    expectOk(call("pause", [], GUARDIAN).result);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], GUARDIAN).result);
     expectOk(revokeHotKeys().result);
-    expect(readOnly("is-paused")).toBeBool(true);
-    expect(readOnly("get-roles")).toEqual(roles(null, null));
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(roles(null, null));
 
     expect(vaultState()).toEqual(before);
     expect(balancesOf(GUARDIAN)).toEqual(guardianBefore);
@@ -547,16 +548,16 @@ describe("a stolen guardian key", () => {
     expectOk(lock(backend, [1n], 1_000n * STX_1).result);
     const before = vaultState();
     const guardianBefore = balancesOf(GUARDIAN);
-    expectOk(call("pause", [], GUARDIAN).result);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], GUARDIAN).result);
 
-    expectErr(call("unpause", [], GUARDIAN).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("is-paused")).toBeBool(true);
+    expectErr(call(VAULT_FUNCTIONS.unpause, [], GUARDIAN).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
     for (const name of ["admin", "guardian", "operator", "signer"]) {
-      expectErr(call("propose-role", [role(name), Cl.principal(GUARDIAN)], GUARDIAN).result, ERR.NOT_AUTHORIZED);
-      expect(readOnly("get-pending-role", [role(name)])).toBeNone();
+      expectErr(call(VAULT_FUNCTIONS.proposeRole, [role(name), Cl.principal(GUARDIAN)], GUARDIAN).result, ERR.NOT_AUTHORIZED);
+      expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [role(name)])).toBeNone();
     }
     expectErr(
-      call("set-outflow-limit", [Cl.uint(10_000n), Cl.uint(POOL_STX), Cl.uint(POOL_SBTC)], GUARDIAN).result,
+      call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(10_000n), Cl.uint(POOL_STX), Cl.uint(POOL_SBTC)], GUARDIAN).result,
       ERR.NOT_AUTHORIZED,
     );
     expect(outflow("STX")).toEqual(outflowView(BigInt(simnet.burnBlockHeight), 0n, STX_CAP));
@@ -568,14 +569,14 @@ describe("a stolen guardian key", () => {
       expectErr(claimExit(GUARDIAN, token).result, ERR.NOT_SHUT_DOWN);
     }
     expectErr(postCheckpoint(GUARDIAN).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("shutdown", [], GUARDIAN).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("is-shut-down")).toBeBool(false);
+    expectErr(call(VAULT_FUNCTIONS.shutdown, [], GUARDIAN).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.isShutDown)).toBeBool(false);
 
     expect(vaultState()).toEqual(before);
     expect(balancesOf(GUARDIAN)).toEqual(guardianBefore);
     // The admin, and only the admin, reopens the vault.
-    expectOk(call("unpause", [], deployer).result);
-    expect(readOnly("is-paused")).toBeBool(false);
+    expectOk(call(VAULT_FUNCTIONS.unpause, [], deployer).result);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(false);
   });
 });
 
@@ -583,7 +584,7 @@ describe("a stolen admin key", () => {
   it("must wait ROLE-DELAY to install its own operator (u214), and the guardian's cancel-role makes accept-role fail u220", () => {
     fundedVault();
     const eta = BigInt(simnet.burnBlockHeight + ROLE_DELAY);
-    const proposed = call("propose-role", [role("operator"), Cl.principal(mallory)], deployer);
+    const proposed = call(VAULT_FUNCTIONS.proposeRole, [role("operator"), Cl.principal(mallory)], deployer);
     expectOk(proposed.result);
     expect(printedEvents(proposed.events)).toEqual([
       Cl.tuple({
@@ -593,24 +594,24 @@ describe("a stolen admin key", () => {
         eta: Cl.uint(eta),
       }),
     ]);
-    expect(readOnly("get-pending-role", [role("operator")])).toBeSome(
+    expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [role("operator")])).toBeSome(
       Cl.tuple({ who: Cl.principal(mallory), eta: Cl.uint(eta) }),
     );
-    expectOk(call("propose-role", [role("signer"), Cl.principal(mallory)], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.proposeRole, [role("signer"), Cl.principal(mallory)], deployer).result);
 
-    expectErr(call("accept-role", [role("operator")], mallory).result, ERR.TIMELOCK);
+    expectErr(call(VAULT_FUNCTIONS.acceptRole, [role("operator")], mallory).result, ERR.TIMELOCK);
     simnet.mineEmptyBlocks(ROLE_DELAY - 1);
-    expectErr(call("accept-role", [role("operator")], mallory).result, ERR.TIMELOCK);
-    expectErr(call("accept-role", [role("signer")], mallory).result, ERR.TIMELOCK);
+    expectErr(call(VAULT_FUNCTIONS.acceptRole, [role("operator")], mallory).result, ERR.TIMELOCK);
+    expectErr(call(VAULT_FUNCTIONS.acceptRole, [role("signer")], mallory).result, ERR.TIMELOCK);
 
     // The guardian watches role-proposed events and has the whole delay to answer.
-    expectOk(call("cancel-role", [role("operator")], GUARDIAN).result);
-    expectOk(call("cancel-role", [role("signer")], GUARDIAN).result);
+    expectOk(call(VAULT_FUNCTIONS.cancelRole, [role("operator")], GUARDIAN).result);
+    expectOk(call(VAULT_FUNCTIONS.cancelRole, [role("signer")], GUARDIAN).result);
     simnet.mineEmptyBlocks(1);
     expect(BigInt(simnet.burnBlockHeight)).toBe(eta);
-    expectErr(call("accept-role", [role("operator")], mallory).result, ERR.INVALID_ROLE);
-    expectErr(call("accept-role", [role("signer")], mallory).result, ERR.INVALID_ROLE);
-    expect(readOnly("get-roles")).toEqual(roles(backend, backend));
+    expectErr(call(VAULT_FUNCTIONS.acceptRole, [role("operator")], mallory).result, ERR.INVALID_ROLE);
+    expectErr(call(VAULT_FUNCTIONS.acceptRole, [role("signer")], mallory).result, ERR.INVALID_ROLE);
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(roles(backend, backend));
   });
 
   it("has no function that moves funds to it: operator calls fail u200 and its own vouchers u211", () => {
@@ -629,7 +630,7 @@ describe("a stolen admin key", () => {
       );
     }
     // Raising the limit is an admin power, yet it moves nothing by itself.
-    expectOk(call("set-outflow-limit", [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], deployer).result);
     expectErr(settle(deployer, 1n, deployer, 1_000n * STX_1).result, ERR.NOT_AUTHORIZED);
 
     expect(vaultState()).toEqual(before);
@@ -643,7 +644,7 @@ describe("a stolen admin key", () => {
     expectOk(lock(backend, [1n], 20_000n * STX_1).result);
     const start = { alice: balancesOf(alice), bob: balancesOf(bob), admin: balancesOf(deployer) };
 
-    const shut = call("shutdown", [], deployer);
+    const shut = call(VAULT_FUNCTIONS.shutdown, [], deployer);
     expectOk(shut.result);
     expect(printedEvents(shut.events)).toEqual([
       Cl.tuple({
@@ -687,9 +688,9 @@ describe("a stolen admin key", () => {
     });
 
     // Nothing else is left to the admin key after shutdown.
-    expectErr(call("unpause", [], deployer).result, ERR.SHUT_DOWN);
-    expectErr(call("propose-role", [role("operator"), Cl.principal(mallory)], deployer).result, ERR.SHUT_DOWN);
-    expectErr(call("set-outflow-limit", [Cl.uint(0n), Cl.uint(0n), Cl.uint(0n)], deployer).result, ERR.SHUT_DOWN);
+    expectErr(call(VAULT_FUNCTIONS.unpause, [], deployer).result, ERR.SHUT_DOWN);
+    expectErr(call(VAULT_FUNCTIONS.proposeRole, [role("operator"), Cl.principal(mallory)], deployer).result, ERR.SHUT_DOWN);
+    expectErr(call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(0n), Cl.uint(0n), Cl.uint(0n)], deployer).result, ERR.SHUT_DOWN);
   });
 });
 
@@ -708,13 +709,13 @@ describe("a backend that disappears", () => {
     const start = { alice: balancesOf(alice), bob: balancesOf(bob), stranger: balancesOf(mallory) };
 
     simnet.mineEmptyBlocks(deployedAt + SILENCE - simnet.burnBlockHeight);
-    expectErr(call("shutdown", [], mallory).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("is-shut-down")).toBeBool(false);
+    expectErr(call(VAULT_FUNCTIONS.shutdown, [], mallory).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.isShutDown)).toBeBool(false);
 
     simnet.mineEmptyBlocks(1);
     const stxLeft = POOL_STX - WITHDRAWN_STX;
     const sbtcLeft = POOL_SBTC - WITHDRAWN_SBTC;
-    const shut = call("shutdown", [], mallory);
+    const shut = call(VAULT_FUNCTIONS.shutdown, [], mallory);
     expectOk(shut.result);
     expect(printedEvents(shut.events)).toEqual([
       Cl.tuple({
@@ -726,7 +727,7 @@ describe("a backend that disappears", () => {
         "sbtc-liabilities": Cl.uint(sbtcLeft),
       }),
     ]);
-    expect(readOnly("get-total-stx-locked")).toBeUint(0n);
+    expect(readOnly(VAULT_FUNCTIONS.getTotalStxLocked)).toBeUint(0n);
 
     expect(claimExit(alice, "STX").result).toBeOk(Cl.uint(ALICE_STX - WITHDRAWN_STX));
     expect(claimExit(alice, "sBTC").result).toBeOk(Cl.uint(ALICE_SBTC - WITHDRAWN_SBTC));
@@ -759,7 +760,7 @@ describe("vouchers bound to one vault", () => {
   function withdrawFrom(vault: string, signed: SignedVoucher, sender: string = signed.provider) {
     return simnet.callPublicFn(
       vault,
-      "withdraw-funds",
+      VAULT_FUNCTIONS.withdrawFunds,
       [
         Cl.uint(signed.amount),
         signed.tokenContract === null ? STX : SBTC_ARG,
@@ -780,25 +781,25 @@ describe("vouchers bound to one vault", () => {
   function secondVault(): void {
     const source = readFileSync(new URL("../../contracts/liquidity-pool.clar", import.meta.url), "utf8");
     expect(simnet.deployContract("liquidity-pool-2", source, { clarityVersion: 4 }, deployer).result).toBeBool(true);
-    expect(simnet.callPublicFn(VAULT_2, "set-sbtc-token-principal", [Cl.principal(SBTC)], deployer).result).toBeOk(Cl.bool(true));
+    expect(simnet.callPublicFn(VAULT_2, VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(SBTC)], deployer).result).toBeOk(Cl.bool(true));
     expect(
-      simnet.callPublicFn(VAULT_2, "propose-role", [role("signer"), Cl.principal(backend)], deployer).result,
+      simnet.callPublicFn(VAULT_2, VAULT_FUNCTIONS.proposeRole, [role("signer"), Cl.principal(backend)], deployer).result,
     ).toBeOk(Cl.bool(true));
     simnet.mineEmptyBlocks(ROLE_DELAY);
-    expect(simnet.callPublicFn(VAULT_2, "accept-role", [role("signer")], backend).result).toBeOk(Cl.bool(true));
+    expect(simnet.callPublicFn(VAULT_2, VAULT_FUNCTIONS.acceptRole, [role("signer")], backend).result).toBeOk(Cl.bool(true));
     mintSbtc(alice, VAULT_2_SBTC);
     expect(
-      simnet.callPublicFn(VAULT_2, "deposit-funds", [Cl.uint(VAULT_2_STX), STX], alice).result,
+      simnet.callPublicFn(VAULT_2, VAULT_FUNCTIONS.depositFunds, [Cl.uint(VAULT_2_STX), STX], alice).result,
     ).toBeOk(Cl.bool(true));
     expect(
-      simnet.callPublicFn(VAULT_2, "deposit-funds", [Cl.uint(VAULT_2_SBTC), SBTC_ARG], alice).result,
+      simnet.callPublicFn(VAULT_2, VAULT_FUNCTIONS.depositFunds, [Cl.uint(VAULT_2_SBTC), SBTC_ARG], alice).result,
     ).toBeOk(Cl.bool(true));
   }
 
   it("a voucher signed for one vault is refused by another with the same signer (u211), both ways, and each vault pays its own", () => {
     fundedVault();
     secondVault();
-    expect(simnet.callReadOnlyFn(VAULT_2, "get-roles", [], deployer).result).toEqual(
+    expect(simnet.callReadOnlyFn(VAULT_2, VAULT_FUNCTIONS.getRoles, [], deployer).result).toEqual(
       roles(deployer, backend, deployer, deployer),
     );
     const aliceStart = balancesOf(alice);
@@ -837,23 +838,23 @@ describe("admin hand-over typo", () => {
 
   it("a proposal to a mistyped address is accepted by no one else (u200), the old admin keeps control, and only the proposed address takes the role", () => {
     initializeVault();
-    expectOk(call("propose-role", [role("admin"), Cl.principal(typo)], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.proposeRole, [role("admin"), Cl.principal(typo)], deployer).result);
     simnet.mineEmptyBlocks(ROLE_DELAY);
     for (const who of [alice, mallory, deployer, backend]) {
-      expectErr(call("accept-role", [role("admin")], who).result, ERR.NOT_AUTHORIZED);
+      expectErr(call(VAULT_FUNCTIONS.acceptRole, [role("admin")], who).result, ERR.NOT_AUTHORIZED);
     }
-    expect(readOnly("get-roles")).toEqual(roles(backend, backend, deployer, deployer));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(roles(backend, backend, deployer, deployer));
 
     // The old admin still acts, and replaces the bad proposal with the intended one.
-    expectOk(call("set-outflow-limit", [Cl.uint(500n), Cl.uint(0n), Cl.uint(0n)], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(500n), Cl.uint(0n), Cl.uint(0n)], deployer).result);
     const eta = BigInt(simnet.burnBlockHeight + ROLE_DELAY);
-    expectOk(call("propose-role", [role("admin"), Cl.principal(alice)], deployer).result);
-    expect(readOnly("get-pending-role", [role("admin")])).toBeSome(Cl.tuple({ who: Cl.principal(alice), eta: Cl.uint(eta) }));
-    expectErr(call("accept-role", [role("admin")], alice).result, ERR.TIMELOCK);
+    expectOk(call(VAULT_FUNCTIONS.proposeRole, [role("admin"), Cl.principal(alice)], deployer).result);
+    expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [role("admin")])).toBeSome(Cl.tuple({ who: Cl.principal(alice), eta: Cl.uint(eta) }));
+    expectErr(call(VAULT_FUNCTIONS.acceptRole, [role("admin")], alice).result, ERR.TIMELOCK);
     simnet.mineEmptyBlocks(ROLE_DELAY);
-    expectErr(call("accept-role", [role("admin")], mallory).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.acceptRole, [role("admin")], mallory).result, ERR.NOT_AUTHORIZED);
 
-    const accepted = call("accept-role", [role("admin")], alice);
+    const accepted = call(VAULT_FUNCTIONS.acceptRole, [role("admin")], alice);
     expectOk(accepted.result);
     expect(printedEvents(accepted.events)).toEqual([
       Cl.tuple({
@@ -863,10 +864,10 @@ describe("admin hand-over typo", () => {
         who: Cl.principal(alice),
       }),
     ]);
-    expect(readOnly("get-roles")).toEqual(roles(backend, backend, alice, deployer));
-    expect(readOnly("get-pending-role", [role("admin")])).toBeNone();
-    expectErr(call("set-outflow-limit", [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], deployer).result, ERR.NOT_AUTHORIZED);
-    expectOk(call("set-outflow-limit", [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], alice).result);
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(roles(backend, backend, alice, deployer));
+    expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [role("admin")])).toBeNone();
+    expectErr(call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], deployer).result, ERR.NOT_AUTHORIZED);
+    expectOk(call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], alice).result);
   });
 });
 
@@ -875,7 +876,7 @@ describe("forged, tampered and misdirected vouchers", () => {
     fundedVault();
     const before = vaultState();
     const noVoucher = call(
-      "withdraw-funds",
+      VAULT_FUNCTIONS.withdrawFunds,
       [Cl.uint(1n), STX, Cl.uint(1n), Cl.uint(heightOfNextCall()), Cl.bufferFromHex("00".repeat(65))],
       mallory,
     );
@@ -889,7 +890,7 @@ describe("forged, tampered and misdirected vouchers", () => {
     const before = vaultState();
     expectErr(withdraw(signed, mallory).result, ERR.INVALID_SIGNATURE);
     expect(vaultState()).toEqual(before);
-    expect(readOnly("get-provider-record", [Cl.principal(alice)])).toBeSome(
+    expect(readOnly(VAULT_FUNCTIONS.getProviderRecord, [Cl.principal(alice)])).toBeSome(
       providerRecord({ stxIn: ALICE_STX, sbtcIn: ALICE_SBTC, createdSeq: 1n }),
     );
     expectOk(withdraw(signed).result);
@@ -949,7 +950,7 @@ describe("forged, tampered and misdirected vouchers", () => {
     const newSigner = privateKeyToAddress(ROGUE_KEY, "testnet");
     const old = voucher({ provider: alice, amount: 1_000n, nonce: 1n, expiresAt: farExpiry() });
     handRole("signer", newSigner);
-    expect(readOnly("get-roles")).toEqual(roles(backend, newSigner));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(roles(backend, newSigner));
     expectErr(withdraw(old).result, ERR.INVALID_SIGNATURE);
     expectOk(withdraw(voucher({ provider: alice, amount: 1_000n, nonce: 1n, signingKey: ROGUE_KEY })).result);
     expect(heldByVault("STX")).toBe(POOL_STX - 1_000n);
@@ -1003,9 +1004,9 @@ describe("look-alike sBTC token", () => {
     const fake = deployLookalike();
     expectOk(simnet.callPublicFn(fake, "mint", [Cl.uint(1_000n), Cl.principal(mallory)], mallory).result);
     const before = vaultState();
-    expectErr(call("deposit-funds", [Cl.uint(1_000n), Cl.some(Cl.principal(fake))], mallory).result, ERR.INVALID_TOKEN_CONTRACT);
+    expectErr(call(VAULT_FUNCTIONS.depositFunds, [Cl.uint(1_000n), Cl.some(Cl.principal(fake))], mallory).result, ERR.INVALID_TOKEN_CONTRACT);
     expect(vaultState()).toEqual(before);
-    expect(readOnly("get-provider-record", [Cl.principal(mallory)])).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getProviderRecord, [Cl.principal(mallory)])).toBeNone();
   });
 
   it("a genuine sBTC voucher redeemed through it fails (u202) and stays redeemable", () => {
@@ -1023,29 +1024,29 @@ describe("look-alike sBTC token", () => {
     const fake = Cl.some(Cl.principal(deployLookalike()));
     expectOk(lock(backend, [1n], 1_000n, "sBTC").result);
     const ids = Cl.list([Cl.uint(1n)]);
-    expectErr(call("pay-premium", [Cl.uint(1n), Cl.uint(1n), fake], alice).result, ERR.INVALID_TOKEN_CONTRACT);
-    expectErr(call("lock-collateral-aggregate", [ids, Cl.uint(1n), fake], backend).result, ERR.INVALID_TOKEN_CONTRACT);
-    expectErr(call("release-collateral-aggregate", [ids, Cl.uint(1n), fake], backend).result, ERR.INVALID_TOKEN_CONTRACT);
+    expectErr(call(VAULT_FUNCTIONS.payPremium, [Cl.uint(1n), Cl.uint(1n), fake], alice).result, ERR.INVALID_TOKEN_CONTRACT);
+    expectErr(call(VAULT_FUNCTIONS.lockCollateralAggregate, [ids, Cl.uint(1n), fake], backend).result, ERR.INVALID_TOKEN_CONTRACT);
+    expectErr(call(VAULT_FUNCTIONS.releaseCollateralAggregate, [ids, Cl.uint(1n), fake], backend).result, ERR.INVALID_TOKEN_CONTRACT);
     expectErr(
-      call("settle-policy", [Cl.uint(1n), Cl.principal(mallory), Cl.uint(1n), fake], backend).result,
+      call(VAULT_FUNCTIONS.settlePolicy, [Cl.uint(1n), Cl.principal(mallory), Cl.uint(1n), fake], backend).result,
       ERR.INVALID_TOKEN_CONTRACT,
     );
-    expectOk(call("shutdown", [], deployer).result);
-    expectErr(call("claim-exit", [fake, Cl.none(), Cl.list([])], alice).result, ERR.INVALID_TOKEN_CONTRACT);
+    expectOk(call(VAULT_FUNCTIONS.shutdown, [], deployer).result);
+    expectErr(call(VAULT_FUNCTIONS.claimExit, [fake, Cl.none(), Cl.list([])], alice).result, ERR.INVALID_TOKEN_CONTRACT);
     expect(claimExit(alice, "sBTC").result).toBeOk(Cl.uint(ALICE_SBTC));
   });
 });
 
 describe("configuration and relayed calls", () => {
-  it("set-sbtc-token-principal from anyone but the admin fails (u200), and a second one even from the admin (u204)", () => {
-    expectErr(call("set-sbtc-token-principal", [Cl.principal(SBTC)], mallory).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("get-sbtc-token-principal")).toBeNone();
+  it(`${VAULT_FUNCTIONS.setSbtcTokenPrincipal} from anyone but the admin fails (u200), and a second one even from the admin (u204)`, () => {
+    expectErr(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(SBTC)], mallory).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeNone();
     initializeVault();
     expectErr(
-      call("set-sbtc-token-principal", [Cl.principal(`${deployer}.sip-010-trait`)], deployer).result,
+      call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(`${deployer}.sip-010-trait`)], deployer).result,
       ERR.ALREADY_INITIALIZED,
     );
-    expect(readOnly("get-sbtc-token-principal")).toBeSome(Cl.principal(SBTC));
+    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeSome(Cl.principal(SBTC));
   });
 
   it("privileged calls relayed through another contract are refused (u200): roles are checked on contract-caller", () => {
@@ -1072,7 +1073,7 @@ describe("configuration and relayed calls", () => {
     expectErr(relayCall("relay-propose", [], deployer), ERR.NOT_AUTHORIZED);
 
     expect(vaultState()).toEqual(before);
-    expect(readOnly("is-paused")).toBeBool(false);
-    expect(readOnly("get-pending-role", [role("operator")])).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(false);
+    expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [role("operator")])).toBeNone();
   });
 });

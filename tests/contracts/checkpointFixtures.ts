@@ -6,6 +6,7 @@
  */
 import { Cl, type ClarityValue, type TupleCV } from "@stacks/transactions";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   exitLeafCV,
   exitProofCV,
@@ -53,7 +54,7 @@ function tupleField(value: ClarityValue, key: string): ClarityValue {
 
 /** The vault's current flow counters (`get-flows`), as a checkpoint would take them. */
 export function snapshotNow(): Snapshot {
-  const flows = readOnly("get-flows");
+  const flows = readOnly(VAULT_FUNCTIONS.getFlows);
   return {
     asOfSeq: uintOf(tupleField(flows, "seq")),
     flows: {
@@ -70,7 +71,7 @@ export function snapshotNow(): Snapshot {
  * balances, and the cumulative in/out of the provider's on-chain record.
  */
 export function leafFromRecord(provider: string, balances: { stx: bigint; sbtc: bigint }): ExitLeaf {
-  const record = readOnly("get-provider-record", [Cl.principal(provider)]);
+  const record = readOnly(VAULT_FUNCTIONS.getProviderRecord, [Cl.principal(provider)]);
   if (record.type !== "some") throw new Error(`${provider} has no provider record`);
   return {
     provider,
@@ -97,7 +98,7 @@ export function checkpointOf(tree: MerkleSumTree, snapshot: Snapshot): Checkpoin
 
 export function postCheckpoint(args: CheckpointArgs, sender: string = backend) {
   return call(
-    "post-checkpoint",
+    VAULT_FUNCTIONS.postCheckpoint,
     [
       Cl.buffer(args.root),
       Cl.uint(args.stxSum),
@@ -146,14 +147,14 @@ export function checkpointPostedEvent(args: CheckpointArgs & { epoch: bigint }):
 
 /** The epoch of the current checkpoint, or null when there is none. */
 export function currentEpoch(): bigint | null {
-  const checkpoint = readOnly("get-checkpoint");
+  const checkpoint = readOnly(VAULT_FUNCTIONS.getCheckpoint);
   if (checkpoint.type === "none") return null;
   if (checkpoint.type !== "some") throw new Error(`get-checkpoint returned ${checkpoint.type}`);
   return uintOf(tupleField(checkpoint.value, "epoch"));
 }
 
 export function vetoCheckpoint(sender: string) {
-  return call("veto-checkpoint", [], sender);
+  return call(VAULT_FUNCTIONS.vetoCheckpoint, [], sender);
 }
 
 /** The leaves as `publish-leaves` takes them and `checkpoint-leaves` prints them. */
@@ -162,18 +163,18 @@ export function publishedLeafCVs(leaves: readonly ExitLeaf[]): TupleCV[] {
 }
 
 export function publishLeaves(epoch: bigint, offset: bigint, leaves: readonly ExitLeaf[], sender: string = backend) {
-  return call("publish-leaves", [Cl.uint(epoch), Cl.uint(offset), Cl.list(publishedLeafCVs(leaves))], sender);
+  return call(VAULT_FUNCTIONS.publishLeaves, [Cl.uint(epoch), Cl.uint(offset), Cl.list(publishedLeafCVs(leaves))], sender);
 }
 
 /** `verify-exit-proof` for `leaf` (its own provider as the `provider` argument unless told otherwise). */
 export function verifyExitProof(leaf: ExitLeaf, proof: readonly ProofStep[], provider: string = leaf.provider): ClarityValue {
-  return readOnly("verify-exit-proof", [Cl.principal(provider), exitLeafCV(leaf), exitProofCV(proof)]);
+  return readOnly(VAULT_FUNCTIONS.verifyExitProof, [Cl.principal(provider), exitLeafCV(leaf), exitProofCV(proof)]);
 }
 
 /** `claim-exit` by `sender`, with a leaf and its proof, or with `null`: the claim without a leaf. */
 export function claimExit(sender: string, token: Token, leaf: ExitLeaf | null, proof: readonly ProofStep[] = []) {
   return call(
-    "claim-exit",
+    VAULT_FUNCTIONS.claimExit,
     [tokenArg(token), leaf === null ? Cl.none() : Cl.some(exitLeafCV(leaf)), exitProofCV(proof)],
     sender,
   );
@@ -220,7 +221,7 @@ export function exitTermsCV(terms: ExitTerms): ClarityValue {
 
 /** What `get-exit-claim` returns: `(some paid)` once claimed, `none` before. */
 export function exitClaim(provider: string, token: Token): ClarityValue {
-  return readOnly("get-exit-claim", [Cl.principal(provider), tokenIdCV(token)]);
+  return readOnly(VAULT_FUNCTIONS.getExitClaim, [Cl.principal(provider), tokenIdCV(token)]);
 }
 
 /** A leaf with the given book balances; flows not given are 0. */

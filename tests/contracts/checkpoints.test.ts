@@ -7,6 +7,7 @@
 import { Cl } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import { buildMerkleSumTree, merkleSumProof, type ExitLeaf, type MerkleSumTree } from "../../convex/domain/merkleSum";
 import {
   checkpointCV,
@@ -95,7 +96,7 @@ function tinyTree(n: bigint): MerkleSumTree {
   return buildMerkleSumTree([exitLeaf(alice, n, 0n)]);
 }
 
-describe("post-checkpoint", () => {
+describe(VAULT_FUNCTIONS.postCheckpoint, () => {
   beforeEach(fundVault);
 
   it("lets the operator post epoch 1, printing checkpoint-posted with every field; get-checkpoint reads it back with posted-at = the burn height of the post", () => {
@@ -109,10 +110,10 @@ describe("post-checkpoint", () => {
 
     expectOk(result);
     expect(printedEvents(events)).toEqual([checkpointPostedEvent({ ...args, epoch: 1n })]);
-    expect(readOnly("get-checkpoint")).toEqual(checkpointCV({ ...args, epoch: 1n, postedAt }));
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV({ ...args, epoch: 1n, postedAt }));
     // A checkpoint moves no money and no counter.
     expect(totals("STX")).toEqual({ balance: 7_000_000_000n, locked: 0n });
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 4n, ...FUNDED.flows }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 4n, ...FUNDED.flows }));
   });
 
   it("refuses anyone but the operator with u200: the admin and guardian (the deployer, operator before the hand-over) and a stranger", () => {
@@ -121,13 +122,13 @@ describe("post-checkpoint", () => {
     expectErr(postCheckpoint(args, mallory).result, ERR.NOT_AUTHORIZED);
     // Authorization comes first: a stranger's invalid checkpoint is still u200.
     expectErr(postCheckpoint({ ...args, leafCount: 0n }, mallory).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
   });
 
   it("refuses an as-of-seq above the vault's seq with u219, and accepts it equal", () => {
     const args = checkpointOf(tinyTree(1n), FUNDED);
     expectErr(postCheckpoint({ ...args, asOfSeq: 5n }).result, ERR.INVALID_CHECKPOINT);
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
     expectOk(postCheckpoint(args).result);
     expect(currentEpoch()).toBe(1n);
   });
@@ -138,7 +139,7 @@ describe("post-checkpoint", () => {
       const flows: CheckpointFlows = { ...FUNDED.flows, [field]: FUNDED.flows[field] + 1n };
       expectErr(postCheckpoint({ ...args, flows }).result, ERR.INVALID_CHECKPOINT);
     }
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
     // Nothing orders a checkpoint's figures against the vault's beyond "not above".
     expectOk(postCheckpoint({ ...args, asOfSeq: 0n, flows: { stxIn: 0n, stxOut: 0n, sbtcIn: 0n, sbtcOut: 0n } }).result);
     expect(currentEpoch()).toBe(1n);
@@ -147,7 +148,7 @@ describe("post-checkpoint", () => {
   it("refuses a leaf-count of 0 with u219, and accepts 1", () => {
     const args = checkpointOf(tinyTree(1n), FUNDED);
     expectErr(postCheckpoint({ ...args, leafCount: 0n }).result, ERR.INVALID_CHECKPOINT);
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
     expectOk(postCheckpoint({ ...args, leafCount: 1n }).result);
   });
 
@@ -159,14 +160,14 @@ describe("post-checkpoint", () => {
         const last = posts.at(-1)!;
         mineTo(last.postedAt + VETO_WINDOW - 1n);
         expectErr(postCheckpoint(args).result, ERR.INVALID_CHECKPOINT);
-        expect(readOnly("get-checkpoint")).toEqual(checkpointCV(last));
+        expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV(last));
         mine(1n);
       }
       const postedAt = burnHeight();
       const { result, events } = postCheckpoint(args);
       expectOk(result);
       expect(printedEvents(events)).toEqual([checkpointPostedEvent({ ...args, epoch })]);
-      expect(readOnly("get-checkpoint")).toEqual(checkpointCV({ ...args, epoch, postedAt }));
+      expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV({ ...args, epoch, postedAt }));
       posts.push({ ...args, epoch, postedAt });
     }
     expect(posts.map((p) => p.postedAt - posts[0]!.postedAt)).toEqual([0n, VETO_WINDOW, 2n * VETO_WINDOW]);
@@ -181,7 +182,7 @@ describe("post-checkpoint", () => {
   });
 });
 
-describe("veto-checkpoint", () => {
+describe(VAULT_FUNCTIONS.vetoCheckpoint, () => {
   beforeEach(() => {
     fundVault();
     // Guardian and admin on different keys, so that each one's right is tested on its own.
@@ -203,7 +204,7 @@ describe("veto-checkpoint", () => {
     expect(printedEvents(events)).toEqual([
       Cl.tuple({ event: Cl.stringAscii("checkpoint-vetoed"), epoch: Cl.uint(2n) }),
     ]);
-    expect(readOnly("get-checkpoint")).toEqual(checkpointCV({ ...firstArgs, epoch: 1n, postedAt: firstAt }));
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV({ ...firstArgs, epoch: 1n, postedAt: firstAt }));
     // Proofs check against the restored tree again, not the vetoed one.
     const leaves = fundedLeaves();
     expect(verifyExitProof(leaves[0]!, merkleSumProof(first, 0))).toBeBool(true);
@@ -217,7 +218,7 @@ describe("veto-checkpoint", () => {
     expect(printedEvents(events)).toEqual([
       Cl.tuple({ event: Cl.stringAscii("checkpoint-vetoed"), epoch: Cl.uint(1n) }),
     ]);
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
   });
 
   it("refuses the operator and strangers with u200, leaving the checkpoint in place", () => {
@@ -227,7 +228,7 @@ describe("veto-checkpoint", () => {
     expectErr(vetoCheckpoint(backend).result, ERR.NOT_AUTHORIZED);
     expectErr(vetoCheckpoint(mallory).result, ERR.NOT_AUTHORIZED);
     expectErr(vetoCheckpoint(alice).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("get-checkpoint")).toEqual(checkpointCV({ ...args, epoch: 1n, postedAt }));
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV({ ...args, epoch: 1n, postedAt }));
   });
 
   it("vetoes only inside the window: accepted at posted-at + 143, refused (u219) at posted-at + 144", () => {
@@ -237,13 +238,13 @@ describe("veto-checkpoint", () => {
     mineTo(firstAt + VETO_WINDOW);
     expectErr(vetoCheckpoint(carol).result, ERR.INVALID_CHECKPOINT);
     expectErr(vetoCheckpoint(deployer).result, ERR.INVALID_CHECKPOINT);
-    expect(readOnly("get-checkpoint")).toEqual(checkpointCV({ ...first, epoch: 1n, postedAt: firstAt }));
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV({ ...first, epoch: 1n, postedAt: firstAt }));
 
     const secondAt = burnHeight();
     expectOk(postTree(tinyTree(2n), FUNDED).result);
     mineTo(secondAt + VETO_WINDOW - 1n);
     expectOk(vetoCheckpoint(carol).result);
-    expect(readOnly("get-checkpoint")).toEqual(checkpointCV({ ...first, epoch: 1n, postedAt: firstAt }));
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV({ ...first, epoch: 1n, postedAt: firstAt }));
   });
 
   it("does not let the restored checkpoint be vetoed (u219), by the guardian or the admin", () => {
@@ -256,7 +257,7 @@ describe("veto-checkpoint", () => {
 
     expectErr(vetoCheckpoint(carol).result, ERR.INVALID_CHECKPOINT);
     expectErr(vetoCheckpoint(deployer).result, ERR.INVALID_CHECKPOINT);
-    expect(readOnly("get-checkpoint")).toEqual(checkpointCV({ ...first, epoch: 1n, postedAt: firstAt }));
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV({ ...first, epoch: 1n, postedAt: firstAt }));
   });
 
   it("refuses a veto with no checkpoint at all (u219), before any post and after the only one is vetoed", () => {
@@ -264,7 +265,7 @@ describe("veto-checkpoint", () => {
     expectErr(vetoCheckpoint(deployer).result, ERR.INVALID_CHECKPOINT);
     expectOk(postTree(tinyTree(1n), FUNDED).result);
     expectOk(vetoCheckpoint(carol).result);
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
     expectErr(vetoCheckpoint(carol).result, ERR.INVALID_CHECKPOINT);
   });
 
@@ -279,7 +280,7 @@ describe("veto-checkpoint", () => {
     const { result, events } = postCheckpoint(args2);
     expectOk(result);
     expect(printedEvents(events)).toEqual([checkpointPostedEvent({ ...args2, epoch: 2n })]);
-    expect(readOnly("get-checkpoint")).toEqual(checkpointCV({ ...args2, epoch: 2n, postedAt: at2 }));
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV({ ...args2, epoch: 2n, postedAt: at2 }));
 
     mine(VETO_WINDOW);
     expectOk(postTree(tinyTree(3n), FUNDED).result);
@@ -297,7 +298,7 @@ describe("veto-checkpoint", () => {
   });
 });
 
-describe("publish-leaves", () => {
+describe(VAULT_FUNCTIONS.publishLeaves, () => {
   beforeEach(fundVault);
 
   it("lets the operator publish the current checkpoint's leaves in pages, printing checkpoint-leaves and changing nothing", () => {
@@ -306,7 +307,7 @@ describe("publish-leaves", () => {
     const args = checkpointOf(tree, FUNDED);
     const postedAt = burnHeight();
     expectOk(postCheckpoint(args).result);
-    const outflowBefore = readOnly("get-outflow", [STX]);
+    const outflowBefore = readOnly(VAULT_FUNCTIONS.getOutflow, [STX]);
 
     const pages = [
       { offset: 0n, leaves: leaves.slice(0, 2) },
@@ -339,12 +340,12 @@ describe("publish-leaves", () => {
       expect(events).toHaveLength(1);
     }
 
-    expect(readOnly("get-checkpoint")).toEqual(checkpointCV({ ...args, epoch: 1n, postedAt }));
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 4n, ...FUNDED.flows }));
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV({ ...args, epoch: 1n, postedAt }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 4n, ...FUNDED.flows }));
     expect(totals("STX")).toEqual({ balance: 7_000_000_000n, locked: 0n });
     expect(totals("sBTC")).toEqual({ balance: 100_000_000n, locked: 0n });
     expect(heldByVault("STX")).toBe(7_000_000_000n);
-    expect(readOnly("get-outflow", [STX])).toEqual(outflowBefore);
+    expect(readOnly(VAULT_FUNCTIONS.getOutflow, [STX])).toEqual(outflowBefore);
     expect(providerRecord(carol)).toBeNone();
     expect(providerRecord(bob)).toEqual(
       providerRecordCV({ nonce: 1n, stxIn: 3_000_000_000n, stxOut: 1_000_000_000n, createdSeq: 3n }),
@@ -390,7 +391,7 @@ describe("publish-leaves", () => {
   });
 });
 
-describe("verify-exit-proof against a posted tree", () => {
+describe(`${VAULT_FUNCTIONS.verifyExitProof} against a posted tree`, () => {
   beforeEach(fundVault);
 
   const extra = (): ExitLeaf[] => [

@@ -1,6 +1,7 @@
 import { Cl } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   alice,
   backend,
@@ -38,7 +39,7 @@ beforeEach(() => {
   expectOk(deposit(alice, POOL, "sBTC").result);
 });
 
-describe("lock-collateral-aggregate", () => {
+describe(VAULT_FUNCTIONS.lockCollateralAggregate, () => {
   it("lets the operator lock free balance for a batch of policies, printing their ids and totals", () => {
     const { result, events } = lock(backend, [1n, 2n, 3n], 4_000_000n);
 
@@ -89,7 +90,7 @@ describe("lock-collateral-aggregate", () => {
   it("refuses a look-alike SIP-010 token with ERR-INVALID-TOKEN-CONTRACT (u202)", () => {
     const fake = deployLookAlikeSbtc();
     expectErr(
-      call("lock-collateral-aggregate", [Cl.list([Cl.uint(1n)]), Cl.uint(1n), Cl.some(Cl.principal(fake))], backend)
+      call(VAULT_FUNCTIONS.lockCollateralAggregate, [Cl.list([Cl.uint(1n)]), Cl.uint(1n), Cl.some(Cl.principal(fake))], backend)
         .result,
       ERR.INVALID_TOKEN_CONTRACT,
     );
@@ -97,7 +98,7 @@ describe("lock-collateral-aggregate", () => {
   });
 });
 
-describe("release-collateral-aggregate", () => {
+describe(VAULT_FUNCTIONS.releaseCollateralAggregate, () => {
   beforeEach(() => {
     expectOk(lock(backend, [1n, 2n], 6_000_000n).result);
     expectOk(lock(backend, [3n], 3_000_000n, "sBTC").result);
@@ -140,7 +141,7 @@ describe("release-collateral-aggregate", () => {
   it("refuses a look-alike SIP-010 token with ERR-INVALID-TOKEN-CONTRACT (u202)", () => {
     const fake = deployLookAlikeSbtc();
     expectErr(
-      call("release-collateral-aggregate", [Cl.list([Cl.uint(3n)]), Cl.uint(1n), Cl.some(Cl.principal(fake))], backend)
+      call(VAULT_FUNCTIONS.releaseCollateralAggregate, [Cl.list([Cl.uint(3n)]), Cl.uint(1n), Cl.some(Cl.principal(fake))], backend)
         .result,
       ERR.INVALID_TOKEN_CONTRACT,
     );
@@ -148,7 +149,7 @@ describe("release-collateral-aggregate", () => {
   });
 });
 
-describe("settle-policy", () => {
+describe(VAULT_FUNCTIONS.settlePolicy, () => {
   beforeEach(() => {
     expectOk(lock(backend, [7n], 5_000_000n).result);
     expectOk(lock(backend, [8n], 2_000_000n, "sBTC").result);
@@ -219,7 +220,7 @@ describe("settle-policy", () => {
     const fake = deployLookAlikeSbtc();
     expectErr(
       call(
-        "settle-policy",
+        VAULT_FUNCTIONS.settlePolicy,
         [Cl.uint(8n), Cl.principal(carol), Cl.uint(1n), Cl.some(Cl.principal(fake))],
         backend,
       ).result,
@@ -233,7 +234,7 @@ describe("settle-policy", () => {
     expectOk(release(backend, [7n], 1_000n).result);
     expectOk(settle(backend, 7n, carol, 1_000n).result);
     expectOk(settle(backend, 8n, carol, 1_000n, "sBTC").result);
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 2n, stxIn: POOL, sbtcIn: POOL }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 2n, stxIn: POOL, sbtcIn: POOL }));
     expect(providerRecord(carol)).toBeNone();
   });
 

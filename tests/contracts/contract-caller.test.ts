@@ -7,6 +7,7 @@
 import { Cl, type ClarityValue } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   acceptRole,
   alice,
@@ -80,21 +81,21 @@ const ZERO_FLOWS = Cl.tuple({
 
 /** Arguments each forwarded function would succeed with if the vault let the caller act. */
 const PROXIED = {
-  pause: { fn: "pause", args: [] },
-  unpause: { fn: "unpause", args: [] },
-  revokeHotKeys: { fn: "revoke-hot-keys", args: [] },
-  proposeRole: { fn: "propose-role", args: [Cl.stringAscii("operator"), Cl.principal(mallory)] },
-  cancelRole: { fn: "cancel-role", args: [Cl.stringAscii("signer")] },
-  setOutflowLimit: { fn: "set-outflow-limit", args: [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)] },
-  lock: { fn: "lock-collateral-aggregate", args: [Cl.list([Cl.uint(9n)]), Cl.uint(1_000n), STX] },
-  release: { fn: "release-collateral-aggregate", args: [Cl.list([Cl.uint(1n)]), Cl.uint(1_000n), STX] },
-  settle: { fn: "settle-policy", args: [Cl.uint(1n), Cl.principal(mallory), Cl.uint(1_000n), STX] },
+  pause: { fn: VAULT_FUNCTIONS.pause, args: [] },
+  unpause: { fn: VAULT_FUNCTIONS.unpause, args: [] },
+  revokeHotKeys: { fn: VAULT_FUNCTIONS.revokeHotKeys, args: [] },
+  proposeRole: { fn: VAULT_FUNCTIONS.proposeRole, args: [Cl.stringAscii("operator"), Cl.principal(mallory)] },
+  cancelRole: { fn: VAULT_FUNCTIONS.cancelRole, args: [Cl.stringAscii("signer")] },
+  setOutflowLimit: { fn: VAULT_FUNCTIONS.setOutflowLimit, args: [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)] },
+  lock: { fn: VAULT_FUNCTIONS.lockCollateralAggregate, args: [Cl.list([Cl.uint(9n)]), Cl.uint(1_000n), STX] },
+  release: { fn: VAULT_FUNCTIONS.releaseCollateralAggregate, args: [Cl.list([Cl.uint(1n)]), Cl.uint(1_000n), STX] },
+  settle: { fn: VAULT_FUNCTIONS.settlePolicy, args: [Cl.uint(1n), Cl.principal(mallory), Cl.uint(1_000n), STX] },
   postCheckpoint: {
-    fn: "post-checkpoint",
+    fn: VAULT_FUNCTIONS.postCheckpoint,
     args: [Cl.bufferFromHex("11".repeat(32)), Cl.uint(0n), Cl.uint(0n), Cl.uint(0n), ZERO_FLOWS, Cl.uint(1n)],
   },
-  vetoCheckpoint: { fn: "veto-checkpoint", args: [] },
-  shutdown: { fn: "shutdown", args: [] },
+  vetoCheckpoint: { fn: VAULT_FUNCTIONS.vetoCheckpoint, args: [] },
+  shutdown: { fn: VAULT_FUNCTIONS.shutdown, args: [] },
 } satisfies Record<string, ProxyCall>;
 
 function viaProxy({ fn, args }: ProxyCall, sender: string) {
@@ -104,14 +105,14 @@ function viaProxy({ fn, args }: ProxyCall, sender: string) {
 /** Everything a privileged call could change, read through the vault's read-only functions. */
 function vaultState() {
   return {
-    roles: readOnly("get-roles"),
-    pending: ROLES.map((role) => readOnly("get-pending-role", [Cl.stringAscii(role)])),
-    paused: readOnly("is-paused"),
-    shutDown: readOnly("is-shut-down"),
-    sbtc: readOnly("get-sbtc-token-principal"),
-    stx: [readOnly("get-total-stx-balance"), readOnly("get-total-stx-locked")],
-    outflow: readOnly("get-outflow", [STX]),
-    checkpoint: readOnly("get-checkpoint"),
+    roles: readOnly(VAULT_FUNCTIONS.getRoles),
+    pending: ROLES.map((role) => readOnly(VAULT_FUNCTIONS.getPendingRole, [Cl.stringAscii(role)])),
+    paused: readOnly(VAULT_FUNCTIONS.isPaused),
+    shutDown: readOnly(VAULT_FUNCTIONS.isShutDown),
+    sbtc: readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal),
+    stx: [readOnly(VAULT_FUNCTIONS.getTotalStxBalance), readOnly(VAULT_FUNCTIONS.getTotalStxLocked)],
+    outflow: readOnly(VAULT_FUNCTIONS.getOutflow, [STX]),
+    checkpoint: readOnly(VAULT_FUNCTIONS.getCheckpoint),
     held: heldByVault("STX"),
     mallory: stxBalance(mallory),
   };
@@ -132,7 +133,7 @@ function handRoleToProxy(role: (typeof ROLES)[number]): void {
   expectOk(proposeRole(role, PROXY).result);
   simnet.mineEmptyBlocks(ROLE_DELAY);
   // The proxy's own caller does not matter: the vault sees the proxy.
-  expectOk(viaProxy({ fn: "accept-role", args: [Cl.stringAscii(role)] }, bob).result);
+  expectOk(viaProxy({ fn: VAULT_FUNCTIONS.acceptRole, args: [Cl.stringAscii(role)] }, bob).result);
 }
 
 beforeEach(() => {
@@ -148,7 +149,7 @@ beforeEach(() => {
 
 describe("a role holder calling through another contract", () => {
   it("the admin gets ERR-NOT-AUTHORIZED (u200) from every admin function, and nothing changes", () => {
-    expectOk(call("pause", [], carol).result);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], carol).result);
     expectOk(proposeRole("signer", mallory).result);
     expectRefusedThroughProxy(
       [
@@ -159,14 +160,14 @@ describe("a role holder calling through another contract", () => {
         PROXIED.setOutflowLimit,
         PROXIED.revokeHotKeys,
         PROXIED.shutdown,
-        { fn: "set-sbtc-token-principal", args: [Cl.principal(`${deployer}.sip-010-trait`)] },
+        { fn: VAULT_FUNCTIONS.setSbtcTokenPrincipal, args: [Cl.principal(`${deployer}.sip-010-trait`)] },
       ],
       deployer,
     );
     // The same calls, made directly, are the admin's to make.
-    expectOk(call("unpause", [], deployer).result);
-    expectOk(call("set-outflow-limit", [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], deployer).result);
-    expectOk(call("cancel-role", [Cl.stringAscii("signer")], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.unpause, [], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.cancelRole, [Cl.stringAscii("signer")], deployer).result);
   });
 
   it("the guardian gets u200 from pause, cancel-role, revoke-hot-keys and veto-checkpoint, and nothing changes", () => {
@@ -176,10 +177,10 @@ describe("a role holder calling through another contract", () => {
       [PROXIED.pause, PROXIED.cancelRole, PROXIED.revokeHotKeys, PROXIED.vetoCheckpoint],
       carol,
     );
-    expectOk(call("veto-checkpoint", [], carol).result);
-    expectOk(call("cancel-role", [Cl.stringAscii("signer")], carol).result);
-    expectOk(call("pause", [], carol).result);
-    expectOk(call("revoke-hot-keys", [], carol).result);
+    expectOk(call(VAULT_FUNCTIONS.vetoCheckpoint, [], carol).result);
+    expectOk(call(VAULT_FUNCTIONS.cancelRole, [Cl.stringAscii("signer")], carol).result);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], carol).result);
+    expectOk(call(VAULT_FUNCTIONS.revokeHotKeys, [], carol).result);
   });
 
   it("the operator gets u200 from lock, release, settle and post-checkpoint, and nothing moves", () => {
@@ -188,7 +189,7 @@ describe("a role holder calling through another contract", () => {
       backend,
     );
     const before = stxBalance(mallory);
-    expectOk(call("settle-policy", PROXIED.settle.args, backend).result);
+    expectOk(call(VAULT_FUNCTIONS.settlePolicy, PROXIED.settle.args, backend).result);
     expect(stxBalance(mallory)).toBe(before + 1_000n);
   });
 });
@@ -199,7 +200,7 @@ describe("a contract holding a role", () => {
     simnet.mineEmptyBlocks(ROLE_DELAY);
     // The proposed contract accepts by calling; a person named in its place cannot.
     expectErr(acceptRole("guardian", deployer).result, ERR.NOT_AUTHORIZED);
-    const { result, events } = viaProxy({ fn: "accept-role", args: [Cl.stringAscii("guardian")] }, bob);
+    const { result, events } = viaProxy({ fn: VAULT_FUNCTIONS.acceptRole, args: [Cl.stringAscii("guardian")] }, bob);
     expectOk(result);
     expect(printedEvents(events)).toEqual([
       Cl.tuple({
@@ -209,38 +210,38 @@ describe("a contract holding a role", () => {
         who: Cl.contractPrincipal(deployer, PROXY_NAME),
       }),
     ]);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: PROXY, operator: backend, signer: backend }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: PROXY, operator: backend, signer: backend }));
   });
 
   it("as admin, unpauses, sets the outflow limit, proposes roles and shuts down; the previous admin no longer can", () => {
     handRoleToProxy("admin");
-    expectOk(call("pause", [], carol).result);
-    expectErr(call("unpause", [], deployer).result, ERR.NOT_AUTHORIZED);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], carol).result);
+    expectErr(call(VAULT_FUNCTIONS.unpause, [], deployer).result, ERR.NOT_AUTHORIZED);
 
     expectOk(viaProxy(PROXIED.unpause, bob).result);
-    expect(readOnly("is-paused")).toBeBool(false);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(false);
     expectOk(viaProxy(PROXIED.setOutflowLimit, bob).result);
     expectOk(viaProxy(PROXIED.proposeRole, bob).result);
-    expect(readOnly("get-pending-role", [Cl.stringAscii("operator")])).not.toBeNone();
-    expectOk(viaProxy({ fn: "cancel-role", args: [Cl.stringAscii("operator")] }, bob).result);
-    expect(readOnly("get-pending-role", [Cl.stringAscii("operator")])).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [Cl.stringAscii("operator")])).not.toBeNone();
+    expectOk(viaProxy({ fn: VAULT_FUNCTIONS.cancelRole, args: [Cl.stringAscii("operator")] }, bob).result);
+    expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [Cl.stringAscii("operator")])).toBeNone();
     expectOk(viaProxy(PROXIED.shutdown, bob).result);
-    expect(readOnly("is-shut-down")).toBeBool(true);
+    expect(readOnly(VAULT_FUNCTIONS.isShutDown)).toBeBool(true);
   });
 
   it("as guardian, pauses, cancels proposals, vetoes a fresh checkpoint and revokes the hot keys", () => {
     handRoleToProxy("guardian");
-    expectErr(call("revoke-hot-keys", [], carol).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.revokeHotKeys, [], carol).result, ERR.NOT_AUTHORIZED);
     expectOk(viaProxy(PROXIED.pause, bob).result);
-    expect(readOnly("is-paused")).toBeBool(true);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
     expectOk(proposeRole("signer", mallory).result);
     expectOk(viaProxy(PROXIED.cancelRole, bob).result);
-    expect(readOnly("get-pending-role", [Cl.stringAscii("signer")])).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [Cl.stringAscii("signer")])).toBeNone();
     expectOk(postCheckpoint(backend).result);
     expectOk(viaProxy(PROXIED.vetoCheckpoint, bob).result);
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
     expectOk(viaProxy(PROXIED.revokeHotKeys, bob).result);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: PROXY, operator: null, signer: null }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: PROXY, operator: null, signer: null }));
   });
 
   it("as operator, locks, releases, settles and posts checkpoints; the previous operator no longer can", () => {
@@ -252,16 +253,16 @@ describe("a contract holding a role", () => {
     expectOk(viaProxy(PROXIED.release, bob).result);
     expectOk(viaProxy(PROXIED.settle, bob).result);
     expect(stxBalance(mallory)).toBe(before + 1_000n);
-    expect(readOnly("get-total-stx-balance")).toBeUint(10_000_000n - 1_000n);
-    expect(readOnly("get-total-stx-locked")).toBeUint(5_000_000n - 1_000n);
+    expect(readOnly(VAULT_FUNCTIONS.getTotalStxBalance)).toBeUint(10_000_000n - 1_000n);
+    expect(readOnly(VAULT_FUNCTIONS.getTotalStxLocked)).toBeUint(5_000_000n - 1_000n);
     expectOk(viaProxy(PROXIED.postCheckpoint, bob).result);
-    expect(readOnly("get-checkpoint")).not.toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).not.toBeNone();
   });
 
   it("as admin, passes the admin check of set-sbtc-token-principal and meets its set-once rule (u204)", () => {
     handRoleToProxy("admin");
     expectErr(
-      viaProxy({ fn: "set-sbtc-token-principal", args: [Cl.principal(SBTC)] }, bob).result,
+      viaProxy({ fn: VAULT_FUNCTIONS.setSbtcTokenPrincipal, args: [Cl.principal(SBTC)] }, bob).result,
       ERR.ALREADY_INITIALIZED,
     );
   });

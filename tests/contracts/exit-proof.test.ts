@@ -9,6 +9,7 @@ import { Cl, ClarityType } from "@stacks/transactions";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   buildMerkleSumTree,
   exitLeafCV,
@@ -54,7 +55,7 @@ function leaf(provider: string, stx: bigint, sbtc: bigint, flows: Partial<ExitLe
 function postCheckpoint(tree: MerkleSumTree): void {
   simnet.mineEmptyBlocks(CHECKPOINT_VETO_WINDOW);
   const { result } = call(
-    "post-checkpoint",
+    VAULT_FUNCTIONS.postCheckpoint,
     [
       Cl.buffer(tree.root.hash),
       Cl.uint(tree.root.stx),
@@ -70,7 +71,7 @@ function postCheckpoint(tree: MerkleSumTree): void {
 
 /** The contract's `verify-exit-proof` for `leaf` (its provider as the `provider` argument). */
 function verifyOnChain(exitLeaf: ExitLeaf, proof: readonly ProofStep[]): boolean {
-  const result = readOnly("verify-exit-proof", [Cl.principal(exitLeaf.provider), exitLeafCV(exitLeaf), exitProofCV(proof)]);
+  const result = readOnly(VAULT_FUNCTIONS.verifyExitProof, [Cl.principal(exitLeaf.provider), exitLeafCV(exitLeaf), exitProofCV(proof)]);
   if (result.type === ClarityType.BoolTrue) return true;
   if (result.type === ClarityType.BoolFalse) return false;
   throw new Error(`verify-exit-proof returned ${result.type}, not a bool`);
@@ -157,14 +158,14 @@ function forgeries(
   return out;
 }
 
-describe("verify-exit-proof", () => {
+describe(VAULT_FUNCTIONS.verifyExitProof, () => {
   const a = leaf(PRINCIPALS[1], 1_000_000n, 2_500n, { stxIn: 3_000_000n, stxOut: 2_000_000n, sbtcIn: 2_500n });
   const b = leaf(PRINCIPALS[6], 0n, 7n, { sbtcIn: 9n, sbtcOut: 2n });
   const c = leaf(PRINCIPALS[2], 2n ** 100n, 2n ** 90n, { stxIn: 2n ** 127n, sbtcOut: 2n ** 128n - 1n });
 
   it("is false before any checkpoint, even for an honest proof", () => {
     const tree = buildMerkleSumTree([a, b, c]);
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
     expect(verifyOnChain(a, merkleSumProof(tree, 0))).toBe(false);
     expect(verifyOnChain(a, [])).toBe(false);
   });

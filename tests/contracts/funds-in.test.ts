@@ -1,6 +1,7 @@
 import { Cl } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   alice,
   bob,
@@ -28,7 +29,7 @@ import {
   VAULT,
 } from "./vault";
 
-describe("deposit-funds", () => {
+describe(VAULT_FUNCTIONS.depositFunds, () => {
   beforeEach(() => initializeVault());
 
   it("takes STX from the depositor, adds it to the STX balance and prints funds-deposited", () => {
@@ -99,7 +100,7 @@ describe("deposit-funds", () => {
       },
     );
     expect(seqs).toEqual([Cl.uint(1n), Cl.uint(2n), Cl.uint(3n), Cl.uint(4n)]);
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 4n, stxIn: 50n, sbtcIn: 50n }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 4n, stxIn: 50n, sbtcIn: 50n }));
   });
 
   it("creates the depositor's record at its first deposit and adds every later one to it, per token", () => {
@@ -114,28 +115,28 @@ describe("deposit-funds", () => {
 
     expect(providerRecord(alice)).toEqual(providerRecordCV({ stxIn: 1_234n, sbtcIn: 1_000n, createdSeq: 2n }));
     expect(providerRecord(bob)).toEqual(providerRecordCV({ stxIn: 5n, createdSeq: 1n }));
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 5n, stxIn: 1_239n, sbtcIn: 1_000n }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 5n, stxIn: 1_239n, sbtcIn: 1_000n }));
   });
 
   it("records an sBTC-only depositor with its sBTC in and nothing in STX", () => {
     mintSbtc(carol, 70n);
     expectOk(deposit(carol, 70n, "sBTC").result);
     expect(providerRecord(carol)).toEqual(providerRecordCV({ sbtcIn: 70n, createdSeq: 1n }));
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 1n, sbtcIn: 70n }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 1n, sbtcIn: 70n }));
   });
 
   it("leaves no record and no flow behind a failed deposit", () => {
     expectErr(deposit(alice, stxBalance(alice) + 1n).result, ERR.TRANSFER_FAILED);
     expectErr(deposit(alice, 0n).result, ERR.INVALID_AMOUNT);
     expect(providerRecord(alice)).toBeNone();
-    expect(readOnly("get-flows")).toEqual(flowsCV({}));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({}));
   });
 
   it("refuses a look-alike SIP-010 token with ERR-INVALID-TOKEN-CONTRACT (u202), moving none of it", () => {
     const fake = deployLookAlikeSbtc();
     expectOk(simnet.callPublicFn(fake, "mint", [Cl.uint(500n), Cl.principal(alice)], deployer).result);
     expectErr(
-      call("deposit-funds", [Cl.uint(500n), Cl.some(Cl.principal(fake))], alice).result,
+      call(VAULT_FUNCTIONS.depositFunds, [Cl.uint(500n), Cl.some(Cl.principal(fake))], alice).result,
       ERR.INVALID_TOKEN_CONTRACT,
     );
     expect(totals("sBTC")).toEqual({ balance: 0n, locked: 0n });
@@ -191,14 +192,14 @@ describe("sBTC token conformance", () => {
     expect(simnet.deployContract("structural-sbtc", structural, { clarityVersion: 4 }, deployer).result).toBeBool(true);
     const token = `${deployer}.structural-sbtc`;
 
-    expectOk(call("set-sbtc-token-principal", [Cl.principal(token)], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(token)], deployer).result);
     expectOk(simnet.callPublicFn(token, "mint", [Cl.uint(500n), Cl.principal(alice)], deployer).result);
-    expectOk(call("deposit-funds", [Cl.uint(500n), Cl.some(Cl.principal(token))], alice).result);
+    expectOk(call(VAULT_FUNCTIONS.depositFunds, [Cl.uint(500n), Cl.some(Cl.principal(token))], alice).result);
     expect(totals("sBTC")).toEqual({ balance: 500n, locked: 0n });
   });
 });
 
-describe("pay-premium", () => {
+describe(VAULT_FUNCTIONS.payPremium, () => {
   beforeEach(() => initializeVault());
 
   it("takes an STX premium into the pool balance and prints premium-paid with the policy id", () => {
@@ -258,7 +259,7 @@ describe("pay-premium", () => {
     expectOk(payPremium(bob, 2n, 40n, "sBTC").result);
     expectOk(payPremium(alice, 3n, 50n).result);
 
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 1n, stxIn: 100n }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 1n, stxIn: 100n }));
     expect(providerRecord(bob)).toBeNone();
     expect(providerRecord(alice)).toEqual(providerRecordCV({ stxIn: 100n, createdSeq: 1n }));
     expect(totals("STX").balance).toBe(180n);
@@ -281,7 +282,7 @@ describe("pay-premium", () => {
     const fake = deployLookAlikeSbtc();
     expectOk(simnet.callPublicFn(fake, "mint", [Cl.uint(500n), Cl.principal(bob)], deployer).result);
     expectErr(
-      call("pay-premium", [Cl.uint(1n), Cl.uint(500n), Cl.some(Cl.principal(fake))], bob).result,
+      call(VAULT_FUNCTIONS.payPremium, [Cl.uint(1n), Cl.uint(500n), Cl.some(Cl.principal(fake))], bob).result,
       ERR.INVALID_TOKEN_CONTRACT,
     );
     expect(totals("sBTC").balance).toBe(0n);

@@ -8,6 +8,7 @@ import { Cl, type ClarityValue } from "@stacks/transactions";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   alice,
   backend,
@@ -51,7 +52,7 @@ const WINDOW = BigInt(OUTFLOW_WINDOW);
 type OutflowView = { windowStart: bigint; used: bigint; cap: bigint; available: bigint };
 
 function outflow(token: Token): ClarityValue {
-  return readOnly("get-outflow", [token === "STX" ? Cl.none() : Cl.some(Cl.principal(SBTC))]);
+  return readOnly(VAULT_FUNCTIONS.getOutflow, [token === "STX" ? Cl.none() : Cl.some(Cl.principal(SBTC))]);
 }
 
 function outflowCV(view: OutflowView): ClarityValue {
@@ -64,7 +65,7 @@ function outflowCV(view: OutflowView): ClarityValue {
 }
 
 function setOutflowLimit(limitBps: bigint, stxFloor: bigint, sbtcFloor: bigint) {
-  return call("set-outflow-limit", [Cl.uint(limitBps), Cl.uint(stxFloor), Cl.uint(sbtcFloor)], deployer);
+  return call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(limitBps), Cl.uint(stxFloor), Cl.uint(sbtcFloor)], deployer);
 }
 
 /** Mines `n` empty blocks; simnet refuses nothing for 0 but there is nothing to mine. */
@@ -104,7 +105,7 @@ function settled(policyId: bigint, buyer: string, token: Token, amount: bigint, 
   });
 }
 
-describe("get-outflow", () => {
+describe(VAULT_FUNCTIONS.getOutflow, () => {
   it("reads {window-start: u0, used: u0, cap: floor, available: floor} on a fresh deployment, for both tokens", () => {
     expect(burnHeight()).toBeLessThan(WINDOW);
     expect(outflow("STX")).toEqual(outflowCV({ windowStart: 0n, used: 0n, cap: STX_FLOOR, available: STX_FLOOR }));
@@ -170,7 +171,7 @@ describe("one window per token, shared by withdrawals and settlements", () => {
     expect(heldByVault("STX")).toBe(27_500_000_000n);
     expect(stxBalance(alice)).toBe(aliceBefore + 1_000_000_000n);
     expect(stxBalance(bob)).toBe(bobBefore + 1_500_000_000n);
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 2n, stxIn: 30_000_000_000n, stxOut: 1_000_000_000n }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 2n, stxIn: 30_000_000_000n, stxOut: 1_000_000_000n }));
     expect(providerRecord(alice)).toEqual(
       providerRecordCV({ nonce: 1n, stxIn: 30_000_000_000n, stxOut: 1_000_000_000n, createdSeq: 1n }),
     );
@@ -314,7 +315,7 @@ describe("one window per token, shared by withdrawals and settlements", () => {
   });
 });
 
-describe("set-outflow-limit and the cap", () => {
+describe(`${VAULT_FUNCTIONS.setOutflowLimit} and the cap`, () => {
   it("moves the cap with the bps and with each token's floor on its own", () => {
     initializeVault();
     const start = burnHeight();

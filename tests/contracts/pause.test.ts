@@ -1,6 +1,7 @@
 import { Cl } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   alice,
   backend,
@@ -38,7 +39,7 @@ const GUARDIAN = carol;
 const pausedSet = (paused: boolean) =>
   Cl.tuple({ event: Cl.stringAscii("paused-set"), paused: Cl.bool(paused) });
 
-describe("pause and unpause", () => {
+describe(`${VAULT_FUNCTIONS.pause} and ${VAULT_FUNCTIONS.unpause}`, () => {
   // A guardian apart from the admin, so that what each of them may do shows.
   beforeEach(() => {
     initializeVault();
@@ -46,39 +47,39 @@ describe("pause and unpause", () => {
   });
 
   it("lets the guardian pause, printing paused-set", () => {
-    const { result, events } = call("pause", [], GUARDIAN);
+    const { result, events } = call(VAULT_FUNCTIONS.pause, [], GUARDIAN);
     expectOk(result);
-    expect(readOnly("is-paused")).toBeBool(true);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
     expect(printedEvents(events)).toEqual([pausedSet(true)]);
   });
 
   it("lets the admin pause too", () => {
-    const { result, events } = call("pause", [], deployer);
+    const { result, events } = call(VAULT_FUNCTIONS.pause, [], deployer);
     expectOk(result);
-    expect(readOnly("is-paused")).toBeBool(true);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
     expect(printedEvents(events)).toEqual([pausedSet(true)]);
   });
 
   it("refuses a pause from anyone else, the operator included, with ERR-NOT-AUTHORIZED (u200)", () => {
-    expectErr(call("pause", [], mallory).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("pause", [], backend).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("is-paused")).toBeBool(false);
+    expectErr(call(VAULT_FUNCTIONS.pause, [], mallory).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.pause, [], backend).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(false);
   });
 
   it("lets the admin unpause, printing paused-set false", () => {
-    expectOk(call("pause", [], GUARDIAN).result);
-    const { result, events } = call("unpause", [], deployer);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], GUARDIAN).result);
+    const { result, events } = call(VAULT_FUNCTIONS.unpause, [], deployer);
     expectOk(result);
-    expect(readOnly("is-paused")).toBeBool(false);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(false);
     expect(printedEvents(events)).toEqual([pausedSet(false)]);
   });
 
   it("refuses an unpause by the guardian with ERR-NOT-AUTHORIZED (u200): a stolen guardian key cannot reopen the vault", () => {
-    expectOk(call("pause", [], GUARDIAN).result);
-    expectErr(call("unpause", [], GUARDIAN).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("unpause", [], backend).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("unpause", [], mallory).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("is-paused")).toBeBool(true);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], GUARDIAN).result);
+    expectErr(call(VAULT_FUNCTIONS.unpause, [], GUARDIAN).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.unpause, [], backend).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.unpause, [], mallory).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
   });
 });
 
@@ -90,7 +91,7 @@ describe("while paused", () => {
     expectOk(deposit(alice, 10_000n, "sBTC").result);
     expectOk(lock(backend, [1n], 4_000n).result);
     expectOk(lock(backend, [2n], 3_000n, "sBTC").result);
-    expectOk(call("pause", [], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], deployer).result);
   });
 
   it("deposits fail with ERR-PAUSED (u207), counting no flow", () => {
@@ -99,7 +100,7 @@ describe("while paused", () => {
     expectErr(deposit(bob, 1n).result, ERR.PAUSED);
     expect(totals("STX")).toEqual({ balance: 10_000n, locked: 4_000n });
     expect(totals("sBTC")).toEqual({ balance: 10_000n, locked: 3_000n });
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 2n, stxIn: 10_000n, sbtcIn: 10_000n }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 2n, stxIn: 10_000n, sbtcIn: 10_000n }));
     expect(providerRecord(bob)).toBeNone();
   });
 
@@ -147,7 +148,7 @@ describe("while paused", () => {
   it("unpausing restores deposits, premiums, locks and withdrawals; a voucher refused during the pause still redeems", () => {
     const signed = voucher({ provider: alice, amount: 500n, nonce: 1n });
     expectErr(withdraw(signed).result, ERR.PAUSED);
-    expectOk(call("unpause", [], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.unpause, [], deployer).result);
     expectOk(deposit(alice, 1n).result);
     expectOk(payPremium(bob, 1n, 2n).result);
     expectOk(lock(backend, [3n], 3n).result);

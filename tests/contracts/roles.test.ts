@@ -5,6 +5,7 @@
 import { Cl } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   acceptRole,
   alice,
@@ -45,7 +46,7 @@ import {
 } from "./vault";
 
 function pendingRole(role: string) {
-  return readOnly("get-pending-role", [Cl.stringAscii(role)]);
+  return readOnly(VAULT_FUNCTIONS.getPendingRole, [Cl.stringAscii(role)]);
 }
 
 function pendingCV(who: string, eta: bigint) {
@@ -53,7 +54,7 @@ function pendingCV(who: string, eta: bigint) {
 }
 
 function cancelRole(role: string, sender: string) {
-  return call("cancel-role", [Cl.stringAscii(role)], sender);
+  return call(VAULT_FUNCTIONS.cancelRole, [Cl.stringAscii(role)], sender);
 }
 
 const roleSet = (role: Role, previous: string | null, who: string) =>
@@ -66,7 +67,7 @@ const roleSet = (role: Role, previous: string | null, who: string) =>
 
 const HOT_KEYS_REVOKED = Cl.tuple({ event: Cl.stringAscii("hot-keys-revoked") });
 
-describe("propose-role", () => {
+describe(VAULT_FUNCTIONS.proposeRole, () => {
   it.each(ROLES)("lets the admin propose a %s, due ROLE_DELAY burn blocks later, printing role-proposed", (role) => {
     const eta = burnHeight() + BigInt(ROLE_DELAY);
     const { result, events } = proposeRole(role, alice);
@@ -81,7 +82,7 @@ describe("propose-role", () => {
     ]);
     expect(pendingRole(role)).toEqual(pendingCV(alice, eta));
     // Nothing changes until the proposal is accepted.
-    expect(readOnly("get-roles")).toEqual(
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(
       rolesCV({ admin: deployer, guardian: deployer, operator: deployer, signer: deployer }),
     );
   });
@@ -106,7 +107,7 @@ describe("propose-role", () => {
     simnet.mineEmptyBlocks(ROLE_DELAY);
     expectErr(acceptRole("guardian", alice).result, ERR.NOT_AUTHORIZED);
     expectOk(acceptRole("guardian", bob).result);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: bob, operator: deployer, signer: deployer }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: bob, operator: deployer, signer: deployer }));
   });
 
   it("refuses an unknown role name with ERR-INVALID-ROLE (u220), recording nothing", () => {
@@ -127,7 +128,7 @@ describe("propose-role", () => {
   });
 });
 
-describe("accept-role", () => {
+describe(VAULT_FUNCTIONS.acceptRole, () => {
   it("hands each of the four roles over, printing role-set with the previous holder", () => {
     for (const [role, who] of [
       ["guardian", carol],
@@ -144,7 +145,7 @@ describe("accept-role", () => {
     expect(printedEvents(acceptRole("signer", nextSigner).events)).toEqual([roleSet("signer", deployer, nextSigner)]);
     expect(printedEvents(acceptRole("admin", alice).events)).toEqual([roleSet("admin", deployer, alice)]);
 
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: alice, guardian: carol, operator: backend, signer: nextSigner }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: alice, guardian: carol, operator: backend, signer: nextSigner }));
     for (const role of ROLES) expect(pendingRole(role)).toBeNone();
   });
 
@@ -161,7 +162,7 @@ describe("accept-role", () => {
     simnet.mineEmptyBlocks(1);
     expect(burnHeight()).toBe(eta);
     expectOk(acceptRole("guardian", carol).result);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: deployer, signer: deployer }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: deployer, signer: deployer }));
   });
 
   it("lets only the proposed principal accept: anyone else, the admin included, gets ERR-NOT-AUTHORIZED (u200)", () => {
@@ -169,7 +170,7 @@ describe("accept-role", () => {
     simnet.mineEmptyBlocks(ROLE_DELAY);
     expectErr(acceptRole("operator", mallory).result, ERR.NOT_AUTHORIZED);
     expectErr(acceptRole("operator", deployer).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: deployer, operator: deployer, signer: deployer }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: deployer, operator: deployer, signer: deployer }));
     expectOk(acceptRole("operator", backend).result);
   });
 
@@ -184,11 +185,11 @@ describe("accept-role", () => {
     simnet.mineEmptyBlocks(ROLE_DELAY);
     expectErr(acceptRole("signer", backend).result, ERR.INVALID_ROLE);
     expectErr(acceptRole("owner", backend).result, ERR.INVALID_ROLE);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: deployer, operator: deployer, signer: deployer }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: deployer, operator: deployer, signer: deployer }));
   });
 });
 
-describe("cancel-role", () => {
+describe(VAULT_FUNCTIONS.cancelRole, () => {
   beforeEach(() => handRole("guardian", carol));
 
   it("lets the admin drop a pending proposal, printing role-cancelled; the proposed principal can no longer accept", () => {
@@ -201,7 +202,7 @@ describe("cancel-role", () => {
     expect(pendingRole("operator")).toBeNone();
     simnet.mineEmptyBlocks(ROLE_DELAY);
     expectErr(acceptRole("operator", mallory).result, ERR.INVALID_ROLE);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: deployer, signer: deployer }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: deployer, signer: deployer }));
   });
 
   it("lets the guardian drop a pending proposal: the answer to a proposal made with a stolen admin key", () => {
@@ -213,7 +214,7 @@ describe("cancel-role", () => {
     ]);
     simnet.mineEmptyBlocks(ROLE_DELAY);
     expectErr(acceptRole("admin", mallory).result, ERR.INVALID_ROLE);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: deployer, signer: deployer }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: deployer, signer: deployer }));
   });
 
   it("refuses with ERR-INVALID-ROLE (u220) when nothing is pending, or the name is unknown", () => {
@@ -232,7 +233,7 @@ describe("cancel-role", () => {
   });
 });
 
-describe("revoke-hot-keys", () => {
+describe(VAULT_FUNCTIONS.revokeHotKeys, () => {
   const POOL = 10_000_000n;
 
   beforeEach(() => {
@@ -243,41 +244,41 @@ describe("revoke-hot-keys", () => {
   });
 
   it("lets the guardian drop the operator and signer at once, printing hot-keys-revoked", () => {
-    const { result, events } = call("revoke-hot-keys", [], carol);
+    const { result, events } = call(VAULT_FUNCTIONS.revokeHotKeys, [], carol);
     expectOk(result);
     expect(printedEvents(events)).toEqual([HOT_KEYS_REVOKED]);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: null, signer: null }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: null, signer: null }));
   });
 
   it("lets the admin revoke too", () => {
-    const { result, events } = call("revoke-hot-keys", [], deployer);
+    const { result, events } = call(VAULT_FUNCTIONS.revokeHotKeys, [], deployer);
     expectOk(result);
     expect(printedEvents(events)).toEqual([HOT_KEYS_REVOKED]);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: null, signer: null }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: null, signer: null }));
   });
 
   it("refuses anyone else, the hot keys themselves included, with ERR-NOT-AUTHORIZED (u200)", () => {
-    expectErr(call("revoke-hot-keys", [], mallory).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("revoke-hot-keys", [], backend).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: backend, signer: backend }));
+    expectErr(call(VAULT_FUNCTIONS.revokeHotKeys, [], mallory).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.revokeHotKeys, [], backend).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: carol, operator: backend, signer: backend }));
   });
 
   it("makes every operator call fail with u200 afterwards, for the old holder and everyone else", () => {
-    expectOk(call("revoke-hot-keys", [], carol).result);
+    expectOk(call(VAULT_FUNCTIONS.revokeHotKeys, [], carol).result);
     for (const sender of [backend, deployer, carol]) {
       expectErr(lock(sender, [2n], 1n).result, ERR.NOT_AUTHORIZED);
       expectErr(release(sender, [1n], 1n).result, ERR.NOT_AUTHORIZED);
       expectErr(settle(sender, 1n, sender, 1n).result, ERR.NOT_AUTHORIZED);
       expectErr(postCheckpoint(sender).result, ERR.NOT_AUTHORIZED);
-      expectErr(call("publish-leaves", [Cl.uint(1n), Cl.uint(0n), Cl.list([])], sender).result, ERR.NOT_AUTHORIZED);
+      expectErr(call(VAULT_FUNCTIONS.publishLeaves, [Cl.uint(1n), Cl.uint(0n), Cl.list([])], sender).result, ERR.NOT_AUTHORIZED);
     }
     expect(totals("STX")).toEqual({ balance: POOL, locked: 4_000_000n });
-    expect(readOnly("get-checkpoint")).toBeNone();
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toBeNone();
   });
 
   it("makes every voucher fail with u211 afterwards, those signed before the revocation included", () => {
     const signedBefore = voucher({ provider: alice, amount: 1_000n, nonce: 1n });
-    expectOk(call("revoke-hot-keys", [], carol).result);
+    expectOk(call(VAULT_FUNCTIONS.revokeHotKeys, [], carol).result);
     expectErr(withdraw(signedBefore).result, ERR.INVALID_SIGNATURE);
     expectErr(withdraw(voucher({ provider: alice, amount: 1_000n, nonce: 2n })).result, ERR.INVALID_SIGNATURE);
     expectErr(
@@ -289,7 +290,7 @@ describe("revoke-hot-keys", () => {
   });
 
   it("gives the hot roles new holders only through propose and accept, with previous none", () => {
-    expectOk(call("revoke-hot-keys", [], carol).result);
+    expectOk(call(VAULT_FUNCTIONS.revokeHotKeys, [], carol).result);
     expectOk(proposeRole("operator", backend).result);
     expectOk(proposeRole("signer", nextSigner).result);
     expectErr(acceptRole("operator", backend).result, ERR.TIMELOCK);
@@ -298,7 +299,7 @@ describe("revoke-hot-keys", () => {
     simnet.mineEmptyBlocks(ROLE_DELAY);
     expect(printedEvents(acceptRole("operator", backend).events)).toEqual([roleSet("operator", null, backend)]);
     expect(printedEvents(acceptRole("signer", nextSigner).events)).toEqual([roleSet("signer", null, nextSigner)]);
-    expect(readOnly("get-roles")).toEqual(
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(
       rolesCV({ admin: deployer, guardian: carol, operator: backend, signer: nextSigner }),
     );
 
@@ -319,35 +320,35 @@ describe("admin hand-over", () => {
   });
 
   it("moves every admin power to the new admin; the old one gets ERR-NOT-AUTHORIZED (u200)", () => {
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: alice, guardian: deployer, operator: backend, signer: backend }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: alice, guardian: deployer, operator: backend, signer: backend }));
     expectErr(proposeRole("operator", deployer).result, ERR.NOT_AUTHORIZED);
     expectErr(
-      call("set-outflow-limit", [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], deployer).result,
+      call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], deployer).result,
       ERR.NOT_AUTHORIZED,
     );
-    expectErr(call("shutdown", [], deployer).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("is-shut-down")).toBeBool(false);
+    expectErr(call(VAULT_FUNCTIONS.shutdown, [], deployer).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.isShutDown)).toBeBool(false);
     expect(pendingRole("operator")).toBeNone();
 
     expectOk(proposeRole("operator", bob, alice).result);
-    expectOk(call("set-outflow-limit", [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], alice).result);
+    expectOk(call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], alice).result);
   });
 
   it("leaves the old admin, still guardian, able to pause but no longer to unpause", () => {
-    expectOk(call("pause", [], deployer).result);
-    expectErr(call("unpause", [], deployer).result, ERR.NOT_AUTHORIZED);
-    expect(readOnly("is-paused")).toBeBool(true);
-    expectOk(call("unpause", [], alice).result);
-    expect(readOnly("is-paused")).toBeBool(false);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], deployer).result);
+    expectErr(call(VAULT_FUNCTIONS.unpause, [], deployer).result, ERR.NOT_AUTHORIZED);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
+    expectOk(call(VAULT_FUNCTIONS.unpause, [], alice).result);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(false);
   });
 
   it("lets the new admin hand the role on again, and take the guardian role away from the old admin", () => {
     expectOk(proposeRole("guardian", carol, alice).result);
     simnet.mineEmptyBlocks(ROLE_DELAY);
     expect(printedEvents(acceptRole("guardian", carol).events)).toEqual([roleSet("guardian", deployer, carol)]);
-    expectErr(call("pause", [], deployer).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.pause, [], deployer).result, ERR.NOT_AUTHORIZED);
     handRole("admin", bob, alice);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: bob, guardian: carol, operator: backend, signer: backend }));
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: bob, guardian: carol, operator: backend, signer: backend }));
     expectErr(proposeRole("signer", alice, alice).result, ERR.NOT_AUTHORIZED);
   });
 });
@@ -360,22 +361,22 @@ describe("the guardian", () => {
     handRole("guardian", carol);
     expectOk(deposit(alice, POOL).result);
     expectOk(lock(backend, [1n], 4_000_000n).result);
-    expectOk(call("pause", [], carol).result);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], carol).result);
   });
 
   it("cannot propose roles, unpause, set the outflow limit, configure sBTC or shut down (u200)", () => {
     expectErr(proposeRole("admin", carol, carol).result, ERR.NOT_AUTHORIZED);
     expectErr(proposeRole("operator", carol, carol).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("unpause", [], carol).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("set-outflow-limit", [Cl.uint(0n), Cl.uint(0n), Cl.uint(0n)], carol).result, ERR.NOT_AUTHORIZED);
-    expectErr(call("shutdown", [], carol).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.unpause, [], carol).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(0n), Cl.uint(0n), Cl.uint(0n)], carol).result, ERR.NOT_AUTHORIZED);
+    expectErr(call(VAULT_FUNCTIONS.shutdown, [], carol).result, ERR.NOT_AUTHORIZED);
     expect(pendingRole("admin")).toBeNone();
-    expect(readOnly("is-paused")).toBeBool(true);
-    expect(readOnly("is-shut-down")).toBeBool(false);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
+    expect(readOnly(VAULT_FUNCTIONS.isShutDown)).toBeBool(false);
   });
 
   it("cannot move money: lock, release, settle and post-checkpoint fail u200, a voucher from any key but the signer u211", () => {
-    expectOk(call("unpause", [], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.unpause, [], deployer).result);
     const before = stxBalance(carol);
     expectErr(lock(carol, [2n], 1n).result, ERR.NOT_AUTHORIZED);
     expectErr(release(carol, [1n], 4_000_000n).result, ERR.NOT_AUTHORIZED);

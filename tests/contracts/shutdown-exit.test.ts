@@ -8,6 +8,7 @@
 import { Cl, type ClarityValue } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS, type VaultPublicFunction } from "../../convex/chain/vault";
 import { buildMerkleSumTree, merkleSumProof, type ExitLeaf, type MerkleSumTree, type ProofStep } from "../../convex/domain/merkleSum";
 import {
   checkpointCV,
@@ -97,7 +98,7 @@ function mineTo(height: bigint): void {
 }
 
 function shutdown(sender: string) {
-  return call("shutdown", [], sender);
+  return call(VAULT_FUNCTIONS.shutdown, [], sender);
 }
 
 function balanceOf(who: string, token: Token): bigint {
@@ -148,11 +149,11 @@ function expectShutdown(by: string, terms: ExitTerms): void {
   const { result, events } = shutdown(by);
   expectOk(result);
   expect(printedEvents(events)).toEqual([shutdownEvent(by, terms)]);
-  expect(readOnly("get-exit-terms")).toEqual(exitTermsCV(terms));
-  expect(readOnly("is-shut-down")).toBeBool(true);
+  expect(readOnly(VAULT_FUNCTIONS.getExitTerms)).toEqual(exitTermsCV(terms));
+  expect(readOnly(VAULT_FUNCTIONS.isShutDown)).toBeBool(true);
 }
 
-describe("shutdown: who and when", () => {
+describe(`${VAULT_FUNCTIONS.shutdown}: who and when`, () => {
   it("lets the admin shut down at any time, even at the deployment height, with liabilities in − out when there is no checkpoint", () => {
     expectOk(deposit(alice, 5_000_000n).result);
     expect(burnHeight()).toBe(deployedAt);
@@ -168,7 +169,7 @@ describe("shutdown: who and when", () => {
     for (const sender of [mallory, backend, carol, alice]) {
       expectErr(shutdown(sender).result, ERR.NOT_AUTHORIZED);
     }
-    expect(readOnly("is-shut-down")).toBeBool(false);
+    expect(readOnly(VAULT_FUNCTIONS.isShutDown)).toBeBool(false);
 
     mine(1n);
     expectShutdown(mallory, { stxAssets: 5_000_000n, stxLiabilities: 5_000_000n, sbtcAssets: 0n, sbtcLiabilities: 0n });
@@ -228,7 +229,7 @@ describe("shutdown: who and when", () => {
     mineTo(secondAt + VETO_WINDOW - 1n);
     expectErr(shutdown(deployer).result, ERR.INVALID_CHECKPOINT);
     expectErr(shutdown(mallory).result, ERR.INVALID_CHECKPOINT);
-    expect(readOnly("is-shut-down")).toBeBool(false);
+    expect(readOnly(VAULT_FUNCTIONS.isShutDown)).toBeBool(false);
 
     mine(1n);
     // Out of its window, the new checkpoint restarts the silence: a stranger waits again, the admin does not.
@@ -244,7 +245,7 @@ describe("shutdown: who and when", () => {
   });
 });
 
-describe("shutdown: assets and liabilities", () => {
+describe(`${VAULT_FUNCTIONS.shutdown}: assets and liabilities`, () => {
   it("takes liabilities = sum + (in − flows.in) − (out − flows.out) of the checkpoint, and assets = the tracked balance, settlements and locks included", () => {
     initializeVault();
     expectOk(deposit(alice, 4_000_000_000n).result);
@@ -343,27 +344,27 @@ describe("after shutdown", () => {
     const signed = voucher({ provider: alice, amount: 1n, nonce: 1n });
     // Had the vault stayed open, each call would have succeeded for its caller, but two:
     // the sBTC principal is set already (u204) and the checkpoint's veto window has passed (u219).
-    const calls: { fn: string; args: ClarityValue[]; sender: string }[] = [
-      { fn: "set-sbtc-token-principal", args: [Cl.principal(SBTC)], sender: deployer },
-      { fn: "propose-role", args: [Cl.stringAscii("guardian"), Cl.principal(carol)], sender: deployer },
-      { fn: "accept-role", args: [Cl.stringAscii("operator")], sender: carol },
-      { fn: "cancel-role", args: [Cl.stringAscii("operator")], sender: deployer },
-      { fn: "revoke-hot-keys", args: [], sender: deployer },
-      { fn: "pause", args: [], sender: deployer },
-      { fn: "unpause", args: [], sender: deployer },
-      { fn: "set-outflow-limit", args: [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], sender: deployer },
-      { fn: "deposit-funds", args: [Cl.uint(1n), STX], sender: alice },
-      { fn: "pay-premium", args: [Cl.uint(3n), Cl.uint(1n), STX], sender: mallory },
-      { fn: "lock-collateral-aggregate", args: [Cl.list([Cl.uint(3n)]), Cl.uint(1n), STX], sender: backend },
-      { fn: "release-collateral-aggregate", args: [Cl.list([Cl.uint(1n)]), Cl.uint(1n), STX], sender: backend },
-      { fn: "settle-policy", args: [Cl.uint(1n), Cl.principal(bob), Cl.uint(1n), STX], sender: backend },
+    const calls: { fn: VaultPublicFunction; args: ClarityValue[]; sender: string }[] = [
+      { fn: VAULT_FUNCTIONS.setSbtcTokenPrincipal, args: [Cl.principal(SBTC)], sender: deployer },
+      { fn: VAULT_FUNCTIONS.proposeRole, args: [Cl.stringAscii("guardian"), Cl.principal(carol)], sender: deployer },
+      { fn: VAULT_FUNCTIONS.acceptRole, args: [Cl.stringAscii("operator")], sender: carol },
+      { fn: VAULT_FUNCTIONS.cancelRole, args: [Cl.stringAscii("operator")], sender: deployer },
+      { fn: VAULT_FUNCTIONS.revokeHotKeys, args: [], sender: deployer },
+      { fn: VAULT_FUNCTIONS.pause, args: [], sender: deployer },
+      { fn: VAULT_FUNCTIONS.unpause, args: [], sender: deployer },
+      { fn: VAULT_FUNCTIONS.setOutflowLimit, args: [Cl.uint(10_000n), Cl.uint(0n), Cl.uint(0n)], sender: deployer },
+      { fn: VAULT_FUNCTIONS.depositFunds, args: [Cl.uint(1n), STX], sender: alice },
+      { fn: VAULT_FUNCTIONS.payPremium, args: [Cl.uint(3n), Cl.uint(1n), STX], sender: mallory },
+      { fn: VAULT_FUNCTIONS.lockCollateralAggregate, args: [Cl.list([Cl.uint(3n)]), Cl.uint(1n), STX], sender: backend },
+      { fn: VAULT_FUNCTIONS.releaseCollateralAggregate, args: [Cl.list([Cl.uint(1n)]), Cl.uint(1n), STX], sender: backend },
+      { fn: VAULT_FUNCTIONS.settlePolicy, args: [Cl.uint(1n), Cl.principal(bob), Cl.uint(1n), STX], sender: backend },
       {
-        fn: "withdraw-funds",
+        fn: VAULT_FUNCTIONS.withdrawFunds,
         args: [Cl.uint(1n), STX, Cl.uint(signed.nonce), Cl.uint(signed.expiresAt), Cl.bufferFromHex(signed.signature)],
         sender: alice,
       },
       {
-        fn: "post-checkpoint",
+        fn: VAULT_FUNCTIONS.postCheckpoint,
         args: [
           Cl.buffer(checkpoint.root),
           Cl.uint(checkpoint.stxSum),
@@ -374,16 +375,16 @@ describe("after shutdown", () => {
         ],
         sender: backend,
       },
-      { fn: "veto-checkpoint", args: [], sender: deployer },
-      { fn: "publish-leaves", args: [Cl.uint(1n), Cl.uint(0n), Cl.list(publishedLeafCVs(leaves))], sender: backend },
-      { fn: "shutdown", args: [], sender: deployer },
+      { fn: VAULT_FUNCTIONS.vetoCheckpoint, args: [], sender: deployer },
+      { fn: VAULT_FUNCTIONS.publishLeaves, args: [Cl.uint(1n), Cl.uint(0n), Cl.list(publishedLeafCVs(leaves))], sender: backend },
+      { fn: VAULT_FUNCTIONS.shutdown, args: [], sender: deployer },
     ];
     const publicFunctions = simnet
       .getContractsInterfaces()
       .get(VAULT)!
       .functions.filter((f) => f.access === "public")
       .map((f) => f.name);
-    expect([...calls.map((c) => c.fn), "claim-exit"].sort()).toEqual([...publicFunctions].sort());
+    expect([...calls.map((c) => c.fn), VAULT_FUNCTIONS.claimExit].sort()).toEqual([...publicFunctions].sort());
 
     for (const { fn, args, sender } of calls) {
       expect(call(fn, args, sender).result, `${fn} by its caller`).toBeErr(Cl.uint(ERR.SHUT_DOWN));
@@ -391,14 +392,14 @@ describe("after shutdown", () => {
     }
 
     // Nothing moved.
-    expect(readOnly("is-shut-down")).toBeBool(true);
-    expect(readOnly("is-paused")).toBeBool(false);
-    expect(readOnly("get-roles")).toEqual(rolesCV({ admin: deployer, guardian: deployer, operator: backend, signer: backend }));
-    expect(readOnly("get-pending-role", [Cl.stringAscii("operator")])).toBeSome(
+    expect(readOnly(VAULT_FUNCTIONS.isShutDown)).toBeBool(true);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(false);
+    expect(readOnly(VAULT_FUNCTIONS.getRoles)).toEqual(rolesCV({ admin: deployer, guardian: deployer, operator: backend, signer: backend }));
+    expect(readOnly(VAULT_FUNCTIONS.getPendingRole, [Cl.stringAscii("operator")])).toBeSome(
       Cl.tuple({ who: Cl.principal(carol), eta: Cl.uint(postedAt + BigInt(ROLE_DELAY)) }),
     );
-    expect(readOnly("get-checkpoint")).toEqual(checkpointCV({ ...checkpoint, epoch: 1n, postedAt }));
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 2n, stxIn: 5_000_000_000n, sbtcIn: 50_000_000n }));
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(checkpointCV({ ...checkpoint, epoch: 1n, postedAt }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 2n, stxIn: 5_000_000_000n, sbtcIn: 50_000_000n }));
     expect(totals("STX")).toEqual({ balance: 5_000_000_000n, locked: 0n });
     expect(totals("sBTC")).toEqual({ balance: 50_000_000n, locked: 0n });
     expect(heldByVault("STX")).toBe(5_000_000_000n);
@@ -447,7 +448,7 @@ const MOVED_TERMS: ExitTerms = {
   sbtcLiabilities: 100_000_000n - 10_000_000n,
 };
 
-describe("claim-exit", () => {
+describe(VAULT_FUNCTIONS.claimExit, () => {
   it("fails u216 before shutdown, with or without a leaf, for a provider and for a stranger", () => {
     const { tree, leaves } = fundCheckpointAndMove();
     expectErr(claimExit(alice, "STX", leaves[0]!, merkleSumProof(tree, 0)).result, ERR.NOT_SHUT_DOWN);
@@ -471,10 +472,10 @@ describe("claim-exit", () => {
 
     // Alice: 3,500 + (5,000 − 4,000) − (500 − 500) STX.
     expectClaim(alice, "STX", leaves[0]!, merkleSumProof(tree, 0), { owed: 4_500_000_000n, paid: 4_500_000_000n });
-    expect(readOnly("get-total-stx-balance")).toBeUint(2_300_000_001n);
+    expect(readOnly(VAULT_FUNCTIONS.getTotalStxBalance)).toBeUint(2_300_000_001n);
     // Bob: 0.4 + (0.4 − 0.4) − (0.1 − 0) sBTC.
     expectClaim(bob, "sBTC", leaves[1]!, merkleSumProof(tree, 1), { owed: 30_000_000n, paid: 30_000_000n });
-    expect(readOnly("get-total-sbtc-balance")).toBeUint(60_000_000n);
+    expect(readOnly(VAULT_FUNCTIONS.getTotalSbtcBalance)).toBeUint(60_000_000n);
   });
 
   it("refuses a bad proof with u217 and records no claim: altered amounts, another provider's leaf, a missing proof", () => {
@@ -498,7 +499,7 @@ describe("claim-exit", () => {
   it("without a leaf pays in − out to a record created after the checkpoint, and refuses (u217) a record the checkpoint covers", () => {
     const { snapshot } = fundCheckpointAndMove();
     expectShutdown(deployer, MOVED_TERMS);
-    expect(readOnly("get-provider-record", [Cl.principal(carol)])).toBeSome(
+    expect(readOnly(VAULT_FUNCTIONS.getProviderRecord, [Cl.principal(carol)])).toBeSome(
       Cl.tuple({
         nonce: Cl.uint(0n),
         "stx-in": Cl.uint(300_000_000n),
@@ -587,9 +588,9 @@ describe("claim-exit", () => {
 
   it("works while paused: pause before the shutdown, claims still pay", () => {
     const { tree, leaves } = fundCheckpointAndMove();
-    expectOk(call("pause", [], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], deployer).result);
     expectShutdown(deployer, MOVED_TERMS);
-    expect(readOnly("is-paused")).toBeBool(true);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
     expectClaim(bob, "STX", leaves[1]!, merkleSumProof(tree, 1), { owed: 2_000_000_000n, paid: 2_000_000_000n });
     expectClaim(carol, "STX", null, [], { owed: 300_000_000n, paid: 300_000_000n });
   });

@@ -7,6 +7,15 @@ import { Cl, privateKeyToAddress, type ClarityValue } from "@stacks/transactions
 import { expect } from "vitest";
 
 import {
+  VAULT_ERRORS,
+  VAULT_FUNCTIONS,
+  VAULT_ROLES,
+  VAULT_TOTALS,
+  type VaultPublicFunction,
+  type VaultReadOnlyFunction,
+  type VaultRole,
+} from "../../convex/chain/vault";
+import {
   chainIdOf,
   signWithdrawalVoucher,
   type WithdrawalVoucher,
@@ -45,29 +54,7 @@ export const nextSigner = privateKeyToAddress(NEXT_SIGNER_KEY, "testnet");
 export const STX = Cl.none();
 export const SBTC_ARG = Cl.some(Cl.principal(SBTC));
 
-export const ERR = {
-  NOT_AUTHORIZED: 200n,
-  INSUFFICIENT_BALANCE: 201n,
-  INVALID_TOKEN_CONTRACT: 202n,
-  TRANSFER_FAILED: 203n,
-  ALREADY_INITIALIZED: 204n,
-  LOCK_AMOUNT_EXCEEDS_AVAILABLE: 205n,
-  UNLOCK_AMOUNT_EXCEEDS_LOCKED: 206n,
-  PAUSED: 207n,
-  INVALID_AMOUNT: 208n,
-  VOUCHER_EXPIRED: 209n,
-  VOUCHER_USED: 210n,
-  INVALID_SIGNATURE: 211n,
-  NOT_INITIALIZED: 212n,
-  OUTFLOW_LIMIT: 213n,
-  TIMELOCK: 214n,
-  SHUT_DOWN: 215n,
-  NOT_SHUT_DOWN: 216n,
-  INVALID_PROOF: 217n,
-  ALREADY_CLAIMED: 218n,
-  INVALID_CHECKPOINT: 219n,
-  INVALID_ROLE: 220n,
-} as const;
+export const ERR = VAULT_ERRORS;
 
 /** Delays in burn blocks, as the vault fixes them. */
 export const OUTFLOW_WINDOW = 144;
@@ -75,11 +62,11 @@ export const ROLE_DELAY = 144;
 export const CHECKPOINT_VETO_WINDOW = 144;
 export const SILENCE = 4320;
 
-export function call(fn: string, args: ClarityValue[], sender: string) {
+export function call(fn: VaultPublicFunction, args: ClarityValue[], sender: string) {
   return simnet.callPublicFn(VAULT, fn, args, sender);
 }
 
-export function readOnly(fn: string, args: ClarityValue[] = []): ClarityValue {
+export function readOnly(fn: VaultReadOnlyFunction, args: ClarityValue[] = []): ClarityValue {
   return simnet.callReadOnlyFn(VAULT, fn, args, deployer).result;
 }
 
@@ -91,15 +78,15 @@ export function expectErr(result: ClarityValue, code: bigint): void {
   expect(result).toBeErr(Cl.uint(code));
 }
 
-export type Role = "admin" | "guardian" | "operator" | "signer";
-export const ROLES: readonly Role[] = ["admin", "guardian", "operator", "signer"];
+export type Role = VaultRole;
+export const ROLES: readonly Role[] = VAULT_ROLES;
 
 export function proposeRole(role: string, who: string, sender: string = deployer) {
-  return call("propose-role", [Cl.stringAscii(role), Cl.principal(who)], sender);
+  return call(VAULT_FUNCTIONS.proposeRole, [Cl.stringAscii(role), Cl.principal(who)], sender);
 }
 
 export function acceptRole(role: string, sender: string) {
-  return call("accept-role", [Cl.stringAscii(role)], sender);
+  return call(VAULT_FUNCTIONS.acceptRole, [Cl.stringAscii(role)], sender);
 }
 
 /** Proposes `who` for `role` as the admin (the deployer), waits ROLE_DELAY burn blocks and accepts as `who`. */
@@ -127,16 +114,16 @@ export function rolesCV(holders: { admin: string; guardian: string; operator: st
  * window, for tests about something else than the limit).
  */
 export function initializeVault(options: { limitBps?: bigint } = {}): void {
-  expectOk(call("set-sbtc-token-principal", [Cl.principal(SBTC)], deployer).result);
+  expectOk(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(SBTC)], deployer).result);
   for (const role of ["operator", "signer"] as const) {
-    expectOk(call("propose-role", [Cl.stringAscii(role), Cl.principal(backend)], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.proposeRole, [Cl.stringAscii(role), Cl.principal(backend)], deployer).result);
   }
   simnet.mineEmptyBlocks(ROLE_DELAY);
   for (const role of ["operator", "signer"] as const) {
-    expectOk(call("accept-role", [Cl.stringAscii(role)], backend).result);
+    expectOk(call(VAULT_FUNCTIONS.acceptRole, [Cl.stringAscii(role)], backend).result);
   }
   if (options.limitBps !== undefined) {
-    expectOk(call("set-outflow-limit", [Cl.uint(options.limitBps), Cl.uint(0), Cl.uint(0)], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(options.limitBps), Cl.uint(0), Cl.uint(0)], deployer).result);
   }
 }
 
@@ -153,7 +140,7 @@ export type CheckpointInput = {
 export function postCheckpoint(sender: string, checkpoint: CheckpointInput = {}) {
   const flows = checkpoint.flows ?? { stxIn: 0n, stxOut: 0n, sbtcIn: 0n, sbtcOut: 0n };
   return call(
-    "post-checkpoint",
+    VAULT_FUNCTIONS.postCheckpoint,
     [
       Cl.bufferFromHex(checkpoint.root ?? "00".repeat(32)),
       Cl.uint(checkpoint.stxSum ?? 0n),
@@ -200,7 +187,7 @@ export function providerRecordCV(record: Partial<ProviderRecord> & { createdSeq:
 }
 
 export function providerRecord(provider: string): ClarityValue {
-  return readOnly("get-provider-record", [Cl.principal(provider)]);
+  return readOnly(VAULT_FUNCTIONS.getProviderRecord, [Cl.principal(provider)]);
 }
 
 export type Flows = { seq: bigint; stxIn: bigint; stxOut: bigint; sbtcIn: bigint; sbtcOut: bigint };
@@ -234,16 +221,16 @@ export function tokenArg(token: "STX" | "sBTC"): ClarityValue {
 }
 
 export function deposit(sender: string, amount: bigint, token: "STX" | "sBTC" = "STX") {
-  return call("deposit-funds", [Cl.uint(amount), tokenArg(token)], sender);
+  return call(VAULT_FUNCTIONS.depositFunds, [Cl.uint(amount), tokenArg(token)], sender);
 }
 
 export function payPremium(sender: string, policyId: bigint, amount: bigint, token: "STX" | "sBTC" = "STX") {
-  return call("pay-premium", [Cl.uint(policyId), Cl.uint(amount), tokenArg(token)], sender);
+  return call(VAULT_FUNCTIONS.payPremium, [Cl.uint(policyId), Cl.uint(amount), tokenArg(token)], sender);
 }
 
 export function lock(sender: string, policyIds: bigint[], amount: bigint, token: "STX" | "sBTC" = "STX") {
   return call(
-    "lock-collateral-aggregate",
+    VAULT_FUNCTIONS.lockCollateralAggregate,
     [Cl.list(policyIds.map((id) => Cl.uint(id))), Cl.uint(amount), tokenArg(token)],
     sender,
   );
@@ -251,14 +238,14 @@ export function lock(sender: string, policyIds: bigint[], amount: bigint, token:
 
 export function release(sender: string, policyIds: bigint[], amount: bigint, token: "STX" | "sBTC" = "STX") {
   return call(
-    "release-collateral-aggregate",
+    VAULT_FUNCTIONS.releaseCollateralAggregate,
     [Cl.list(policyIds.map((id) => Cl.uint(id))), Cl.uint(amount), tokenArg(token)],
     sender,
   );
 }
 
 export function settle(sender: string, policyId: bigint, buyer: string, amount: bigint, token: "STX" | "sBTC" = "STX") {
-  return call("settle-policy", [Cl.uint(policyId), Cl.principal(buyer), Cl.uint(amount), tokenArg(token)], sender);
+  return call(VAULT_FUNCTIONS.settlePolicy, [Cl.uint(policyId), Cl.principal(buyer), Cl.uint(amount), tokenArg(token)], sender);
 }
 
 /** The `stacks-block-height` the next simnet call executes at: simnet mines each call in a new block. */
@@ -297,7 +284,7 @@ export function withdraw(
   token: ClarityValue = signed.tokenContract === null ? STX : SBTC_ARG,
 ) {
   return call(
-    "withdraw-funds",
+    VAULT_FUNCTIONS.withdrawFunds,
     [
       Cl.uint(signed.amount),
       token,
@@ -312,10 +299,9 @@ export function withdraw(
 export type Totals = { balance: bigint; locked: bigint };
 
 export function totals(token: "STX" | "sBTC"): Totals {
-  const name = token === "STX" ? "stx" : "sbtc";
   return {
-    balance: uintOf(readOnly(`get-total-${name}-balance`)),
-    locked: uintOf(readOnly(`get-total-${name}-locked`)),
+    balance: uintOf(readOnly(VAULT_TOTALS[token].balance)),
+    locked: uintOf(readOnly(VAULT_TOTALS[token].locked)),
   };
 }
 

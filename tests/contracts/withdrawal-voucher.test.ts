@@ -2,6 +2,7 @@ import { Cl } from "@stacks/transactions";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import { withdrawalVoucherHash } from "../../convex/chain/withdrawalVoucher";
 import {
   alice,
@@ -30,7 +31,7 @@ function onChainHash(
   nonce: bigint,
   expiresAt: bigint,
 ) {
-  return readOnly("get-withdrawal-voucher-hash", [
+  return readOnly(VAULT_FUNCTIONS.getWithdrawalVoucherHash, [
     Cl.principal(provider),
     Cl.uint(amount),
     tokenContract === null ? Cl.none() : Cl.some(Cl.principal(tokenContract)),

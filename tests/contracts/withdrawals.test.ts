@@ -1,6 +1,7 @@
 import { Cl } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   alice,
   backend,
@@ -44,7 +45,7 @@ function aliceRecord(changes: { nonce?: bigint; stxOut?: bigint; sbtcOut?: bigin
   return providerRecordCV({ stxIn: STX_POOL, sbtcIn: SBTC_POOL, createdSeq: 1n, ...changes });
 }
 
-describe("withdraw-funds with a signer-signed voucher", () => {
+describe(`${VAULT_FUNCTIONS.withdrawFunds} with a signer-signed voucher`, () => {
   // The whole balance may leave in one window: these tests are about vouchers, not the outflow limit.
   beforeEach(() => {
     initializeVault({ limitBps: 10_000n });
@@ -62,7 +63,7 @@ describe("withdraw-funds with a signer-signed voucher", () => {
     expect(heldByVault("STX")).toBe(5_000_000n);
     expect(totals("STX")).toEqual({ balance: 5_000_000n, locked: 0n });
     expect(providerRecord(alice)).toEqual(aliceRecord({ nonce: 11n, stxOut: 3_000_000n }));
-    expect(readOnly("get-flows")).toEqual(
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(
       flowsCV({ seq: 3n, stxIn: STX_POOL, stxOut: 3_000_000n, sbtcIn: SBTC_POOL }),
     );
     expect(events[0]).toMatchObject({
@@ -90,7 +91,7 @@ describe("withdraw-funds with a signer-signed voucher", () => {
     expect(heldByVault("sBTC")).toBe(2_000n);
     expect(totals("sBTC")).toEqual({ balance: 2_000n, locked: 0n });
     expect(providerRecord(alice)).toEqual(aliceRecord({ nonce: 1n, sbtcOut: 1_000n }));
-    expect(readOnly("get-flows")).toEqual(flowsCV({ seq: 3n, stxIn: STX_POOL, sbtcIn: SBTC_POOL, sbtcOut: 1_000n }));
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(flowsCV({ seq: 3n, stxIn: STX_POOL, sbtcIn: SBTC_POOL, sbtcOut: 1_000n }));
     expect(printedEvents(events).at(-1)).toEqual(
       Cl.tuple({
         event: Cl.stringAscii("funds-withdrawn"),
@@ -117,7 +118,7 @@ describe("withdraw-funds with a signer-signed voucher", () => {
     };
     expect([first, second, third].map(seqOf)).toEqual([Cl.uint(3n), Cl.uint(4n), Cl.uint(5n)]);
     expect(providerRecord(alice)).toEqual(aliceRecord({ nonce: 3n, stxOut: 400n, sbtcOut: 200n }));
-    expect(readOnly("get-flows")).toEqual(
+    expect(readOnly(VAULT_FUNCTIONS.getFlows)).toEqual(
       flowsCV({ seq: 5n, stxIn: STX_POOL, stxOut: 400n, sbtcIn: SBTC_POOL, sbtcOut: 200n }),
     );
   });
@@ -278,7 +279,7 @@ describe("voucher authenticity", () => {
   });
 });
 
-describe("withdraw-funds before the sBTC principal is set", () => {
+describe(`${VAULT_FUNCTIONS.withdrawFunds} before the sBTC principal is set`, () => {
   it("refuses sBTC with ERR-NOT-INITIALIZED (u212)", () => {
     expectOk(deposit(alice, 1_000n).result);
     const signed = voucher({ provider: alice, amount: 1n, token: "sBTC", nonce: 1n });

@@ -2,6 +2,7 @@ import { Cl, getAddressFromPublicKey, Pc, publicKeyFromSignatureRsv, type Clarit
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import { withdrawalVoucherHash } from "../../convex/chain/withdrawalVoucher";
 import { newBackend } from "./convexTest";
 import {
@@ -75,7 +76,7 @@ describe("requestCommitCapital", () => {
 
     expect(tier).toBe("Balanced");
     expect(call.contract).toBe(VAULT);
-    expect(call.functionName).toBe("deposit-funds");
+    expect(call.functionName).toBe(VAULT_FUNCTIONS.depositFunds);
     expect(call.network).toBe("testnet");
     expect(call.postConditionMode).toBe("deny");
     expect(call.functionArgs.map(decode)).toEqual([Cl.uint(2_500_000n), Cl.none()]);
@@ -299,7 +300,7 @@ describe("requestWithdrawal", () => {
     expect(voucher.nonce).toBe(1n);
 
     expect(call.contract).toBe(VAULT);
-    expect(call.functionName).toBe("withdraw-funds");
+    expect(call.functionName).toBe(VAULT_FUNCTIONS.withdrawFunds);
     const [amount, token, nonce, expiresAt, signature] = call.functionArgs.map(decode);
     expect([amount, token, nonce, expiresAt]).toEqual([
       Cl.uint(4_000n),

@@ -11,6 +11,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import { PRICE_SCALE } from "../../convex/domain/policyMath";
 import { DEFAULT_SETTLEMENT_GRACE_BLOCKS } from "../../convex/config";
 import type { Tier, Token, VaultEvent } from "../../convex/validators";
@@ -801,13 +802,13 @@ describe("vaultOperations.batch", () => {
     const txs = await t.run(async (ctx) => await ctx.db.query("chainTransactions").collect());
     expect(txs.map((tx) => ({ fn: tx.functionName, token: tx.token, amount: tx.amount, ids: tx.policyIds, status: tx.status }))).toEqual([
       {
-        fn: "lock-collateral-aggregate",
+        fn: VAULT_FUNCTIONS.lockCollateralAggregate,
         token: "STX",
         amount: 50n * 24_000_000n,
         ids: Array.from({ length: 50 }, (_, i) => BigInt(i + 1)),
         status: "pending",
       },
-      { fn: "lock-collateral-aggregate", token: "sBTC", amount: 3_000n, ids: [101n, 102n], status: "pending" },
+      { fn: VAULT_FUNCTIONS.lockCollateralAggregate, token: "sBTC", amount: 3_000n, ids: [101n, 102n], status: "pending" },
     ]);
     const ops = await t.run(async (ctx) => await ctx.db.query("vaultOperations").collect());
     for (const op of ops) {
@@ -840,8 +841,8 @@ describe("vaultOperations.batch", () => {
     expect(created).toHaveLength(2);
     const txs = await t.run(async (ctx) => Promise.all(created.map((id) => ctx.db.get("chainTransactions", id))));
     expect(txs.map((tx) => ({ fn: tx?.functionName, ids: tx?.policyIds, amount: tx?.amount, buyer: tx?.buyer }))).toEqual([
-      { fn: "settle-policy", ids: [1n], amount: 1_000n, buyer: BUYER },
-      { fn: "settle-policy", ids: [2n], amount: 2_000n, buyer: BUYER },
+      { fn: VAULT_FUNCTIONS.settlePolicy, ids: [1n], amount: 1_000n, buyer: BUYER },
+      { fn: VAULT_FUNCTIONS.settlePolicy, ids: [2n], amount: 2_000n, buyer: BUYER },
     ]);
     const settles = (await vaultOps(t)).filter((op) => op.kind === "settle");
     expect(settles.map((op) => op.status)).toEqual(["submitted", "submitted"]);

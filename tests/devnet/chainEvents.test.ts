@@ -8,6 +8,7 @@ import type * as Api from "@stacks/stacks-blockchain-api-types";
 import { Cl, ClarityType, Pc, randomPrivateKey, privateKeyToAddress, type StacksTransactionWire } from "@stacks/transactions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import type { ApiMinedTransaction } from "../../devnet/apiShapes";
 import type { LocalHiroServer } from "../../devnet/hiroServer";
 import type { ApiAddressNonces } from "../../devnet/routes/accounts";
@@ -36,7 +37,7 @@ afterAll(async () => {
 });
 
 function vaultTotal(): bigint {
-  const { result } = server.simnet.callReadOnlyFn(VAULT, "get-total-stx-balance", [], SENDER);
+  const { result } = server.simnet.callReadOnlyFn(VAULT, VAULT_FUNCTIONS.getTotalStxBalance, [], SENDER);
   if (result.type !== ClarityType.UInt) throw new Error("expected a uint");
   return BigInt(result.value);
 }
@@ -53,14 +54,14 @@ describe("post-conditions through the server", () => {
 
   it("aborts a deposit that sends more than its post-condition allows and undoes it, keeping the rest of the block", async () => {
     const bad = await signedCall(url, {
-      functionName: "deposit-funds",
+      functionName: VAULT_FUNCTIONS.depositFunds,
       args: [Cl.uint(5_000), Cl.none()],
       senderKey: KEY,
       postConditions: [Pc.principal(SENDER).willSendEq(4_000).ustx()],
       nonce: 0n,
     });
     const good = await signedCall(url, {
-      functionName: "deposit-funds",
+      functionName: VAULT_FUNCTIONS.depositFunds,
       args: [Cl.uint(1_000), Cl.none()],
       senderKey: KEY,
       postConditions: [Pc.principal(SENDER).willSendEq(1_000).ustx()],
@@ -101,7 +102,7 @@ describe("post-conditions through the server", () => {
   });
 
   it("aborts a deny-mode call that moves funds without any post-condition", async () => {
-    const unguarded = await signedCall(url, { functionName: "deposit-funds", args: [Cl.uint(777), Cl.none()], senderKey: KEY, nonce: 2n });
+    const unguarded = await signedCall(url, { functionName: VAULT_FUNCTIONS.depositFunds, args: [Cl.uint(777), Cl.none()], senderKey: KEY, nonce: 2n });
     const id = await broadcastOk(url, unguarded);
     await mine(url);
     expect(await get<ApiMinedTransaction>(url, `/extended/v1/tx/${id}`)).toMatchObject({ tx_status: "abort_by_post_condition", event_count: 0 });
@@ -110,7 +111,7 @@ describe("post-conditions through the server", () => {
 
   it("lets an allow-mode call move funds without conditions", async () => {
     const allowed = await signedCall(url, {
-      functionName: "deposit-funds",
+      functionName: VAULT_FUNCTIONS.depositFunds,
       args: [Cl.uint(10), Cl.none()],
       senderKey: KEY,
       nonce: 3n,
@@ -123,9 +124,9 @@ describe("post-conditions through the server", () => {
   });
 
   it("reports an erroring call as abort_by_response, or abort_by_post_condition when its conditions needed a transfer", async () => {
-    const zero = await signedCall(url, { functionName: "deposit-funds", args: [Cl.uint(0), Cl.none()], senderKey: KEY, nonce: 4n });
+    const zero = await signedCall(url, { functionName: VAULT_FUNCTIONS.depositFunds, args: [Cl.uint(0), Cl.none()], senderKey: KEY, nonce: 4n });
     const zeroGuarded = await signedCall(url, {
-      functionName: "deposit-funds",
+      functionName: VAULT_FUNCTIONS.depositFunds,
       args: [Cl.uint(0), Cl.none()],
       senderKey: KEY,
       nonce: 5n,
@@ -151,7 +152,7 @@ describe("post-conditions through the server", () => {
 
 function deposit(amount: bigint, at = nonce++): Promise<StacksTransactionWire> {
   return signedCall(url, {
-    functionName: "deposit-funds",
+    functionName: VAULT_FUNCTIONS.depositFunds,
     args: [Cl.uint(amount), Cl.none()],
     senderKey: KEY,
     postConditions: [Pc.principal(SENDER).willSendEq(amount).ustx()],
@@ -170,13 +171,13 @@ describe("runtime errors", () => {
     const before = vaultTotal();
     // (+ balance amount) overflows u128 inside deposit-funds: a runtime error, not an (err ...) response.
     const overflow = await signedCall(url, {
-      functionName: "deposit-funds",
+      functionName: VAULT_FUNCTIONS.depositFunds,
       args: [Cl.uint((1n << 128n) - 1n), Cl.none()],
       senderKey: PC_KEY,
       nonce: 6n,
     });
     const fine = await signedCall(url, {
-      functionName: "deposit-funds",
+      functionName: VAULT_FUNCTIONS.depositFunds,
       args: [Cl.uint(3), Cl.none()],
       senderKey: PC_KEY,
       nonce: 7n,

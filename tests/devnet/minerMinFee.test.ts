@@ -7,6 +7,7 @@
 import { Cl, Pc, privateKeyToAddress, randomPrivateKey, type StacksTransactionWire } from "@stacks/transactions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import type { ApiMempoolTransaction, ApiMinedTransaction } from "../../devnet/apiShapes";
 import type { LocalHiroServer } from "../../devnet/hiroServer";
 import type { ApiAddressNonces } from "../../devnet/routes/accounts";
@@ -38,7 +39,7 @@ afterAll(async () => {
 function deposit(senderKey: string, amount: bigint, nonce: bigint, fee: bigint): Promise<StacksTransactionWire> {
   const sender = privateKeyToAddress(senderKey, "testnet");
   return signedCall(url, {
-    functionName: "deposit-funds",
+    functionName: VAULT_FUNCTIONS.depositFunds,
     args: [Cl.uint(amount), Cl.none()],
     senderKey,
     postConditions: [Pc.principal(sender).willSendEq(amount).ustx()],

@@ -20,6 +20,7 @@ import {
 } from "@stacks/transactions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import type { NodeRejection } from "../../devnet/admission";
 import type { ApiMempoolTransaction, ApiMinedTransaction } from "../../devnet/apiShapes";
 import type { LocalHiroServer } from "../../devnet/hiroServer";
@@ -70,7 +71,7 @@ let startBurnHeight = 0;
 
 describe("the vault as set up at start", () => {
   it("hands the operator and signer roles to the backend key after ROLE-DELAY burn blocks; the deployer stays admin and guardian", async () => {
-    const roles = server.simnet.callReadOnlyFn(VAULT, "get-roles", [], WALLET_1).result;
+    const roles = server.simnet.callReadOnlyFn(VAULT, VAULT_FUNCTIONS.getRoles, [], WALLET_1).result;
     expect(roles).toEqual(
       Cl.tuple({
         admin: Cl.principal(DEPLOYER),
@@ -80,7 +81,7 @@ describe("the vault as set up at start", () => {
       }),
     );
     for (const role of ["operator", "signer"]) {
-      expect(server.simnet.callReadOnlyFn(VAULT, "get-pending-role", [Cl.stringAscii(role)], WALLET_1).result).toEqual(Cl.none());
+      expect(server.simnet.callReadOnlyFn(VAULT, VAULT_FUNCTIONS.getPendingRole, [Cl.stringAscii(role)], WALLET_1).result).toEqual(Cl.none());
     }
     // The proposals' block, 144 blocks each opening a burn block, and the acceptances' block.
     const tip = server.chain.blocks.tip;
@@ -90,7 +91,7 @@ describe("the vault as set up at start", () => {
     expect(server.simnet.burnBlockHeight).toBe(startBurnHeight + ROLE_DELAY);
     expect(tip.burnBlockHeight).toBe(startBurnHeight + ROLE_DELAY);
     // The vault's default outflow limit stands: 1,000 STX of an empty vault.
-    const outflow = server.simnet.callReadOnlyFn(VAULT, "get-outflow", [Cl.none()], WALLET_1).result;
+    const outflow = server.simnet.callReadOnlyFn(VAULT, VAULT_FUNCTIONS.getOutflow, [Cl.none()], WALLET_1).result;
     expect(outflow).toEqual(
       Cl.tuple({
         "window-start": Cl.uint(server.simnet.burnBlockHeight),
@@ -108,7 +109,7 @@ describe("a deposit from broadcast to events", () => {
   it("is accepted as pending with the node's and the API's shapes", async () => {
     // No nonce, no fee: makeContractCall asks /extended/v1/address/{a}/nonces and /v2/fees/transaction.
     const transaction = await signedCall(url, {
-      functionName: "deposit-funds",
+      functionName: VAULT_FUNCTIONS.depositFunds,
       args: [Cl.uint(DEPOSIT), Cl.none()],
       senderKey: WALLET_1_KEY,
       postConditions: [Pc.principal(WALLET_1).willSendEq(DEPOSIT).ustx()],
@@ -128,7 +129,7 @@ describe("a deposit from broadcast to events", () => {
       sender_address: WALLET_1,
       sponsored: false,
       post_condition_mode: "deny",
-      contract_call: { contract_id: VAULT, function_name: "deposit-funds" },
+      contract_call: { contract_id: VAULT, function_name: VAULT_FUNCTIONS.depositFunds },
     });
     expect(typeof pending.receipt_time).toBe("number");
     expect(pending).not.toHaveProperty("block_height");
@@ -163,7 +164,7 @@ describe("a deposit from broadcast to events", () => {
       vm_error: null,
       contract_call: {
         contract_id: VAULT,
-        function_name: "deposit-funds",
+        function_name: VAULT_FUNCTIONS.depositFunds,
         function_signature: "(define-public (deposit-funds (amount uint) (token (optional trait_reference))))",
         function_args: [
           { hex: Cl.serialize(Cl.uint(DEPOSIT)).replace(/^/, "0x"), repr: "u1000000", name: "amount", type: "uint" },
@@ -241,7 +242,7 @@ describe("a deposit from broadcast to events", () => {
     const total = await fetchCallReadOnlyFunction({
       contractAddress,
       contractName,
-      functionName: "get-total-stx-balance",
+      functionName: VAULT_FUNCTIONS.getTotalStxBalance,
       functionArgs: [],
       senderAddress: WALLET_1,
       network: localNetwork(url),
@@ -294,7 +295,7 @@ describe("a deposit from broadcast to events", () => {
 describe("fees", () => {
   it("estimates a contract call in three tiers and a transfer per byte", async () => {
     const transaction = await signedCall(url, {
-      functionName: "deposit-funds",
+      functionName: VAULT_FUNCTIONS.depositFunds,
       args: [Cl.uint(5), Cl.none()],
       senderKey: WALLET_1_KEY,
       nonce: 99n,
@@ -338,7 +339,7 @@ describe("other transactions", () => {
   it("runs operator calls as the backend key, which holds the operator role (contract-caller is the signer)", async () => {
     await post(url, "/_local/fund", { address: BACKEND, ustx: "1000000000" });
     const transaction = await signedCall(url, {
-      functionName: "lock-collateral-aggregate",
+      functionName: VAULT_FUNCTIONS.lockCollateralAggregate,
       args: [Cl.list([Cl.uint(1)]), Cl.uint(400_000), Cl.none()],
       senderKey: BACKEND_KEY,
       // Nonces 0 and 1 were the backend's two accept-role transactions at start-up.
@@ -348,14 +349,14 @@ describe("other transactions", () => {
     await mine(url);
     const tx = await get<ApiMinedTransaction>(url, `/extended/v1/tx/${txid}`);
     expect(tx).toMatchObject({ tx_status: "success", tx_result: { repr: "(ok true)" }, event_count: 1 });
-    expect(server.simnet.callReadOnlyFn(VAULT, "get-total-stx-locked", [], WALLET_1).result).toEqual(Cl.uint(400_000));
+    expect(server.simnet.callReadOnlyFn(VAULT, VAULT_FUNCTIONS.getTotalStxLocked, [], WALLET_1).result).toEqual(Cl.uint(400_000));
   });
 
   it("deposits sBTC minted by /_local/mint-sbtc under a fungible-token post-condition", async () => {
     const minted = await post<{ balance: string }>(url, "/_local/mint-sbtc", { address: WALLET_1, sats: 50_000 });
     expect(minted.balance).toBe("50000");
     const transaction = await signedCall(url, {
-      functionName: "deposit-funds",
+      functionName: VAULT_FUNCTIONS.depositFunds,
       args: [Cl.uint(20_000), Cl.some(Cl.principal(SBTC))],
       senderKey: WALLET_1_KEY,
       postConditions: [Pc.principal(WALLET_1).willSendEq(20_000).ft(SBTC as `${string}.${string}`, "sbtc-token")],
@@ -406,7 +407,7 @@ describe("unknown things", () => {
 
 function deposit(amount: bigint, nonce: bigint, fee = 10_000n): Promise<StacksTransactionWire> {
   return signedCall(url, {
-    functionName: "deposit-funds",
+    functionName: VAULT_FUNCTIONS.depositFunds,
     args: [Cl.uint(amount), Cl.none()],
     senderKey: KEY,
     postConditions: [Pc.principal(SENDER).willSendEq(amount).ustx()],
@@ -536,9 +537,9 @@ describe("stateless checks", () => {
   });
 
   it("rejects calls to missing functions and ill-typed arguments", async () => {
-    const readOnly = await signedCall(url, { functionName: "get-total-stx-balance", args: [], senderKey: KEY, nonce: 5n });
+    const readOnly = await signedCall(url, { functionName: VAULT_FUNCTIONS.getTotalStxBalance, args: [], senderKey: KEY, nonce: 5n });
     expect((await rejected(readOnly)).reason).toBe("NoSuchPublicFunction");
-    const illTyped = await signedCall(url, { functionName: "deposit-funds", args: [Cl.int(5), Cl.none()], senderKey: KEY, nonce: 5n });
+    const illTyped = await signedCall(url, { functionName: VAULT_FUNCTIONS.depositFunds, args: [Cl.int(5), Cl.none()], senderKey: KEY, nonce: 5n });
     expect(await rejected(illTyped)).toMatchObject({ reason: "BadFunctionArgument", reason_data: { message: expect.stringMatching(/uint/) } });
     const noContract = await signedCall(url, { functionName: "f", args: [], senderKey: KEY, nonce: 5n, contract: `${SENDER}.nothing` });
     expect((await rejected(noContract)).reason).toBe("NoSuchContract");
@@ -546,7 +547,7 @@ describe("stateless checks", () => {
 
   it("rejects a sender who cannot pay the fee", async () => {
     const poorKey = randomPrivateKey();
-    const transaction = await signedCall(url, { functionName: "pause", args: [], senderKey: poorKey, nonce: 0n });
+    const transaction = await signedCall(url, { functionName: VAULT_FUNCTIONS.pause, args: [], senderKey: poorKey, nonce: 0n });
     expect(await rejected(transaction)).toMatchObject({
       reason: "NotEnoughFunds",
       reason_data: { expected: `0x${(10_000).toString(16).padStart(32, "0")}`, actual: `0x${"0".repeat(32)}` },

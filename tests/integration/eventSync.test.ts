@@ -7,6 +7,7 @@ import { Cl } from "@stacks/transactions";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import { mine, newWallet, reorg, signAndBroadcast, startStack, stopStack, type Stack } from "./stack";
 
 let stack: Stack;
@@ -99,7 +100,7 @@ describe("syncVaultEvents", () => {
     expect(after?.pendingWithdrawals).toEqual([]);
     // The wallet's first voucher: the vault recorded its nonce as the provider's last redeemed one.
     expect(voucher.nonce).toBe(1n);
-    const record = stack.server.simnet.callReadOnlyFn(call.contract, "get-provider-record", [Cl.principal(wallet.address)], wallet.address);
+    const record = stack.server.simnet.callReadOnlyFn(call.contract, VAULT_FUNCTIONS.getProviderRecord, [Cl.principal(wallet.address)], wallet.address);
     expect(record.result).toEqual(
       Cl.some(
         Cl.tuple({

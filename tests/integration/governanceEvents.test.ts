@@ -13,6 +13,7 @@ import type { TestConvex } from "convex-test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import type schema from "../../convex/schema";
 import type { GovernanceEvent } from "../../convex/validators";
 import { DEVNET_KEYS } from "../../devnet/devnetAccounts";
@@ -113,13 +114,13 @@ describe("governance events", () => {
     const stranger = privateKeyToAddress(randomPrivateKey(), "testnet");
     const proposedAt = BigInt(stack.server.simnet.burnBlockHeight);
 
-    await vaultCall(admin, "set-outflow-limit", [Cl.uint(500), Cl.uint(2_000_000_000n), Cl.uint(20_000_000n)]);
-    await vaultCall(admin, "propose-role", [Cl.stringAscii("guardian"), Cl.principal(stranger)]);
-    await vaultCall(admin, "cancel-role", [Cl.stringAscii("guardian")]);
-    await vaultCall(admin, "pause", []);
-    await vaultCall(admin, "unpause", []);
+    await vaultCall(admin, VAULT_FUNCTIONS.setOutflowLimit, [Cl.uint(500), Cl.uint(2_000_000_000n), Cl.uint(20_000_000n)]);
+    await vaultCall(admin, VAULT_FUNCTIONS.proposeRole, [Cl.stringAscii("guardian"), Cl.principal(stranger)]);
+    await vaultCall(admin, VAULT_FUNCTIONS.cancelRole, [Cl.stringAscii("guardian")]);
+    await vaultCall(admin, VAULT_FUNCTIONS.pause, []);
+    await vaultCall(admin, VAULT_FUNCTIONS.unpause, []);
     const flows = { "stx-in": Cl.uint(DEPOSIT), "stx-out": Cl.uint(0), "sbtc-in": Cl.uint(0), "sbtc-out": Cl.uint(0) };
-    await vaultCall(BACKEND_KEY, "post-checkpoint", [
+    await vaultCall(BACKEND_KEY, VAULT_FUNCTIONS.postCheckpoint, [
       Cl.bufferFromHex(ROOT),
       Cl.uint(DEPOSIT),
       Cl.uint(0),
@@ -136,11 +137,11 @@ describe("governance events", () => {
       "sbtc-in": Cl.uint(0),
       "sbtc-out": Cl.uint(0),
     };
-    await vaultCall(BACKEND_KEY, "publish-leaves", [Cl.uint(1), Cl.uint(0), Cl.list([Cl.tuple(leaf)])]);
-    await vaultCall(admin, "veto-checkpoint", []);
-    await vaultCall(admin, "revoke-hot-keys", []);
-    await vaultCall(admin, "shutdown", []);
-    await vaultCall(provider.key, "claim-exit", [Cl.none(), Cl.none(), Cl.list([])], [Pc.principal(VAULT).willSendEq(DEPOSIT).ustx()]);
+    await vaultCall(BACKEND_KEY, VAULT_FUNCTIONS.publishLeaves, [Cl.uint(1), Cl.uint(0), Cl.list([Cl.tuple(leaf)])]);
+    await vaultCall(admin, VAULT_FUNCTIONS.vetoCheckpoint, []);
+    await vaultCall(admin, VAULT_FUNCTIONS.revokeHotKeys, []);
+    await vaultCall(admin, VAULT_FUNCTIONS.shutdown, []);
+    await vaultCall(provider.key, VAULT_FUNCTIONS.claimExit, [Cl.none(), Cl.none(), Cl.list([])], [Pc.principal(VAULT).willSendEq(DEPOSIT).ustx()]);
     expect(stack.server.chain.stxBalance(VAULT)).toBe(0n);
     await mine(stack.server);
 

@@ -7,12 +7,12 @@
  * (a settlement) or kept until the voucher can no longer be redeemed (a
  * withdrawal). Pacing outflows to the window is not done by the backend yet.
  */
-import { Cl, ClarityType } from "@stacks/transactions";
 import type { TestConvex } from "convex-test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
 import type { Id } from "../../convex/_generated/dataModel";
+import { parseVaultReadOnly, VAULT_ARGS, VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import type schema from "../../convex/schema";
 import { DEPLOYER, mine, newWallet, signAndBroadcast, startStack, stopStack, VAULT, type Stack } from "./stack";
 
@@ -42,14 +42,9 @@ const send = () => stack.t.action(internal.chainTransactions.send, {});
 const follow = () => stack.t.action(internal.chainTransactions.follow, {});
 
 function outflow(): { windowStart: bigint; used: bigint; cap: bigint; available: bigint } {
-  const { result } = stack.server.simnet.callReadOnlyFn(VAULT, "get-outflow", [Cl.none()], DEPLOYER);
-  if (result.type !== ClarityType.Tuple) throw new Error("get-outflow did not answer a tuple");
-  const field = (name: string) => {
-    const value = result.value[name];
-    if (value?.type !== ClarityType.UInt) throw new Error(`get-outflow ${name} is not a uint`);
-    return BigInt(value.value);
-  };
-  return { windowStart: field("window-start"), used: field("used"), cap: field("cap"), available: field("available") };
+  const args = VAULT_ARGS.getOutflow({ tokenContract: null });
+  const { result } = stack.server.simnet.callReadOnlyFn(VAULT, VAULT_FUNCTIONS.getOutflow, args, DEPLOYER);
+  return parseVaultReadOnly(VAULT_FUNCTIONS.getOutflow, result);
 }
 
 async function deposit(wallet: Wallet, amount: bigint, tier: "Balanced" | "Aggressive"): Promise<void> {

@@ -10,8 +10,9 @@ import type { TestConvex } from "convex-test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
-import { readChainConfig } from "../../convex/chain/config";
+import { readChainConfig } from "../../convex/config";
 import { premiumCall } from "../../convex/chain/contractCalls";
+import { parseVaultReadOnly, VAULT_FUNCTIONS, type VAULT_TOTALS } from "../../convex/chain/vault";
 import type schema from "../../convex/schema";
 import { DEPLOYER, mine, newWallet, reorg, signAndBroadcast, startStack, stopStack, VAULT, type Stack } from "./stack";
 
@@ -43,11 +44,8 @@ async function deposit(wallet: Wallet, amount: bigint, token: "STX" | "sBTC"): P
 const sync = () => stack.t.action(internal.eventSync.syncVaultEvents, {});
 const reconcile = () => stack.t.action(internal.reconciliation.reconcile, {});
 
-function readUint(fn: string): bigint {
-  const { result } = stack.server.simnet.callReadOnlyFn(VAULT, fn, [], DEPLOYER);
-  const value = result as { type: string; value: bigint | string };
-  if (value.type !== "uint") throw new Error(`${fn} is not a uint`);
-  return BigInt(value.value);
+function readUint(fn: (typeof VAULT_TOTALS)["STX"]["balance" | "locked"]): bigint {
+  return parseVaultReadOnly(fn, stack.server.simnet.callReadOnlyFn(VAULT, fn, [], DEPLOYER).result);
 }
 
 async function latestRecords() {
@@ -125,7 +123,7 @@ describe("reconcile", () => {
 
     // The backers' collateral is locked in the books before the lock reaches the
     // chain: the queued lock is counted as in flight, so the two still agree.
-    expect(readUint("get-total-stx-locked")).toBe(0n);
+    expect(readUint(VAULT_FUNCTIONS.getTotalStxLocked)).toBe(0n);
     expect(await reconcile()).toEqual(["match", "match"]);
     expect((await latestRecords())[0]).toMatchObject({
       status: "match",
@@ -142,8 +140,8 @@ describe("reconcile", () => {
     const synced = await sync();
     expect(synced.applied).toBe(1); // the lock
 
-    expect(readUint("get-total-stx-balance")).toBe(stxBalance);
-    expect(readUint("get-total-stx-locked")).toBe(required);
+    expect(readUint(VAULT_FUNCTIONS.getTotalStxBalance)).toBe(stxBalance);
+    expect(readUint(VAULT_FUNCTIONS.getTotalStxLocked)).toBe(required);
 
     expect(await reconcile()).toEqual(["match", "match"]);
     const records = await latestRecords();

@@ -7,6 +7,8 @@
 import type { Id } from "../../_generated/dataModel";
 import type { Writer } from "../database";
 import type { Token } from "../../validators";
+import { VAULT_FUNCTIONS, type BackendVaultFunction } from "../../chain/vault";
+import { INITIAL_STATUS } from "../../domain/transactionStates";
 
 /** `lock-collateral-aggregate` / `release-collateral-aggregate` take at most 50 policy ids. */
 export const MAX_POLICIES_PER_BATCH = 50;
@@ -14,10 +16,10 @@ export const MAX_POLICIES_PER_BATCH = 50;
 type Kind = "lock" | "release" | "settle";
 
 const FUNCTION_OF = {
-  lock: "lock-collateral-aggregate",
-  release: "release-collateral-aggregate",
-  settle: "settle-policy",
-} as const;
+  lock: VAULT_FUNCTIONS.lockCollateralAggregate,
+  release: VAULT_FUNCTIONS.releaseCollateralAggregate,
+  settle: VAULT_FUNCTIONS.settlePolicy,
+} as const satisfies Record<Kind, BackendVaultFunction>;
 
 export async function queueVaultOperation(
   ctx: Writer,
@@ -48,7 +50,7 @@ export async function batchQueuedOperations(ctx: Writer): Promise<Id<"chainTrans
         const first = group[0]!;
         const txId = await ctx.db.insert("chainTransactions", {
           functionName: FUNCTION_OF[kind],
-          status: "pending",
+          status: INITIAL_STATUS,
           policyIds: group.map((op) => op.policyId),
           token,
           amount: group.reduce((sum, op) => sum + op.amount, 0n),

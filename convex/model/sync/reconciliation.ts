@@ -6,7 +6,7 @@
  * collateral instructions not yet confirmed on chain: a lock not yet there
  * is locked off-chain only, a release not yet there is still locked on chain.
  */
-import type { QueryCtx } from "../../_generated/server";
+import type { Reader } from "../database";
 import type { Token } from "../../validators";
 import { readPoolTotals } from "../ledger/tierTotals";
 
@@ -15,7 +15,7 @@ export const MAX_IN_FLIGHT_READ = 2_000;
 
 export type Expected = { balance: bigint; locked: bigint; complete: boolean };
 
-async function inFlight(ctx: QueryCtx, kind: "lock" | "release", token: Token) {
+async function inFlight(ctx: Reader, kind: "lock" | "release", token: Token) {
   let sum = 0n;
   let count = 0;
   for (const status of ["queued", "submitted"] as const) {
@@ -29,7 +29,7 @@ async function inFlight(ctx: QueryCtx, kind: "lock" | "release", token: Token) {
   return { sum, complete: count < MAX_IN_FLIGHT_READ };
 }
 
-export async function expectedVaultTotals(ctx: QueryCtx, token: Token): Promise<Expected> {
+export async function expectedVaultTotals(ctx: Reader, token: Token): Promise<Expected> {
   const { capital, locked } = await readPoolTotals(ctx, token);
   const account = await ctx.db
     .query("protocolAccounts")

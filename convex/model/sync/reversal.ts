@@ -11,13 +11,15 @@
  * exception: its effects are kept (see keepSettlementThroughReorg).
  */
 import type { Doc } from "../../_generated/dataModel";
-import type { MutationCtx } from "../../_generated/server";
+import type { Writer } from "../database";
+import { VAULT_FUNCTIONS } from "../../chain/vault";
 import { raiseAlert, raiseAlertOnce, REORG_NEEDS_REVIEW } from "../alerts";
 import { inverseOf } from "../../domain/balances";
 import { isPoolError } from "../../domain/errors";
 import { applyBalanceChange } from "../ledger/balanceLedger";
 import { reversePremiumOffLedger } from "../policies/premiums";
 import { reopenReservations } from "../ledger/reservations";
+import { reopenAfterReorg } from "../operations/chainTransactions";
 import { operationIdOf } from "./vaultEvents";
 
 /** Most ledger rows one event can have caused (a premium split over the largest backing group, plus slack). */
@@ -30,13 +32,14 @@ const MAX_ROWS_PER_EVENT = 200;
  * operations wait for the new event again. (A reorged settlement is left to
  * an operator: paying a buyer must never happen twice.)
  */
-async function reopenBackendTransaction(ctx: MutationCtx, txid: string): Promise<void> {
+async function reopenBackendTransaction(ctx: Writer, txid: string): Promise<void> {
   const tx = await ctx.db
     .query("chainTransactions")
     .withIndex("by_txid", (q) => q.eq("txid", txid))
     .unique();
-  if (!tx || tx.functionName === "settle-policy") return;
-  await ctx.db.patch("chainTransactions", tx._id, { status: "broadcast", broadcastAtHeight: 0n, updatedAt: Date.now() });
+  if (!tx || tx.functionName === VAULT_FUNCTIONS.settlePolicy) return;
+  // Only a mined (or about to be seen mined) transaction has a block to lose.
+  if (!(await reopenAfterReorg(ctx, tx))) return;
   const ops = await ctx.db
     .query("vaultOperations")
     .withIndex("by_chain_transaction", (q) => q.eq("chainTransactionId", tx._id))
@@ -54,7 +57,7 @@ async function reopenBackendTransaction(ctx: MutationCtx, txid: string): Promise
  * it never reappears the buyer was not paid: reconciliation shows the
  * difference, and paying again is the operator's decision.
  */
-async function keepSettlementThroughReorg(ctx: MutationCtx, record: Doc<"vaultEvents">): Promise<void> {
+async function keepSettlementThroughReorg(ctx: Writer, record: Doc<"vaultEvents">): Promise<void> {
   await ctx.db.patch("vaultEvents", record._id, { status: "reversed", keptThroughReorg: true });
   const event = record.event;
   await raiseAlertOnce(
@@ -66,7 +69,7 @@ async function keepSettlementThroughReorg(ctx: MutationCtx, record: Doc<"vaultEv
 }
 
 export async function reverseVaultEvent(
-  ctx: MutationCtx,
+  ctx: Writer,
   key: { txid: string; eventIndex: number },
 ): Promise<"reversed" | "not-applied"> {
   const record = await ctx.db

@@ -1,5 +1,5 @@
 /** Named chain heights and cursors kept by the sync jobs. */
-import type { MutationCtx, QueryCtx } from "../../_generated/server";
+import type { Reader, Writer } from "../database";
 
 export const SYNC_KEYS = {
   /** Every vault event in blocks at or below this height has been applied. */
@@ -9,7 +9,7 @@ export const SYNC_KEYS = {
 } as const;
 export type SyncKey = (typeof SYNC_KEYS)[keyof typeof SYNC_KEYS];
 
-export async function readSyncValue(ctx: QueryCtx, key: SyncKey): Promise<bigint | null> {
+export async function readSyncValue(ctx: Reader, key: SyncKey): Promise<bigint | null> {
   const row = await ctx.db
     .query("syncState")
     .withIndex("by_key", (q) => q.eq("key", key))
@@ -18,7 +18,7 @@ export async function readSyncValue(ctx: QueryCtx, key: SyncKey): Promise<bigint
 }
 
 /** Sets a value outright (a nonce resynced from the chain may go down). */
-export async function writeSyncValue(ctx: MutationCtx, key: SyncKey, value: bigint): Promise<void> {
+export async function writeSyncValue(ctx: Writer, key: SyncKey, value: bigint): Promise<void> {
   const row = await ctx.db
     .query("syncState")
     .withIndex("by_key", (q) => q.eq("key", key))
@@ -28,7 +28,7 @@ export async function writeSyncValue(ctx: MutationCtx, key: SyncKey, value: bigi
 }
 
 /** Moves a height forward; never back (a reorg is handled by reversing events, not by rewinding this). */
-export async function advanceSyncValue(ctx: MutationCtx, key: SyncKey, value: bigint): Promise<void> {
+export async function advanceSyncValue(ctx: Writer, key: SyncKey, value: bigint): Promise<void> {
   const row = await ctx.db
     .query("syncState")
     .withIndex("by_key", (q) => q.eq("key", key))

@@ -5,7 +5,7 @@
  * (roles, pause, outflow limit, checkpoints, shutdown, exit claims) are
  * recorded the same way, once, and change nothing in the books.
  */
-import type { MutationCtx } from "../../_generated/server";
+import type { Writer } from "../database";
 import { isMoneyEvent, type SyncedEvent, type VaultEvent } from "../../validators";
 import { raiseAlert, REORG_NEEDS_REVIEW, resolveAlerts } from "../alerts";
 import { isPoolError } from "../../domain/errors";
@@ -38,7 +38,7 @@ export function operationIdOf(event: Pick<SyncedEvent, "txid" | "eventIndex" | "
  * Events are applied in chain order, so an older event never overwrites a
  * newer mirror.
  */
-export async function syncPoolBalances(ctx: MutationCtx, event: VaultEvent): Promise<void> {
+export async function syncPoolBalances(ctx: Writer, event: VaultEvent): Promise<void> {
   const metrics = await ctx.db
     .query("poolMetrics")
     .withIndex("by_token", (q) => q.eq("token", event.token))
@@ -57,7 +57,7 @@ export async function syncPoolBalances(ctx: MutationCtx, event: VaultEvent): Pro
 }
 
 /** Applies the event's effects; returns what it added outside the balance ledger, if anything. */
-async function applyProviderEffects(ctx: MutationCtx, event: VaultEvent): Promise<PremiumOffLedger | undefined> {
+async function applyProviderEffects(ctx: Writer, event: VaultEvent): Promise<PremiumOffLedger | undefined> {
   const operationId = operationIdOf(event);
   switch (event.kind) {
     case "funds-deposited": {
@@ -113,7 +113,7 @@ function sameSettlement(kept: SyncedEvent, event: SyncedEvent): boolean {
 }
 
 /** Applies one event and mirrors the vault's totals a money event reports. */
-export async function applyVaultEvent(ctx: MutationCtx, event: SyncedEvent): Promise<ApplyOutcome> {
+export async function applyVaultEvent(ctx: Writer, event: SyncedEvent): Promise<ApplyOutcome> {
   const outcome = await recordAndApply(ctx, event);
   if (outcome !== "duplicate" && isMoneyEvent(event)) await syncPoolBalances(ctx, event);
   return outcome;
@@ -127,7 +127,7 @@ export type ApplyCounts = Record<ApplyOutcome, number>;
  * the totals an event reports already include every earlier one, so the
  * mirrors in between would be overwritten within the same transaction.
  */
-export async function applyVaultEvents(ctx: MutationCtx, events: readonly SyncedEvent[]): Promise<ApplyCounts> {
+export async function applyVaultEvents(ctx: Writer, events: readonly SyncedEvent[]): Promise<ApplyCounts> {
   const counts: ApplyCounts = { applied: 0, duplicate: 0, unmatched: 0, recorded: 0 };
   const newestPerToken = new Map<VaultEvent["token"], VaultEvent>();
   for (const event of events) {
@@ -139,7 +139,7 @@ export async function applyVaultEvents(ctx: MutationCtx, events: readonly Synced
   return counts;
 }
 
-async function recordAndApply(ctx: MutationCtx, event: SyncedEvent): Promise<ApplyOutcome> {
+async function recordAndApply(ctx: Writer, event: SyncedEvent): Promise<ApplyOutcome> {
   const existing = await ctx.db
     .query("vaultEvents")
     .withIndex("by_tx_and_index", (q) => q.eq("txid", event.txid).eq("eventIndex", event.eventIndex))
