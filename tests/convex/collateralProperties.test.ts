@@ -2,37 +2,39 @@
  * Properties of policy collateral, end to end through the real Convex
  * functions in convex-test, and of the pure arithmetic underneath:
  *
- * a. Conservation: for any sequence of deposits, policy registrations and
- *    allocations, premiums, settlements (request, then the synced event) and
- *    expiries over several providers of one tier in both tokens, after every
- *    step each provider's `locked` is the sum of their active backing, every
- *    Active policy is backed by exactly its required collateral, ended
- *    policies hold nothing, no balance goes negative, the tier totals are the
- *    sums over providers, and no unit of money appears or disappears.
- * b. Premiums and payouts split exactly: yield + protocol fee = premium,
- *    debits = payout, every part within one unit of its exact pro-rata share.
+ * a. Conservation, model-based: for any sequence of commands — deposits,
+ *    policy registrations and allocations, premiums (some of them reorged
+ *    and mined again), settlements (request, then the synced event), expiries
+ *    and replayed events — over several providers of one tier in both tokens,
+ *    each command asserts its exact outcome against an in-test model of the
+ *    books (tests/support/poolModel.ts), and after every step the database
+ *    equals the model, each provider's `locked` is the sum of their active
+ *    backing, every Active policy is backed by exactly its required
+ *    collateral, ended policies hold nothing, no balance goes negative, the
+ *    tier totals are the sums over providers, and no unit of money appears or
+ *    disappears.
+ * b. Premiums and payouts split exactly: the parts are the model's
+ *    largest-remainder parts, yield + protocol fee = premium, debits =
+ *    payout, every part within one unit of its exact pro-rata share.
  * c. Bounded fan-out: no policy has more than `maxBackersPerPolicy` backers;
- *    an allocation that cannot be covered fails with a coded error, changing
- *    nothing.
+ *    an allocation that cannot be covered fails with exactly the coded error
+ *    the model predicts, changing nothing.
  * d. Fairness of the allocation rule (measured, with a fixed seed).
- * e. The tier rule and the collateral arithmetic of model/policyMath.ts.
+ * e. The tier rule and the collateral arithmetic of domain/policyMath.ts.
  *
  * Three defects found here were fixed and are now plain tests: a configurable
  * fan-out above what the per-policy loops read; small balances crowding a
  * policy out; the first rule's bias against large providers.
  *
- * Fixtures draw from Math.random, and convex-test does not seed it, so every
- * run installs its own seeded generator: a failing case is reproducible from
- * the fast-check seed alone.
+ * Every run installs its own seeded Math.random (convex-test does not seed
+ * it), so a failing case is reproducible from the fast-check seed alone.
  */
-import { privateKeyToAddress } from "@stacks/transactions";
 import fc from "fast-check";
 import { afterEach, describe, expect, test, vi } from "vitest";
 
-import { api, internal } from "../../convex/_generated/api";
-import type { Doc } from "../../convex/_generated/dataModel";
+import { internal } from "../../convex/_generated/api";
+import type { ErrorCode } from "../../convex/domain/errors";
 import { allocateProportionally } from "../../convex/domain/fairQueue";
-import { isPoolError, type ErrorCode } from "../../convex/domain/errors";
 import {
   PRICE_SCALE,
   requiredCollateral,
@@ -44,10 +46,54 @@ import {
 import { splitPremium } from "../../convex/domain/premiumSplit";
 import { DEFAULT_TIER_CONFIGS } from "../../convex/model/policies/tierConfigs";
 import { operationIdOf } from "../../convex/model/sync/vaultEvents";
-import { TIERS, TOKENS, type Tier, type Token, type VaultEvent } from "../../convex/validators";
-import { newBackend, snapshot } from "./convexTest";
-
-type Backend = ReturnType<typeof newBackend>;
+import { TIERS, TOKENS, type Tier, type Token } from "../../convex/validators";
+import {
+  bpsArb,
+  fractionBpsArb,
+  initialDepositsArb,
+  largeAmountArb,
+  pickArb,
+  policyArb,
+  policyTypeArb,
+  premiumArb,
+  priceUsdArb,
+  protectedSatsArb,
+  providerAddress,
+  depositAmountArb,
+  depositArb,
+  weighted,
+  type PolicySpec,
+  type PremiumSpec,
+} from "../support/poolArbitraries";
+import {
+  changed,
+  checkNow,
+  commitTo,
+  DepositCommand,
+  expectMoneyAsModelledNow,
+  expectRefused,
+  expectSeen,
+  newPool,
+  PoolCommand,
+  ReplayEventCommand,
+  saw,
+  syncDeposit,
+  unchangedStep,
+  type Pool,
+  type PoolReal,
+} from "../support/poolCommands";
+import {
+  BUYER,
+  expectedRequiredCollateral,
+  outcomeOf,
+  sum,
+  withinOneUnit,
+  type ModelPolicy,
+  type PoolModel,
+  type PremiumEffect,
+  type Prices,
+} from "../support/poolModel";
+import type { Backend } from "./convexTest";
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -66,7 +112,7 @@ function seededRandom(seed: number): () => number {
 
 /**
  * Makes Math.random deterministic. convex-test hands handlers the shared Math
- * object, so replacing its `random` reaches the allocation code.
+ * object, so replacing its `random` reaches the backend's code.
  */
 function seedMathRandom(seed: number): void {
   vi.spyOn(Math, "random").mockImplementation(seededRandom(seed));
@@ -76,42 +122,13 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-const addressCache = new Map<number, string>();
-/** A real testnet address per index. */
-function providerAddress(index: number): string {
-  let address = addressCache.get(index);
-  if (!address) {
-    address = privateKeyToAddress((index + 1).toString(16).padStart(64, "0") + "01", "testnet");
-    addressCache.set(index, address);
-  }
-  return address;
-}
-
-const BUYER = "ST3NBRSFKX28FQ2ZJ1MAKX58HKHSDGNV5N7R21XCP";
-
 /** Awkward prices, so that every conversion has something to round: BTC ≈ $61,234.57, STX ≈ $1.8765. */
 const BTC_USD = 6_123_456_789_012n;
 const STX_USD = 187_654_321n;
 
-
-/** The code of a coded pool error, or null when the call succeeded; anything else is rethrown. */
-async function outcomeOf<T>(call: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; code: ErrorCode }> {
-  try {
-    return { ok: true, value: await call };
-  } catch (error) {
-    if (isPoolError(error)) return { ok: false, code: error.data.code };
-    throw error;
-  }
-}
-
-async function seededBackend(): Promise<Backend> {
-  const t = newBackend();
-  await t.mutation(internal.tierConfigs.seedDefaults, {});
-  return t;
-}
-
-async function setMaxBackers(t: Backend, tier: Tier, maxBackersPerPolicy: number): Promise<void> {
-  await t.run(async (ctx) => {
+/** Sets a tier's fan-out in the database (operators edit tierConfigs there) and in the model. */
+async function setMaxBackers(pool: Pool, tier: Tier, maxBackersPerPolicy: number): Promise<void> {
+  await pool.real.t.run(async (ctx) => {
     const config = await ctx.db
       .query("tierConfigs")
       .withIndex("by_tier", (q) => q.eq("tier", tier))
@@ -119,530 +136,363 @@ async function setMaxBackers(t: Backend, tier: Tier, maxBackersPerPolicy: number
     if (!config) throw new Error(`${tier} not seeded`);
     await ctx.db.patch("tierConfigs", config._id, { maxBackersPerPolicy });
   });
+  pool.model.maxBackers[tier] = maxBackersPerPolicy;
 }
 
-/** Vault events with unique positions and the vault's totals as a running model reports them. */
-class Chain {
-  private height = 0n;
-  private seq = 0n;
-  readonly balance: Record<Token, bigint> = { STX: 0n, sBTC: 0n };
-
-  private position() {
-    this.height += 1n;
-    return {
-      txid: `0x${this.height.toString(16).padStart(64, "0")}`,
-      eventIndex: 0,
-      blockHeight: this.height,
-      blockHash: `0x${this.height.toString(16).padStart(64, "a")}`,
-    };
-  }
-
-  deposit(depositor: string, token: Token, amount: bigint): VaultEvent {
-    this.balance[token] += amount;
-    const totals = { totalBalance: this.balance[token], totalLocked: 0n };
-    this.seq += 1n;
-    return { ...this.position(), kind: "funds-deposited", depositor, token, amount, seq: this.seq, ...totals };
-  }
-
-  premium(policyId: bigint, token: Token, amount: bigint): VaultEvent {
-    this.balance[token] += amount;
-    const totals = { totalBalance: this.balance[token], totalLocked: 0n };
-    return { ...this.position(), kind: "premium-paid", policyId, payer: BUYER, token, amount, ...totals };
-  }
-
-  settlement(policyId: bigint, token: Token, amount: bigint): VaultEvent {
-    this.balance[token] -= amount;
-    const totals = { totalBalance: this.balance[token], totalLocked: 0n };
-    return { ...this.position(), kind: "settlement-paid", policyId, buyer: BUYER, token, amount, ...totals };
-  }
+/** A commitment to `tier`, then the deposit's synced event. */
+async function commitAndDeposit(pool: Pool, who: string, tier: Tier, token: Token, amount: bigint): Promise<void> {
+  expect(await commitTo(pool.model, pool.real, who, tier, amount, token)).toBe(true);
+  await syncDeposit(pool.model, pool.real, who, token, amount);
 }
 
-async function commitAndDeposit(t: Backend, chain: Chain, who: string, tier: Tier, token: Token, amount: bigint) {
-  await t.mutation(internal.liquidity.registerCommitment, { provider: who, amount, token, tier });
-  expect(await t.mutation(internal.vaultEvents.apply, { event: chain.deposit(who, token, amount) })).toBe("applied");
-}
-
-/** |part − total × weight / weightSum| < 1, in exact integers. */
-function withinOneUnit(part: bigint, total: bigint, weight: bigint, weightSum: bigint): boolean {
-  const diff = part * weightSum - total * weight;
-  return (diff < 0n ? -diff : diff) < weightSum;
-}
-
-function sum(values: Iterable<bigint>): bigint {
-  let s = 0n;
-  for (const v of values) s += v;
-  return s;
-}
-
-// ---------------------------------------------------------------------------
-// The state the checks read
-// ---------------------------------------------------------------------------
-
-type State = {
-  balances: Doc<"providerBalances">[];
-  backing: Doc<"policyBacking">[];
-  policies: Doc<"policies">[];
-  ledger: Doc<"balanceLedger">[];
-  protocol: Doc<"protocolAccounts">[];
-  vaultOperations: Doc<"vaultOperations">[];
-  tierConfigs: Doc<"tierConfigs">[];
-};
-
-async function readState(t: Backend): Promise<State> {
-  return await t.run(async (ctx) => ({
-    balances: await ctx.db.query("providerBalances").collect(),
-    backing: await ctx.db.query("policyBacking").collect(),
-    policies: await ctx.db.query("policies").collect(),
-    ledger: await ctx.db.query("balanceLedger").collect(),
-    protocol: await ctx.db.query("protocolAccounts").collect(),
-    vaultOperations: await ctx.db.query("vaultOperations").collect(),
-    tierConfigs: await ctx.db.query("tierConfigs").collect(),
-  }));
-}
-
-function protocolOf(state: State, token: Token) {
-  const account = state.protocol.find((a) => a.token === token);
-  return { feesAccrued: account?.feesAccrued ?? 0n, unallocatedPremiums: account?.unallocatedPremiums ?? 0n };
-}
-
-/** Money that entered the vault minus money that left it, per token, as the scenario applied it. */
-type Flows = Record<Token, { deposits: bigint; premiums: bigint; payouts: bigint }>;
-
-/** Property (a): everything that must hold after every step. */
-async function checkConservation(t: Backend, state: State, flows: Flows): Promise<void> {
-  const maxBackers = new Map(state.tierConfigs.map((c) => [c.tier, c.maxBackersPerPolicy]));
-
-  for (const b of state.balances) {
-    const where = `${b.provider}/${b.token}`;
-    for (const field of ["total", "locked", "reserved", "accruedYield"] as const) {
-      expect(b[field] >= 0n, `${where} ${field} = ${b[field]}`).toBe(true);
-    }
-    expect(b.locked + b.reserved <= b.total, `${where} locked + reserved exceeds total`).toBe(true);
-    const backed = sum(state.backing.filter((r) => r.active && r.provider === b.provider && r.token === b.token).map((r) => r.allocated));
-    expect(b.locked, `${where}: locked vs active backing`).toBe(backed);
-    // The ledger is the history of the balance: replaying it gives the balance.
-    const rows = state.ledger.filter((r) => r.provider === b.provider && r.token === b.token);
-    const net = (types: string[], minus: string[]) =>
-      sum(rows.filter((r) => types.includes(r.type)).map((r) => r.amount)) -
-      sum(rows.filter((r) => minus.includes(r.type)).map((r) => r.amount));
-    // (Reversals undo a reorged event's rows; settlement_reversal is the inverse of a debit, including its unlock.)
-    expect(b.total, `${where}: total vs ledger`).toBe(
-      net(["deposit", "yield_accrual", "settlement_reversal"], ["withdrawal", "settlement_debit", "yield_reversal"]),
-    );
-    expect(b.locked, `${where}: locked vs ledger`).toBe(net(["lock", "settlement_reversal"], ["release", "settlement_debit"]));
-  }
-
-  for (const r of state.backing) {
-    expect(r.allocated >= 0n && r.allocated <= r.originalAllocation, `backing ${r.policyId}/${r.provider}`).toBe(true);
-    if (!r.active) expect(r.allocated).toBe(0n);
-  }
-
-  for (const p of state.policies) {
-    const rows = state.backing.filter((r) => r.policyId === p.policyId);
-    const active = rows.filter((r) => r.active);
-    switch (p.status) {
-      case "Active":
-      case "Exercised":
-        expect(active.length, `policy ${p.policyId}: all backing active`).toBe(rows.length);
-        expect(sum(active.map((r) => r.allocated)), `policy ${p.policyId} backing`).toBe(p.requiredCollateral);
-        break;
-      case "Settled":
-      case "Expired":
-        expect(active, `policy ${p.policyId} (${p.status}) still holds backing`).toEqual([]);
-        break;
-      case "Pending":
-      case "Cancelled":
-        expect(rows, `policy ${p.policyId} (${p.status}) has backing`).toEqual([]);
-        break;
-    }
-    if (rows.length > 0) {
-      expect(sum(rows.map((r) => r.originalAllocation))).toBe(p.requiredCollateral);
-      expect(rows.length).toBeLessThanOrEqual(maxBackers.get(p.tier) ?? 0);
-      for (const r of rows) expect([r.token, r.tier]).toEqual([p.collateralToken, p.tier]);
-    }
-  }
-
-  const stats = await t.query(api.liquidity.getTierStats, {});
-  for (const s of stats) {
-    const docs = state.balances.filter((b) => b.tier === s.tier && b.token === s.token);
-    const totals = {
-      totalCapital: sum(docs.map((b) => b.total)),
-      totalLocked: sum(docs.map((b) => b.locked)),
-      totalReserved: sum(docs.map((b) => b.reserved)),
-      totalYieldAccrued: sum(docs.map((b) => b.accruedYield)),
-      providerCount: BigInt(docs.length),
-      activePolicyCount: BigInt(
-        state.policies.filter(
-          (p) => p.tier === s.tier && p.collateralToken === s.token && (p.status === "Active" || p.status === "Exercised"),
-        ).length,
-      ),
-    };
-    expect(s, `tier totals ${s.tier}/${s.token}`).toMatchObject({
-      ...totals,
-      totalAvailable: totals.totalCapital - totals.totalLocked - totals.totalReserved,
-    });
-  }
-
-  // No unit appears or disappears: what providers hold plus what the protocol
-  // holds is what came into the vault minus what it paid out.
-  for (const token of TOKENS) {
-    const held = sum(state.balances.filter((b) => b.token === token).map((b) => b.total));
-    const protocol = protocolOf(state, token);
-    const flow = flows[token];
-    expect(held + protocol.feesAccrued + protocol.unallocatedPremiums, `money in ${token}`).toBe(
-      flow.deposits + flow.premiums - flow.payouts,
-    );
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Scenarios for (a) and (b)
-// ---------------------------------------------------------------------------
-
-const SCENARIO_TIER: Tier = "Balanced";
-/** 10% out of the money either way: Balanced under the default tiers. */
-const STRIKE: Record<PolicyType, bigint> = { PUT: (BTC_USD * 9n) / 10n, CALL: (BTC_USD * 11n) / 10n };
-const SCENARIO_PROVIDERS = 4;
-
-type Cmd =
-  | { kind: "deposit"; p: number; token: Token; amount: bigint }
-  | { kind: "policy"; policyType: PolicyType; token: Token; sats: bigint; cancelIfRefused: boolean }
-  | { kind: "premium"; pick: number; amount: bigint; otherToken: boolean; unknownPolicy: boolean; reorged: boolean }
-  | { kind: "settle"; pick: number; fractionBps: bigint }
-  | { kind: "expire"; pick: number };
-
-const tokenArb = fc.constantFrom<Token>(...TOKENS);
-const depositAmount = (token: Token) =>
-  token === "STX" ? fc.bigInt(1_000_000n, 3_000_000_000n) : fc.bigInt(1_000n, 10_000_000n);
-
-const depositCmd: fc.Arbitrary<Cmd> = fc
-  .record({ p: fc.nat({ max: SCENARIO_PROVIDERS - 1 }), token: tokenArb })
-  .chain(({ p, token }) => depositAmount(token).map((amount): Cmd => ({ kind: "deposit", p, token, amount })));
-const policyCmd: fc.Arbitrary<Cmd> = fc.record({
-  kind: fc.constant("policy" as const),
-  policyType: fc.constantFrom<PolicyType>("PUT", "CALL"),
-  token: tokenArb,
-  sats: fc.bigInt(1_000n, 2_000_000n),
-  cancelIfRefused: fc.boolean(),
-});
-const premiumCmd: fc.Arbitrary<Cmd> = fc.record({
-  kind: fc.constant("premium" as const),
-  pick: fc.nat(),
-  amount: fc.bigInt(1n, 10_000_000n),
-  // Now and then a premium paid in the other token than the policy's collateral.
-  otherToken: fc.oneof({ arbitrary: fc.constant(false), weight: 5 }, { arbitrary: fc.constant(true), weight: 1 }),
-  unknownPolicy: fc.oneof({ arbitrary: fc.constant(false), weight: 4 }, { arbitrary: fc.constant(true), weight: 1 }),
-  // Now and then its block leaves the chain and the transaction is mined again in another.
-  reorged: fc.oneof({ arbitrary: fc.constant(false), weight: 3 }, { arbitrary: fc.constant(true), weight: 1 }),
-});
-const settleCmd: fc.Arbitrary<Cmd> = fc.record({
-  kind: fc.constant("settle" as const),
-  pick: fc.nat(),
-  fractionBps: fc.bigInt(1n, 10_000n),
-});
-const expireCmd: fc.Arbitrary<Cmd> = fc.record({ kind: fc.constant("expire" as const), pick: fc.nat() });
-
-type Scenario = { seed: number; initial: bigint[][]; cmds: Cmd[] };
-
-function scenarioArb(weights: Record<Cmd["kind"], number>, maxLength: number): fc.Arbitrary<Scenario> {
-  return fc.record({
-    seed: fc.integer(),
-    // Each provider's first deposit in STX and in sBTC (0 = none).
-    initial: fc.array(
-      fc.tuple(
-        fc.oneof(fc.constant(0n), depositAmount("STX")),
-        fc.oneof(fc.constant(0n), depositAmount("sBTC")),
-      ),
-      { minLength: SCENARIO_PROVIDERS, maxLength: SCENARIO_PROVIDERS },
-    ),
-    cmds: fc.array(
-      fc.oneof(
-        { arbitrary: depositCmd, weight: weights.deposit },
-        { arbitrary: policyCmd, weight: weights.policy },
-        { arbitrary: premiumCmd, weight: weights.premium },
-        { arbitrary: settleCmd, weight: weights.settle },
-        { arbitrary: expireCmd, weight: weights.expire },
-      ),
-      { minLength: Math.min(8, maxLength), maxLength },
-    ),
-  });
-}
-
-/** Property (b) for one premium event: yield + fee = premium, parts pro rata within a unit. */
-function checkPremiumSplit(before: State, after: State, event: Extract<VaultEvent, { kind: "premium-paid" }>): void {
-  const prefix = `${operationIdOf(event)}:yield:`;
-  const yields = after.ledger.filter((r) => r.operationId.startsWith(prefix));
-  const feeDelta = protocolOf(after, event.token).feesAccrued - protocolOf(before, event.token).feesAccrued;
-  const unallocatedDelta =
-    protocolOf(after, event.token).unallocatedPremiums - protocolOf(before, event.token).unallocatedPremiums;
-  const policy = before.policies.find((p) => p.policyId === event.policyId);
-  const backers = before.backing.filter((r) => r.policyId === event.policyId && r.originalAllocation > 0n);
-
-  if (!policy || backers.length === 0) {
-    expect([yields.length, feeDelta, unallocatedDelta]).toEqual([0, 0n, event.amount]);
-    return;
-  }
-  const feeBps = before.tierConfigs.find((c) => c.tier === policy.tier)?.protocolFeeBps ?? -1n;
-  expect(feeDelta).toBe((event.amount * feeBps) / 10_000n);
-  expect(unallocatedDelta).toBe(0n);
-  expect(sum(yields.map((r) => r.amount)) + feeDelta, "yield + fee = premium").toBe(event.amount);
-  const net = event.amount - feeDelta;
-  const weightSum = sum(backers.map((b) => b.originalAllocation));
-  for (const backer of backers) {
-    const part = sum(yields.filter((r) => r.provider === backer.provider).map((r) => r.amount));
-    expect(withinOneUnit(part, net, backer.originalAllocation, weightSum), `yield of ${backer.provider}: ${part}`).toBe(true);
-  }
-  for (const r of yields) expect([r.type, r.token]).toEqual(["yield_accrual", event.token]);
-}
-
-/** Property (b) for one settlement event: debits = payout, parts pro rata within a unit, the rest released. */
-function checkSettlementSplit(before: State, after: State, event: Extract<VaultEvent, { kind: "settlement-paid" }>): void {
-  const prefix = `${operationIdOf(event)}:debit:`;
-  const debits = after.ledger.filter((r) => r.operationId.startsWith(prefix));
-  const backers = before.backing.filter((r) => r.policyId === event.policyId && r.active);
-  const backed = sum(backers.map((b) => b.allocated));
-  expect(sum(debits.map((r) => r.amount)), "debits = payout").toBe(event.amount);
-  for (const backer of backers) {
-    const part = sum(debits.filter((r) => r.provider === backer.provider).map((r) => r.amount));
-    expect(withinOneUnit(part, event.amount, backer.allocated, backed), `debit of ${backer.provider}: ${part}`).toBe(true);
-  }
-  const releaseOps = after.vaultOperations.filter(
-    (op) => op.kind === "release" && op.policyId === event.policyId && !before.vaultOperations.some((b) => b._id === op._id),
+/** The ledger rows whose operation id starts with `prefix` (an event's rows, one per provider). */
+async function ledgerUnder(t: Backend, prefix: string) {
+  return await t.run(
+    async (ctx) =>
+      await ctx.db
+        .query("balanceLedger")
+        .withIndex("by_operation", (q) => q.gte("operationId", prefix).lt("operationId", `${prefix}\uffff`))
+        .collect(),
   );
-  expect(sum(releaseOps.map((op) => op.amount))).toBe(backed - event.amount);
-  expect(after.policies.find((p) => p.policyId === event.policyId)).toMatchObject({
-    status: "Settled",
-    settledAmount: event.amount,
-  });
+}
+
+// ---------------------------------------------------------------------------
+// Policy commands
+// ---------------------------------------------------------------------------
+
+/** Where policies are bought: the prices, the strike of each type and the tier that strike falls in. */
+type Market = { prices: Prices; strike: Record<PolicyType, bigint>; tier: Tier; expiresAtBlock: bigint };
+
+/**
+ * A policy registered at the market's prices, then allocated: backed by the
+ * tier's providers when the model says it can be, else refused with exactly
+ * the model's code, changing nothing (and then, now and then, cancelled).
+ */
+class NewPolicyCommand extends PoolCommand {
+  constructor(
+    readonly spec: PolicySpec,
+    readonly market: Market,
+  ) {
+    super();
+  }
+
+  async run(m: PoolModel, r: PoolReal): Promise<void> {
+    const { policyType, token, sats } = this.spec;
+    const { prices, tier } = this.market;
+    const policyId = m.nextPolicyId;
+    const strikePriceUsd = this.market.strike[policyType];
+    const required = expectedRequiredCollateral(policyType, sats, strikePriceUsd, token, prices);
+    const registered = await r.t.mutation(internal.policies.registerPolicy, {
+      policyId,
+      buyer: BUYER,
+      policyType,
+      protectedAmountSats: sats,
+      strikePriceUsd,
+      premium: 1n,
+      expiresAtBlock: this.market.expiresAtBlock,
+      collateralToken: token,
+      btcPriceUsd: prices.btcUsd,
+      stxPriceUsd: prices.stxUsd,
+    });
+    expect(registered).toEqual({ tier, requiredCollateral: required, status: "Pending" });
+    m.nextPolicyId += 1n;
+    const policy = m.register({ policyId, policyType, tier, collateralToken: token, requiredCollateral: required });
+
+    const allocate = () => r.t.mutation(internal.liquidity.allocatePolicyCollateral, { policyId });
+    const refusal = m.allocationRefusal(tier, token, required);
+    if (refusal === null) {
+      m.applyAllocation(policy, await allocate());
+      saw(r, "allocated");
+    } else {
+      await expectRefused(r, allocate, refusal, true);
+      saw(r, "refused");
+      saw(r, refusal);
+      if (this.spec.cancelIfRefused) {
+        await r.t.mutation(internal.policies.cancelPolicy, { policyId });
+        policy.status = "Cancelled";
+      }
+    }
+    await changed(m, r);
+  }
+
+  toString(): string {
+    const { policyType, token, sats, cancelIfRefused } = this.spec;
+    return `NewPolicy(${policyType} ${sats}n sats in ${token}${cancelIfRefused ? ", cancelled if refused" : ""})`;
+  }
+}
+
+/** The `pick`-th policy (or, when `among` is "active", Active policy). */
+function pickPolicy(m: Readonly<PoolModel>, pick: number, among: "all" | "active"): ModelPolicy | undefined {
+  const candidates = [...m.policies.values()].filter((p) => among === "all" || p.status === "Active");
+  return candidates[pick % Math.max(candidates.length, 1)];
 }
 
 /**
- * Every amount the books hold, without timestamps or queue keys: what a
- * reversal must restore exactly. (A balance row the reorged event created —
- * yield in a token its backer never deposited — stays behind at zero.)
+ * A synced `premium-paid` event. The model says exactly who gets what; the
+ * ledger rows under the event's id must be exactly those parts. A reorged
+ * premium is taken back whole, then counted once when mined again.
  */
-function moneyOf(state: State) {
-  const held = (b: Doc<"providerBalances">) => b.total !== 0n || b.locked !== 0n || b.reserved !== 0n || b.accruedYield !== 0n;
-  return {
-    balances: state.balances.filter(held).map(({ provider, token, total, locked, reserved, accruedYield, available }) => ({
-      provider,
-      token,
-      total,
-      locked,
-      reserved,
-      accruedYield,
-      available,
-    })),
-    protocol: TOKENS.map((token) => ({ token, ...protocolOf(state, token) })),
-    policies: state.policies.map(({ policyId, status, premiumsReceived }) => ({ policyId, status, premiumsReceived })),
-  };
+class PremiumCommand extends PoolCommand {
+  constructor(readonly spec: PremiumSpec) {
+    super();
+  }
+
+  async run(m: PoolModel, r: PoolReal): Promise<void> {
+    const { pick, amount, otherToken, unknownPolicy, reorged } = this.spec;
+    const known = [...m.policies.keys()][pick % Math.max(m.policies.size, 1)];
+    const policyId = unknownPolicy || known === undefined ? 1_000_000n + BigInt(pick % 5) : known;
+    const ownToken = m.policies.get(policyId)?.collateralToken ?? "STX";
+    const token: Token = otherToken ? (ownToken === "STX" ? "sBTC" : "STX") : ownToken;
+
+    let event = m.premiumEvent(r.chain.next(), policyId, token, amount);
+    expect(await r.t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+    let effect = m.applyPremium(event);
+    await expectPremiumSplit(r.t, m, effect);
+    if (reorged) {
+      // Taken back whole: every balance, the protocol account and the policy are as before it.
+      expect(await r.t.mutation(internal.eventSync.reverse, { txid: event.txid, eventIndex: 0 })).toBe("reversed");
+      m.reversePremium(effect);
+      await expectMoneyAsModelledNow(m, r);
+      // The same transaction in another block counts once.
+      event = r.chain.remined(event) as typeof event;
+      expect(await r.t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+      effect = m.applyPremium(event);
+      await expectPremiumSplit(r.t, m, effect);
+      saw(r, "premiumsReorged");
+    }
+    saw(r, effect.parts.length > 0 ? "premiumsSplit" : "premiumsUnallocated");
+    await changed(m, r);
+  }
+
+  toString(): string {
+    const { pick, amount, otherToken, unknownPolicy, reorged } = this.spec;
+    const flags = [otherToken && "other token", unknownPolicy && "unknown policy", reorged && "reorged"].filter(Boolean);
+    return `Premium(policy#${pick}, ${amount}n${flags.length > 0 ? `, ${flags.join(", ")}` : ""})`;
+  }
 }
 
-/** What the scenarios of a property actually exercised, so that a vacuous pass shows up as a failure. */
-type Coverage = Record<
-  | "allocated"
-  | "refused"
-  | "premiumsSplit"
-  | "premiumsUnallocated"
-  | "premiumsReorged"
-  | "settled"
-  | "expired"
-  | "refusedTransitions",
-  number
->;
-const emptyCoverage = (): Coverage => ({
-  allocated: 0,
-  refused: 0,
-  premiumsSplit: 0,
-  premiumsUnallocated: 0,
-  premiumsReorged: 0,
-  settled: 0,
-  expired: 0,
-  refusedTransitions: 0,
-});
-
-/** Runs one scenario; `everyStep` checks conservation after each step (else once at the end). */
-async function runScenario(scenario: Scenario, everyStep: boolean, coverage: Coverage): Promise<void> {
-  seedMathRandom(scenario.seed);
-  // Unallocated premiums raise alerts, which log; the checks look at the tables instead.
-  vi.spyOn(console, "error").mockImplementation(() => {});
-  const t = await seededBackend();
-  const chain = new Chain();
-  const flows: Flows = {
-    STX: { deposits: 0n, premiums: 0n, payouts: 0n },
-    sBTC: { deposits: 0n, premiums: 0n, payouts: 0n },
-  };
-  const providers = Array.from({ length: SCENARIO_PROVIDERS }, (_, i) => providerAddress(i));
-  const policyIds: bigint[] = [];
-  let nextPolicyId = 1n;
-
-  const deposit = async (who: string, token: Token, amount: bigint) => {
-    await commitAndDeposit(t, chain, who, SCENARIO_TIER, token, amount);
-    flows[token].deposits += amount;
-  };
-
-  for (const [i, amounts] of scenario.initial.entries()) {
-    const who = providers[i]!;
-    for (const [j, token] of TOKENS.entries()) if ((amounts[j] ?? 0n) > 0n) await deposit(who, token, amounts[j]!);
+/**
+ * Property (b) for one premium: the yield rows are exactly the model's parts;
+ * yield + fee = premium (or all of it unallocated); each backer's part within
+ * one unit of its pro-rata share of the premium net of the fee.
+ */
+async function expectPremiumSplit(t: Backend, m: PoolModel, effect: PremiumEffect): Promise<void> {
+  const { event, fee, unallocated, parts } = effect;
+  const rows = await ledgerUnder(t, `${operationIdOf(event)}:yield:`);
+  expect(rows.every((row) => row.type === "yield_accrual" && row.token === event.token)).toBe(true);
+  expect(new Map(rows.map((row) => [row.provider, row.amount])), "yield parts").toEqual(
+    new Map(parts.map((p) => [p.provider, p.amount])),
+  );
+  expect(rows).toHaveLength(parts.length);
+  expect(sum(rows.map((row) => row.amount)) + fee + unallocated, "yield + fee = premium").toBe(event.amount);
+  if (unallocated > 0n) return expect([fee, rows.length]).toEqual([0n, 0]);
+  const backers = m.policies.get(event.policyId)!.backing;
+  const weightSum = sum(backers.map((b) => b.originalAllocation));
+  for (const backer of backers) {
+    const part = rows.find((row) => row.provider === backer.provider)?.amount ?? 0n;
+    expect(withinOneUnit(part, event.amount - fee, backer.originalAllocation, weightSum), `yield of ${backer.provider}: ${part}`).toBe(
+      true,
+    );
   }
-  if (everyStep) await checkConservation(t, await readState(t), flows);
+}
 
-  for (const cmd of scenario.cmds) {
-    switch (cmd.kind) {
-      case "deposit":
-        await deposit(providers[cmd.p]!, cmd.token, cmd.amount);
-        break;
+/**
+ * A payout: `requestSettlement` (nobody pays yet), then its synced
+ * `settlement-paid` event (backers debited pro rata, the rest released). A
+ * policy that is not Active cannot be settled, and nothing changes.
+ */
+class SettleCommand extends PoolCommand {
+  constructor(
+    readonly pick: number,
+    readonly fractionBps: bigint,
+  ) {
+    super();
+  }
 
-      case "policy": {
-        const policyId = nextPolicyId++;
-        const registered = await t.mutation(internal.policies.registerPolicy, {
-          policyId,
-          buyer: BUYER,
-          policyType: cmd.policyType,
-          protectedAmountSats: cmd.sats,
-          strikePriceUsd: STRIKE[cmd.policyType],
-          premium: 1n,
-          expiresAtBlock: 1_000_000n,
-          collateralToken: cmd.token,
-          btcPriceUsd: BTC_USD,
-          stxPriceUsd: STX_USD,
-        });
-        expect(registered.tier).toBe(SCENARIO_TIER);
-        policyIds.push(policyId);
-        const before = await snapshot(t);
-        const outcome = await outcomeOf(t.mutation(internal.liquidity.allocatePolicyCollateral, { policyId }));
-        if (outcome.ok) {
-          coverage.allocated++;
-          expect(sum(outcome.value.map((a) => a.amount))).toBe(registered.requiredCollateral);
-        } else {
-          coverage.refused++;
-          expect(["TIER_INSUFFICIENT_CAPITAL", "ALLOCATION_FANOUT_EXCEEDED"]).toContain(outcome.code);
-          expect(await snapshot(t)).toEqual(before);
-          if (cmd.cancelIfRefused) await t.mutation(internal.policies.cancelPolicy, { policyId });
-        }
-        break;
-      }
+  override check(m: Readonly<PoolModel>): boolean {
+    return m.policies.size > 0;
+  }
 
-      case "premium": {
-        const known = policyIds[cmd.pick % Math.max(policyIds.length, 1)];
-        const policyId = cmd.unknownPolicy || known === undefined ? 1_000_000n + BigInt(cmd.pick % 5) : known;
-        const before = await readState(t);
-        const ownToken = before.policies.find((p) => p.policyId === policyId)?.collateralToken ?? "STX";
-        const token: Token = cmd.otherToken ? (ownToken === "STX" ? "sBTC" : "STX") : ownToken;
-        let event = chain.premium(policyId, token, cmd.amount);
-        expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
-        if (cmd.reorged) {
-          // Taken back whole: every balance, the protocol account and the policy are as before it.
-          expect(await t.mutation(internal.eventSync.reverse, { txid: event.txid, eventIndex: 0 })).toBe("reversed");
-          expect(moneyOf(await readState(t))).toEqual(moneyOf(before));
-          // The same transaction in another block counts once.
-          event = { ...event, blockHeight: event.blockHeight + 1_000_000n, blockHash: `0x${"f".repeat(64)}` };
-          expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
-          coverage.premiumsReorged++;
-        }
-        flows[token].premiums += cmd.amount;
-        const backed = before.backing.some((r) => r.policyId === policyId);
-        if (backed) coverage.premiumsSplit++;
-        else coverage.premiumsUnallocated++;
-        checkPremiumSplit(before, await readState(t), event as Extract<VaultEvent, { kind: "premium-paid" }>);
-        break;
-      }
-
-      case "settle": {
-        const policyId = policyIds[cmd.pick % Math.max(policyIds.length, 1)];
-        if (policyId === undefined) break;
-        const before = await readState(t);
-        const policy = before.policies.find((p) => p.policyId === policyId)!;
-        if (policy.status !== "Active") {
-          const snap = await snapshot(t);
-          const outcome = await outcomeOf(
-            t.mutation(internal.liquidity.requestSettlement, { policyId, settlementAmount: 1n }),
-          );
-          expect(outcome).toEqual({ ok: false, code: "INVALID_POLICY_STATE" });
-          expect(await snapshot(t)).toEqual(snap);
-          coverage.refusedTransitions++;
-          break;
-        }
-        coverage.settled++;
-        const backed = sum(before.backing.filter((r) => r.policyId === policyId && r.active).map((r) => r.allocated));
-        const amount = (backed * cmd.fractionBps) / 10_000n > 0n ? (backed * cmd.fractionBps) / 10_000n : 1n;
-        await t.mutation(internal.liquidity.requestSettlement, { policyId, settlementAmount: amount });
-        const requested = await readState(t);
-        // Nobody pays before the event.
-        expect(requested.balances).toEqual(before.balances);
-        expect(requested.backing).toEqual(before.backing);
-        if (everyStep) await checkConservation(t, requested, flows);
-
-        const event = chain.settlement(policyId, policy.collateralToken, amount);
-        expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
-        flows[policy.collateralToken].payouts += amount;
-        checkSettlementSplit(requested, await readState(t), event as Extract<VaultEvent, { kind: "settlement-paid" }>);
-        break;
-      }
-
-      case "expire": {
-        const policyId = policyIds[cmd.pick % Math.max(policyIds.length, 1)];
-        if (policyId === undefined) break;
-        const before = await readState(t);
-        const policy = before.policies.find((p) => p.policyId === policyId)!;
-        const snap = await snapshot(t);
-        const outcome = await outcomeOf(t.mutation(internal.liquidity.requestCollateralRelease, { policyId }));
-        if (policy.status === "Active") {
-          coverage.expired++;
-          expect(outcome).toEqual({ ok: true, value: { released: policy.requiredCollateral } });
-        } else {
-          coverage.refusedTransitions++;
-          expect(outcome).toEqual({ ok: false, code: "INVALID_POLICY_STATE" });
-          expect(await snapshot(t)).toEqual(snap);
-        }
-        break;
-      }
+  async run(m: PoolModel, r: PoolReal): Promise<void> {
+    const policy = pickPolicy(m, this.pick, "all")!;
+    const policyId = policy.policyId;
+    if (policy.status !== "Active") {
+      const request = () => r.t.mutation(internal.liquidity.requestSettlement, { policyId, settlementAmount: 1n });
+      await expectRefused(r, request, "INVALID_POLICY_STATE");
+      saw(r, "refusedTransitions");
+      return await unchangedStep(m, r);
     }
-    if (everyStep) await checkConservation(t, await readState(t), flows);
+    const backed = m.backed(policy);
+    const amount = (backed * this.fractionBps) / 10_000n > 0n ? (backed * this.fractionBps) / 10_000n : 1n;
+    await r.t.mutation(internal.liquidity.requestSettlement, { policyId, settlementAmount: amount });
+    m.requestSettlement(policy, amount);
+    // Nobody pays before the event: the books are the model's, balances untouched.
+    await changed(m, r);
+
+    const weights = policy.backing.filter((b) => b.active).map((b) => ({ provider: b.provider, allocated: b.allocated }));
+    const event = m.settlementEvent(r.chain.next(), policy, amount);
+    expect(await r.t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+    const parts = m.applySettlement(policy, event);
+    // Property (b) for the payout: the debit rows are exactly the model's parts, they add up to it, each within a unit of pro rata.
+    const rows = await ledgerUnder(r.t, `${operationIdOf(event)}:debit:`);
+    expect(rows.every((row) => row.type === "settlement_debit" && row.token === policy.collateralToken)).toBe(true);
+    expect(new Map(rows.map((row) => [row.provider, row.amount])), "debits").toEqual(
+      new Map(weights.map((w, i): [string, bigint] => [w.provider, parts[i]!]).filter(([, part]) => part !== 0n)),
+    );
+    expect(sum(rows.map((row) => row.amount)), "debits = payout").toBe(amount);
+    for (const w of weights) {
+      const part = rows.find((row) => row.provider === w.provider)?.amount ?? 0n;
+      expect(withinOneUnit(part, amount, w.allocated, backed), `debit of ${w.provider}: ${part}`).toBe(true);
+    }
+    saw(r, "settled");
+    await changed(m, r);
   }
-  if (!everyStep) await checkConservation(t, await readState(t), flows);
+
+  toString(): string {
+    return `Settle(policy#${this.pick}, ${this.fractionBps}n bps of its backing)`;
+  }
+}
+
+/** Expiry: an Active policy's collateral released in full; any other is refused, changing nothing. */
+class ExpireCommand extends PoolCommand {
+  constructor(
+    readonly pick: number,
+    readonly among: "all" | "active",
+  ) {
+    super();
+  }
+
+  override check(m: Readonly<PoolModel>): boolean {
+    return pickPolicy(m, this.pick, this.among) !== undefined;
+  }
+
+  async run(m: PoolModel, r: PoolReal): Promise<void> {
+    const policy = pickPolicy(m, this.pick, this.among)!;
+    const release = () => r.t.mutation(internal.liquidity.requestCollateralRelease, { policyId: policy.policyId });
+    if (policy.status !== "Active") {
+      await expectRefused(r, release, "INVALID_POLICY_STATE");
+      saw(r, "refusedTransitions");
+      return await unchangedStep(m, r);
+    }
+    const outcome = await release();
+    expect(outcome).toEqual({ released: m.expire(policy) });
+    expect(outcome.released).toBe(policy.requiredCollateral);
+    saw(r, "expired");
+    await changed(m, r);
+  }
+
+  toString(): string {
+    return `Expire(${this.among === "active" ? "active " : ""}policy#${this.pick})`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// (a) and (b): scenarios over one tier
+// ---------------------------------------------------------------------------
+
+const SCENARIO_PROVIDERS = 4;
+const SCENARIO_PRINCIPALS = Array.from({ length: SCENARIO_PROVIDERS }, (_, i) => providerAddress(i));
+/** 10% out of the money either way: Balanced under the default tiers. */
+const SCENARIO_MARKET: Market = {
+  prices: { btcUsd: BTC_USD, stxUsd: STX_USD },
+  strike: { PUT: (BTC_USD * 9n) / 10n, CALL: (BTC_USD * 11n) / 10n },
+  tier: "Balanced",
+  expiresAtBlock: 1_000_000n,
+};
+
+type Mix = Record<"deposit" | "policy" | "premium" | "settle" | "expire" | "replay", number>;
+
+function scenarioCommands(mix: Mix, maxCommands: number) {
+  return fc.commands(
+    weighted<PoolCommand>(
+      [depositArb(SCENARIO_PROVIDERS, depositAmountArb).map((d) => new DepositCommand(d.p, d.token, d.amount, SCENARIO_MARKET.tier)), mix.deposit],
+      [policyArb.map((spec) => new NewPolicyCommand(spec, SCENARIO_MARKET)), mix.policy],
+      [premiumArb.map((spec) => new PremiumCommand(spec)), mix.premium],
+      [fc.tuple(pickArb, fractionBpsArb).map(([pick, bps]) => new SettleCommand(pick, bps)), mix.settle],
+      [pickArb.map((pick) => new ExpireCommand(pick, "all")), mix.expire],
+      [pickArb.map((pick) => new ReplayEventCommand(pick)), mix.replay],
+    ),
+    { maxCommands, size: "max" },
+  );
+}
+
+/** The scenario's providers, all committed to its tier, with their first deposits in STX and sBTC (0 = none). */
+async function scenarioPool(seed: number, initial: [bigint, bigint][], everyStep: boolean, seen: Record<string, number>): Promise<Pool> {
+  seedMathRandom(seed);
+  // Unallocated premiums and reorgs raise alerts, which log; the checks look at the tables instead.
+  vi.spyOn(console, "error").mockImplementation(() => {});
+  const pool = await newPool(SCENARIO_PRINCIPALS, { everyStep, seen });
+  for (const [i, amounts] of initial.entries()) {
+    for (const [j, token] of TOKENS.entries()) {
+      const amount = amounts[j] ?? 0n;
+      if (amount > 0n) await commitAndDeposit(pool, SCENARIO_PRINCIPALS[i]!, SCENARIO_MARKET.tier, token, amount);
+    }
+  }
+  if (everyStep) await checkNow(pool.model, pool.real);
+  return pool;
 }
 
 describe("(a) conservation of collateral", () => {
-  test("after every deposit, allocation, premium, settlement and expiry: locked = active backing, policies fully backed, tier totals = sums, money conserved", async () => {
-    const coverage = emptyCoverage();
+  test("every deposit, allocation, premium, settlement, expiry and replay has the model's exact outcome; after each: locked = active backing, policies fully backed, tier totals = sums, money conserved", async () => {
+    const seen: Record<string, number> = {};
     await fc.assert(
       fc.asyncProperty(
-        scenarioArb({ deposit: 2, policy: 4, premium: 2, settle: 2, expire: 2 }, 25),
-        async (scenario) => await runScenario(scenario, true, coverage),
+        fc.integer(),
+        initialDepositsArb(SCENARIO_PROVIDERS),
+        scenarioCommands({ deposit: 2, policy: 4, premium: 2, settle: 2, expire: 2, replay: 1 }, 32),
+        async (seed, initial, cmds) => {
+          const pool = await scenarioPool(seed, initial, true, seen);
+          await fc.asyncModelRun(() => pool, cmds);
+        },
       ),
       { numRuns: 15 },
     );
-    for (const [what, count] of Object.entries(coverage)) expect(count, `no scenario exercised ${what}`).toBeGreaterThan(0);
+    expectSeen(seen, [
+      "allocated",
+      "refused",
+      "premiumsSplit",
+      "premiumsUnallocated",
+      "premiumsReorged",
+      "settled",
+      "expired",
+      "refusedTransitions",
+      "replayed",
+    ]);
   }, 120_000);
 });
 
 describe("(b) premiums and payouts split exactly", () => {
-  test("yield + fee = premium and debits = payout, each part within one unit of its pro-rata share", async () => {
-    const coverage = emptyCoverage();
+  test("yield + fee = premium and debits = payout, each part the model's largest-remainder part and within one unit of its pro-rata share", async () => {
+    const seen: Record<string, number> = {};
     await fc.assert(
       fc.asyncProperty(
-        scenarioArb({ deposit: 1, policy: 3, premium: 4, settle: 3, expire: 1 }, 25),
-        async (scenario) => await runScenario(scenario, false, coverage),
+        fc.integer(),
+        initialDepositsArb(SCENARIO_PROVIDERS),
+        scenarioCommands({ deposit: 1, policy: 3, premium: 4, settle: 3, expire: 1, replay: 0 }, 32),
+        async (seed, initial, cmds) => {
+          // Outcomes and money tables are checked at every step, the rest of the books once at the end.
+          const pool = await scenarioPool(seed, initial, false, seen);
+          await fc.asyncModelRun(() => pool, cmds);
+          await checkNow(pool.model, pool.real);
+        },
       ),
       { numRuns: 15 },
     );
-    for (const what of ["premiumsSplit", "premiumsUnallocated", "settled"] as const) {
-      expect(coverage[what], `no scenario exercised ${what}`).toBeGreaterThan(0);
-    }
+    expectSeen(seen, ["premiumsSplit", "premiumsUnallocated", "settled"]);
   }, 120_000);
 
   // Distinct providers: the check below matches parts back to backers by name and position.
-  const backersArb = fc.uniqueArray(
-    fc.record({ provider: fc.string({ minLength: 1, maxLength: 6 }), allocation: fc.bigInt(0n, 10n ** 15n) }),
-    { minLength: 1, maxLength: 30, selector: (b) => b.provider },
-  );
+  const backersArb = fc.uniqueArray(fc.record({ provider: fc.string({ minLength: 1, maxLength: 6 }), allocation: largeAmountArb }), {
+    minLength: 1,
+    maxLength: 30,
+    selector: (b) => b.provider,
+  });
 
   test("splitPremium: fee = premium × bps rounded down, fee + parts = premium, parts pro rata within a unit", () => {
     fc.assert(
       fc.property(
-        fc.bigInt(0n, 10n ** 15n),
-        fc.bigInt(0n, 10_000n),
+        largeAmountArb,
+        bpsArb,
         backersArb.filter((bs) => bs.some((b) => b.allocation > 0n)),
         (premium, feeBps, backers) => {
           const { protocolFee, parts } = splitPremium(premium, feeBps, backers);
@@ -667,14 +517,14 @@ describe("(b) premiums and payouts split exactly", () => {
 
   test("allocateProportionally: parts sum to the requirement, never exceed what a provider has, pro rata within a unit", () => {
     const candidatesArb = fc
-      .uniqueArray(fc.record({ provider: fc.string({ minLength: 1, maxLength: 6 }), available: fc.bigInt(0n, 10n ** 15n) }), {
+      .uniqueArray(fc.record({ provider: fc.string({ minLength: 1, maxLength: 6 }), available: largeAmountArb }), {
         minLength: 1,
         maxLength: 30,
         selector: (c) => c.provider,
       })
       .filter((cs) => cs.some((c) => c.available > 0n));
     fc.assert(
-      fc.property(candidatesArb, fc.bigInt(0n, 10_000n), (candidates, fractionBps) => {
+      fc.property(candidatesArb, bpsArb, (candidates, fractionBps) => {
         const total = sum(candidates.map((c) => c.available));
         const required = (total * fractionBps) / 10_000n;
         const parts = allocateProportionally(required, candidates);
@@ -702,108 +552,59 @@ describe("(b) premiums and payouts split exactly", () => {
 
 describe("(c) bounded fan-out", () => {
   const FANOUT_PROVIDERS = 40;
-  const FANOUT_TIER: Tier = "Aggressive";
+  const FANOUT_PRINCIPALS = Array.from({ length: FANOUT_PROVIDERS }, (_, i) => providerAddress(i));
   const SPOT = 60_000n * PRICE_SCALE;
   /** At the money: Aggressive. At $2 per STX a sat of protection needs 300 micro-STX. */
-  const USTX_PER_SAT = 300n;
+  const FANOUT_MARKET: Market = {
+    prices: { btcUsd: SPOT, stxUsd: 2n * PRICE_SCALE },
+    strike: { PUT: SPOT, CALL: SPOT },
+    tier: "Aggressive",
+    expiresAtBlock: 1_000n,
+  };
+  const fanoutPolicy = (sats: bigint) =>
+    new NewPolicyCommand({ policyType: "PUT", token: "STX", sats, cancelIfRefused: false }, FANOUT_MARKET);
 
-  type FanoutCmd = { kind: "policy"; sats: bigint } | { kind: "release"; pick: number };
+  const fanoutCommands = fc.commands(
+    weighted<PoolCommand>(
+      [
+        // Collateral of 1 to 50 STX (usually coverable), 50 to 400 STX (often more than a group
+        // of 3 or 5 holds) or over 4,000 STX (more than the whole tier can hold).
+        fc
+          .oneof(
+            { arbitrary: fc.bigInt(3_334n, 166_667n), weight: 3 },
+            { arbitrary: fc.bigInt(166_667n, 1_333_334n), weight: 2 },
+            { arbitrary: fc.bigInt(13_400_000n, 20_000_000n), weight: 1 },
+          )
+          .map(fanoutPolicy),
+        4,
+      ],
+      [pickArb.map((pick) => new ExpireCommand(pick, "active")), 1],
+    ),
+    { maxCommands: 20, size: "max" },
+  );
 
-  test("no policy has more than maxBackersPerPolicy backers; an uncoverable one fails with a coded error and changes nothing", async () => {
-    const seen = { allocated: 0, fanoutExceeded: 0, tierInsufficient: 0 };
+  const setupArb = fc.record({
+    seed: fc.integer(),
+    maxBackers: fc.constantFrom(3, 5),
+    // Capital per provider: 1 to 100 STX.
+    capitals: fc.array(fc.bigInt(1n, 100n), { minLength: FANOUT_PROVIDERS, maxLength: FANOUT_PROVIDERS }),
+  });
+
+  test("no policy has more than maxBackersPerPolicy backers; an uncoverable one fails with the model's coded error and changes nothing", async () => {
+    const seen: Record<string, number> = {};
     await fc.assert(
-      fc.asyncProperty(
-        fc.record({
-          seed: fc.integer(),
-          maxBackers: fc.constantFrom(3, 5),
-          // Capital per provider: 1 to 100 STX.
-          capitals: fc.array(fc.bigInt(1n, 100n), { minLength: FANOUT_PROVIDERS, maxLength: FANOUT_PROVIDERS }),
-          cmds: fc.array(
-            fc.oneof(
-              {
-                // Collateral of 1 to 50 STX (usually coverable), 50 to 400 STX (often more than a group
-                // of 3 or 5 holds) or over 4,000 STX (more than the whole tier can hold).
-                arbitrary: fc
-                  .oneof(
-                    { arbitrary: fc.bigInt(3_334n, 166_667n), weight: 3 },
-                    { arbitrary: fc.bigInt(166_667n, 1_333_334n), weight: 2 },
-                    { arbitrary: fc.bigInt(13_400_000n, 20_000_000n), weight: 1 },
-                  )
-                  .map((sats): FanoutCmd => ({ kind: "policy", sats })),
-                weight: 4,
-              },
-              { arbitrary: fc.nat().map((pick): FanoutCmd => ({ kind: "release", pick })), weight: 1 },
-            ),
-            { minLength: 6, maxLength: 14 },
-          ),
-        }),
-        async ({ seed, maxBackers, capitals, cmds }) => {
-          seedMathRandom(seed);
-          const t = await seededBackend();
-          await setMaxBackers(t, FANOUT_TIER, maxBackers);
-          const chain = new Chain();
-          for (const [i, stx] of capitals.entries()) {
-            await commitAndDeposit(t, chain, providerAddress(i), FANOUT_TIER, "STX", stx * 1_000_000n);
-          }
-          const active: bigint[] = [];
-          let nextPolicyId = 1n;
-          for (const cmd of cmds) {
-            if (cmd.kind === "release") {
-              const policyId = active.splice(cmd.pick % Math.max(active.length, 1), 1)[0];
-              if (policyId !== undefined) await t.mutation(internal.liquidity.requestCollateralRelease, { policyId });
-              continue;
-            }
-            const policyId = nextPolicyId++;
-            const { tier, requiredCollateral: required } = await t.mutation(internal.policies.registerPolicy, {
-              policyId,
-              buyer: BUYER,
-              policyType: "PUT",
-              protectedAmountSats: cmd.sats,
-              strikePriceUsd: SPOT,
-              premium: 1n,
-              expiresAtBlock: 1_000n,
-              collateralToken: "STX",
-              btcPriceUsd: SPOT,
-              stxPriceUsd: 2n * PRICE_SCALE,
-            });
-            expect([tier, required]).toEqual([FANOUT_TIER, cmd.sats * USTX_PER_SAT]);
-
-            const before = await snapshot(t);
-            const available = (before.providerBalances as Doc<"providerBalances">[]).map((b) => b.total - b.locked - b.reserved);
-            const tierAvailable = sum(available);
-            const sorted = [...available].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-            const largestK = sum(sorted.slice(-maxBackers));
-            const smallestK = sum(sorted.slice(0, maxBackers));
-            const allPositive = sorted.every((a) => a > 0n);
-
-            const outcome = await outcomeOf(t.mutation(internal.liquidity.allocatePolicyCollateral, { policyId }));
-            if (outcome.ok) {
-              seen.allocated++;
-              active.push(policyId);
-              expect(outcome.value.length).toBeLessThanOrEqual(maxBackers);
-              expect(sum(outcome.value.map((a) => a.amount))).toBe(required);
-              // Success is only possible when some maxBackers providers together hold enough.
-              expect(largestK >= required).toBe(true);
-            } else {
-              expect(await snapshot(t), "a refused allocation changed something").toEqual(before);
-              if (outcome.code === "ALLOCATION_FANOUT_EXCEEDED") seen.fanoutExceeded++;
-              else seen.tierInsufficient++;
-              // The tier-wide shortage is reported as such; anything else is the fan-out bound.
-              expect(outcome.code).toBe(tierAvailable < required ? "TIER_INSUFFICIENT_CAPITAL" : "ALLOCATION_FANOUT_EXCEEDED");
-              // Any maxBackers providers would have covered it: then it must not fail.
-              expect(allPositive && smallestK >= required, "refused a policy every group could cover").toBe(false);
-            }
-            const rows = await t.run(
-              async (ctx) =>
-                await ctx.db
-                  .query("policyBacking")
-                  .withIndex("by_policy", (q) => q.eq("policyId", policyId))
-                  .collect(),
-            );
-            expect(rows.length).toBeLessThanOrEqual(maxBackers);
-          }
-        },
-      ),
+      fc.asyncProperty(setupArb, fanoutCommands, async ({ seed, maxBackers, capitals }, cmds) => {
+        seedMathRandom(seed);
+        const pool = await newPool(FANOUT_PRINCIPALS, { everyStep: false, seen });
+        await setMaxBackers(pool, FANOUT_MARKET.tier, maxBackers);
+        for (const [i, stx] of capitals.entries()) {
+          await commitAndDeposit(pool, FANOUT_PRINCIPALS[i]!, FANOUT_MARKET.tier, "STX", stx * 1_000_000n);
+        }
+        // Each allocation is checked as it happens (backers ≤ maxBackers, the exact refusal, nothing changed by one),
+        // the books at the end (without 40 portfolio queries: (a) and the accounting properties check those).
+        await fc.asyncModelRun(() => pool, cmds);
+        await checkNow(pool.model, pool.real, { portfolios: false });
+      }),
       {
         numRuns: 10,
         // Random runs reach each outcome only most of the time; this one reaches all three:
@@ -811,26 +612,20 @@ describe("(c) bounded fan-out", () => {
         // hold, less than the tier's 2,000) and 6,000 STX (more than the whole tier).
         examples: [
           [
-            {
-              seed: 1,
-              maxBackers: 3,
-              capitals: Array.from({ length: FANOUT_PROVIDERS }, () => 50n),
-              cmds: [
-                { kind: "policy", sats: 100_000n },
-                { kind: "policy", sats: 1_000_000n },
-                { kind: "policy", sats: 20_000_000n },
-                { kind: "release", pick: 0 },
-                { kind: "policy", sats: 100_000n },
-                { kind: "release", pick: 0 },
-              ],
-            },
+            { seed: 1, maxBackers: 3, capitals: Array.from({ length: FANOUT_PROVIDERS }, () => 50n) },
+            [
+              fanoutPolicy(100_000n),
+              fanoutPolicy(1_000_000n),
+              fanoutPolicy(20_000_000n),
+              new ExpireCommand(0, "active"),
+              fanoutPolicy(100_000n),
+              new ExpireCommand(0, "active"),
+            ],
           ],
         ],
       },
     );
-    expect(seen.allocated, "no allocation succeeded").toBeGreaterThan(0);
-    expect(seen.fanoutExceeded, "no allocation hit the fan-out bound").toBeGreaterThan(0);
-    expect(seen.tierInsufficient, "no allocation hit the tier's capital").toBeGreaterThan(0);
+    expectSeen(seen, ["allocated", "ALLOCATION_FANOUT_EXCEEDED", "TIER_INSUFFICIENT_CAPITAL"] satisfies (ErrorCode | "allocated")[]);
   }, 120_000);
 });
 
@@ -844,9 +639,9 @@ async function measured<T>(measure: () => Promise<T>): Promise<T | null> {
   }
 }
 
-async function fundAggressive(t: Backend, chain: Chain, count: number, prefix: number, ustx: bigint): Promise<string[]> {
+async function fundAggressive(pool: Pool, count: number, prefix: number, ustx: bigint): Promise<string[]> {
   const who = Array.from({ length: count }, (_, i) => providerAddress(prefix + i));
-  for (const p of who) await commitAndDeposit(t, chain, p, "Aggressive", "STX", ustx);
+  for (const p of who) await commitAndDeposit(pool, p, "Aggressive", "STX", ustx);
   return who;
 }
 
@@ -875,10 +670,11 @@ describe("(c) bounded fan-out: configuration and small balances", () => {
    */
   test("a maxBackersPerPolicy above 100 is refused (TIER_NOT_CONFIGURED) before anything is locked", async () => {
     seedMathRandom(7);
-    const t = await seededBackend();
-    await fundAggressive(t, new Chain(), 105, 0, 1_000_000n);
+    const pool = await newPool([], { everyStep: false, seen: {} });
+    const t = pool.real.t;
+    await fundAggressive(pool, 105, 0, 1_000_000n);
     await registerAggressive(t, 1n, 262_500n);
-    await setMaxBackers(t, "Aggressive", 105);
+    await setMaxBackers(pool, "Aggressive", 105);
     const outcome = await outcomeOf(t.mutation(internal.liquidity.allocatePolicyCollateral, { policyId: 1n }));
     expect(outcome).toMatchObject({ ok: false, code: "TIER_NOT_CONFIGURED" });
     const balances = await t.run(async (ctx) => await ctx.db.query("providerBalances").collect());
@@ -895,11 +691,11 @@ describe("(c) bounded fan-out: configuration and small balances", () => {
   test("a policy one provider alone could cover is taken even when small balances are first in the queue", async () => {
     const refusals = await measured(async () => {
       seedMathRandom(11);
-      const t = await seededBackend();
-      await setMaxBackers(t, "Aggressive", 5);
-      const chain = new Chain();
-      await fundAggressive(t, chain, 40, 0, 1_000_000n);
-      await fundAggressive(t, chain, 1, 40, 1_000_000_000n);
+      const pool = await newPool([], { everyStep: false, seen: {} });
+      const t = pool.real.t;
+      await setMaxBackers(pool, "Aggressive", 5);
+      await fundAggressive(pool, 40, 0, 1_000_000n);
+      await fundAggressive(pool, 1, 40, 1_000_000_000n);
       const refused: ErrorCode[] = [];
       for (let id = 1n; id <= 20n; id++) {
         await registerAggressive(t, id, 30_000_000n);
@@ -939,12 +735,13 @@ const FAIRNESS_ROUND = 10;
  */
 async function measureFairness(capitals: bigint[], policies: number, maxBackers: number, seed: number) {
   seedMathRandom(seed);
-  const t = await seededBackend();
-  await setMaxBackers(t, "Conservative", maxBackers);
-  const chain = new Chain();
+  // The model follows the deposits only: the pruning below edits the database directly.
+  const pool = await newPool([], { everyStep: false, seen: {} });
+  const t = pool.real.t;
+  await setMaxBackers(pool, "Conservative", maxBackers);
   const providers = capitals.map((_, i) => providerAddress(i));
   for (const [i, capital] of capitals.entries()) {
-    await commitAndDeposit(t, chain, providers[i]!, "Conservative", "STX", capital);
+    await commitAndDeposit(pool, providers[i]!, "Conservative", "STX", capital);
   }
   const received = new Map<string, bigint>();
   const maxGroup = { size: 0 };
@@ -1053,9 +850,9 @@ describe("(d) fairness of the allocation rule", () => {
 // ---------------------------------------------------------------------------
 
 describe("(e) tier rule and collateral math", () => {
-  const price = fc.bigInt(1n, 10n ** 15n); // up to $10M with 8 decimals
-  const sats = fc.bigInt(1n, 21n * 10n ** 14n); // up to 21M BTC
-  const policyType = fc.constantFrom<PolicyType>("PUT", "CALL");
+  const price = priceUsdArb;
+  const sats = protectedSatsArb;
+  const policyType = policyTypeArb;
 
   test("strikeDistanceBps is the out-of-the-money gap in bps of spot, truncated toward zero; PUT and CALL mirror each other", () => {
     fc.assert(
