@@ -3,7 +3,8 @@
  * settle), signed with the backend key as the vault's operator.
  *
  * `send` (cron) signs pending transactions with nonces from the one
- * allocator, a fee from the node's estimate within MAX_FEE_USTX, and
+ * allocator, a fee from the node's estimate within MAX_FEE_USTX (or, when
+ * the node has no estimate, its transfer rate × the length), and
  * broadcasts them; a nonce rejection resyncs the counter from the API.
  * `follow` (cron) checks broadcast transactions: confirmed, failed (what they
  * held is released), or stuck/dropped past STUCK_AFTER_BLOCKS — replaced with
@@ -25,8 +26,9 @@ import { internal } from "./_generated/api";
 import type { Id } from "./_generated/dataModel";
 import { type ActionCtx } from "./_generated/server";
 import { internalAction, internalMutation, internalQuery } from "./functions";
-import { backendAddress, chooseFee, signVaultCall } from "./chain/backendTransactions";
+import { backendAddress, feeForCall, signVaultCall } from "./chain/backendTransactions";
 import { hiroClientFor, type HiroClient } from "./chain/hiroClient";
+import { alertingRouteGone } from "./eventSync";
 import { readVault, VAULT_FUNCTIONS } from "./chain/vault";
 import { readBackendPrivateKey, readChainConfig } from "./config";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
@@ -205,10 +207,10 @@ async function signAndBroadcast(
 ): Promise<{ accepted: true; txid: string; fee: bigint } | { accepted: false; reason: string; message: string }> {
   const config = readChainConfig();
   const privateKey = readBackendPrivateKey();
-  // Estimate on the transaction itself, then sign it again with the chosen fee.
+  // Price the transaction itself (the node's estimate, or the fallback when it has none), then
+  // sign it again with the chosen fee.
   const draft = await signVaultCall(config, tx, { nonce, fee: 0n, privateKey });
-  const estimates = await client.estimateFees(draft.payloadHex, draft.byteLength);
-  const fee = chooseFee(estimates, feeFloor, config.maxFeeUstx);
+  const fee = await feeForCall(client, draft, feeFloor, config.maxFeeUstx);
   const signed = await signVaultCall(config, tx, { nonce, fee, privateKey });
   await ctx.runMutation(internal.chainTransactions.recordSigned, { id: tx._id, txid: signed.txid });
   const result = await client.broadcast(signed.bytes);
@@ -238,7 +240,7 @@ export const noteVaultPaused = internalMutation({
 export const send = internalAction({
   args: {},
   returns: v.object({ broadcast: v.number(), rejected: v.number() }),
-  handler: async (ctx) => {
+  handler: (ctx) => alertingRouteGone(ctx, async () => {
     const config = readChainConfig();
     const client = hiroClientFor(config);
     const pending = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "pending", limit: SEND_BATCH });
@@ -304,7 +306,7 @@ export const send = internalAction({
       });
     }
     return { broadcast, rejected };
-  },
+  }),
 });
 
 export const nextNonce = internalQuery({
@@ -334,7 +336,7 @@ async function mayStillConfirm(client: HiroClient, txid: string | undefined): Pr
 export const follow = internalAction({
   args: {},
   returns: v.object({ confirmed: v.number(), failed: v.number(), replaced: v.number() }),
-  handler: async (ctx) => {
+  handler: (ctx) => alertingRouteGone(ctx, async () => {
     const config = readChainConfig();
     const client = hiroClientFor(config);
     const broadcast = await ctx.runQuery(internal.chainTransactions.listByStatus, {
@@ -401,5 +403,5 @@ export const follow = internalAction({
       }
     }
     return counts;
-  },
+  }),
 });

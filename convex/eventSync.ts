@@ -16,11 +16,11 @@ import { v, type Infer } from "convex/values";
 import { internal } from "./_generated/api";
 import { type ActionCtx } from "./_generated/server";
 import { internalAction, internalMutation, internalQuery } from "./functions";
-import { hiroClientFor } from "./chain/hiroClient";
+import { hiroClientFor, routeGoneOf } from "./chain/hiroClient";
 import { readChainConfig } from "./config";
 import { decodeVaultPrint, VAULT_EVENTS } from "./chain/vault";
 import { reachesHeight, TransactionCache, vaultEventPages, vaultPrints, type EventPage } from "./chain/vaultEventPages";
-import { raiseAlert } from "./model/alerts";
+import { API_ROUTE_GONE, raiseAlert, raiseAlertOnce } from "./model/alerts";
 import { reverseVaultEvent } from "./model/sync/reversal";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { applyVaultEvents } from "./model/sync/vaultEvents";
@@ -88,6 +88,32 @@ export const appliedAbove = internalQuery({
     };
   },
 });
+
+/** One `api-route-gone` alert per switched-off route, however many runs meet it. */
+export const noteRouteGone = internalMutation({
+  args: { route: v.string(), message: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { route, message }) => {
+    await raiseAlertOnce(ctx, API_ROUTE_GONE, route, message);
+    return null;
+  },
+});
+
+/**
+ * Runs a cron's work against the Stacks API. A route the API has switched off
+ * (410 Gone) fails every run the same way and no retry can help, so the first
+ * run that meets it alerts an operator, once per route; every run still fails
+ * with the coded CHAIN_UNAVAILABLE error that names the route.
+ */
+export async function alertingRouteGone<T>(ctx: ActionCtx, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const gone = routeGoneOf(error);
+    if (gone) await ctx.runMutation(internal.eventSync.noteRouteGone, { route: gone.route, message: gone.data.message });
+    throw error;
+  }
+}
 
 export const applyBatch = internalMutation({
   args: { events: v.array(syncedEventValidator) },
@@ -267,7 +293,7 @@ const syncResult = v.object({
 export const syncVaultEvents = internalAction({
   args: {},
   returns: syncResult,
-  handler: async (ctx): Promise<Infer<typeof syncResult>> => {
+  handler: (ctx): Promise<Infer<typeof syncResult>> => alertingRouteGone(ctx, async () => {
     const config = readChainConfig();
     const client = hiroClientFor(config);
     const tip = await client.getTipHeight();
@@ -326,5 +352,5 @@ export const syncVaultEvents = internalAction({
       reversed,
       waitingForConfirmations: waiting,
     };
-  },
+  }),
 });

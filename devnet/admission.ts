@@ -91,8 +91,27 @@ function payloadOf(wire: StacksTransactionWire): TxPayload | string {
 }
 
 /**
+ * Why the node would not even read these bytes as a transaction, or null.
+ * stacks-core decodes the body while parsing the request, before any mempool
+ * check, and a failure there is answered as a `text/plain` 400
+ * "Failed to decode: ..." (`net/api/posttransaction.rs`, `net/http/mod.rs`),
+ * not as a JSON rejection; routes/transactions.ts answers it that way.
+ */
+export function undecodableTransaction(raw: Uint8Array): string | null {
+  try {
+    deserializeTransaction(raw);
+    return null;
+  } catch (error) {
+    return `Failed to deserialize posted transaction: ${messageOf(error)}`;
+  }
+}
+
+/**
  * Deserializes raw transaction bytes and checks what needs no chain state:
  * network (version and chain id), origin signature, minimum fee, payload type.
+ * Bytes that do not deserialize at all are answered over HTTP before this
+ * runs (`undecodableTransaction`); the JSON Deserialization rejection here is
+ * for in-process submissions.
  */
 export function decodeTransaction(raw: Uint8Array): DecodeResult {
   let wire: StacksTransactionWire;

@@ -1,34 +1,41 @@
 /**
- * Response bodies in the Hiro API's shapes, each checked at compile time
- * against @stacks/stacks-blockchain-api-types with `satisfies`.
+ * Response bodies in the Hiro API's shapes, each checked at compile time with
+ * `satisfies` against the current API's published response types
+ * (@stacks/blockchain-api-client, by operation id).
  */
-import type * as Api from "@stacks/stacks-blockchain-api-types";
-import { abiFunctionToString, getTypeString, hexToCV, type ClarityAbiFunction, type PostCondition } from "@stacks/transactions";
+import type { OperationResponse } from "@stacks/blockchain-api-client";
+import { Cl, abiFunctionToString, getTypeString, hexToCV, type ClarityAbiFunction, type PostCondition } from "@stacks/transactions";
 
 import { hexRepr } from "./clarity";
 import type { TxView } from "./chain";
 import type { ChainEvent } from "./events";
-import type { BlockRecord, TxRecord } from "./records";
+import { isProblematicSkipped } from "./faults";
+import type { BlockRecord, Inclusion, TxRecord } from "./records";
 
 const MICROBLOCK_SEQUENCE_NONE = 2147483647;
 
-/**
- * Fields the live API returns that the 7.14.1 type package does not declare:
- * `vm_error` (why an aborted transaction failed) and the `originator`
- * post-condition mode and `maybe_sent` NFT code of @stacks/transactions 7.6.
- */
-type ApiPostCondition =
-  | Api.PostCondition
-  | (Omit<Api.PostConditionNonFungible, "condition_code"> & { condition_code: "maybe_sent" });
-type PostConditionFields = {
-  post_condition_mode: Api.PostConditionMode | "originator";
-  post_conditions: ApiPostCondition[];
-};
-type WithPostConditions<T> = T extends unknown ? Omit<T, "post_condition_mode" | "post_conditions"> & PostConditionFields : never;
-export type ApiMinedTransaction = WithPostConditions<Api.ContractCallTransaction | Api.TokenTransferTransaction> & {
-  vm_error: string | null;
-};
-export type ApiMempoolTransaction = WithPostConditions<Api.MempoolContractCallTransaction | Api.MempoolTokenTransferTransaction>;
+/** The transaction types this server serves (README of devnet/, "Limitations"). */
+type Served = "contract_call" | "token_transfer";
+type FoundTransaction = Extract<OperationResponse["get_tx_list_details"][string], { found: true }>["result"];
+/** GET /extended/v1/tx/multiple (and the deprecated /extended/v1/tx/{id}): a mined transaction. */
+export type ApiMinedTransaction = Extract<FoundTransaction, { block_height: number; tx_type: Served }>;
+/** The same routes: a transaction not mined (pending or dropped). */
+export type ApiMempoolTransaction = Extract<Exclude<FoundTransaction, { block_height: number }>, { tx_type: Served }>;
+export type ApiTransactionEvent = OperationResponse["get_contract_events_by_id"]["results"][number];
+export type ApiNakamotoBlock = OperationResponse["get_block"];
+export type ApiBlockV1 = OperationResponse["get_block_by_height"];
+type ApiV3Transaction = OperationResponse["get_transaction"];
+/** GET /extended/v3/transactions/{tx_id}: a mined transaction. */
+export type ApiV3MinedTransaction = Extract<ApiV3Transaction, { block: unknown; type: Served }>;
+/** The same route: a transaction not mined. */
+export type ApiV3MempoolTransaction = Extract<ApiV3Transaction, { receipt_time: number; type: Served }>;
+/** Heavy fields of the v3 route, sent only when asked for with `include`. */
+export const V3_INCLUDE_FIELDS = ["function_args", "source_code", "post_conditions", "result"] as const;
+export type V3IncludeField = (typeof V3_INCLUDE_FIELDS)[number];
+
+type ApiPostCondition = ApiMinedTransaction["post_conditions"][number];
+type ApiPrincipal = ApiPostCondition["principal"];
+type FungibleCode = Extract<ApiPostCondition, { type: "stx" }>["condition_code"];
 
 export type AbiLookup = (contractId: string, functionName: string) => ClarityAbiFunction | undefined;
 
@@ -36,7 +43,7 @@ function iso(seconds: number): string {
   return new Date(seconds * 1000).toISOString();
 }
 
-function principalOf(address: string): Api.PostConditionPrincipal {
+function principalOf(address: string): ApiPrincipal {
   if (address === "origin") return { type_id: "principal_origin" };
   const [contractAddress, contractName] = address.split(".");
   if (contractName !== undefined) {
@@ -51,7 +58,7 @@ function assetOf(asset: string): { asset_name: string; contract_address: string;
   return { asset_name: assetName, contract_address: contractAddress, contract_name: contractName };
 }
 
-const FUNGIBLE_CODES: Record<string, Api.PostConditionFungibleConditionCode> = {
+const FUNGIBLE_CODES: Record<string, FungibleCode> = {
   eq: "sent_equal_to",
   gt: "sent_greater_than",
   gte: "sent_greater_than_or_equal_to",
@@ -59,7 +66,7 @@ const FUNGIBLE_CODES: Record<string, Api.PostConditionFungibleConditionCode> = {
   lte: "sent_less_than_or_equal_to",
 };
 
-function fungibleCode(condition: string): Api.PostConditionFungibleConditionCode {
+function fungibleCode(condition: string): FungibleCode {
   const code = FUNGIBLE_CODES[condition];
   if (!code) throw new Error(`unknown fungible condition ${condition}`);
   return code;
@@ -73,7 +80,7 @@ export function apiPostCondition(pc: PostCondition): ApiPostCondition {
         condition_code: fungibleCode(pc.condition),
         amount: BigInt(pc.amount).toString(),
         principal: principalOf(pc.address),
-      } satisfies Api.PostConditionStx;
+      } satisfies Extract<ApiPostCondition, { type: "stx" }>;
     case "ft-postcondition":
       return {
         type: "fungible",
@@ -81,7 +88,7 @@ export function apiPostCondition(pc: PostCondition): ApiPostCondition {
         amount: BigInt(pc.amount).toString(),
         asset: assetOf(pc.asset),
         principal: principalOf(pc.address),
-      } satisfies Api.PostConditionFungible;
+      } satisfies Extract<ApiPostCondition, { type: "fungible" }>;
     case "nft-postcondition":
       return {
         type: "non_fungible",
@@ -89,13 +96,15 @@ export function apiPostCondition(pc: PostCondition): ApiPostCondition {
         asset_value: hexRepr(pc.assetId),
         asset: assetOf(pc.asset),
         principal: principalOf(pc.address),
-      };
+      } satisfies Extract<ApiPostCondition, { type: "non_fungible" }>;
     default:
       throw new Error(`post-condition type ${pc.type} is not supported`);
   }
 }
 
-export function apiEvent(event: ChainEvent, eventIndex: number, txid: string): Api.TransactionEvent {
+type EventOf<T extends ApiTransactionEvent["event_type"]> = Extract<ApiTransactionEvent, { event_type: T }>;
+
+export function apiEvent(event: ChainEvent, eventIndex: number, txid: string): ApiTransactionEvent {
   const base = { event_index: eventIndex, tx_id: `0x${txid}` };
   switch (event.kind) {
     case "print":
@@ -103,31 +112,38 @@ export function apiEvent(event: ChainEvent, eventIndex: number, txid: string): A
         ...base,
         event_type: "smart_contract_log",
         contract_log: { contract_id: event.contractId, topic: event.topic, value: hexRepr(hexToCV(event.valueHex)) },
-      } satisfies Api.TransactionEventSmartContractLog;
+      } satisfies EventOf<"smart_contract_log">;
     case "stx_transfer":
       return {
         ...base,
         event_type: "stx_asset",
-        asset: { asset_event_type: "transfer", sender: event.sender, recipient: event.recipient, amount: event.amount.toString(), memo: event.memo ? `0x${event.memo}` : "0x" },
-      } satisfies Api.TransactionEventStxAsset;
+        // The API sends a memo only when the transfer carried one.
+        asset: {
+          asset_event_type: "transfer",
+          sender: event.sender,
+          recipient: event.recipient,
+          amount: event.amount.toString(),
+          ...(event.memo ? { memo: `0x${event.memo}` } : {}),
+        },
+      } satisfies EventOf<"stx_asset">;
     case "stx_mint":
       return {
         ...base,
         event_type: "stx_asset",
-        asset: { asset_event_type: "mint", recipient: event.recipient, amount: event.amount.toString() },
-      } satisfies Api.TransactionEventStxAsset;
+        asset: { asset_event_type: "mint", sender: "", recipient: event.recipient, amount: event.amount.toString() },
+      } satisfies EventOf<"stx_asset">;
     case "stx_burn":
       return {
         ...base,
         event_type: "stx_asset",
-        asset: { asset_event_type: "burn", sender: event.sender, amount: event.amount.toString() },
-      } satisfies Api.TransactionEventStxAsset;
+        asset: { asset_event_type: "burn", sender: event.sender, recipient: "", amount: event.amount.toString() },
+      } satisfies EventOf<"stx_asset">;
     case "stx_lock":
       return {
         ...base,
         event_type: "stx_lock",
         stx_lock_event: { locked_amount: event.lockedAmount.toString(), unlock_height: event.unlockHeight, locked_address: event.lockedAddress },
-      } satisfies Api.TransactionEventStxLock;
+      } satisfies EventOf<"stx_lock">;
     case "ft_transfer":
     case "ft_mint":
     case "ft_burn":
@@ -135,13 +151,13 @@ export function apiEvent(event: ChainEvent, eventIndex: number, txid: string): A
         ...base,
         event_type: "fungible_token_asset",
         asset: {
-          asset_event_type: event.kind.slice(3),
+          asset_event_type: assetEventType(event.kind),
           asset_id: event.assetId,
           sender: "sender" in event ? event.sender : "",
           recipient: "recipient" in event ? event.recipient : "",
           amount: event.amount.toString(),
         },
-      } satisfies Api.TransactionEventFungibleAsset;
+      } satisfies EventOf<"fungible_token_asset">;
     case "nft_transfer":
     case "nft_mint":
     case "nft_burn":
@@ -149,17 +165,49 @@ export function apiEvent(event: ChainEvent, eventIndex: number, txid: string): A
         ...base,
         event_type: "non_fungible_token_asset",
         asset: {
-          asset_event_type: event.kind.slice(4),
+          asset_event_type: assetEventType(event.kind),
           asset_id: event.assetId,
           sender: "sender" in event ? event.sender : "",
           recipient: "recipient" in event ? event.recipient : "",
           value: hexRepr(hexToCV(event.valueHex)),
         },
-      } satisfies Api.TransactionEventNonFungibleAsset;
+      } satisfies EventOf<"non_fungible_token_asset">;
   }
 }
 
-function baseTransaction(record: TxRecord): Omit<Api.BaseTransaction, "post_condition_mode" | "post_conditions"> & PostConditionFields {
+function assetEventType(kind: `${"ft" | "nft"}_${"transfer" | "mint" | "burn"}`): "transfer" | "mint" | "burn" {
+  return kind.endsWith("transfer") ? "transfer" : kind.endsWith("mint") ? "mint" : "burn";
+}
+
+/**
+ * What a block's inclusion of a transaction amounts to, as the API reports
+ * it. A transaction marked `problematic_skipped` (POST /_local/faults) was
+ * included but never executed: result `(err none)`, no events, no vm_error,
+ * as the API stores such a transaction.
+ */
+export type Execution = {
+  status: Inclusion["status"] | "problematic_skipped";
+  result: { hex: string; repr: string };
+  events: ChainEvent[];
+  vmError: string | null;
+};
+
+const SKIPPED_RESULT = hexRepr(Cl.error(Cl.none()));
+
+export function executionOf(record: TxRecord, inclusion: Inclusion): Execution {
+  if (isProblematicSkipped(record)) return { status: "problematic_skipped", result: SKIPPED_RESULT, events: [], vmError: null };
+  return { status: inclusion.status, result: hexRepr(inclusion.result), events: inclusion.events, vmError: inclusion.vmError };
+}
+
+/** The mempool status the API shows for a transaction not (or no longer) in a block. */
+function mempoolStatusOf(record: TxRecord): ApiMempoolTransaction["tx_status"] {
+  return record.mempoolStatus === "mined" ? "pending" : record.mempoolStatus;
+}
+
+function baseTransaction(record: TxRecord): Pick<
+  ApiMempoolTransaction,
+  "tx_id" | "nonce" | "fee_rate" | "sender_address" | "sponsored" | "post_condition_mode" | "post_conditions" | "anchor_mode"
+> {
   return {
     tx_id: `0x${record.txid}`,
     nonce: Number(record.nonce),
@@ -172,10 +220,11 @@ function baseTransaction(record: TxRecord): Omit<Api.BaseTransaction, "post_cond
   };
 }
 
-function payloadFields(
-  record: TxRecord,
-  abiOf: AbiLookup,
-): Api.ContractCallTransactionMetadata | Api.TokenTransferTransactionMetadata {
+type PayloadFields =
+  | Pick<Extract<ApiMinedTransaction, { tx_type: "contract_call" }>, "tx_type" | "contract_call">
+  | Pick<Extract<ApiMinedTransaction, { tx_type: "token_transfer" }>, "tx_type" | "token_transfer">;
+
+function payloadFields(record: TxRecord, abiOf: AbiLookup): PayloadFields {
   const payload = record.payload;
   if (payload.kind === "token_transfer") {
     return {
@@ -198,7 +247,7 @@ function payloadFields(
   };
 }
 
-/** GET /extended/v1/tx/{txid}: the mined shape once executed, the mempool shape before. */
+/** GET /extended/v1/tx/multiple and /extended/v1/tx/{txid}: the mined shape once executed, the mempool shape before. */
 export function apiTransaction(
   view: TxView,
   abiOf: AbiLookup,
@@ -206,15 +255,16 @@ export function apiTransaction(
 ): ApiMinedTransaction | ApiMempoolTransaction {
   const { record, inclusion, block } = view;
   if (!inclusion || !block) {
-    const mempoolStatus = record.mempoolStatus === "mined" ? "pending" : record.mempoolStatus;
     return {
       ...baseTransaction(record),
       ...payloadFields(record, abiOf),
-      tx_status: mempoolStatus,
+      tx_status: mempoolStatusOf(record),
+      replaced_by_tx_id: record.replacedBy === null ? null : `0x${record.replacedBy}`,
       receipt_time: record.receiptTime,
       receipt_time_iso: iso(record.receiptTime),
     } satisfies ApiMempoolTransaction;
   }
+  const execution = executionOf(record, inclusion);
   return {
     ...baseTransaction(record),
     ...payloadFields(record, abiOf),
@@ -229,9 +279,9 @@ export function apiTransaction(
     parent_burn_block_time_iso: iso(block.time),
     canonical: block.canonical,
     tx_index: inclusion.txIndex,
-    tx_status: inclusion.status,
-    tx_result: hexRepr(inclusion.result),
-    event_count: inclusion.events.length,
+    tx_status: execution.status,
+    tx_result: execution.result,
+    event_count: execution.events.length,
     parent_block_hash: `0x${block.parentHash}`,
     is_unanchored: false,
     microblock_hash: "0x",
@@ -242,21 +292,107 @@ export function apiTransaction(
     execution_cost_runtime: inclusion.costs.runtime,
     execution_cost_write_count: inclusion.costs.writeCount,
     execution_cost_write_length: inclusion.costs.writeLength,
-    vm_error: inclusion.vmError,
-    events: inclusion.events
+    vm_error: execution.vmError,
+    events: execution.events
       .map((event, index) => apiEvent(event, index, record.txid))
       .slice(page.eventOffset, page.eventOffset + page.eventLimit),
   } satisfies ApiMinedTransaction;
 }
 
-/** GET /extended/v2/blocks/{height_or_hash} */
-export function apiNakamotoBlock(block: BlockRecord): Api.NakamotoBlock {
+type V3PayloadFields =
+  | Pick<Extract<ApiV3MinedTransaction, { type: "contract_call" }>, "type" | "contract_call">
+  | Pick<Extract<ApiV3MinedTransaction, { type: "token_transfer" }>, "type" | "token_transfer">;
+
+/** The memo's text as the API prints it: its bytes up to the zero padding. */
+function memoRepr(memoHex: string): string {
+  const bytes = Buffer.from(memoHex.replace(/^0x/, ""), "hex");
+  const end = bytes.indexOf(0);
+  return bytes.subarray(0, end === -1 ? bytes.length : end).toString("utf8");
+}
+
+function v3PayloadFields(record: TxRecord, include: readonly V3IncludeField[]): V3PayloadFields {
+  const payload = record.payload;
+  if (payload.kind === "token_transfer") {
+    const empty = /^(0x)?0*$/.test(payload.memoHex);
+    return {
+      type: "token_transfer",
+      token_transfer: {
+        recipient: payload.recipient,
+        amount: payload.amount.toString(),
+        memo: empty ? null : { hex: payload.memoHex, repr: memoRepr(payload.memoHex) },
+      },
+    };
+  }
+  return {
+    type: "contract_call",
+    contract_call: {
+      contract_id: payload.contractId,
+      function_name: payload.functionName,
+      ...(include.includes("function_args") ? { function_args: payload.args.map((arg) => hexRepr(arg)) } : {}),
+    },
+  };
+}
+
+/**
+ * GET /extended/v3/transactions/{tx_id}: mined or mempool, heavy fields only
+ * when asked for (`include`), as the API's v3 serializer builds it.
+ * `receiptBlockHeight`: the chain's height when the transaction arrived.
+ */
+export function apiTransactionV3(
+  view: TxView,
+  include: readonly V3IncludeField[],
+  receiptBlockHeight: number,
+): ApiV3MinedTransaction | ApiV3MempoolTransaction {
+  const { record, inclusion, block } = view;
+  const common = {
+    tx_id: `0x${record.txid}`,
+    sender: { address: record.sender, nonce: Number(record.nonce) },
+    sponsor: null,
+    fee_rate: record.fee.toString(),
+    ...(include.includes("post_conditions") ? { post_conditions: record.postConditions.map(apiPostCondition) } : {}),
+    ...v3PayloadFields(record, include),
+  };
+  if (!inclusion || !block) {
+    return {
+      ...common,
+      receipt_time: record.receiptTime,
+      receipt_block_height: receiptBlockHeight,
+      status: mempoolStatusOf(record),
+      replaced_by_tx_id: record.replacedBy === null ? null : `0x${record.replacedBy}`,
+    } satisfies ApiV3MempoolTransaction;
+  }
+  const execution = executionOf(record, inclusion);
+  return {
+    ...common,
+    block: { height: block.height, hash: `0x${block.hash}`, index_hash: `0x${block.indexBlockHash}`, time: block.time, tx_index: inclusion.txIndex },
+    bitcoin_block: { height: block.burnBlockHeight, time: block.time },
+    status: execution.status,
+    parent_block: { hash: `0x${block.parentHash}`, index_hash: `0x${block.parentIndexBlockHash}` },
+    event_count: execution.events.length,
+    execution_cost: {
+      read_count: inclusion.costs.readCount,
+      read_length: inclusion.costs.readLength,
+      runtime: inclusion.costs.runtime,
+      write_count: inclusion.costs.writeCount,
+      write_length: inclusion.costs.writeLength,
+    },
+    vm_error: execution.vmError,
+    ...(include.includes("result") ? { result: execution.result } : {}),
+  } satisfies ApiV3MinedTransaction;
+}
+
+/**
+ * GET /extended/v2/blocks/{height_or_hash}. `tenure_height`: simnet has no
+ * tenures, and a tenure starts with a burn block, so the burn height stands in.
+ */
+export function apiNakamotoBlock(block: BlockRecord): ApiNakamotoBlock {
   return {
     canonical: block.canonical,
     height: block.height,
     hash: `0x${block.hash}`,
     block_time: block.time,
     block_time_iso: iso(block.time),
+    tenure_height: block.burnBlockHeight,
     index_block_hash: `0x${block.indexBlockHash}`,
     parent_block_hash: `0x${block.parentHash}`,
     parent_index_block_hash: `0x${block.parentIndexBlockHash}`,
@@ -271,17 +407,18 @@ export function apiNakamotoBlock(block: BlockRecord): Api.NakamotoBlock {
     execution_cost_runtime: block.costs.runtime,
     execution_cost_write_count: block.costs.writeCount,
     execution_cost_write_length: block.costs.writeLength,
-  } satisfies Api.NakamotoBlock;
+  } satisfies ApiNakamotoBlock;
 }
 
-/** GET /extended/v1/block/by_height/{height} and /extended/v1/block/{hash} */
-export function apiBlockV1(block: BlockRecord): Api.Block {
+/** GET /extended/v1/block/by_height/{height} and /extended/v1/block/{hash} (both deprecated) */
+export function apiBlockV1(block: BlockRecord): ApiBlockV1 {
   return {
     canonical: block.canonical,
     height: block.height,
     hash: `0x${block.hash}`,
     block_time: block.time,
     block_time_iso: iso(block.time),
+    tenure_height: block.burnBlockHeight,
     index_block_hash: `0x${block.indexBlockHash}`,
     parent_block_hash: `0x${block.parentHash}`,
     burn_block_time: block.time,
@@ -300,5 +437,5 @@ export function apiBlockV1(block: BlockRecord): Api.Block {
     execution_cost_write_count: block.costs.writeCount,
     execution_cost_write_length: block.costs.writeLength,
     microblock_tx_count: {},
-  } satisfies Api.Block;
+  } satisfies ApiBlockV1;
 }

@@ -13,9 +13,10 @@ import { Cl, ClarityType, makeContractCall, privateKeyToAddress, type ClarityVal
 
 import { VAULT_FUNCTIONS } from "../convex/chain/vault";
 import { LocalChain } from "./chain";
+import { DeprecatedRoutes, GONE_BODY, WARNING_HEADER } from "./deprecation";
 import { DEVNET_KEYS } from "./devnetAccounts";
 import { messageOf } from "./errors";
-import { Faults, faultBody } from "./faults";
+import { Faults, faultBody, withoutField } from "./faults";
 import { HttpError, matchRoute, readBody, type Reply, type Route } from "./http";
 import type { BlockRecord } from "./records";
 import { accountRoutes } from "./routes/accounts";
@@ -25,6 +26,7 @@ import { contractRoutes } from "./routes/contracts";
 import { feeRoutes } from "./routes/fees";
 import { localRoutes } from "./routes/local";
 import { transactionRoutes } from "./routes/transactions";
+import { noteBroadcast, transactionV3Routes } from "./routes/transactionsV3";
 import type { ReadonlySimnet } from "./simnetSession";
 
 export type LocalHiroServerOptions = {
@@ -42,6 +44,14 @@ export type LocalHiroServerOptions = {
    * kept ready after each rebuild. Default false.
    */
   spareSession?: boolean;
+  /**
+   * The Hiro API's deprecated routes this server serves (v1 contract events,
+   * v1 transaction, v1 nonces, v1 blocks): `enabled` (default) answers them
+   * with the API's `Warning: 299` header; `gone` answers them 410 Gone, as the
+   * API does once it switches them off. Changeable at run time with
+   * POST /_local/deprecated-routes.
+   */
+  deprecatedRoutes?: "enabled" | "gone";
 };
 
 /** What `startLocalHiroServer` sets up in the vault after deployment, as its admin (the deployer) would. */
@@ -96,8 +106,10 @@ function send(res: ServerResponse, reply: Reply): void {
   res.end(text);
 }
 
-function handler(routes: Route[], faults: Faults) {
+function handler(chain: LocalChain, routes: Route[], faults: Faults, deprecatedRoutes: DeprecatedRoutes) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // A deprecated route's every answer carries the API's Warning header, a 410 and an error included.
+    let warning: Record<string, string> = {};
     try {
       const url = new URL(req.url ?? "/", "http://127.0.0.1");
       const method = req.method ?? "GET";
@@ -113,11 +125,23 @@ function handler(routes: Route[], faults: Faults) {
         send(res, { status: 404, body: { error: `no route for ${method} ${url.pathname}` } });
         return;
       }
+      const deprecation = deprecatedRoutes.judge(method, url.pathname);
+      if (deprecation) warning = { warning: WARNING_HEADER };
+      if (deprecation?.gone) {
+        send(res, { status: 410, body: GONE_BODY, headers: warning });
+        return;
+      }
       const body = method === "POST" ? await readBody(req) : Buffer.alloc(0);
-      send(res, await matched.route.handle({ method, url, params: matched.params, headers: req.headers, body }));
+      const reply = await matched.route.handle({ method, url, params: matched.params, headers: req.headers, body });
+      // The v3 mempool shape tells at which height a transaction arrived.
+      if (method === "POST" && /^\/v2\/transactions\/?$/.test(url.pathname) && reply.status === 200 && typeof reply.body === "string") {
+        noteBroadcast(chain, reply.body);
+      }
+      const served = fault?.removeField && reply.text === undefined ? { ...reply, body: withoutField(reply.body, fault.removeField) } : reply;
+      send(res, { ...served, headers: { ...served.headers, ...warning } });
     } catch (error) {
-      if (error instanceof HttpError) send(res, { status: error.status, body: error.body });
-      else send(res, { status: 500, body: { error: messageOf(error) } });
+      if (error instanceof HttpError) send(res, { status: error.status, body: error.body, headers: warning });
+      else send(res, { status: 500, body: { error: messageOf(error) }, headers: warning });
     }
   };
 }
@@ -211,16 +235,18 @@ export async function startLocalHiroServer(options: LocalHiroServerOptions = {})
   if (options.deploy) await configureVault(chain, options.deploy);
 
   const faults = new Faults();
+  const deprecatedRoutes = new DeprecatedRoutes(options.deprecatedRoutes);
   const context: ServerContext = { chain, faults, abiOf: abiLookup(chain) };
   const routes = [
     ...transactionRoutes(context),
+    ...transactionV3Routes(context),
     ...contractRoutes(context),
     ...accountRoutes(context),
     ...feeRoutes(context),
     ...chainInfoRoutes(context),
-    ...localRoutes(context),
+    ...localRoutes(context, { deprecatedRoutes }),
   ];
-  const handle = handler(routes, faults);
+  const handle = handler(chain, routes, faults, deprecatedRoutes);
   const server = createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

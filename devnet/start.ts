@@ -9,6 +9,11 @@
  *   --outflow-limit <bps>:<stx-floor>:<sbtc-floor>
  *                            LOCAL_HIRO_OUTFLOW_LIMIT   set-outflow-limit after deployment (default: the
  *                                                      vault's own, 1000:1000000000:10000000)
+ *   --deprecated-routes <enabled|gone>
+ *                            LOCAL_HIRO_DEPRECATED_ROUTES  the Hiro API's deprecated routes (v1 contract events,
+ *                                                      transaction, nonces, blocks): served with the API's
+ *                                                      Warning header (enabled, the default), or 410 Gone as
+ *                                                      once the API switches them off
  *   --no-sbtc                                           leave the vault's sBTC token unset
  *   --manifest <path>        LOCAL_HIRO_MANIFEST        default ./Clarinet.toml of the repository
  */
@@ -24,6 +29,7 @@ const { values } = parseArgs({
     "auto-mine-ms": { type: "string" },
     "backend-key": { type: "string" },
     "outflow-limit": { type: "string" },
+    "deprecated-routes": { type: "string" },
     "no-sbtc": { type: "boolean", default: false },
     manifest: { type: "string" },
   },
@@ -46,6 +52,7 @@ const settings = z
       .transform(([limitBps, stxFloor, sbtcFloor]) => ({ limitBps, stxFloor, sbtcFloor }))
       .optional(),
     manifestPath: z.string().min(1).optional(),
+    deprecatedRoutes: z.enum(["enabled", "gone"]).default("enabled"),
   })
   .parse({
     port: values.port ?? process.env.LOCAL_HIRO_PORT,
@@ -53,6 +60,7 @@ const settings = z
     backendKey: values["backend-key"] ?? process.env.LOCAL_HIRO_BACKEND_KEY,
     outflowLimit: values["outflow-limit"] ?? process.env.LOCAL_HIRO_OUTFLOW_LIMIT,
     manifestPath: values.manifest ?? process.env.LOCAL_HIRO_MANIFEST,
+    deprecatedRoutes: values["deprecated-routes"] ?? process.env.LOCAL_HIRO_DEPRECATED_ROUTES,
   });
 
 const server = await startLocalHiroServer({
@@ -61,6 +69,7 @@ const server = await startLocalHiroServer({
   autoMineMs: settings.autoMineMs,
   deploy: { sbtcPrincipal: !values["no-sbtc"], backendKey: settings.backendKey, outflowLimit: settings.outflowLimit },
   spareSession: true,
+  deprecatedRoutes: settings.deprecatedRoutes,
 });
 
 const deployer = server.simnet.deployer;
@@ -68,6 +77,7 @@ console.log(`local Hiro API + Stacks node RPC on ${server.url}`);
 console.log(`  vault: ${deployer}.liquidity-pool   sBTC: ${deployer}.sbtc-token`);
 console.log(`  tip height ${server.chain.blocks.tip.height}; ${settings.autoMineMs > 0 ? `mining every ${settings.autoMineMs} ms` : "mining on POST /_local/mine"}`);
 console.log(`  STACKS_NETWORK=devnet STACKS_API_URL=${server.url}`);
+if (settings.deprecatedRoutes === "gone") console.log("  deprecated API routes answer 410 Gone");
 
 const stop = () => {
   void server.close().finally(() => process.exit(0));

@@ -9,7 +9,7 @@
 import { Cl, serializeCV, type ClarityValue } from "@stacks/transactions";
 import type { z } from "zod";
 
-import { poolError } from "../domain/errors";
+import { PoolError, poolError } from "../domain/errors";
 import {
   blockSchema,
   broadcastAcceptedSchema,
@@ -17,17 +17,30 @@ import {
   contractEventsPageSchema,
   coreInfoSchema,
   feeEstimateSchema,
+  goneSchema,
   noncesSchema,
   readOnlyResponseSchema,
   smartContractLogSchema,
   transactionListSchema,
-  transactionSchema,
   type TransactionInfo,
 } from "./hiroSchemas";
 import type { ChainConfig } from "../config";
+import { saysNoFeeEstimate, transferFeeRateSchema } from "./backendTransactions";
 
 /** Transactions asked for per GET /extended/v1/tx/multiple request. */
 const TX_LOOKUP_BATCH = 50;
+
+/**
+ * Routes as the API names them, for errors and alerts: one route is one
+ * condition, whatever contract, page or transaction a request was for.
+ */
+const ROUTES = {
+  contractEvents: "/extended/v1/contract/{contract_id}/events",
+  txMultiple: "/extended/v1/tx/multiple",
+  nonces: "/extended/v3/principals/{principal}/nonces",
+  block: "/extended/v2/blocks/{height_or_hash}",
+  callRead: "/v2/contracts/call-read/{address}/{contract}/{function}",
+} as const;
 
 export type HiroClientOptions = {
   baseUrl: string;
@@ -48,6 +61,32 @@ export type BroadcastResult =
   | { accepted: false; reason: string; reasonData: unknown; message: string };
 
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
+
+/**
+ * The API has switched a route off: it answers 410 Gone,
+ * `{"error":"Gone","message":"This endpoint has been disabled. …"}`, to every
+ * request, so retrying cannot help; the backend has to move to the route that
+ * replaces it (README, "Chain integration"). A CHAIN_UNAVAILABLE error that
+ * names the route, told apart so the crons can raise one `api-route-gone` alert.
+ */
+export class RouteGoneError extends PoolError {
+  constructor(
+    readonly route: string,
+    readonly apiMessage: string | undefined,
+  ) {
+    super("CHAIN_UNAVAILABLE", `Stacks API route ${route} is switched off (410 Gone)${apiMessage ? `: ${apiMessage}` : ""}`);
+  }
+}
+
+/** The switched-off route behind `error`, if that is what it is. */
+export function routeGoneOf(error: unknown): RouteGoneError | null {
+  return error instanceof RouteGoneError ? error : null;
+}
+
+async function routeGone(route: string, response: Response): Promise<RouteGoneError> {
+  const body = goneSchema.safeParse(await response.json().catch(() => null));
+  return new RouteGoneError(route, body.success ? body.data.message : undefined);
+}
 
 class Retryable extends Error {
   constructor(
@@ -77,27 +116,41 @@ export class HiroClient {
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  /** One request with retries; returns the response of the last attempt that was not retryable. */
-  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+  /** One attempt: the response, or why it is worth another. */
+  private async attempt(path: string, init: RequestInit, headers: Headers): Promise<Response | Retryable> {
+    try {
+      const response = await this.fetchImpl(`${this.baseUrl}${path}`, {
+        ...init,
+        headers,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      if (!RETRYABLE_STATUS.has(response.status)) return response;
+      const retryAfter = Number(response.headers.get("retry-after"));
+      return new Retryable(
+        `${path} answered ${response.status}`,
+        Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+      );
+    } catch (error) {
+      return new Retryable(`${path} failed: ${(error as Error).name}`);
+    }
+  }
+
+  /**
+   * One request with retries; returns the response of the last attempt that
+   * was not retryable. A 410 (the route is switched off) throws RouteGoneError,
+   * naming `route` (by default the path without its query).
+   */
+  private async request(path: string, init: RequestInit = {}, route: string = path.split("?")[0] ?? path): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.options.apiKey) headers.set("x-api-key", this.options.apiKey);
     let lastError: Retryable | undefined;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
-      try {
-        const response = await this.fetchImpl(`${this.baseUrl}${path}`, {
-          ...init,
-          headers,
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-        if (!RETRYABLE_STATUS.has(response.status)) return response;
-        const retryAfter = Number(response.headers.get("retry-after"));
-        lastError = new Retryable(
-          `${path} answered ${response.status}`,
-          Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
-        );
-      } catch (error) {
-        lastError = new Retryable(`${path} failed: ${(error as Error).name}`);
+      const outcome = await this.attempt(path, init, headers);
+      if (outcome instanceof Response) {
+        if (outcome.status === 410) throw await routeGone(route, outcome);
+        return outcome;
       }
+      lastError = outcome;
       if (attempt < this.maxAttempts) {
         const backoff = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
         const jittered = backoff / 2 + Math.random() * (backoff / 2);
@@ -107,10 +160,10 @@ export class HiroClient {
     throw poolError("CHAIN_UNAVAILABLE", `Stacks API unavailable after ${this.maxAttempts} attempts: ${lastError?.message}`);
   }
 
-  private async json<S extends z.ZodType>(schema: S, path: string, init?: RequestInit): Promise<z.infer<S>> {
-    const response = await this.request(path, init);
+  private async json<S extends z.ZodType>(schema: S, path: string, init?: RequestInit, route?: string): Promise<z.infer<S>> {
+    const response = await this.request(path, init, route);
     if (!response.ok) throw poolError("CHAIN_UNAVAILABLE", `Stacks API ${path} answered ${response.status}`);
-    return parse(schema, await response.json(), path);
+    return parse(schema, await response.json(), route ?? path);
   }
 
   async getTipHeight(): Promise<bigint> {
@@ -122,17 +175,20 @@ export class HiroClient {
     const body = await this.json(
       contractEventsPageSchema,
       `/extended/v1/contract/${contractId}/events?limit=${page.limit}&offset=${page.offset}`,
+      undefined,
+      ROUTES.contractEvents,
     );
     const logs = body.results.filter((r): r is SmartContractLog => r.event_type === "smart_contract_log");
     return { limit: body.limit, offset: body.offset, count: body.results.length, logs };
   }
 
-  /** A transaction's status; null when the API does not know it (never seen, or long dropped). */
+  /**
+   * A transaction's status; null when the API does not know it (never seen,
+   * or long dropped). Asked through GET /extended/v1/tx/multiple, the route
+   * lists use: GET /extended/v1/tx/{tx_id} is deprecated and may be switched off.
+   */
   async getTransaction(txid: string): Promise<TransactionInfo | null> {
-    const response = await this.request(`/extended/v1/tx/${txid}`);
-    if (response.status === 404) return null;
-    if (!response.ok) throw poolError("CHAIN_UNAVAILABLE", `Stacks API tx ${txid} answered ${response.status}`);
-    return parse(transactionSchema, await response.json(), `tx ${txid}`);
+    return (await this.getTransactions([txid])).get(txid) ?? null;
   }
 
   /**
@@ -144,7 +200,7 @@ export class HiroClient {
     for (let i = 0; i < txids.length; i += TX_LOOKUP_BATCH) {
       const batch = txids.slice(i, i + TX_LOOKUP_BATCH);
       const query = batch.map((txid) => `tx_id=${encodeURIComponent(txid)}`).join("&");
-      const list = await this.json(transactionListSchema, `/extended/v1/tx/multiple?${query}`);
+      const list = await this.json(transactionListSchema, `/extended/v1/tx/multiple?${query}`, undefined, ROUTES.txMultiple);
       for (const txid of batch) {
         const entry = list[txid] ?? list[txid.toLowerCase()];
         found.set(txid, entry?.found ? entry.result : null);
@@ -154,25 +210,48 @@ export class HiroClient {
   }
 
   async getBlock(height: bigint) {
-    const response = await this.request(`/extended/v2/blocks/${height}`);
+    const response = await this.request(`/extended/v2/blocks/${height}`, {}, ROUTES.block);
     if (response.status === 404) return null;
     if (!response.ok) throw poolError("CHAIN_UNAVAILABLE", `Stacks API block ${height} answered ${response.status}`);
     return parse(blockSchema, await response.json(), `block ${height}`);
   }
 
+  /** The nonce for `address`'s next transaction, confirmed and mempool nonces counted (the v1 nonces route is deprecated). */
   async getNextNonce(address: string): Promise<bigint> {
-    const body = await this.json(noncesSchema, `/extended/v1/address/${address}/nonces`);
-    return BigInt(body.possible_next_nonce);
+    const body = await this.json(noncesSchema, `/extended/v3/principals/${address}/nonces`, undefined, ROUTES.nonces);
+    return BigInt(body.next_nonce);
   }
 
-  /** Fee estimates (low, medium, high) in micro-STX for a serialized payload. */
-  async estimateFees(payloadHex: string, estimatedLength: number): Promise<bigint[]> {
-    const body = await this.json(feeEstimateSchema, "/v2/fees/transaction", {
+  /**
+   * Fee estimates (low, medium, high) in micro-STX for a serialized payload;
+   * null when the node has none to give — no cost samples yet for the called
+   * function (400 NoEstimateAvailable) or no estimator at all (400 "Fee
+   * estimation not supported on this node"). README, "Chain integration".
+   */
+  async estimateFees(payloadHex: string, estimatedLength: number): Promise<bigint[] | null> {
+    const path = "/v2/fees/transaction";
+    const response = await this.request(path, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ transaction_payload: payloadHex, estimated_len: estimatedLength }),
     });
+    if (response.status === 400 && saysNoFeeEstimate(await response.text())) return null;
+    if (!response.ok) throw poolError("CHAIN_UNAVAILABLE", `Stacks API ${path} answered ${response.status}`);
+    const body = parse(feeEstimateSchema, await response.json().catch(() => null), path);
     return body.estimations.map((e) => BigInt(Math.ceil(e.fee)));
+  }
+
+  /**
+   * The node's fee rate for an STX transfer, in micro-STX per byte (GET
+   * /v2/fees/transfer, a bare JSON integer); null when the node has no
+   * estimate for it either (the same 400 as `estimateFees`).
+   */
+  async getTransferFeeRate(): Promise<bigint | null> {
+    const path = "/v2/fees/transfer";
+    const response = await this.request(path);
+    if (response.status === 400 && saysNoFeeEstimate(await response.text())) return null;
+    if (!response.ok) throw poolError("CHAIN_UNAVAILABLE", `Stacks API ${path} answered ${response.status}`);
+    return BigInt(parse(transferFeeRateSchema, await response.json().catch(() => null), path));
   }
 
   async broadcast(transactionBytes: Uint8Array): Promise<BroadcastResult> {
@@ -181,18 +260,37 @@ export class HiroClient {
       headers: { "content-type": "application/octet-stream" },
       body: new Uint8Array(transactionBytes).buffer as ArrayBuffer,
     });
-    const body: unknown = await response.json().catch(() => null);
+    const text = await response.text().catch(() => "");
+    let body: unknown = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // A text/plain refusal, or a body cut short; handled below.
+    }
     if (response.ok) {
       const txid = parse(broadcastAcceptedSchema, body, "broadcast");
       return { accepted: true, txid: txid.startsWith("0x") ? txid : `0x${txid}` };
     }
     if (response.status === 400) {
-      const rejection = parse(broadcastRejectionSchema, body, "broadcast rejection");
+      const rejection = broadcastRejectionSchema.safeParse(body);
+      if (rejection.success) {
+        return {
+          accepted: false,
+          reason: rejection.data.reason ?? "Unknown",
+          reasonData: rejection.data.reason_data,
+          message: rejection.data.error,
+        };
+      }
+      // The node answers a mempool refusal as JSON, but a request it could not read at all as
+      // text/plain ("Failed to decode: ..."): still a refusal of this transaction, not an outage.
+      // README, "Chain integration". The text is kept short: it ends up in the row and its alert.
+      const maxLength = 300;
+      const message = text.trim();
       return {
         accepted: false,
-        reason: rejection.reason ?? "Unknown",
-        reasonData: rejection.reason_data,
-        message: rejection.error,
+        reason: "Unparseable",
+        reasonData: undefined,
+        message: message.length > maxLength ? `${message.slice(0, maxLength - 1)}…` : message,
       };
     }
     throw poolError("CHAIN_UNAVAILABLE", `broadcast answered ${response.status}`);
@@ -206,11 +304,16 @@ export class HiroClient {
   async callReadOnlyHex(contractId: string, functionName: string, args: ClarityValue[] = [], sender?: string): Promise<string> {
     const [address, name] = contractId.split(".");
     sender ??= address;
-    const body = await this.json(readOnlyResponseSchema, `/v2/contracts/call-read/${address}/${name}/${functionName}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ sender, arguments: args.map((arg) => `0x${serializeCV(arg)}`) }),
-    });
+    const body = await this.json(
+      readOnlyResponseSchema,
+      `/v2/contracts/call-read/${address}/${name}/${functionName}`,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ sender, arguments: args.map((arg) => `0x${serializeCV(arg)}`) }),
+      },
+      ROUTES.callRead,
+    );
     if (!body.okay) throw poolError("CHAIN_UNAVAILABLE", `read-only ${functionName} failed: ${body.cause}`);
     return body.result;
   }
@@ -221,9 +324,16 @@ export class HiroClient {
   }
 }
 
+/** Issues shown in an error message, at most: enough to see what broke, not the whole answer. */
+const ISSUES_SHOWN = 3;
+
 function parse<S extends z.ZodType>(schema: S, body: unknown, what: string): z.infer<S> {
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw poolError("CHAIN_UNAVAILABLE", `Stacks API ${what} answered an unexpected shape`);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, ISSUES_SHOWN).map((issue) => `${issue.path.map(String).join(".") || "(root)"}: ${issue.message}`);
+    const more = parsed.error.issues.length > ISSUES_SHOWN ? `; and ${parsed.error.issues.length - ISSUES_SHOWN} more` : "";
+    throw poolError("CHAIN_UNAVAILABLE", `Stacks API ${what} answered an unexpected shape (${issues.join("; ")}${more})`);
+  }
   return parsed.data;
 }
 

@@ -1,20 +1,24 @@
 /**
  * zod schemas for the Stacks node / Hiro API responses the backend reads.
  * Each parses only the fields we use, and a compile-time check ties those
- * fields to the official API types (@stacks/stacks-blockchain-api-types), so
- * a field we rely on cannot silently drift from the real API.
+ * fields to the published response types, so a field we rely on cannot
+ * silently drift from the real API:
+ *
+ * - the Hiro API's own routes (`/extended/...`) against the types of
+ *   @stacks/blockchain-api-client, generated from the current API's OpenAPI
+ *   description (operation ids such as `get_tx_list_details`);
+ * - the node RPC it proxies (`/v2/...`), which that package does not
+ *   describe, against @stacks/stacks-blockchain-api-types (frozen at 7.14,
+ *   the last package that types the node's answers).
+ *
+ * Status lists are checked both ways: every status the API documents is
+ * accepted (README, "Chain integration").
  */
+import type { OperationResponse, paths } from "@stacks/blockchain-api-client";
 import type {
-  AddressNonces,
-  ContractCallTransaction,
   CoreNodeInfoResponse,
-  MempoolContractCallTransaction,
-  MempoolTransactionStatus,
-  NakamotoBlock,
   ReadOnlyFunctionSuccessResponse,
-  TransactionEventSmartContractLog,
   TransactionFeeEstimateResponse,
-  TransactionStatus,
 } from "@stacks/stacks-blockchain-api-types";
 import { z } from "zod";
 
@@ -27,7 +31,22 @@ type Conforms<Ours, Official> = [keyof Ours] extends [keyof Official]
     ? true
     : false
   : false;
+/** Compile-time: the same set of values both ways (for enumerations we must accept in full). */
+type Same<Ours, Official> = [Ours] extends [Official] ? ([Official] extends [Ours] ? true : false) : false;
 function conforms<_Check extends true>(): void {}
+
+// The published response types we check against, by operation id.
+type TxLookupEntry = OperationResponse["get_tx_list_details"][string];
+type FoundTransaction = Extract<TxLookupEntry, { found: true }>["result"];
+/** Every mined transaction type (contract call, transfer, deploy, coinbase, ...). */
+type OfficialMinedTransaction = Extract<FoundTransaction, { block_height: number }>;
+type OfficialMempoolTransaction = Exclude<FoundTransaction, OfficialMinedTransaction>;
+type OfficialContractEvent = OperationResponse["get_contract_events_by_id"]["results"][number];
+type OfficialContractLog = Extract<OfficialContractEvent, { event_type: "smart_contract_log" }>;
+type OfficialNonces = OperationResponse["get_principal_nonces"];
+type OfficialNakamotoBlock = OperationResponse["get_block"];
+/** The 4XX body every API route declares (a 410 from a switched-off route included). */
+type OfficialClientError = paths["/extended/v1/contract/{contract_id}/events"]["get"]["responses"]["4XX"]["content"]["application/json"];
 
 export const coreInfoSchema = z.object({
   stacks_tip_height: z.number().int().nonnegative(),
@@ -35,40 +54,70 @@ export const coreInfoSchema = z.object({
 });
 conforms<Conforms<z.infer<typeof coreInfoSchema>, CoreNodeInfoResponse>>();
 
+const txid = z.string().regex(/^0x[0-9a-f]{64}$/, "must be a 0x-prefixed lowercase 32-byte hex txid");
+
 export const smartContractLogSchema = z.object({
   event_index: z.number().int().nonnegative(),
   event_type: z.literal("smart_contract_log"),
-  tx_id: z.string().regex(/^0x[0-9a-f]{64}$/),
+  tx_id: txid,
   contract_log: z.object({
     contract_id: z.string(),
     topic: z.string(),
     value: z.object({ hex: z.string().regex(/^0x[0-9a-f]*$/), repr: z.string() }),
   }),
 });
-conforms<Conforms<z.infer<typeof smartContractLogSchema>, TransactionEventSmartContractLog>>();
+conforms<Conforms<z.infer<typeof smartContractLogSchema>, OfficialContractLog>>();
 
+/** The other event types a transaction-event list may hold (the published union); the sync skips them. */
+const OTHER_EVENT_TYPES = ["stx_lock", "stx_asset", "fungible_token_asset", "non_fungible_token_asset"] as const;
+conforms<Same<(typeof OTHER_EVENT_TYPES)[number] | "smart_contract_log", OfficialContractEvent["event_type"]>>();
+
+/**
+ * GET /extended/v1/contract/{id}/events. Each element is checked by its
+ * `event_type`: a print log must be complete (a log without `tx_id` is a
+ * malformed answer, not one to skip), another known event type is passed over,
+ * and an unknown event type is refused.
+ */
 export const contractEventsPageSchema = z.object({
   limit: z.number().int(),
   offset: z.number().int(),
-  // Other event types can appear for a contract; the sync keeps only print logs.
-  results: z.array(z.union([smartContractLogSchema, z.object({ event_type: z.string() }).loose()])),
+  results: z.array(
+    z.discriminatedUnion("event_type", [smartContractLogSchema, z.object({ event_type: z.enum(OTHER_EVENT_TYPES) }).loose()]),
+  ),
 });
 
-const confirmedStatus = z.enum(["success", "abort_by_response", "abort_by_post_condition"]);
-const mempoolStatus = z.enum([
+/**
+ * Mined: ran (`success`), aborted, or — from Epoch 4.0 — `problematic_skipped`:
+ * included in a block but never executed (fee paid, nonce spent, no events).
+ */
+export const MINED_TX_STATUSES = ["success", "abort_by_response", "abort_by_post_condition", "problematic_skipped"] as const;
+/** Not mined: waiting, or dropped from the mempool for one of these reasons. */
+export const MEMPOOL_TX_STATUSES = [
   "pending",
   "dropped_replace_by_fee",
   "dropped_replace_across_fork",
   "dropped_too_expensive",
   "dropped_stale_garbage_collect",
   "dropped_problematic",
-]);
-conforms<Conforms<{ s: z.infer<typeof confirmedStatus> }, { s: TransactionStatus }>>();
-conforms<Conforms<{ s: z.infer<typeof mempoolStatus> }, { s: MempoolTransactionStatus }>>();
+] as const;
+export type MinedTxStatus = (typeof MINED_TX_STATUSES)[number];
+export type MempoolTxStatus = (typeof MEMPOOL_TX_STATUSES)[number];
+conforms<Same<MinedTxStatus, OfficialMinedTransaction["tx_status"]>>();
+conforms<Same<MempoolTxStatus, OfficialMempoolTransaction["tx_status"]>>();
+
+/** Only `success` ran: an aborted or skipped transaction's events never happened. */
+export function ranSuccessfully(status: MinedTxStatus): boolean {
+  return status === "success";
+}
+
+/** Dropped from the mempool: it will not be mined unless sent again. */
+export function isDropped(status: MempoolTxStatus): boolean {
+  return status !== "pending";
+}
 
 export const minedTransactionSchema = z.object({
   tx_id: z.string(),
-  tx_status: confirmedStatus,
+  tx_status: z.enum(MINED_TX_STATUSES),
   nonce: z.number().int().nonnegative(),
   fee_rate: z.string(),
   sender_address: z.string(),
@@ -78,36 +127,41 @@ export const minedTransactionSchema = z.object({
   canonical: z.boolean(),
   tx_result: z.object({ hex: z.string(), repr: z.string() }),
 });
-conforms<Conforms<z.infer<typeof minedTransactionSchema>, ContractCallTransaction>>();
+conforms<Conforms<z.infer<typeof minedTransactionSchema>, OfficialMinedTransaction>>();
 
 export const mempoolTransactionSchema = z.object({
   tx_id: z.string(),
-  tx_status: mempoolStatus,
+  tx_status: z.enum(MEMPOOL_TX_STATUSES),
   nonce: z.number().int().nonnegative(),
   fee_rate: z.string(),
   sender_address: z.string(),
 });
-conforms<Conforms<z.infer<typeof mempoolTransactionSchema>, MempoolContractCallTransaction>>();
+conforms<Conforms<z.infer<typeof mempoolTransactionSchema>, OfficialMempoolTransaction>>();
 
 export const transactionSchema = z.union([minedTransactionSchema, mempoolTransactionSchema]);
 export type TransactionInfo = z.infer<typeof transactionSchema>;
 
-/** GET /extended/v1/tx/multiple: each requested txid, found or not (TransactionList). */
+/** GET /extended/v1/tx/multiple: each requested txid, found or not. */
 export const transactionListSchema = z.record(
   z.string(),
-  z.union([
+  z.discriminatedUnion("found", [
     z.object({ found: z.literal(true), result: transactionSchema }),
     z.object({ found: z.literal(false), result: z.object({ tx_id: z.string() }) }),
   ]),
 );
+conforms<Same<z.infer<typeof transactionListSchema>[string]["found"], TxLookupEntry["found"]>>();
 
+/** GET /extended/v3/principals/{principal}/nonces (a standard address only). */
 export const noncesSchema = z.object({
-  possible_next_nonce: z.number().int().nonnegative(),
-  last_executed_tx_nonce: z.number().int().nullable(),
-  last_mempool_tx_nonce: z.number().int().nullable(),
-  detected_missing_nonces: z.array(z.number().int()),
+  next_nonce: z.number().int().nonnegative(),
+  last_confirmed_nonce: z.number().int().nonnegative().nullable(),
+  mempool: z.object({
+    last_nonce: z.number().int().nonnegative().nullable(),
+    pending_nonces: z.array(z.number().int().nonnegative()),
+    missing_nonces: z.array(z.number().int().nonnegative()),
+  }),
 });
-conforms<Conforms<Omit<z.infer<typeof noncesSchema>, "last_executed_tx_nonce" | "last_mempool_tx_nonce">, AddressNonces>>();
+conforms<Conforms<z.infer<typeof noncesSchema>, OfficialNonces>>();
 
 export const feeEstimateSchema = z.object({
   estimations: z.array(z.object({ fee: z.number().nonnegative(), fee_rate: z.number().optional() })).min(1),
@@ -126,7 +180,15 @@ export const blockSchema = z.object({
   index_block_hash: z.string(),
   canonical: z.boolean(),
 });
-conforms<Conforms<z.infer<typeof blockSchema>, NakamotoBlock>>();
+conforms<Conforms<z.infer<typeof blockSchema>, OfficialNakamotoBlock>>();
+
+/**
+ * What the API answers on a route it has switched off: 410 with
+ * `{ "error": "Gone", "message": "This endpoint has been disabled. …" }`
+ * (the API's 4XX body). A 410 whose body is something else is still a 410.
+ */
+export const goneSchema = z.object({ error: z.string(), message: z.string().optional() });
+conforms<Conforms<z.infer<typeof goneSchema>, OfficialClientError>>();
 
 /** What a node answers when it refuses a broadcast. */
 export const broadcastRejectionSchema = z.object({

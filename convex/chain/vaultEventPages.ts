@@ -8,7 +8,7 @@
  * not by the work per event.
  */
 import type { HiroClient, SmartContractLog } from "./hiroClient";
-import type { TransactionInfo } from "./hiroSchemas";
+import { ranSuccessfully, type TransactionInfo } from "./hiroSchemas";
 
 export type EventPage = { offset: number; count: number; logs: SmartContractLog[] };
 
@@ -29,7 +29,10 @@ export type Inclusion = {
   txIndex: number;
   /** In a block of the canonical chain. */
   canonical: boolean;
-  /** Ran to `(ok …)`; an aborted transaction's events never happened. */
+  /**
+   * Ran to `(ok …)`. An aborted transaction's events never happened, nor did
+   * those of one mined as `problematic_skipped` (included, never executed).
+   */
   succeeded: boolean;
 };
 
@@ -41,7 +44,7 @@ export function inclusionOf(tx: TransactionInfo | null | undefined): Inclusion |
     blockHash: tx.block_hash,
     txIndex: tx.tx_index,
     canonical: tx.canonical,
-    succeeded: tx.tx_status === "success",
+    succeeded: ranSuccessfully(tx.tx_status),
   };
 }
 

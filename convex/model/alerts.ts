@@ -5,6 +5,13 @@ import type { Writer } from "./database";
 /** A reorg took back something the books cannot settle on their own (subject: the txid). */
 export const REORG_NEEDS_REVIEW = "reorg-needs-review";
 
+/**
+ * The Stacks API answered 410 Gone: it has switched off a route the backend
+ * uses (subject: the route). Raised once per route; an operator resolves it
+ * once the backend uses the replacement (README, "Chain integration").
+ */
+export const API_ROUTE_GONE = "api-route-gone";
+
 export async function raiseAlert(ctx: Writer, kind: string, message: string, details?: unknown): Promise<void> {
   const detailText = details === undefined ? undefined : JSON.stringify(details, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
   console.error(`[alert:${kind}] ${message}${detailText ? ` ${detailText}` : ""}`);

@@ -1,7 +1,8 @@
 /**
  * GET /v2/info (stacks-node RPC) and the block lookups of the Hiro API:
- * /extended/v2/blocks/{height_or_hash}, /extended/v1/block/by_height/{height},
- * /extended/v1/block/{hash}. By height: the canonical block; by hash: any
+ * /extended/v2/blocks/{height_or_hash}, and the deprecated
+ * /extended/v1/block/by_height/{height} and /extended/v1/block/{hash}
+ * (devnet/deprecation.ts). By height: the canonical block; by hash: any
  * block, so an orphaned one answers with `canonical: false`.
  */
 import { createHash } from "node:crypto";

@@ -5,18 +5,25 @@
  * Events: the contract's print events in canonical blocks, newest first
  * (block height, tx index, event index descending, as the Hiro API's
  * `getSmartContractEvents` query orders them); `limit` defaults to 20 and may
- * not exceed 50, as on the Hiro API.
+ * not exceed 50, as on the Hiro API. A transaction reported as
+ * `problematic_skipped` (devnet/faults.ts) never ran, so its prints are not
+ * listed. The route is deprecated (devnet/deprecation.ts).
  */
+import type { OperationResponse } from "@stacks/blockchain-api-client";
 import type * as Api from "@stacks/stacks-blockchain-api-types";
 import { hexToCV, type ClarityValue } from "@stacks/transactions";
 import { z } from "zod";
 
 import { cvHex, hexRepr } from "../clarity";
 import { messageOf } from "../errors";
+import { isProblematicSkipped } from "../faults";
 import { badRequest, json, parseJsonBody, parseQuery, type Route } from "../http";
 import { ADDRESS, CONTRACT_ID, CONTRACT_NAME, SEGMENT, type ServerContext } from "./context";
 
 export const MAX_EVENTS_LIMIT = 50;
+
+type ContractEventsPage = OperationResponse["get_contract_events_by_id"];
+type ContractLog = Extract<ContractEventsPage["results"][number], { event_type: "smart_contract_log" }>;
 
 const eventsQuery = z.object({
   limit: z.coerce.number().int().min(0).optional(),
@@ -38,10 +45,12 @@ export function contractRoutes({ chain }: ServerContext): Route[] {
         const query = parseQuery(eventsQuery, url);
         const limit = query.limit || 20;
         if (limit > MAX_EVENTS_LIMIT) throw badRequest(`'limit' must be equal to or less than ${MAX_EVENTS_LIMIT}`);
-        const results: Api.TransactionEventSmartContractLog[] = [];
+        const results: ContractLog[] = [];
         let index = 0;
         for (const log of chain.contractLogs(contractId)) {
           if (results.length >= limit) break;
+          const record = chain.mempool.get(log.txid);
+          if (record && isProblematicSkipped(record)) continue;
           if (index++ < query.offset) continue;
           results.push({
             event_index: log.eventIndex,
@@ -50,7 +59,7 @@ export function contractRoutes({ chain }: ServerContext): Route[] {
             contract_log: { contract_id: log.contractId, topic: log.topic, value: hexRepr(hexToCV(log.valueHex)) },
           });
         }
-        return json(200, { limit, offset: query.offset, results } satisfies Api.TransactionEventsResponse);
+        return json(200, { limit, offset: query.offset, results } satisfies ContractEventsPage);
       },
     },
     {

@@ -1,17 +1,23 @@
 /**
- * POST /v2/fees/transaction and GET /v2/fees/transfer (stacks-node RPC).
+ * POST /v2/fees/transaction and GET /v2/fees/transfer (stacks-node RPC), and
+ * the test control POST /_local/fee-estimator.
  *
  * No cost model runs here: the three estimations are 2, 4 and 8 microSTX per
  * byte of the transaction (`estimated_len`, else the payload plus a
  * single-signature envelope), always above the 1 microSTX/byte minimum relay
- * fee that POST /v2/transactions enforces. `estimated_cost` is zero.
+ * fee that POST /v2/transactions enforces. `estimated_cost` is zero. As a
+ * node does, a contract call is estimated only once its (contract, function)
+ * has been sampled from a mined block; before that the answer is the node's
+ * 400 NoEstimateAvailable (feeEstimator.ts). STX transfers are always
+ * estimated: a real node samples them all the time.
  */
 import { hexToBytes } from "@stacks/common";
 import type * as Api from "@stacks/stacks-blockchain-api-types";
-import { deserializePayload } from "@stacks/transactions";
+import { PayloadType, addressToString, deserializePayload, type PayloadWire } from "@stacks/transactions";
 import { z } from "zod";
 
 import { messageOf } from "../errors";
+import { ESTIMATION_NOT_SUPPORTED, LocalFeeEstimator, NO_ESTIMATE_AVAILABLE, type FeeEstimatorState } from "../feeEstimator";
 import { badRequest, json, parseJsonBody, type Route } from "../http";
 import type { ServerContext } from "./context";
 
@@ -24,7 +30,27 @@ const feeRequest = z.object({
   estimated_len: z.number().int().positive().optional(),
 });
 
-export function feeRoutes(_context: ServerContext): Route[] {
+const estimatorRequest = z.object({
+  /** false: a node without a fee estimator. */
+  supported: z.boolean().optional(),
+  /** What GET /v2/fees/transfer answers (micro-STX per byte); null: NoEstimateAvailable. */
+  transferRate: z.number().int().min(1).max(1_000_000).nullable().optional(),
+  /** Pairs to treat as sampled, as a long-running node that saw them mined would. */
+  sampled: z.array(z.object({ contractId: z.string().min(1), functionName: z.string().min(1) })).optional(),
+});
+
+export type FeeEstimatorResponse = FeeEstimatorState;
+
+function calledFunction(payload: PayloadWire): { contractId: string; functionName: string } | null {
+  if (payload.payloadType !== PayloadType.ContractCall) return null;
+  return {
+    contractId: `${addressToString(payload.contractAddress)}.${payload.contractName.content}`,
+    functionName: payload.functionName.content,
+  };
+}
+
+export function feeRoutes({ chain }: ServerContext): Route[] {
+  const estimator = new LocalFeeEstimator(chain);
   return [
     {
       method: "POST",
@@ -32,11 +58,15 @@ export function feeRoutes(_context: ServerContext): Route[] {
       handle: ({ body }) => {
         const request = parseJsonBody(feeRequest, body);
         const payload = hexToBytes(request.transaction_payload.replace(/^0x/, ""));
+        let decoded: PayloadWire;
         try {
-          deserializePayload(payload);
+          decoded = deserializePayload(payload);
         } catch (error) {
           throw badRequest(`could not deserialize transaction_payload: ${messageOf(error)}`);
         }
+        if (!estimator.isSupported) return json(400, ESTIMATION_NOT_SUPPORTED);
+        const called = calledFunction(decoded);
+        if (called && !estimator.hasSamples(called.contractId, called.functionName)) return json(400, NO_ESTIMATE_AVAILABLE);
         const length = Math.max(request.estimated_len ?? 0, payload.length + SINGLE_SIG_ENVELOPE_BYTES);
         return json(200, {
           estimated_cost: { read_count: 0, read_length: 0, runtime: 0, write_count: 0, write_length: 0 },
@@ -49,8 +79,20 @@ export function feeRoutes(_context: ServerContext): Route[] {
     {
       method: "GET",
       pattern: /^\/v2\/fees\/transfer\/?$/,
-      // microSTX per byte, as a bare JSON number
-      handle: () => json(200, 1 satisfies number),
+      // microSTX per byte, as a bare JSON integer
+      handle: () => {
+        const rate = estimator.transferFeeRate;
+        return rate === null ? json(400, NO_ESTIMATE_AVAILABLE) : json(200, rate satisfies number);
+      },
+    },
+    {
+      // Test control (not part of any real API): what the estimator supports, knows and answers.
+      method: "POST",
+      pattern: /^\/_local\/fee-estimator\/?$/,
+      handle: ({ body }) => {
+        estimator.configure(parseJsonBody(estimatorRequest, body));
+        return json(200, estimator.state satisfies FeeEstimatorResponse);
+      },
     },
   ];
 }

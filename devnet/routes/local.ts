@@ -1,13 +1,15 @@
 /**
  * Test controls under /_local/ (not part of any real API): mining, letting
  * burn blocks pass, reorgs, dropping pending transactions, a miner minimum
- * fee, fault injection and funding.
+ * fee, fault injection (by path, or a transaction reported as
+ * `problematic_skipped`), switching the deprecated API routes off, and funding.
  */
 import { Cl, ClarityType, validateStacksAddress } from "@stacks/transactions";
 import { z } from "zod";
 
 import { normalizeHash } from "../clarity";
-import { faultRequest } from "../faults";
+import { deprecatedRoutesRequest, type DeprecatedRoutes, type DeprecatedRoutesSetting } from "../deprecation";
+import { faultRequest, markProblematicSkipped, txStatusFaultRequest } from "../faults";
 import { HttpError, badRequest, json, parseJsonBody, type Route } from "../http";
 import type { BlockRecord } from "../records";
 import type { ServerContext } from "./context";
@@ -18,6 +20,8 @@ export type BurnBlocksResponse = MineResponse & { burnBlockHeight: number };
 export type ReorgResponse = { orphaned: BlockRef[]; replacements: BlockRef[]; tip: BlockRef };
 export type BalanceResponse = { address: string; balance: string };
 export type MinFeeResponse = { ustx: string };
+export type TxStatusFaultResponse = { txid: string; tx_status: "problematic_skipped" };
+export type DeprecatedRoutesResponse = DeprecatedRoutesSetting;
 
 const principal = z.string().refine((p) => {
   const [address, name] = p.split(".");
@@ -37,7 +41,7 @@ function ref(block: BlockRecord): BlockRef {
   return { height: block.height, hash: `0x${block.hash}` };
 }
 
-export function localRoutes({ chain, faults }: ServerContext): Route[] {
+export function localRoutes({ chain, faults }: ServerContext, { deprecatedRoutes }: { deprecatedRoutes: DeprecatedRoutes }): Route[] {
   const sbtcContract = `${chain.simnet.deployer}.sbtc-token`;
   return [
     {
@@ -101,6 +105,15 @@ export function localRoutes({ chain, faults }: ServerContext): Route[] {
       method: "POST",
       pattern: /^\/_local\/faults\/?$/,
       handle: ({ body }) => {
+        if ("txid" in parseJsonBody(z.looseObject({}), body)) {
+          const { txid: given, txStatus } = parseJsonBody(txStatusFaultRequest, body);
+          const txid = normalizeHash(given);
+          if (!txid) throw badRequest("txid must be a 32-byte hex hash");
+          const record = chain.mempool.get(txid);
+          if (!record) throw new HttpError(404, { error: `transaction 0x${txid} is unknown` });
+          markProblematicSkipped(record);
+          return json(200, { txid: `0x${txid}`, tx_status: txStatus } satisfies TxStatusFaultResponse);
+        }
         faults.add(parseJsonBody(faultRequest, body));
         return json(200, { ok: true });
       },
@@ -111,6 +124,14 @@ export function localRoutes({ chain, faults }: ServerContext): Route[] {
       handle: () => {
         faults.clear();
         return json(200, { ok: true });
+      },
+    },
+    {
+      method: "POST",
+      pattern: /^\/_local\/deprecated-routes\/?$/,
+      handle: ({ body }) => {
+        deprecatedRoutes.set(parseJsonBody(deprecatedRoutesRequest, body));
+        return json(200, deprecatedRoutes.current satisfies DeprecatedRoutesResponse);
       },
     },
     {

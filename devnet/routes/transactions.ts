@@ -5,33 +5,57 @@
  * The node takes either the raw transaction bytes (`application/octet-stream`)
  * or `{ tx: hex, attachment?: hex }` as JSON, which is what `broadcastTransaction`
  * of @stacks/transactions 7 sends. It answers 200 with the txid as a JSON
- * string (hex, no 0x) or 400 with the rejection object.
+ * string (hex, no 0x), 400 with the JSON rejection object when the mempool
+ * refuses the transaction, and a `text/plain` 400 "Failed to decode: ..."
+ * when the request itself cannot be read (no body, a wrong content type, a
+ * body that is not a transaction), with stacks-core's messages
+ * (`net/api/posttransaction.rs`).
  */
 import { hexToBytes } from "@stacks/common";
 import type { TransactionFound, TransactionList } from "@stacks/stacks-blockchain-api-types";
 import { z } from "zod";
 
+import { undecodableTransaction } from "../admission";
 import { apiTransaction } from "../apiShapes";
 import { normalizeHash } from "../clarity";
-import { HttpError, badRequest, json, parseJsonBody, parseQuery, type Route } from "../http";
+import { HttpError, badRequest, json, parseQuery, type Reply, type Route } from "../http";
 import { SEGMENT, type ServerContext } from "./context";
 
 const hexString = z.string().regex(/^(0x)?([0-9a-fA-F]{2})*$/, "must be hex");
-const jsonBroadcast = z.object({ tx: hexString, attachment: hexString.optional() });
+/** serde's view of the body: strings, whose hex is checked after (tx first, as the node does). */
+const jsonBroadcast = z.object({ tx: z.string(), attachment: z.string().nullish() });
 
 const eventPage = z.object({
   event_limit: z.coerce.number().int().min(0).max(100).default(20),
   event_offset: z.coerce.number().int().min(0).default(0),
 });
 
-function rawTransaction(contentType: string | undefined, body: Buffer): Uint8Array {
-  const type = (contentType ?? "").split(";")[0]?.trim().toLowerCase();
+/** A request the node refuses before looking at the transaction: its text/plain 400. */
+function undecodable(message: string): Reply {
+  return { status: 400, text: `Failed to decode: ${message}` };
+}
+
+/** The transaction bytes of a broadcast request, or the node's text/plain refusal of the request. */
+function rawTransaction(contentType: string | undefined, body: Buffer): Uint8Array | Reply {
+  if (body.length === 0) return undecodable("Invalid Http request: expected non-zero-length body for PostTransaction");
+  if (contentType === undefined) return undecodable("Missing Content-Type for transaction");
+  const type = contentType.split(";")[0]?.trim().toLowerCase();
   if (type === "application/octet-stream") return new Uint8Array(body);
   if (type === "application/json") {
-    const { tx } = parseJsonBody(jsonBroadcast, body);
+    let value: unknown;
+    try {
+      value = JSON.parse(body.toString("utf8"));
+    } catch {
+      return undecodable("Failed to parse body");
+    }
+    const parsed = jsonBroadcast.safeParse(value);
+    if (!parsed.success) return undecodable("Failed to parse body");
+    const { tx, attachment } = parsed.data;
+    if (!hexString.safeParse(tx).success) return undecodable("Failed to parse tx");
+    if (attachment != null && !hexString.safeParse(attachment).success) return undecodable("Failed to parse attachment");
     return hexToBytes(tx.replace(/^0x/, ""));
   }
-  throw badRequest(`unsupported content-type ${JSON.stringify(contentType ?? "")}: use application/octet-stream or application/json`);
+  return undecodable("Wrong Content-Type for transaction; expected application/json or application/octet-stream");
 }
 
 export function transactionRoutes({ chain, abiOf }: ServerContext): Route[] {
@@ -40,7 +64,11 @@ export function transactionRoutes({ chain, abiOf }: ServerContext): Route[] {
       method: "POST",
       pattern: /^\/v2\/transactions\/?$/,
       handle: async ({ headers, body }) => {
-        const result = await chain.submit(rawTransaction(headers["content-type"], body));
+        const raw = rawTransaction(headers["content-type"], body);
+        if (!(raw instanceof Uint8Array)) return raw;
+        const unreadable = undecodableTransaction(raw);
+        if (unreadable) return undecodable(unreadable);
+        const result = await chain.submit(raw);
         return result.ok ? json(200, result.txid) : json(400, result.rejection);
       },
     },

@@ -16,6 +16,7 @@ import {
   counter,
   expectQuiet,
   follow,
+  localPost,
   middleEstimate,
   MIN_FEE,
   opsOf,
@@ -121,6 +122,10 @@ describe("backend-signed vault transactions: end to end", () => {
       status: "pending",
     });
 
+    // A node estimates a call only from mined samples of it, and this fresh chain has mined no
+    // settlement; a live vault's node has. Without one the backend pays its fallback fee
+    // (README, "Chain integration"; tests/integration/feeFallback.test.ts).
+    await localPost("/_local/fee-estimator", { sampled: [{ contractId: VAULT, functionName: VAULT_FUNCTIONS.settlePolicy }] });
     expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
     const sent = await row(settleId!);
     // Deny mode, and the one post-condition names exactly the payout leaving the vault.
