@@ -5,6 +5,7 @@
 import { httpRouter } from "convex/server";
 import { corsRouter } from "convex-helpers/server/cors";
 
+import { receiveVaultDelivery } from "./chainhooks";
 import { readAllowedOrigins } from "./config";
 import { jwks, openIdConfiguration, requestChallenge, verifyChallenge } from "./walletAuth";
 
@@ -22,5 +23,6 @@ cors.route({ path: "/auth/verify", method: "POST", handler: verifyChallenge });
 // Fetched server-to-server by Convex to verify session tokens.
 http.route({ path: "/.well-known/jwks.json", method: "GET", handler: jwks });
 http.route({ path: "/.well-known/openid-configuration", method: "GET", handler: openIdConfiguration });
+http.route({ path: "/chainhooks/vault", method: "POST", handler: receiveVaultDelivery });
 
 export default http;

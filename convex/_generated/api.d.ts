@@ -15,8 +15,8 @@ import type {
 } from "convex/server";
 import type * as alerts from "../alerts.js";
 import type * as chain_backendTransactions from "../chain/backendTransactions.js";
+import type * as chain_chainhookPayload from "../chain/chainhookPayload.js";
 import type * as chain_clarityValues from "../chain/clarityValues.js";
-import type * as chain_config from "../chain/config.js";
 import type * as chain_contractCalls from "../chain/contractCalls.js";
 import type * as chain_hiroClient from "../chain/hiroClient.js";
 import type * as chain_hiroSchemas from "../chain/hiroSchemas.js";
@@ -25,6 +25,7 @@ import type * as chain_vaultEventDecoding from "../chain/vaultEventDecoding.js";
 import type * as chain_vaultEventPages from "../chain/vaultEventPages.js";
 import type * as chain_withdrawalVoucher from "../chain/withdrawalVoucher.js";
 import type * as chainTransactions from "../chainTransactions.js";
+import type * as chainhooks from "../chainhooks.js";
 import type * as config from "../config.js";
 import type * as crons from "../crons.js";
 import type * as domain_balances from "../domain/balances.js";
@@ -87,8 +88,8 @@ import type * as walletAuth from "../walletAuth.js";
 declare const fullApi: ApiFromModules<{
   alerts: typeof alerts;
   "chain/backendTransactions": typeof chain_backendTransactions;
+  "chain/chainhookPayload": typeof chain_chainhookPayload;
   "chain/clarityValues": typeof chain_clarityValues;
-  "chain/config": typeof chain_config;
   "chain/contractCalls": typeof chain_contractCalls;
   "chain/hiroClient": typeof chain_hiroClient;
   "chain/hiroSchemas": typeof chain_hiroSchemas;
@@ -97,6 +98,7 @@ declare const fullApi: ApiFromModules<{
   "chain/vaultEventPages": typeof chain_vaultEventPages;
   "chain/withdrawalVoucher": typeof chain_withdrawalVoucher;
   chainTransactions: typeof chainTransactions;
+  chainhooks: typeof chainhooks;
   config: typeof config;
   crons: typeof crons;
   "domain/balances": typeof domain_balances;
