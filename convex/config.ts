@@ -201,6 +201,20 @@ export function readSettlementGraceBlocks(environment: Environment = deploymentE
   return parsed.data;
 }
 
+/**
+ * `CHAINHOOK_SECRET`: the consumer secret Chainhooks sends as
+ * `Authorization: Bearer <secret>` with every delivery (README "Chainhooks").
+ * Read per request, so a rotated secret needs no redeploy; compared, never
+ * logged or returned.
+ */
+export function readChainhookSecret(environment: Environment = deploymentEnvironment): string {
+  const parsed = z.string().regex(/^\S{16,}$/).safeParse(environment.CHAINHOOK_SECRET);
+  if (!parsed.success) {
+    throw poolError("CONFIGURATION_MISSING", "CHAINHOOK_SECRET is missing or not a secret (16 or more characters, no spaces)");
+  }
+  return parsed.data;
+}
+
 /** `HEALTH_WEBHOOK_URL`: where margin calls are posted; none when unset or not a URL. */
 export function readHealthWebhookUrl(environment: Environment = deploymentEnvironment): string | undefined {
   const parsed = z.url().safeParse(environment.HEALTH_WEBHOOK_URL);

@@ -19,6 +19,16 @@ export type TxView = { record: TxRecord; inclusion: Inclusion | null; block: Blo
 
 export type ContractLog = { txid: string; eventIndex: number; contractId: string; topic: string; valueHex: string };
 
+/**
+ * What changed on the chain, for subscribers such as the chainhook emulator
+ * (devnet/chainhookEmulator.ts): blocks mined on the tip, or the top blocks
+ * replaced by a fork (the orphans stay readable with `canonical: false`).
+ */
+export type ChainChange =
+  | { kind: "mined"; blocks: BlockRecord[] }
+  | { kind: "reorg"; orphaned: BlockRecord[]; replacements: BlockRecord[] };
+export type ChainListener = (change: ChainChange) => void;
+
 function u128Hex(value: bigint): string {
   return `0x${value.toString(16).padStart(32, "0")}`;
 }
@@ -33,6 +43,7 @@ export class LocalChain {
   private readonly executedBySender = new Map<string, TxRecord[]>();
   /** the least fee, in micro-STX, a transaction must pay to be mined (0: every ready one is) */
   private minFeeUstx = 0n;
+  private readonly listeners = new Set<ChainListener>();
 
   private constructor(
     private readonly session: SimnetSession,
@@ -59,6 +70,28 @@ export class LocalChain {
 
   get simnet(): ReadonlySimnet {
     return this.session.view;
+  }
+
+  /**
+   * Calls `listener` after every change of the chain, inside the chain's lock,
+   * so it sees the chain exactly as the change left it. It must only read and
+   * queue (anything that waits for the chain would wait for itself). Returns
+   * the unsubscribe function.
+   */
+  onChange(listener: ChainListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private notify(change: ChainChange): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        // A subscriber's bug must not undo or block the chain's own work.
+        console.error(`chain listener failed: ${messageOf(error)}`);
+      }
+    }
   }
 
   /** Runs `work` alone: no other chain operation starts until it settles. */
@@ -178,6 +211,7 @@ export class LocalChain {
           throw new Error(`block records (${this.blocks.tip.height}) and simnet (${this.session.tipHeight}) disagree on the tip height`);
         }
       }
+      if (mined.length > 0) this.notify({ kind: "mined", blocks: mined });
       return mined;
     });
   }
@@ -205,6 +239,7 @@ export class LocalChain {
       if (this.blocks.tip.height !== this.session.tipHeight) {
         throw new Error(`block records (${this.blocks.tip.height}) and simnet (${this.session.tipHeight}) disagree on the tip height`);
       }
+      if (mined.length > 0) this.notify({ kind: "mined", blocks: mined });
       return mined;
     });
   }
@@ -252,6 +287,7 @@ export class LocalChain {
           if (record && old) record.inclusions.push({ ...old, blockHash: replacement.hash });
         }
       });
+      this.notify({ kind: "reorg", orphaned: result.orphaned, replacements: result.replacements });
       return result;
     });
   }
