@@ -124,6 +124,9 @@ const newActivity = (): StepActivity => ({
   withdrawalsRefused: 0,
   backendTransactions: 0,
   eventsApplied: 0,
+  deliveries: 0,
+  eventsByDelivery: 0,
+  eventsByPoller: 0,
 });
 
 const HEALTH_RANK: Record<HealthStatus, number> = { Healthy: 0, Warning: 1, MarginCall: 2, Liquidating: 3 };
@@ -292,10 +295,22 @@ export class Market {
     await server.mine(1);
     await server.mine(1);
 
+    if (this.stack.chainhooks) {
+      this.progress(step, "chainhook deliveries");
+      // The step's blocks are delivered now; each delivery schedules a confirmer, which applies the
+      // block (both blocks are on the chain, so it is confirmed) before the poller below looks.
+      const before = await this.eventRecordsAbove(this.syncedThrough);
+      this.activity.deliveries = await this.stack.chainhooks.deliver();
+      await t.finishAllScheduledFunctions(() => undefined);
+      this.activity.eventsByDelivery = (await this.eventRecordsAbove(this.syncedThrough)) - before;
+    }
+
     this.progress(step, "follow and sync");
     await t.action(internal.chainTransactions.follow, {});
     const synced = await t.action(internal.eventSync.syncVaultEvents, {});
     this.syncedThrough = synced.syncedThrough;
+    // The poller is the reconciler: what it applies here, the deliveries did not.
+    this.activity.eventsByPoller = synced.applied + synced.unmatched + synced.recorded;
     this.activity.eventsApplied = synced.applied;
     await t.mutation(internal.liquidity.expireWithdrawalReservations, {});
     this.progress(step, "health sweep");
@@ -347,6 +362,19 @@ export class Market {
     );
     this.timeline.push(snapshot);
     await this.hooks.afterStep?.(this.hookContext, snapshot);
+  }
+
+  /** Vault event records (applied, unmatched or recorded) of blocks above `height`. */
+  private async eventRecordsAbove(height: bigint): Promise<number> {
+    return await this.stack.t.run(
+      async (ctx) =>
+        (
+          await ctx.db
+            .query("vaultEvents")
+            .withIndex("by_block_height", (q) => q.gt("blockHeight", height))
+            .collect()
+        ).filter((e) => e.status !== "reversed").length,
+    );
   }
 
   private async oraclePrices(): Promise<Prices> {

@@ -18,6 +18,11 @@ export const simulationOptionsSchema = z.object({
   blocks: z.number().int().min(12).max(1_000).default(36),
   /** Report directory; `null` writes no report. Default: reports/simulation-<seed>. */
   out: z.string().min(1).nullable().optional(),
+  /**
+   * Vault events also reach the books through chainhook deliveries (README "Chainhooks"), with the
+   * poller as the reconciler; off, the poller is the only ingest.
+   */
+  chainhooks: z.boolean().default(true),
   /** A progress bar on stderr. */
   progress: z.boolean().default(false),
 });

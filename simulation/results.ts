@@ -27,7 +27,14 @@ export type StepActivity = {
   withdrawalsRequested: number;
   withdrawalsRefused: number;
   backendTransactions: number;
+  /** Vault events the poller applied. */
   eventsApplied: number;
+  /** Chainhook deliveries sent (0 with chainhooks off). */
+  deliveries: number;
+  /** Vault event records (applied, unmatched or recorded) that came by delivery… */
+  eventsByDelivery: number;
+  /** …and by the poller. */
+  eventsByPoller: number;
 };
 
 export type StepSnapshot = {
@@ -174,6 +181,17 @@ export type SimulationResult = {
   };
   reconciliation: Record<Token, { match: number; mismatch: number; skipped: number; final: string }>;
   backendTransactions: Record<string, number>;
+  /** How vault events reached the books: chainhook deliveries with the poller as reconciler, or the poller alone. */
+  ingest: {
+    chainhooks: boolean;
+    deliveries: number;
+    /** Deliveries the backend did not take (non-2xx after every retry). */
+    refusedDeliveries: number;
+    eventsByDelivery: number;
+    eventsByPoller: number;
+    /** Of `eventsByPoller`, those the poller applied before the first delivery (the deployment's, with chainhooks on). */
+    eventsPolledAtSetup: number;
+  };
   alerts: { kind: string; message: string }[];
   checkpoints: { deposits: DepositCheckpoint | null; settlements: SettlementCheckpoint[] };
   invariants: InvariantOutcome[];

@@ -5,6 +5,7 @@
  * invariant and writes a report. Exits non-zero when an invariant fails.
  *
  *   npm run simulate -- --providers 12 --policies 20 --scenario crash-recovery --seed 42 --blocks 36 --out reports/x
+ *   npm run simulate -- --chainhooks off   (the poller as the only ingest)
  */
 import { parseArgs } from "node:util";
 
@@ -23,6 +24,9 @@ const USAGE = `Usage: npm run simulate -- [options]
   --seed <n>        seed of every random choice (default 42)
   --blocks <n>      market steps; each is a block of transactions plus a confirming block (default 36)
   --out <dir>       report directory (default reports/simulation-<seed>)
+  --chainhooks <on|off>
+                    vault events also come by chainhook deliveries (the poller reconciling), or
+                    by the poller only (default on)
   --no-progress     no progress bar on stderr
   -h, --help        this text
 `;
@@ -37,6 +41,10 @@ const cliSchema = z.object({
   blocks: integer("blocks"),
   scenario: z.enum(SCENARIOS, { message: `--scenario must be one of ${SCENARIOS.join(", ")}` }).optional(),
   out: z.string().min(1).optional(),
+  chainhooks: z
+    .enum(["on", "off"], { message: "--chainhooks must be on or off" })
+    .transform((v) => v === "on")
+    .optional(),
   "no-progress": z.boolean().optional(),
   help: z.boolean().optional(),
 });
@@ -52,6 +60,7 @@ async function main(): Promise<number> {
         seed: { type: "string" },
         blocks: { type: "string" },
         out: { type: "string" },
+        chainhooks: { type: "string" },
         "no-progress": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -78,6 +87,7 @@ async function main(): Promise<number> {
     seed: cli.data.seed,
     blocks: cli.data.blocks,
     out: cli.data.out,
+    chainhooks: cli.data.chainhooks,
     progress: !cli.data["no-progress"],
   });
   if (!options.success) {

@@ -19,7 +19,7 @@ import { renderMarkdownSummary } from "./report/markdown";
 import type { ProviderRecord, SimulationResult, TokenAmounts } from "./results";
 import { zeroAmounts } from "./results";
 import { createRng, withSeededMathRandom } from "./rng";
-import { startStack, type Stack } from "./stack";
+import { DEFAULT_STACK_OPTIONS, startStack, type Stack } from "./stack";
 
 export type { SimulationHooks } from "./market";
 
@@ -37,7 +37,7 @@ export async function runSimulation(
   let stack: Stack | undefined;
   try {
     const result = await withSeededMathRandom(rng.fork("math-random"), async () => {
-      stack = await startStack(rng.fork("stack"));
+      stack = await startStack(rng.fork("stack"), { ...DEFAULT_STACK_OPTIONS, chainhooks: options.chainhooks });
       const plan = planMarket(options, rng.fork("plan"));
       const setupMs = performance.now() - started;
       const market = new Market(stack, plan, hooks, (step, label) => progress?.update(step, label));
@@ -149,6 +149,16 @@ export async function runSimulation(
         },
         reconciliation,
         backendTransactions,
+        ingest: {
+          chainhooks: options.chainhooks,
+          deliveries: outcome.timeline.reduce((n, s) => n + s.activity.deliveries, 0),
+          refusedDeliveries: stack.chainhooks?.refused() ?? 0,
+          eventsByDelivery: outcome.timeline.reduce((n, s) => n + s.activity.eventsByDelivery, 0),
+          eventsByPoller:
+            (stack.chainhooks?.eventsPolledAtSetup ?? 0) +
+            outcome.timeline.reduce((n, s) => n + s.activity.eventsByPoller, 0),
+          eventsPolledAtSetup: stack.chainhooks?.eventsPolledAtSetup ?? 0,
+        },
         alerts: books.alerts.map((a) => ({ kind: a.kind, message: a.message })),
         checkpoints: outcome.checkpoints,
         invariants,

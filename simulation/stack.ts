@@ -12,6 +12,7 @@ import { exportJWK, generateKeyPair } from "jose";
 import { internal } from "../convex/_generated/api";
 import schema from "../convex/schema";
 import { startLocalHiroServer, type LocalHiroServer } from "../devnet/hiroServer";
+import { newChainhookSecret, startChainhookIngest, type ChainhookIngest } from "./chainhooks";
 import { convexModules } from "./convexModules";
 import { startPriceFeed, type PriceFeed } from "./priceFeed";
 import type { Rng } from "./rng";
@@ -40,6 +41,8 @@ export type Stack = {
   backendAddress: string;
   /** The deployment's site URL (issuer of sign-in tokens). */
   siteUrl: string;
+  /** Chainhook delivery to `POST /chainhooks/vault` (simulation/chainhooks.ts); null when the poller is the only ingest. */
+  chainhooks: ChainhookIngest | null;
   close(): Promise<void>;
 };
 
@@ -48,6 +51,8 @@ export type StackOptions = {
   voucherTtlBlocks: bigint;
   /** Blocks on top of an event before it counts. */
   syncConfirmations: bigint;
+  /** Vault events also reach the books through chainhook deliveries (default: the poller only). */
+  chainhooks?: boolean;
 };
 
 export const DEFAULT_STACK_OPTIONS: StackOptions = { voucherTtlBlocks: 120n, syncConfirmations: 1n };
@@ -86,6 +91,7 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
     deploy: { sbtcPrincipal: true, backendKey, outflowLimit: SIMULATION_OUTFLOW_LIMIT },
   });
   let feed: PriceFeed | undefined;
+  let chainhooks: ChainhookIngest | null = null;
   let restoreEnvironment = () => {};
   try {
     // The backend pays fees for locks, releases and settlements (the local node admits by fee, never debits it).
@@ -98,6 +104,7 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
     // The sign-in key is generated per run (a signing key is never seeded).
     const { privateKey } = await generateKeyPair("ES256", { extractable: true });
     const { kty, crv, x, y, d } = await exportJWK(privateKey);
+    const chainhookSecret = options.chainhooks ? newChainhookSecret() : undefined;
     restoreEnvironment = setEnvironment({
       STACKS_NETWORK: "testnet",
       STACKS_API_URL: server.url,
@@ -122,6 +129,7 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
       CONVEX_SITE_URL: siteUrl,
       AUTH_JWT_PRIVATE_KEY: JSON.stringify({ kty, crv, x, y, d, kid: "simulation-1" }),
       AUTH_ALLOWED_ORIGINS: "*",
+      CHAINHOOK_SECRET: chainhookSecret,
       // Whatever the shell has set must not leak into the run.
       HIRO_API_KEY: undefined,
       HEALTH_WEBHOOK_URL: undefined,
@@ -129,7 +137,18 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
     });
     const t = newBackend();
     await t.mutation(internal.tierConfigs.seedDefaults, {});
+    if (chainhookSecret !== undefined) {
+      chainhooks = await startChainhookIngest({ t, chain: server.chain, vaultContractId: vault, secret: chainhookSecret });
+      // The event sync is a cron: it has run before the first delivery comes, and its cursor is where
+      // a delivered block's chain order starts (convex/chainhooks.ts). The hook is registered after
+      // the deployment, so the deployment's own events reach the books this way: one block confirms
+      // them (else the first delivered block would wait on them, for the poller of its step).
+      await server.mine(1);
+      const synced = await t.action(internal.eventSync.syncVaultEvents, {});
+      chainhooks.eventsPolledAtSetup = synced.applied + synced.unmatched + synced.recorded;
+    }
     const openFeed = feed;
+    const openChainhooks = chainhooks;
     return {
       server,
       feed: openFeed,
@@ -138,13 +157,16 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
       sbtc,
       backendAddress,
       siteUrl,
+      chainhooks: openChainhooks,
       close: async () => {
+        await openChainhooks?.close();
         restoreEnvironment();
         await openFeed.close();
         await server.close();
       },
     };
   } catch (error) {
+    await chainhooks?.close();
     restoreEnvironment();
     await feed?.close();
     await server.close();

@@ -68,6 +68,14 @@ export function keyFigures(result: SimulationResult): KeyFigures {
         .map(([k, n]) => `${n} ${k}`)
         .join(", ") || "none",
     ],
+    [
+      "Event ingest",
+      result.ingest.chainhooks
+        ? `chainhook deliveries, the poller reconciling: ${result.ingest.eventsByDelivery} events by delivery ` +
+          `(${result.ingest.deliveries} deliveries${result.ingest.refusedDeliveries ? `, ${result.ingest.refusedDeliveries} refused` : ""}), ` +
+          `${result.ingest.eventsByPoller} by the poller (${result.ingest.eventsPolledAtSetup} of them before the first delivery)`
+        : `the poller only: ${result.ingest.eventsByPoller} events`,
+    ],
     ["Invariants", `${passed} of ${result.invariants.length} hold at every step${result.ok ? "" : " — FAILED"}`],
     ["Run time", `${seconds(timing.totalMs)} (setup ${seconds(timing.setupMs)}, market ${seconds(timing.marketMs)})`],
     [
