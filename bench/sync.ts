@@ -21,10 +21,23 @@
  *   4. the deposits of phase 2 again, on top of everything before;
  *   5. the same once more, with the local server answering every request
  *      REMOTE_RTT_MS late, as a remote API would.
- * Between phases the chain moves past the reorg window (SYNC_REORG_WINDOW)
- * and an extra sync, also measured, re-checks the events still inside it:
- * the next phase's run then reads only its own events, as the cron does when
- * blocks are minutes apart.
+ * Each run starts once a burn block has passed over the phase's blocks (the
+ * default confirmation rule: one Stacks block and one burn block on top).
+ * Between phases the chain moves past the reorg window
+ * (SYNC_REORG_WINDOW_BURN_BLOCKS burn blocks) and an extra sync, also
+ * measured, re-checks the events still inside it: the next phase's run then
+ * reads only its own events, as the cron does when blocks are minutes apart.
+ *
+ * Then the catch-up (BENCH_CATCH_UP, default "10000,100000"; "0" skips it):
+ * on a fresh local server, after a first sync has recorded its position,
+ * backlogs of those sizes (1,000 deposits a block, a burn block every 10
+ * blocks, as after an outage) are synced by the real action, run after run
+ * (each applies at most SYNC_MAX_EVENTS_PER_RUN and schedules the next), with
+ * `applyBatch` only counting: convex-test's database scans every document per
+ * query, so writing 100,000 events' books would measure it, not the walk.
+ * Figures: requests per event (goal ≤ 1/50 + a constant per run), the
+ * process's peak heap above its level before the catch-up (goal: the same at
+ * both sizes) and events per second.
  *
  * Instrumentation (no change to convex/):
  * - `fetch` is wrapped: requests and wall time per endpoint;
@@ -34,6 +47,9 @@
  *   and is timed.
  * Results are printed and written to bench/results/sync.md.
  */
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+
 import { STACKS_TESTNET } from "@stacks/network";
 import { privateKeyToAddress, randomPrivateKey } from "@stacks/transactions";
 import { convexTest } from "convex-test";
@@ -66,7 +82,12 @@ const POLICIES = 10;
 /** stacks-core lets a sender chain 25 transactions in the mempool; stay under it. */
 const PER_SENDER_PER_BLOCK = 20;
 const GOAL_EVENTS_PER_SECOND = 500;
-const REORG_WINDOW = 64n; // the default of SYNC_REORG_WINDOW
+const REORG_WINDOW_BURN_BLOCKS = 6; // the default of SYNC_REORG_WINDOW_BURN_BLOCKS
+/** Backlog sizes of the catch-up measurement; "0" skips it. */
+const CATCH_UP_SIZES = (process.env.BENCH_CATCH_UP ?? "10000,100000")
+  .split(",")
+  .map(Number)
+  .filter((n) => Number.isInteger(n) && n > 0);
 /** Latency of every API request in phase 5, as a remote API would answer. */
 const REMOTE_RTT_MS = 50;
 
@@ -118,23 +139,34 @@ function endpointOf(url: string): string {
   if (pathname.startsWith("/extended/v1/tx/multiple")) return "GET /extended/v1/tx/multiple";
   if (pathname.startsWith("/extended/v1/tx/")) return "GET /extended/v1/tx/{txid}";
   if (pathname.includes("/events")) return "GET /extended/v1/contract/{id}/events";
+  if (pathname.endsWith("/logs")) return "GET /extended/v2/smart-contracts/{id}/logs";
+  if (pathname === "/extended") return "GET /extended";
   return pathname;
 }
 
 const realFetch = globalThis.fetch;
+/** Called after every answered request of the sync (the catch-up samples the heap there). */
+let afterRequest: (endpoint: string) => void = () => undefined;
+
 globalThis.fetch = async (input: string | URL | Request, init?: RequestInit) => {
   const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
   const started = performance.now();
+  let answered = false;
   try {
-    return await realFetch(input, init);
+    const response = await realFetch(input, init);
+    answered = true;
+    return response;
   } finally {
-    const key = endpointOf(url);
+    // A request that got no answer (a kept-alive socket the server closed while idle) is retried
+    // by the client: counted apart, so each figure counts the requests the API answered.
+    const key = answered ? endpointOf(url) : "no answer (retried)";
     const entry = probe.requests.get(key) ?? { count: 0, ms: 0 };
     const ended = performance.now();
     entry.count += 1;
     entry.ms += ended - started;
     probe.httpIntervals.push([started, ended]);
     probe.requests.set(key, entry);
+    if (answered) afterRequest(key);
   }
 };
 
@@ -197,7 +229,6 @@ async function setUp(): Promise<Bench> {
     SBTC_CONTRACT_ID: `${DEPLOYER}.sbtc-token`,
     BACKEND_PRIVATE_KEY: BACKEND_KEY,
     SYNC_CONFIRMATIONS: "1",
-    SYNC_REORG_WINDOW: REORG_WINDOW.toString(),
   });
   const config = readChainConfig(process.env);
   const t = newBackend();
@@ -285,9 +316,9 @@ async function databaseSize(t: Bench["t"]): Promise<number> {
   });
 }
 
-/** One sync run, as the cron starts it, once a block confirms the last one; it must apply exactly `events`. */
+/** One sync run, as the cron starts it, once a block and a burn block confirm the last one; it must apply exactly `events`. */
 async function measureSync(bench: Bench, phase: string, events: number): Promise<Run> {
-  await bench.server.mine(1); // the confirmation on top of the last block
+  await bench.server.advanceBurnBlocks(1); // a Stacks block on top of the last one, in a new burn block
   probe = newProbe();
   probe.databaseDocs = await databaseSize(bench.t);
   const t0 = performance.now();
@@ -308,7 +339,7 @@ async function measureSync(bench: Bench, phase: string, events: number): Promise
  * what is still in it, so that the next phase's run reads only its own events.
  */
 async function leaveReorgWindow(bench: Bench, phase: string): Promise<void> {
-  await bench.server.mine(Number(REORG_WINDOW) + 2);
+  await bench.server.advanceBurnBlocks(REORG_WINDOW_BURN_BLOCKS + 1);
   await measureSync(bench, `${phase}: re-check of the reorg window (nothing new)`, 0);
 }
 
@@ -424,6 +455,216 @@ async function runPhases(bench: Bench): Promise<number> {
   await depositsAgain(bench, providers);
   await depositsThroughRemoteApi(bench, providers);
   return (performance.now() - started) / 1000;
+}
+
+// ---------------------------------------------------------------------------
+// Catch-up: a long backlog synced run after run
+// ---------------------------------------------------------------------------
+
+/** A full garbage collection, so the heap level before a catch-up is what is live. */
+const collectGarbage = (() => {
+  setFlagsFromString("--expose_gc");
+  return runInNewContext("gc") as () => void;
+})();
+
+type CatchUp = {
+  backlog: number;
+  applied: number;
+  /** Sync runs: the one started, and those each capped run scheduled. */
+  runs: number;
+  requests: Map<string, { count: number; ms: number }>;
+  ms: number;
+  /** Largest live heap (measured after a full collection) above the level before the catch-up, in bytes. */
+  peakHeapAbove: number;
+  /** Time spent in those collections, left out of `ms`. */
+  gcMs: number;
+};
+
+/** The heap is measured after a full collection every this many logs pages. */
+const HEAP_SAMPLE_EVERY_PAGES = 10;
+
+/** Events applyBatch was given during the catch-up (it counts them and writes nothing). */
+let catchUpApplied = 0;
+
+/**
+ * The backend for the catch-up: the real sync, with `applyBatch` counting
+ * the events it is given and writing nothing (convex-test's database scans
+ * every document per query, so books of 100,000 events would measure it).
+ */
+function catchUpBackend() {
+  const applyBatch = internalMutation({
+    handler: async (_ctx, { events }: { events: unknown[] }) => {
+      catchUpApplied += events.length;
+      return { applied: events.length, duplicate: 0, unmatched: 0, recorded: 0 };
+    },
+  });
+  return convexTest(
+    schema,
+    convexModules((modules) => ({ ...modules, "./convex/eventSync.ts": () => Promise.resolve({ ...eventSyncModule, applyBatch }) })),
+  );
+}
+
+/** `events` deposits, 1,000 a block (PER_SENDER_PER_BLOCK from each wallet), a burn block every 10 blocks. */
+async function backlog(server: LocalHiroServer, config: ChainConfig, senders: Wallet[], events: number): Promise<void> {
+  const perBlock = senders.length * PER_SENDER_PER_BLOCK;
+  for (let done = 0, block = 0; done < events; block++) {
+    const count = Math.min(perBlock, events - done);
+    for (let i = 0; i < count; i++) {
+      const sender = senders[i % senders.length]!;
+      // Submitted in process: the catch-up measures the sync's reads, not the broadcasts.
+      const submitted = await server.chain.submit(await signed(depositCall(config, sender.address, "STX", 1_000n + BigInt(i)), sender));
+      if (!submitted.ok) throw new Error(`deposit rejected: ${submitted.rejection.reason}`);
+    }
+    const [mined] = await server.mine(1);
+    if (mined?.txids.length !== count) throw new Error(`expected ${count} transactions in the block, got ${mined?.txids.length}`);
+    done += count;
+    if (block % 10 === 9) await server.advanceBurnBlocks(1);
+    if (block % 10 === 9 || done === events) progress(`backlog: ${fmt(done)} of ${fmt(events)} events`);
+  }
+}
+
+/** Syncs the backlog: one run started as the cron would, then every run the capped ones schedule. */
+async function measureCatchUp(server: LocalHiroServer, t: ReturnType<typeof catchUpBackend>, backlogSize: number): Promise<CatchUp> {
+  // The local server indexes the new blocks' logs on the first request after them: done before the baseline,
+  // so the server's own index (which grows with the chain, not with the sync) is not counted.
+  // (A kept-alive socket the server closed while idle fails once: tried twice.)
+  const warmUp = () => realFetch(`${server.url}/extended/v2/smart-contracts/${DEPLOYER}.liquidity-pool/logs?limit=1`);
+  await warmUp().catch(warmUp);
+  probe = newProbe();
+  catchUpApplied = 0;
+  collectGarbage();
+  const baseline = process.memoryUsage().heapUsed;
+  let peak = baseline;
+  let gcMs = 0;
+  let pages = 0;
+  // Garbage comes and goes with collection timing; what a backlog could make grow is what stays live.
+  afterRequest = (endpoint) => {
+    if (endpoint !== LOGS || ++pages % HEAP_SAMPLE_EVERY_PAGES !== 0) return;
+    const before = performance.now();
+    collectGarbage();
+    peak = Math.max(peak, process.memoryUsage().heapUsed);
+    gcMs += performance.now() - before;
+  };
+  const started = performance.now();
+  try {
+    await t.action(internal.eventSync.syncVaultEvents, {});
+    // The scheduled runs start on their own (real timers); wait for every one of them.
+    await t.finishAllScheduledFunctions(() => undefined, 10_000);
+  } finally {
+    afterRequest = () => undefined;
+  }
+  const ms = performance.now() - started - gcMs;
+  const runs = probe.requests.get("GET /extended")?.count ?? 0;
+  const result: CatchUp = { backlog: backlogSize, applied: catchUpApplied, runs, requests: probe.requests, ms, peakHeapAbove: peak - baseline, gcMs };
+  progress(`catch-up of ${fmt(backlogSize)}: ${fmt(result.applied)} events in ${fmt(runs)} runs, ${fmt(ms / 1000, 1)} s`);
+  if (result.applied !== backlogSize) throw new Error(`catch-up: expected ${backlogSize} events applied, got ${result.applied}`);
+  return result;
+}
+
+/** Each backlog size in turn, on a fresh chain and backend, from the position a first sync recorded. */
+async function runCatchUps(sizes: readonly number[]): Promise<CatchUp[]> {
+  if (sizes.length === 0) return [];
+  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendKey: BACKEND_KEY } });
+  process.env.STACKS_API_URL = server.url;
+  const config = readChainConfig(process.env);
+  const t = catchUpBackend();
+  try {
+    const senders = await wallets(server, 50);
+    // The sync has run before the outage: its position is the vault's set-up events.
+    await server.advanceBurnBlocks(1);
+    await t.action(internal.eventSync.syncVaultEvents, {});
+    const results: CatchUp[] = [];
+    for (const size of sizes) {
+      await backlog(server, config, senders, size);
+      await server.advanceBurnBlocks(1); // the confirmations on top of the last block
+      results.push(await measureCatchUp(server, t, size));
+    }
+    return results;
+  } finally {
+    await server.close();
+  }
+}
+
+const requestsOf = (c: CatchUp) => [...c.requests.values()].reduce((sum, e) => sum + e.count, 0);
+const requestsOn = (c: CatchUp, endpoint: string) => c.requests.get(endpoint)?.count ?? 0;
+const LOGS = "GET /extended/v2/smart-contracts/{id}/logs";
+const TX_MULTIPLE = "GET /extended/v1/tx/multiple";
+/** Requests a run may make beyond a logs page and a transactions request per 100 events: the tips, the re-check, the page at its position, the newest page. */
+const REQUESTS_PER_RUN = 10;
+const requestsWithinGoal = (c: CatchUp) => requestsOf(c) <= c.backlog / 50 + REQUESTS_PER_RUN * c.runs;
+const mb = (bytes: number) => `${fmt(bytes / 1024 / 1024, 1)} MB`;
+/** The peak live heap at the largest backlog is within 1.5× (or 32 MB) of the peak at the smallest. */
+function heapFlat(catchUps: readonly CatchUp[]): boolean {
+  const small = catchUps[0];
+  const large = catchUps.at(-1);
+  return !small || !large || large.peakHeapAbove <= Math.max(small.peakHeapAbove * 1.5, small.peakHeapAbove + 32 * 1024 * 1024);
+}
+
+function catchUpTable(catchUps: readonly CatchUp[]): Table {
+  const header = ["Backlog", "Sync runs", "Logs requests", "tx/multiple requests", "Other requests", "Requests/event", "Wall s", "Events/s", "Peak live heap above start"];
+  const body = catchUps.map((c) => [
+    fmt(c.backlog),
+    fmt(c.runs),
+    fmt(requestsOn(c, LOGS)),
+    fmt(requestsOn(c, TX_MULTIPLE)),
+    fmt(requestsOf(c) - requestsOn(c, LOGS) - requestsOn(c, TX_MULTIPLE)),
+    fmt(requestsOf(c) / c.backlog, 4),
+    fmt(c.ms / 1000, 1),
+    fmt((c.applied / c.ms) * 1000),
+    mb(c.peakHeapAbove),
+  ]);
+  return { header, body };
+}
+
+function catchUpVerdicts(catchUps: readonly CatchUp[]): string[] {
+  if (catchUps.length === 0) return [];
+  const passOrFail = (pass: boolean) => (pass ? "PASS" : "FAIL");
+  return [
+    `Catch-up goal ≤ 1/50 requests per event + a constant (${REQUESTS_PER_RUN}) per run: ` +
+      `${passOrFail(catchUps.every(requestsWithinGoal))} (${catchUps.map((c) => `${fmt(requestsOf(c) / c.backlog, 4)} at ${fmt(c.backlog)}`).join(", ")})`,
+    `Catch-up goal peak heap flat in the backlog: ${passOrFail(heapFlat(catchUps))} ` +
+      `(${catchUps.map((c) => `${mb(c.peakHeapAbove)} at ${fmt(c.backlog)}`).join(", ")})`,
+  ];
+}
+
+function catchUpMarkdown(catchUps: readonly CatchUp[]): string[] {
+  if (catchUps.length === 0) return [];
+  return [
+    "### Catch-up",
+    "",
+    "A fresh local server; a first sync records its position; then each backlog (1,000 deposits a block, a burn block " +
+      "every 10 blocks) is synced by the real action: one run started, then every run a capped one schedules " +
+      "(each applies at most `SYNC_MAX_EVENTS_PER_RUN`, 10,000). `applyBatch` only counts here, so the figures are the " +
+      "walk's own: HTTP, zod, Clarity decoding, batching, the position written after every page. **Peak live heap**: " +
+      `the process's heap (local server and convex-test included) after a full garbage collection every ${HEAP_SAMPLE_EVERY_PAGES} ` +
+      "logs pages, at its largest, above its level after one before the catch-up (the server's log index already " +
+      "holding the backlog); the collections' time is left out of the wall time.",
+    "",
+    mdTable(catchUpTable(catchUps).header, catchUpTable(catchUps).body, (column) => column > 0),
+    "",
+    ...catchUpVerdicts(catchUps).map((line) => `- ${line.replace(/(PASS|FAIL)/, "**$1**")}`),
+    "",
+  ];
+}
+
+function catchUpSummaryRows(catchUps: readonly CatchUp[]): SummaryRowInput[] {
+  return catchUps.flatMap((c): SummaryRowInput[] => [
+    {
+      area: `catch-up of ${fmt(c.backlog)} events`,
+      measure: "requests / event",
+      value: fmt(requestsOf(c) / c.backlog, 4),
+      goal: `≤ 1/50 + ${REQUESTS_PER_RUN} per run`,
+      verdict: verdictOf(requestsWithinGoal(c)),
+    },
+    { area: `catch-up of ${fmt(c.backlog)} events`, measure: "events/s (applyBatch counting only)", value: fmt((c.applied / c.ms) * 1000) },
+    {
+      area: `catch-up of ${fmt(c.backlog)} events`,
+      measure: "peak live heap above start",
+      value: mb(c.peakHeapAbove),
+      goal: "flat in the backlog",
+      verdict: verdictOf(heapFlat(catchUps)),
+    },
+  ]);
 }
 
 // ---------------------------------------------------------------------------
@@ -583,9 +824,9 @@ function analysis({ runs, measured, remote }: Totals): string[] {
   const idle = runs.filter((r) => r.events === 0 && r.result.duplicate >= 1000);
   return [
     `- **HTTP**: ${fmt(httpMs(lastDeposits) / lastDeposits.result.applied, 2)} ms per event in phase 4 ` +
-      `(${fmt(multiple(lastDeposits)?.count ?? 0)} \`/extended/v1/tx/multiple\` requests for up to 50 ` +
-      "transactions each, and as many events pages; the local server keeps a per-session ABI cache). Pages are read " +
-      "ahead, up to 4 at once while they come back full, so requests overlap.",
+      `(${fmt(multiple(lastDeposits)?.count ?? 0)} \`/extended/v1/tx/multiple\` requests for up to 100 ` +
+      "transactions each, and as many logs pages of 100; the local server keeps a per-session ABI cache). The walk " +
+      "goes up page by page from the last event it processed, one request after another.",
     `- **convex-test, applyBatch**: the documents and index lookups per event stay the same ` +
       `(${depositRuns.map((r) => fmt(perEvent(r, r.probe.db.lookups), 2)).join(" / ")} lookups per deposit), but the time ` +
       `per lookup grows with the database: ${fmt(lookupUs(firstDeposits))} µs at ${fmt(firstDeposits.probe.databaseDocs)} ` +
@@ -603,8 +844,8 @@ function analysis({ runs, measured, remote }: Totals): string[] {
       ? [
           `- **Re-checking the reorg window**: a run with nothing new but ${fmt(idle[0]!.result.duplicate)} applied events ` +
             `still inside the window took ${fmt(idle[0]!.ms)} ms with ${fmt(idle[0]!.probe.applyCalls)} applyBatch mutations: ` +
-            "every applied event in the window is verified against its transaction (a page of 500 at a time), and those " +
-            "still in place are skipped when the page walk meets them again.",
+            "every applied event whose burn block is in the window is verified against its transaction (a page of 100 " +
+            "at a time, newest first, down to the first one in place below the window).",
         ]
       : []),
   ];
@@ -658,7 +899,12 @@ function printReport(report: Report): void {
 }
 
 /** bench/results/sync.md: the same tables and verdicts, with what the columns mean. */
-function markdownReport(report: Report, totals: Totals, seconds: { generationAndSync: number; whole: number }): string {
+function markdownReport(
+  report: Report,
+  totals: Totals,
+  seconds: { generationAndSync: number; whole: number },
+  catchUps: readonly CatchUp[],
+): string {
   const figuresRight = (column: number) => column > 0;
   return [
     "## Event sync throughput",
@@ -670,14 +916,14 @@ function markdownReport(report: Report, totals: Totals, seconds: { generationAnd
     "The real `internal.eventSync.syncVaultEvents` action in convex-test, against the local Hiro-compatible server " +
       "(simnet behind real HTTP on 127.0.0.1). Transactions are real wallet-signed `deposit-funds` / `pay-premium` " +
       `calls, up to ${PER_SENDER_PER_BLOCK} per sender per block. Before each phase's run the chain has moved past the ` +
-      `reorg window (${REORG_WINDOW} blocks) and a sync has re-checked the previous phase's events (the "re-check" rows), ` +
+      `reorg window (${REORG_WINDOW_BURN_BLOCKS} burn blocks) and a sync has re-checked the previous phase's events (the "re-check" rows), ` +
       "so each phase's run reads only its own events.",
     "",
     "- **Docs written/event**: `insert` / `patch` / `replace` / `delete` calls inside `applyBatch`, per applied event; " +
       "**docs read/event**: documents returned to it. (For re-check rows, in brackets: totals.)",
-    "- **HTTP ms**: wall time with at least one of the sync's requests in flight and no mutation running (pages are " +
-      "read ahead, so requests overlap); **applyBatch ms**: time inside the mutation handlers; **other**: the rest " +
-      "(convex-test transaction overhead, zod parsing, Clarity decoding, sorting).",
+    "- **HTTP ms**: wall time with at least one of the sync's requests in flight and no mutation running; " +
+      "**applyBatch ms**: time inside the mutation handlers; **other**: the rest " +
+      "(convex-test transaction overhead, zod parsing, Clarity decoding).",
     "",
     mdTable(report.runs.header, report.runs.body, figuresRight),
     "",
@@ -697,11 +943,12 @@ function markdownReport(report: Report, totals: Totals, seconds: { generationAnd
     "",
     ...report.analysis,
     "",
+    ...catchUpMarkdown(catchUps),
   ].join("\n");
 }
 
 /** The combined table's rows (`npm run bench`, bench/all.ts): the figures and verdicts above. */
-function writeSyncSummary(totals: Totals): void {
+function writeSyncSummary(totals: Totals, catchUps: readonly CatchUp[]): void {
   const { measured, pipelineRate, remote, depositWrites } = totals;
   const goal = `≥ ${GOAL_EVENTS_PER_SECOND}/s`;
   const perRun = measured.flatMap((r): SummaryRowInput[] => [
@@ -745,6 +992,7 @@ function writeSyncSummary(totals: Totals): void {
         goal: "the same in both",
         verdict: verdictOf(totals.constantWrites),
       },
+      ...catchUpSummaryRows(catchUps),
     ],
   });
 }
@@ -754,12 +1002,18 @@ async function main(): Promise<void> {
   const bench = await setUp();
   const generationAndSync = await runPhases(bench);
   await bench.server.close();
+  const catchUps = await runCatchUps(CATCH_UP_SIZES);
 
   const totals = totalsOf(bench.runs);
   const report = reportOf(totals);
   printReport(report);
-  writeReport("sync.md", markdownReport(report, totals, { generationAndSync, whole: (Date.now() - started) / 1000 }));
-  writeSyncSummary(totals);
+  if (catchUps.length > 0) {
+    console.log("\nCatch-up (applyBatch counting only):\n");
+    console.log(textTable(catchUpTable(catchUps).header, catchUpTable(catchUps).body));
+    console.log(`\n${catchUpVerdicts(catchUps).join("\n")}`);
+  }
+  writeReport("sync.md", markdownReport(report, totals, { generationAndSync, whole: (Date.now() - started) / 1000 }, catchUps));
+  writeSyncSummary(totals, catchUps);
   console.log(`\nWritten to bench/results/sync.md (${fmt((Date.now() - started) / 1000, 1)} s)`);
 }
 

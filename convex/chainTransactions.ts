@@ -6,9 +6,16 @@
  * allocator, a fee from the node's estimate within MAX_FEE_USTX (or, when
  * the node has no estimate, its transfer rate × the length), and
  * broadcasts them; a nonce rejection resyncs the counter from the API.
- * `follow` (cron) checks broadcast transactions: confirmed, failed (what they
- * held is released), or stuck/dropped past STUCK_AFTER_BLOCKS — replaced with
- * the same nonce and a higher fee.
+ * `follow` (cron) checks broadcast transactions, all in one lookup:
+ * confirmed, failed (what they held is released), or stuck/dropped past
+ * STUCK_AFTER_BLOCKS — replaced with the same nonce and a higher fee.
+ *
+ * Rate-limited by the Stacks API (README, "Rate limits"), either run stops
+ * where it is and reports the wait; its next cron tick (30 s) is the retry.
+ * Neither schedules a run of its own: one started besides the cron's could
+ * overlap a tick, and two senders (or followers) working the same rows would
+ * race for the same nonce (or the same replacement). Every step is a row, so
+ * stopping midway loses nothing.
  *
  * Durability comes from the database: every step is recorded in
  * `chainTransactions` before and after it runs, and the crons pick up
@@ -27,7 +34,7 @@ import type { Id } from "./_generated/dataModel";
 import { type ActionCtx } from "./_generated/server";
 import { internalAction, internalMutation, internalQuery } from "./functions";
 import { backendAddress, feeForCall, signVaultCall } from "./chain/backendTransactions";
-import { hiroClientFor, type HiroClient } from "./chain/hiroClient";
+import { hiroClientFor, rateLimitedOf, type HiroClient } from "./chain/hiroClient";
 import { alertingRouteGone } from "./eventSync";
 import { readVault, VAULT_FUNCTIONS } from "./chain/vault";
 import { readBackendPrivateKey, readChainConfig } from "./config";
@@ -217,6 +224,22 @@ async function signAndBroadcast(
   return result.accepted ? { accepted: true, txid: result.txid, fee } : { accepted: false, reason: result.reason, message: result.message };
 }
 
+/**
+ * Runs a cron's work, which counts what it does into `counts`. Rate-limited,
+ * the run ends there with what it did so far and the wait (see the top of this
+ * file); anything else is thrown on.
+ */
+async function untilRateLimited<C extends object>(counts: C, work: () => Promise<C>): Promise<C & { rateLimitedForMs?: number }> {
+  try {
+    return await work();
+  } catch (error) {
+    const limited = rateLimitedOf(error);
+    if (!limited) throw error;
+    console.warn(`[rate-limited] ${limited.data.message}; the next cron run retries`);
+    return { ...counts, rateLimitedForMs: limited.retryAfterMs };
+  }
+}
+
 const VAULT_PAUSED = "vault-paused";
 
 async function vaultIsPaused(client: HiroClient, vaultContractId: string): Promise<boolean> {
@@ -237,77 +260,83 @@ export const noteVaultPaused = internalMutation({
   },
 });
 
+/** Set when the Stacks API rate-limited the run: how long it asked to wait (see the top of this file). */
+const rateLimitedForMs = v.optional(v.number());
+
 export const send = internalAction({
   args: {},
-  returns: v.object({ broadcast: v.number(), rejected: v.number() }),
+  returns: v.object({ broadcast: v.number(), rejected: v.number(), rateLimitedForMs }),
   handler: (ctx) => alertingRouteGone(ctx, async () => {
-    const config = readChainConfig();
-    const client = hiroClientFor(config);
-    const pending = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "pending", limit: SEND_BATCH });
-    if (pending.length === 0) return { broadcast: 0, rejected: 0 };
-    // A paused vault refuses every backend call: hold them (and their fees) until it is unpaused.
-    const paused = await vaultIsPaused(client, config.vaultContractId);
-    await ctx.runMutation(internal.chainTransactions.noteVaultPaused, { paused, held: pending.length });
-    if (paused) return { broadcast: 0, rejected: 0 };
-    const sender = backendAddress(config, readBackendPrivateKey());
-    const [tip, chainNext] = await Promise.all([client.getTipHeight(), client.getNextNonce(sender)]);
-    const counter = await ctx.runQuery(internal.chainTransactions.nextNonce, {});
-    const inFlight = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "broadcast", limit: 100 });
-    const heldAhead = inFlight.some((b) => b.nonce !== undefined && b.nonce >= chainNext);
-    // Follow the chain: on the first run; when it moved past us (another signer, a lost update);
-    // and when we are ahead of it with nothing in flight to explain the gap (a transaction that
-    // gave up before reaching the node left its nonce unused, and every later one would wait on it).
-    if (counter === null || counter < chainNext || (counter > chainNext && !heldAhead)) {
-      await ctx.runMutation(internal.chainTransactions.resyncNonce, { chainNext });
-    }
-
-    let broadcast = 0;
-    let rejected = 0;
-    for (const tx of pending) {
-      const nonce = await ctx.runMutation(internal.chainTransactions.claimNonce, { id: tx._id });
-      const outcome = await signAndBroadcast(ctx, client, tx, nonce, MIN_FEE);
-      if (outcome.accepted) {
-        await ctx.runMutation(internal.chainTransactions.markBroadcast, {
-          id: tx._id,
-          event: "broadcast-accepted",
-          txid: outcome.txid,
-          fee: outcome.fee,
-          atHeight: tip,
-        });
-        broadcast++;
-        continue;
-      }
-      rejected++;
-      if (outcome.reason === "BadNonce" || outcome.reason === "ConflictingNonceInMempool") {
-        // Did an earlier signed version of this very transaction reach the node (e.g. before a crash)?
-        const signedTxids = await ctx.runQuery(internal.chainTransactions.signedTxidsOf, { id: tx._id });
-        const known = (await client.getTransactions(signedTxids)).entries();
-        const landed = [...known].find(([, info]) => info !== null && !("tx_status" in info && info.tx_status.startsWith("dropped")));
-        if (landed) {
-          // The fee is that version's, as the API reports it (the row may hold a later attempt's).
-          const [txid, info] = landed;
-          const fee = info && /^\d+$/.test(info.fee_rate) ? BigInt(info.fee_rate) : (tx.fee ?? MIN_FEE);
-          await ctx.runMutation(internal.chainTransactions.markBroadcast, {
-            id: tx._id,
-            event: "found-on-node",
-            txid,
-            fee,
-            atHeight: tip,
-          });
-          continue;
-        }
-        // None did: the nonce is dead for this transaction; it gets a fresh one next run.
-        await ctx.runMutation(internal.chainTransactions.releaseDeadNonce, { id: tx._id });
-        await ctx.runMutation(internal.chainTransactions.resyncNonce, { chainNext: await client.getNextNonce(sender) });
-      }
-      await ctx.runMutation(internal.chainTransactions.markAttemptFailed, {
-        id: tx._id,
-        reason: `${outcome.reason}: ${outcome.message}`,
-      });
-    }
-    return { broadcast, rejected };
+    const counts = { broadcast: 0, rejected: 0 };
+    return await untilRateLimited(counts, () => sendPending(ctx, counts));
   }),
 });
+
+async function sendPending(ctx: ActionCtx, counts: { broadcast: number; rejected: number }) {
+  const config = readChainConfig();
+  const client = hiroClientFor(config);
+  const pending = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "pending", limit: SEND_BATCH });
+  if (pending.length === 0) return counts;
+  // A paused vault refuses every backend call: hold them (and their fees) until it is unpaused.
+  const paused = await vaultIsPaused(client, config.vaultContractId);
+  await ctx.runMutation(internal.chainTransactions.noteVaultPaused, { paused, held: pending.length });
+  if (paused) return counts;
+  const sender = backendAddress(config, readBackendPrivateKey());
+  const [tip, chainNext] = await Promise.all([client.getTipHeight(), client.getNextNonce(sender)]);
+  const counter = await ctx.runQuery(internal.chainTransactions.nextNonce, {});
+  const inFlight = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "broadcast", limit: 100 });
+  const heldAhead = inFlight.some((b) => b.nonce !== undefined && b.nonce >= chainNext);
+  // Follow the chain: on the first run; when it moved past us (another signer, a lost update);
+  // and when we are ahead of it with nothing in flight to explain the gap (a transaction that
+  // gave up before reaching the node left its nonce unused, and every later one would wait on it).
+  if (counter === null || counter < chainNext || (counter > chainNext && !heldAhead)) {
+    await ctx.runMutation(internal.chainTransactions.resyncNonce, { chainNext });
+  }
+
+  for (const tx of pending) {
+    const nonce = await ctx.runMutation(internal.chainTransactions.claimNonce, { id: tx._id });
+    const outcome = await signAndBroadcast(ctx, client, tx, nonce, MIN_FEE);
+    if (outcome.accepted) {
+      await ctx.runMutation(internal.chainTransactions.markBroadcast, {
+        id: tx._id,
+        event: "broadcast-accepted",
+        txid: outcome.txid,
+        fee: outcome.fee,
+        atHeight: tip,
+      });
+      counts.broadcast++;
+      continue;
+    }
+    counts.rejected++;
+    if (outcome.reason === "BadNonce" || outcome.reason === "ConflictingNonceInMempool") {
+      // Did an earlier signed version of this very transaction reach the node (e.g. before a crash)?
+      const signedTxids = await ctx.runQuery(internal.chainTransactions.signedTxidsOf, { id: tx._id });
+      const known = (await client.getTransactions(signedTxids)).entries();
+      const landed = [...known].find(([, info]) => info !== null && !("tx_status" in info && info.tx_status.startsWith("dropped")));
+      if (landed) {
+        // The fee is that version's, as the API reports it (the row may hold a later attempt's).
+        const [txid, info] = landed;
+        const fee = info && /^\d+$/.test(info.fee_rate) ? BigInt(info.fee_rate) : (tx.fee ?? MIN_FEE);
+        await ctx.runMutation(internal.chainTransactions.markBroadcast, {
+          id: tx._id,
+          event: "found-on-node",
+          txid,
+          fee,
+          atHeight: tip,
+        });
+        continue;
+      }
+      // None did: the nonce is dead for this transaction; it gets a fresh one next run.
+      await ctx.runMutation(internal.chainTransactions.releaseDeadNonce, { id: tx._id });
+      await ctx.runMutation(internal.chainTransactions.resyncNonce, { chainNext: await client.getNextNonce(sender) });
+    }
+    await ctx.runMutation(internal.chainTransactions.markAttemptFailed, {
+      id: tx._id,
+      reason: `${outcome.reason}: ${outcome.message}`,
+    });
+  }
+  return counts;
+}
 
 export const nextNonce = internalQuery({
   args: {},
@@ -335,73 +364,81 @@ async function mayStillConfirm(client: HiroClient, txid: string | undefined): Pr
 
 export const follow = internalAction({
   args: {},
-  returns: v.object({ confirmed: v.number(), failed: v.number(), replaced: v.number() }),
+  returns: v.object({ confirmed: v.number(), failed: v.number(), replaced: v.number(), rateLimitedForMs }),
   handler: (ctx) => alertingRouteGone(ctx, async () => {
-    const config = readChainConfig();
-    const client = hiroClientFor(config);
-    const broadcast = await ctx.runQuery(internal.chainTransactions.listByStatus, {
-      status: "broadcast",
-      limit: FOLLOW_BATCH,
-    });
-    if (broadcast.length === 0) return { confirmed: 0, failed: 0, replaced: 0 };
-    const tip = await client.getTipHeight();
     const counts = { confirmed: 0, failed: 0, replaced: 0 };
-    // In nonce order: a transaction waiting behind an earlier one that is still
-    // unmined is not stuck on its own fee, and raising it would pay for nothing.
-    const byNonce = [...broadcast].sort((a, b) => compareNonces(a.nonce, b.nonce));
-    let behindUnmined = false;
-    for (const tx of byNonce) {
-      const info = tx.txid ? await client.getTransaction(tx.txid) : null;
-      if (info && "block_height" in info && info.canonical) {
-        if (info.tx_status === "success") {
-          await ctx.runMutation(internal.chainTransactions.markConfirmed, { id: tx._id });
-          counts.confirmed++;
-        } else {
-          // The result names the vault's refusal, e.g. (err u213): the outflow window is full. A call
-          // that errs with a "vault sends" post-condition is reported as a post-condition abort.
-          await ctx.runMutation(internal.chainTransactions.markAborted, {
-            id: tx._id,
-            reason: `${info.tx_status} ${info.tx_result.repr}`,
-          });
-          counts.failed++;
-        }
-        continue;
-      }
-      const dropped = info !== null && "tx_status" in info && info.tx_status.startsWith("dropped");
-      const stuck =
-        !behindUnmined && tx.broadcastAtHeight !== undefined && tip - tx.broadcastAtHeight >= config.stuckAfterBlocks;
-      behindUnmined = true;
-      // Unknown to the API right after broadcast is normal; only a long silence counts.
-      if ((dropped || stuck) && tx.nonce !== undefined) {
-        // Same nonce, higher fee: the node replaces the stuck one (or re-admits a dropped one).
-        const floor = replacementFee(tx.fee ?? MIN_FEE);
-        if (floor > config.maxFeeUstx && !dropped) {
-          // Already at the cap: wait it out, and tell an operator (once).
-          await ctx.runMutation(internal.chainTransactions.markStuckAtFeeCap, { id: tx._id, maxFee: config.maxFeeUstx });
-          continue;
-        }
-        const outcome = await signAndBroadcast(ctx, client, tx, tx.nonce, floor);
-        if (outcome.accepted) {
-          await ctx.runMutation(internal.chainTransactions.markBroadcast, {
-            id: tx._id,
-            event: "replacement-accepted",
-            txid: outcome.txid,
-            fee: outcome.fee,
-            atHeight: tip,
-          });
-          counts.replaced++;
-        } else if (!(await mayStillConfirm(client, tx.txid))) {
-          // A refusal counts only when the version on the node can no longer confirm. If it is
-          // still pending, or was mined meanwhile (a block can land while the replacement is
-          // priced, and the node then refuses its nonce), nothing failed: the row keeps following
-          // it rather than spending an attempt, possibly its last.
-          await ctx.runMutation(internal.chainTransactions.markAttemptFailed, {
-            id: tx._id,
-            reason: `replacement rejected: ${outcome.reason}`,
-          });
-        }
-      }
-    }
-    return counts;
+    return await untilRateLimited(counts, () => followBroadcast(ctx, counts));
   }),
 });
+
+async function followBroadcast(ctx: ActionCtx, counts: { confirmed: number; failed: number; replaced: number }) {
+  const config = readChainConfig();
+  const client = hiroClientFor(config);
+  const broadcast = await ctx.runQuery(internal.chainTransactions.listByStatus, {
+    status: "broadcast",
+    limit: FOLLOW_BATCH,
+  });
+  if (broadcast.length === 0) return counts;
+  const tip = await client.getTipHeight();
+  // Every transaction of the run in one GET /extended/v1/tx/multiple (50 to a request), not
+  // one request each: the API's rate limit counts requests (README, "Rate limits"). A
+  // refused replacement is still looked up afresh below, as a block may land meanwhile.
+  const known = await client.getTransactions(broadcast.flatMap((tx) => (tx.txid ? [tx.txid] : [])));
+  // In nonce order: a transaction waiting behind an earlier one that is still
+  // unmined is not stuck on its own fee, and raising it would pay for nothing.
+  const byNonce = [...broadcast].sort((a, b) => compareNonces(a.nonce, b.nonce));
+  let behindUnmined = false;
+  for (const tx of byNonce) {
+    const info = tx.txid ? (known.get(tx.txid) ?? null) : null;
+    if (info && "block_height" in info && info.canonical) {
+      if (info.tx_status === "success") {
+        await ctx.runMutation(internal.chainTransactions.markConfirmed, { id: tx._id });
+        counts.confirmed++;
+      } else {
+        // The result names the vault's refusal, e.g. (err u213): the outflow window is full. A call
+        // that errs with a "vault sends" post-condition is reported as a post-condition abort.
+        await ctx.runMutation(internal.chainTransactions.markAborted, {
+          id: tx._id,
+          reason: `${info.tx_status} ${info.tx_result.repr}`,
+        });
+        counts.failed++;
+      }
+      continue;
+    }
+    const dropped = info !== null && "tx_status" in info && info.tx_status.startsWith("dropped");
+    const stuck =
+      !behindUnmined && tx.broadcastAtHeight !== undefined && tip - tx.broadcastAtHeight >= config.stuckAfterBlocks;
+    behindUnmined = true;
+    // Unknown to the API right after broadcast is normal; only a long silence counts.
+    if ((dropped || stuck) && tx.nonce !== undefined) {
+      // Same nonce, higher fee: the node replaces the stuck one (or re-admits a dropped one).
+      const floor = replacementFee(tx.fee ?? MIN_FEE);
+      if (floor > config.maxFeeUstx && !dropped) {
+        // Already at the cap: wait it out, and tell an operator (once).
+        await ctx.runMutation(internal.chainTransactions.markStuckAtFeeCap, { id: tx._id, maxFee: config.maxFeeUstx });
+        continue;
+      }
+      const outcome = await signAndBroadcast(ctx, client, tx, tx.nonce, floor);
+      if (outcome.accepted) {
+        await ctx.runMutation(internal.chainTransactions.markBroadcast, {
+          id: tx._id,
+          event: "replacement-accepted",
+          txid: outcome.txid,
+          fee: outcome.fee,
+          atHeight: tip,
+        });
+        counts.replaced++;
+      } else if (!(await mayStillConfirm(client, tx.txid))) {
+        // A refusal counts only when the version on the node can no longer confirm. If it is
+        // still pending, or was mined meanwhile (a block can land while the replacement is
+        // priced, and the node then refuses its nonce), nothing failed: the row keeps following
+        // it rather than spending an attempt, possibly its last.
+        await ctx.runMutation(internal.chainTransactions.markAttemptFailed, {
+          id: tx._id,
+          reason: `replacement rejected: ${outcome.reason}`,
+        });
+      }
+    }
+  }
+  return counts;
+}

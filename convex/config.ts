@@ -72,10 +72,25 @@ const chainEnvironment = z.object({
   SBTC_CONTRACT_ID: contractId,
   /** Blocks a withdrawal voucher stays redeemable (Stacks blocks come every few seconds). */
   VOUCHER_TTL_BLOCKS: z.coerce.bigint().positive().default(120n),
-  /** Blocks on top of an event's block before it counts. */
+  /** Stacks blocks on top of an event's block before it counts (with SYNC_CONFIRMATIONS_BURN_BLOCKS). */
   SYNC_CONFIRMATIONS: z.coerce.bigint().nonnegative().default(6n),
-  /** How far back applied events are re-checked for reorgs. */
-  SYNC_REORG_WINDOW: z.coerce.bigint().positive().default(64n),
+  /**
+   * Burn (Bitcoin) blocks on top of the one an event's tenure is anchored to
+   * before it counts. In Nakamoto, signers make a Stacks block final against
+   * anything but a Bitcoin reorg, and a Bitcoin reorg takes every tenure of
+   * the burn blocks it replaces, however many Stacks blocks they hold; one
+   * burn block on top means the tenure is anchored and built upon, so only a
+   * reorg two Bitcoin blocks deep (far rarer than a single stale block) can
+   * take a credited event back (README "Chain integration").
+   */
+  SYNC_CONFIRMATIONS_BURN_BLOCKS: z.coerce.bigint().nonnegative().default(1n),
+  /**
+   * Burn blocks back from the tip inside which applied events are re-checked
+   * by block hash: six, Bitcoin's customary depth of finality, so a reorg
+   * deeper than any seen on Bitcoin in years is still caught, whatever the
+   * number of Stacks blocks in those tenures.
+   */
+  SYNC_REORG_WINDOW_BURN_BLOCKS: z.coerce.bigint().positive().default(6n),
   /** Most new events one sync run applies; a longer catch-up continues in the next run. */
   SYNC_MAX_EVENTS_PER_RUN: z.coerce.number().int().positive().default(10_000),
   /** Most a backend transaction may pay in fees, in micro-STX. */
@@ -93,26 +108,44 @@ export type ChainConfig = {
   sbtcContractId: string;
   voucherTtlBlocks: bigint;
   syncConfirmations: bigint;
-  syncReorgWindow: bigint;
+  syncConfirmationsBurnBlocks: bigint;
+  syncReorgWindowBurnBlocks: bigint;
   syncMaxEventsPerRun: number;
   maxFeeUstx: bigint;
   stuckAfterBlocks: bigint;
 };
 
+/** Whether `apiUrl` is Hiro's hosted API (api.hiro.so and the like), not one run by the deployment itself. */
+function isHiroHosted(apiUrl: string): boolean {
+  const host = new URL(apiUrl).hostname.toLowerCase();
+  return host === "hiro.so" || host.endsWith(".hiro.so");
+}
+
 export function readChainConfig(environment: Environment = deploymentEnvironment): ChainConfig {
   const parsed = chainEnvironment.safeParse(environment);
   if (!parsed.success) throw configurationError("chain configuration", parsed.error);
   const e = parsed.data;
+  const apiUrl = (e.STACKS_API_URL ?? DEFAULT_API_URL[e.STACKS_NETWORK]).replace(/\/+$/, "");
+  // Without a key, Hiro's API allows a few dozen requests a minute per IP, shared with every
+  // other deployment behind the same egress: too few for the crons (README, "Rate limits").
+  // A self-hosted API has no such limit.
+  if (e.STACKS_NETWORK === "mainnet" && e.HIRO_API_KEY === undefined && isHiroHosted(apiUrl)) {
+    throw poolError(
+      "CONFIGURATION_MISSING",
+      "HIRO_API_KEY is required on mainnet when STACKS_API_URL is Hiro's API (unset, or a hiro.so host); set it, or point STACKS_API_URL at a self-hosted API",
+    );
+  }
   return {
     networkName: e.STACKS_NETWORK,
     network: NETWORKS[e.STACKS_NETWORK],
-    apiUrl: (e.STACKS_API_URL ?? DEFAULT_API_URL[e.STACKS_NETWORK]).replace(/\/+$/, ""),
+    apiUrl,
     apiKey: e.HIRO_API_KEY,
     vaultContractId: e.VAULT_CONTRACT_ID,
     sbtcContractId: e.SBTC_CONTRACT_ID,
     voucherTtlBlocks: e.VOUCHER_TTL_BLOCKS,
     syncConfirmations: e.SYNC_CONFIRMATIONS,
-    syncReorgWindow: e.SYNC_REORG_WINDOW,
+    syncConfirmationsBurnBlocks: e.SYNC_CONFIRMATIONS_BURN_BLOCKS,
+    syncReorgWindowBurnBlocks: e.SYNC_REORG_WINDOW_BURN_BLOCKS,
     syncMaxEventsPerRun: e.SYNC_MAX_EVENTS_PER_RUN,
     maxFeeUstx: e.MAX_FEE_USTX,
     stuckAfterBlocks: e.STUCK_AFTER_BLOCKS,

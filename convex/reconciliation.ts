@@ -6,15 +6,20 @@
  * The chain is read at its tip while the books are at the synced height, so
  * the comparison runs only when no vault event is waiting between the two;
  * otherwise it is recorded as skipped rather than as a false alarm.
+ *
+ * Rate-limited by the Stacks API (README, "Rate limits"), a run records
+ * nothing and returns no outcome; it runs again when the wait is over if that
+ * comes before the next 10-minute tick, else the tick is the retry.
  */
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
 import { internalAction, internalMutation } from "./functions";
-import { hiroClientFor } from "./chain/hiroClient";
+import { hiroClientFor, rateLimitedOf } from "./chain/hiroClient";
 import { readChainConfig } from "./config";
 import { readVaultTotals } from "./chain/vault";
-import { newestEventHeight } from "./chain/vaultEventPages";
+import { rescheduleAfterRateLimit } from "./eventSync";
+import { newestLogHeight } from "./chain/contractLogs";
 import { raiseAlert } from "./model/alerts";
 import { expectedVaultTotals } from "./model/sync/reconciliation";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
@@ -67,11 +72,20 @@ export const reconcile = internalAction({
     const config = readChainConfig();
     const client = hiroClientFor(config);
     const onChain = [];
-    for (const token of TOKENS) onChain.push({ token, ...(await readVaultTotals(client, config.vaultContractId, token)) });
+    let synced: { syncedThrough: bigint | null };
+    let newest: bigint | null;
+    try {
+      for (const token of TOKENS) onChain.push({ token, ...(await readVaultTotals(client, config.vaultContractId, token)) });
 
-    // The newest vault event tells whether the books can be behind the chain's tip.
-    const synced: { syncedThrough: bigint | null } = await ctx.runQuery(internal.eventSync.cursor, {});
-    const newest = await newestEventHeight(client, config.vaultContractId);
+      // The newest vault event tells whether the books can be behind the chain's tip.
+      synced = await ctx.runQuery(internal.eventSync.cursor, {});
+      newest = await newestLogHeight(client, config.vaultContractId);
+    } catch (error) {
+      const limited = rateLimitedOf(error);
+      if (!limited) throw error;
+      await rescheduleAfterRateLimit(ctx, internal.reconciliation.reconcile, limited);
+      return [];
+    }
     const behind = newest !== null && (synced.syncedThrough === null || newest > synced.syncedThrough);
     return await ctx.runMutation(internal.reconciliation.record, {
       onChain,

@@ -44,6 +44,9 @@ export class LocalChain {
   /** the least fee, in micro-STX, a transaction must pay to be mined (0: every ready one is) */
   private minFeeUstx = 0n;
   private readonly listeners = new Set<ChainListener>();
+  private interfaces: ReturnType<ReadonlySimnet["getContractsInterfaces"]> | undefined;
+  /** How many Stacks blocks the API's indexer is behind the node (0: in step); see `indexedTip`. */
+  private indexerLagBlocks = 0;
 
   private constructor(
     private readonly session: SimnetSession,
@@ -162,7 +165,9 @@ export class LocalChain {
       if (payload.recipient === sender) return rejection(txid, "TransferRecipientCannotEqualSender", { recipient: payload.recipient });
       return null;
     }
-    const contract = this.session.view.getContractsInterfaces().get(payload.contractId);
+    // Building every interface takes milliseconds, and the server deploys nothing after it starts: built once.
+    this.interfaces ??= this.session.view.getContractsInterfaces();
+    const contract = this.interfaces.get(payload.contractId);
     if (!contract) return rejection(txid, "NoSuchContract");
     const fn = contract.functions.find((f) => f.name === payload.functionName);
     if (!fn || fn.access !== "public") return rejection(txid, "NoSuchPublicFunction");
@@ -250,8 +255,9 @@ export class LocalChain {
    * same results and events, new block hashes), so simnet's state is already
    * right. Without it the new blocks are empty and simnet is restored to the
    * state before the orphaned blocks (mints made since are re-applied); the
-   * orphaned transactions stay visible with `canonical: false` and are not put
-   * back into the mempool (broadcast them again to have them re-mined).
+   * orphaned transactions go back into the mempool, pending, as a node and
+   * the API put them (the next block mines them again, nonces permitting);
+   * the orphaned blocks stay readable by hash with `canonical: false`.
    */
   reorg(depth: number, reinclude: boolean): Promise<{ orphaned: BlockRecord[]; replacements: BlockRecord[] }> {
     return this.exclusive(async () => {
@@ -287,9 +293,25 @@ export class LocalChain {
           if (record && old) record.inclusions.push({ ...old, blockHash: replacement.hash });
         }
       });
+      if (!reinclude) this.returnToMempool(result.orphaned);
       this.notify({ kind: "reorg", orphaned: result.orphaned, replacements: result.replacements });
       return result;
     });
+  }
+
+  /**
+   * The transactions of orphaned blocks that no canonical block holds, back
+   * to pending in chain order, so each sender's nonces line up again. One
+   * whose nonce a replacement already took stays as it is.
+   */
+  private returnToMempool(orphaned: readonly BlockRecord[]): void {
+    const now = Math.floor(Date.now() / 1000);
+    for (const block of orphaned) {
+      for (const txid of block.txids) {
+        const record = this.mempool.get(txid);
+        if (record && !this.canonicalInclusion(record)) this.mempool.admit(record, this.nextNonce(record.sender), now);
+      }
+    }
   }
 
   /**
@@ -321,13 +343,41 @@ export class LocalChain {
     return this.exclusive(() => this.session.mint({ kind: "mint-ft", asset, recipient: address, amount }));
   }
 
-  /** A transaction as the API shows it: its canonical execution, else its latest one, else the mempool entry. */
+  /**
+   * A transaction as the API shows it: its canonical execution in a block the
+   * indexer has reached, else the mempool entry. A transaction whose block
+   * left the canonical chain is back in the mempool, `pending`, as the API's
+   * re-org handling puts it (`restoreMempoolTxs`); one mined in a block the
+   * indexer has not reached yet is still pending to the API.
+   */
   txView(txid: string): TxView | null {
     const record = this.mempool.get(txid);
     if (!record) return null;
-    const inclusion = this.canonicalInclusion(record) ?? record.inclusions[record.inclusions.length - 1] ?? null;
+    const inclusion = this.canonicalInclusion(record);
     const block = inclusion ? (this.blocks.withHash(inclusion.blockHash) ?? null) : null;
+    if (!inclusion || !block || block.height > this.indexedTip.height) return { record, inclusion: null, block: null };
     return { record, inclusion, block };
+  }
+
+  /**
+   * The newest block the API's indexer has processed: the canonical block
+   * `indexerLag` blocks below the node's tip. Every /extended/* answer shows
+   * the chain as of this block, while the node's own /v2/* routes show the tip.
+   */
+  get indexedTip(): BlockRecord {
+    return this.blocks.atHeight(Math.max(0, this.blocks.tip.height - this.indexerLagBlocks)) ?? this.blocks.tip;
+  }
+
+  get indexerLag(): number {
+    return this.indexerLagBlocks;
+  }
+
+  /** Makes the API's indexer lag the node by `blocks` Stacks blocks (0: in step again). */
+  setIndexerLag(blocks: number): Promise<void> {
+    return this.exclusive(() => {
+      if (!Number.isInteger(blocks) || blocks < 0) throw new RangeError("the indexer lag is a whole number of blocks");
+      this.indexerLagBlocks = blocks;
+    });
   }
 
   /**

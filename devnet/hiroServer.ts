@@ -18,6 +18,7 @@ import { DEVNET_KEYS } from "./devnetAccounts";
 import { messageOf } from "./errors";
 import { Faults, faultBody, withoutField } from "./faults";
 import { HttpError, matchRoute, readBody, type Reply, type Route } from "./http";
+import { withRateLimit } from "./rateLimit";
 import type { BlockRecord } from "./records";
 import { accountRoutes } from "./routes/accounts";
 import { chainInfoRoutes } from "./routes/chainInfo";
@@ -52,6 +53,12 @@ export type LocalHiroServerOptions = {
    * POST /_local/deprecated-routes.
    */
   deprecatedRoutes?: "enabled" | "gone";
+  /**
+   * The API's indexer this many Stacks blocks behind the node from the start
+   * (after the vault's set-up): /extended/* answers show the chain as of that
+   * block, /v2/* the tip. Changeable with POST /_local/indexer-lag. Default 0.
+   */
+  indexerLagBlocks?: number;
 };
 
 /** What `startLocalHiroServer` sets up in the vault after deployment, as its admin (the deployer) would. */
@@ -233,6 +240,7 @@ async function configureVault(chain: LocalChain, deploy: VaultSetup): Promise<vo
 export async function startLocalHiroServer(options: LocalHiroServerOptions = {}): Promise<LocalHiroServer> {
   const chain = await LocalChain.open(options.manifestPath ?? DEFAULT_MANIFEST, { keepSpareSession: options.spareSession });
   if (options.deploy) await configureVault(chain, options.deploy);
+  if (options.indexerLagBlocks) await chain.setIndexerLag(options.indexerLagBlocks);
 
   const faults = new Faults();
   const deprecatedRoutes = new DeprecatedRoutes(options.deprecatedRoutes);
@@ -246,7 +254,7 @@ export async function startLocalHiroServer(options: LocalHiroServerOptions = {})
     ...chainInfoRoutes(context),
     ...localRoutes(context, { deprecatedRoutes }),
   ];
-  const handle = handler(chain, routes, faults, deprecatedRoutes);
+  const handle = withRateLimit(handler(chain, routes, faults, deprecatedRoutes));
   const server = createServer((req, res) => void handle(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -14,6 +14,8 @@
  *                                                      transaction, nonces, blocks): served with the API's
  *                                                      Warning header (enabled, the default), or 410 Gone as
  *                                                      once the API switches them off
+ *   --indexer-lag <blocks>   LOCAL_HIRO_INDEXER_LAG     the API's indexer this many Stacks blocks behind the
+ *                                                      node (default 0; POST /_local/indexer-lag changes it)
  *   --no-sbtc                                           leave the vault's sBTC token unset
  *   --manifest <path>        LOCAL_HIRO_MANIFEST        default ./Clarinet.toml of the repository
  */
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     "backend-key": { type: "string" },
     "outflow-limit": { type: "string" },
     "deprecated-routes": { type: "string" },
+    "indexer-lag": { type: "string" },
     "no-sbtc": { type: "boolean", default: false },
     manifest: { type: "string" },
   },
@@ -53,6 +56,7 @@ const settings = z
       .optional(),
     manifestPath: z.string().min(1).optional(),
     deprecatedRoutes: z.enum(["enabled", "gone"]).default("enabled"),
+    indexerLag: z.coerce.number().int().min(0).default(0),
   })
   .parse({
     port: values.port ?? process.env.LOCAL_HIRO_PORT,
@@ -61,6 +65,7 @@ const settings = z
     outflowLimit: values["outflow-limit"] ?? process.env.LOCAL_HIRO_OUTFLOW_LIMIT,
     manifestPath: values.manifest ?? process.env.LOCAL_HIRO_MANIFEST,
     deprecatedRoutes: values["deprecated-routes"] ?? process.env.LOCAL_HIRO_DEPRECATED_ROUTES,
+    indexerLag: values["indexer-lag"] ?? process.env.LOCAL_HIRO_INDEXER_LAG,
   });
 
 const server = await startLocalHiroServer({
@@ -70,6 +75,7 @@ const server = await startLocalHiroServer({
   deploy: { sbtcPrincipal: !values["no-sbtc"], backendKey: settings.backendKey, outflowLimit: settings.outflowLimit },
   spareSession: true,
   deprecatedRoutes: settings.deprecatedRoutes,
+  indexerLagBlocks: settings.indexerLag,
 });
 
 const deployer = server.simnet.deployer;

@@ -113,7 +113,8 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
       BACKEND_PRIVATE_KEY: backendKey,
       VOUCHER_TTL_BLOCKS: options.voucherTtlBlocks.toString(),
       SYNC_CONFIRMATIONS: options.syncConfirmations.toString(),
-      SYNC_REORG_WINDOW: "8",
+      // No burn blocks pass during a run (see above): confirmations count Stacks blocks alone.
+      SYNC_CONFIRMATIONS_BURN_BLOCKS: "0",
       STUCK_AFTER_BLOCKS: "6",
       ORACLE_SOURCES: JSON.stringify(feed.sources),
       ORACLE_MIN_SOURCES: "2",

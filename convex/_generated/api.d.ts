@@ -18,8 +18,10 @@ import type * as chain_backendTransactions from "../chain/backendTransactions.js
 import type * as chain_chainhookPayload from "../chain/chainhookPayload.js";
 import type * as chain_clarityValues from "../chain/clarityValues.js";
 import type * as chain_contractCalls from "../chain/contractCalls.js";
+import type * as chain_contractLogs from "../chain/contractLogs.js";
 import type * as chain_hiroClient from "../chain/hiroClient.js";
 import type * as chain_hiroSchemas from "../chain/hiroSchemas.js";
+import type * as chain_rateBudget from "../chain/rateBudget.js";
 import type * as chain_vault from "../chain/vault.js";
 import type * as chain_vaultEventDecoding from "../chain/vaultEventDecoding.js";
 import type * as chain_vaultEventPages from "../chain/vaultEventPages.js";
@@ -91,8 +93,10 @@ declare const fullApi: ApiFromModules<{
   "chain/chainhookPayload": typeof chain_chainhookPayload;
   "chain/clarityValues": typeof chain_clarityValues;
   "chain/contractCalls": typeof chain_contractCalls;
+  "chain/contractLogs": typeof chain_contractLogs;
   "chain/hiroClient": typeof chain_hiroClient;
   "chain/hiroSchemas": typeof chain_hiroSchemas;
+  "chain/rateBudget": typeof chain_rateBudget;
   "chain/vault": typeof chain_vault;
   "chain/vaultEventDecoding": typeof chain_vaultEventDecoding;
   "chain/vaultEventPages": typeof chain_vaultEventPages;

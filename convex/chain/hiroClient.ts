@@ -3,29 +3,38 @@
  * uses. Every response is parsed with zod (chain/hiroSchemas.ts) before use.
  * Rate limits (429, honouring Retry-After), server errors (5xx), timeouts and
  * network failures are retried with exponential backoff and jitter; other
- * client errors are not. Works unchanged against the real API and against the
- * local simnet-backed server (devnet/), given a base URL and optional API key.
+ * client errors are not. A wait longer than one backoff is not slept: the
+ * client throws RateLimitedError and the job reschedules itself (README, "Rate
+ * limits"); the same once the API's rate-limit headers leave less than a
+ * reserve of requests (chain/rateBudget.ts). Works unchanged against the real
+ * API and against the local simnet-backed server (devnet/), given a base URL
+ * and optional API key.
  */
 import { Cl, serializeCV, type ClarityValue } from "@stacks/transactions";
 import type { z } from "zod";
 
 import { PoolError, poolError } from "../domain/errors";
 import {
+  apiStatusSchema,
   blockSchema,
   broadcastAcceptedSchema,
   broadcastRejectionSchema,
   contractEventsPageSchema,
+  contractLogsPageSchema,
   coreInfoSchema,
   feeEstimateSchema,
   goneSchema,
   noncesSchema,
+  placedTransactionListSchema,
   readOnlyResponseSchema,
   smartContractLogSchema,
   transactionListSchema,
+  type PlacedTransactionInfo,
   type TransactionInfo,
 } from "./hiroSchemas";
 import type { ChainConfig } from "../config";
 import { saysNoFeeEstimate, transferFeeRateSchema } from "./backendTransactions";
+import { RateBudget, retryAfterMs } from "./rateBudget";
 
 /** Transactions asked for per GET /extended/v1/tx/multiple request. */
 const TX_LOOKUP_BATCH = 50;
@@ -36,6 +45,8 @@ const TX_LOOKUP_BATCH = 50;
  */
 const ROUTES = {
   contractEvents: "/extended/v1/contract/{contract_id}/events",
+  contractLogs: "/extended/v2/smart-contracts/{contract_id}/logs",
+  status: "/extended",
   txMultiple: "/extended/v1/tx/multiple",
   nonces: "/extended/v3/principals/{principal}/nonces",
   block: "/extended/v2/blocks/{height_or_hash}",
@@ -49,12 +60,26 @@ export type HiroClientOptions = {
   maxAttempts?: number;
   timeoutMs?: number;
   baseDelayMs?: number;
+  /** The longest backoff, and the longest wait slept inside one call: a longer one throws RateLimitedError. */
   maxDelayMs?: number;
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
+  /** The clock the rate-limit budget is read against (ms since the epoch). */
+  now?: () => number;
 };
 
 export type SmartContractLog = z.infer<typeof smartContractLogSchema>;
+export type ContractLogsPage = z.infer<typeof contractLogsPageSchema>;
+/** A tip as a node or the API's indexer sees it. */
+export type ChainTip = { stacksHeight: bigint; burnHeight: bigint };
+
+/**
+ * Transactions asked for per request by `getPlacedTransactions`: a full logs
+ * page's worth (100, the route's largest page), in one request. A hundred
+ * `tx_id=0x…` parameters make a URL of about 7.4 KB, inside the 8 KB request
+ * line common servers accept.
+ */
+export const LOGS_PAGE_TXS = 100;
 
 export type BroadcastResult =
   | { accepted: true; txid: string }
@@ -88,10 +113,47 @@ async function routeGone(route: string, response: Response): Promise<RouteGoneEr
   return new RouteGoneError(route, body.success ? body.data.message : undefined);
 }
 
+/**
+ * The API asks for a longer wait than an action should sleep: a 429 whose
+ * Retry-After (or, without one, whose rate-limit headers) is longer than one
+ * backoff, or a budget with less than its reserve left (chain/rateBudget.ts).
+ * A CHAIN_UNAVAILABLE error carrying the wait, so a cron can run again after
+ * it instead of sleeping (README, "Rate limits").
+ */
+export class RateLimitedError extends PoolError {
+  constructor(
+    readonly route: string,
+    readonly retryAfterMs: number,
+    why: "429" | "budget",
+  ) {
+    super(
+      "CHAIN_UNAVAILABLE",
+      why === "429"
+        ? `Stacks API rate limit: ${route} answered 429, retry in ${Math.ceil(retryAfterMs / 1000)} s`
+        : `Stacks API rate limit: less than the reserve left, ${route} held back for ${Math.ceil(retryAfterMs / 1000)} s`,
+    );
+  }
+}
+
+/** The rate limit behind `error`, if that is what it is. */
+export function rateLimitedOf(error: unknown): RateLimitedError | null {
+  return error instanceof RateLimitedError ? error : null;
+}
+
+/**
+ * Requests that go out whatever the budget: the reserve is kept for them. A
+ * broadcast is a transaction already signed with its nonce; holding it back
+ * would leave the nonce unused and every later transaction behind it.
+ */
+function isEssential(path: string, init: RequestInit): boolean {
+  return init.method === "POST" && /^\/v2\/transactions\/?$/.test(path);
+}
+
 class Retryable extends Error {
   constructor(
     message: string,
     readonly retryAfterMs?: number,
+    readonly rateLimited = false,
   ) {
     super(message);
   }
@@ -105,6 +167,9 @@ export class HiroClient {
   private readonly maxDelayMs: number;
   private readonly fetchImpl: typeof fetch;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
+  /** What the API's rate-limit headers left, over every answer this client has had. */
+  readonly budget = new RateBudget();
 
   constructor(private readonly options: HiroClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
@@ -114,6 +179,7 @@ export class HiroClient {
     this.maxDelayMs = options.maxDelayMs ?? 10_000;
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.now = options.now ?? Date.now;
   }
 
   /** One attempt: the response, or why it is worth another. */
@@ -124,33 +190,54 @@ export class HiroClient {
         headers,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
+      const now = this.now();
+      this.budget.observe(response.headers, now);
       if (!RETRYABLE_STATUS.has(response.status)) return response;
-      const retryAfter = Number(response.headers.get("retry-after"));
-      return new Retryable(
-        `${path} answered ${response.status}`,
-        Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
-      );
+      const retryAfter = retryAfterMs(response.headers, now) ?? undefined;
+      if (response.status !== 429) return new Retryable(`${path} answered ${response.status}`, retryAfter);
+      // A 429 without Retry-After still says in its rate-limit headers when the window resets.
+      return new Retryable(`${path} answered 429`, retryAfter ?? (this.budget.waitMs(now) || undefined), true);
     } catch (error) {
       return new Retryable(`${path} failed: ${(error as Error).name}`);
     }
   }
 
   /**
+   * Waits until the budget allows a non-essential request: in the action when
+   * the wait is short, else by throwing RateLimitedError for the job to run
+   * again later (README, "Rate limits").
+   */
+  private async waitForBudget(route: string): Promise<void> {
+    const wait = this.budget.waitMs(this.now());
+    if (wait === 0) return;
+    if (wait > this.maxDelayMs) throw new RateLimitedError(route, wait, "budget");
+    await this.sleep(wait);
+  }
+
+  /**
    * One request with retries; returns the response of the last attempt that
    * was not retryable. A 410 (the route is switched off) throws RouteGoneError,
-   * naming `route` (by default the path without its query).
+   * naming `route` (by default the path without its query); a 429 asking for a
+   * longer wait than one backoff throws RateLimitedError at once.
    */
   private async request(path: string, init: RequestInit = {}, route: string = path.split("?")[0] ?? path): Promise<Response> {
     const headers = new Headers(init.headers);
+    // The API key lifts the anonymous per-IP limit (README, "Rate limits").
     if (this.options.apiKey) headers.set("x-api-key", this.options.apiKey);
+    const essential = isEssential(path, init);
     let lastError: Retryable | undefined;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      if (!essential) await this.waitForBudget(route);
       const outcome = await this.attempt(path, init, headers);
       if (outcome instanceof Response) {
         if (outcome.status === 410) throw await routeGone(route, outcome);
         return outcome;
       }
       lastError = outcome;
+      // Sleeping out a long Retry-After would hold the action (and its cron) for nothing.
+      if (outcome.rateLimited && outcome.retryAfterMs !== undefined && outcome.retryAfterMs > this.maxDelayMs) {
+        throw new RateLimitedError(route, outcome.retryAfterMs, "429");
+      }
       if (attempt < this.maxAttempts) {
         const backoff = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
         const jittered = backoff / 2 + Math.random() * (backoff / 2);
@@ -180,6 +267,63 @@ export class HiroClient {
     );
     const logs = body.results.filter((r): r is SmartContractLog => r.event_type === "smart_contract_log");
     return { limit: body.limit, offset: body.offset, count: body.results.length, logs };
+  }
+
+  /** The node's tip (GET /v2/info): its Stacks block height and its burn block height. */
+  async getNodeTip(): Promise<ChainTip> {
+    const info = await this.json(coreInfoSchema, "/v2/info");
+    return { stacksHeight: BigInt(info.stacks_tip_height), burnHeight: BigInt(info.burn_block_height) };
+  }
+
+  /**
+   * The block the API's indexer has reached (GET /extended, `chain_tip`),
+   * which may lag the node's tip: every /extended/* answer is as of it.
+   * Null while the API has indexed nothing.
+   */
+  async getIndexerTip(): Promise<ChainTip | null> {
+    const tip = (await this.json(apiStatusSchema, "/extended", undefined, ROUTES.status)).chain_tip;
+    return tip ? { stacksHeight: BigInt(tip.block_height), burnHeight: BigInt(tip.burn_block_height) } : null;
+  }
+
+  /**
+   * One page of a contract's print logs, newest first
+   * (GET /extended/v2/smart-contracts/{id}/logs; README "Chain integration"):
+   * up to `limit` (at most 100) rows at or below `cursor` — or below the
+   * newest row — after skipping `offset` of them. Null for the API's 404
+   * "Cursor not found": a cursor was given and nothing is at or below it.
+   */
+  async getContractLogs(contractId: string, page: { limit: number; cursor?: string; offset?: number }): Promise<ContractLogsPage | null> {
+    const query = new URLSearchParams({ limit: String(page.limit) });
+    if (page.cursor !== undefined) query.set("cursor", page.cursor);
+    if (page.offset) query.set("offset", String(page.offset));
+    const path = `/extended/v2/smart-contracts/${contractId}/logs?${query}`;
+    const response = await this.request(path, {}, ROUTES.contractLogs);
+    if (response.status === 404 && page.cursor !== undefined) {
+      const body = goneSchema.safeParse(await response.json().catch(() => null));
+      if (body.success && body.data.message === "Cursor not found") return null;
+    }
+    if (!response.ok) throw poolError("CHAIN_UNAVAILABLE", `Stacks API ${ROUTES.contractLogs} answered ${response.status}`);
+    return parse(contractLogsPageSchema, await response.json(), ROUTES.contractLogs);
+  }
+
+  /**
+   * Transactions with their whole place on the chain (block, burn block,
+   * position in the block), `LOGS_PAGE_TXS` per GET /extended/v1/tx/multiple
+   * request: one request for the transactions of a full logs page. A txid the
+   * API does not know maps to null.
+   */
+  async getPlacedTransactions(txids: readonly string[]): Promise<Map<string, PlacedTransactionInfo | null>> {
+    const found = new Map<string, PlacedTransactionInfo | null>();
+    for (let i = 0; i < txids.length; i += LOGS_PAGE_TXS) {
+      const batch = txids.slice(i, i + LOGS_PAGE_TXS);
+      const query = batch.map((txid) => `tx_id=${encodeURIComponent(txid)}`).join("&");
+      const list = await this.json(placedTransactionListSchema, `/extended/v1/tx/multiple?${query}`, undefined, ROUTES.txMultiple);
+      for (const txid of batch) {
+        const entry = list[txid] ?? list[txid.toLowerCase()];
+        found.set(txid, entry?.found ? entry.result : null);
+      }
+    }
+    return found;
   }
 
   /**

@@ -42,6 +42,8 @@ type FoundTransaction = Extract<TxLookupEntry, { found: true }>["result"];
 type OfficialMinedTransaction = Extract<FoundTransaction, { block_height: number }>;
 type OfficialMempoolTransaction = Exclude<FoundTransaction, OfficialMinedTransaction>;
 type OfficialContractEvent = OperationResponse["get_contract_events_by_id"]["results"][number];
+type OfficialContractLogsPage = OperationResponse["get_smart_contract_logs"];
+type OfficialStatus = OperationResponse["get_status"];
 type OfficialContractLog = Extract<OfficialContractEvent, { event_type: "smart_contract_log" }>;
 type OfficialNonces = OperationResponse["get_principal_nonces"];
 type OfficialNakamotoBlock = OperationResponse["get_block"];
@@ -85,6 +87,44 @@ export const contractEventsPageSchema = z.object({
     z.discriminatedUnion("event_type", [smartContractLogSchema, z.object({ event_type: z.enum(OTHER_EVENT_TYPES) }).loose()]),
   ),
 });
+
+/** An event position, `block_height:microblock_sequence:tx_index:event_index`, as the API's cursors spell it. */
+export const LOG_CURSOR_PATTERN = /^[0-9]+:[0-9]+:[0-9]+:[0-9]+$/;
+const logCursor = z.string().regex(LOG_CURSOR_PATTERN, "must be block_height:microblock_sequence:tx_index:event_index");
+
+/**
+ * GET /extended/v2/smart-contracts/{id}/logs: newest first; `cursor` is the
+ * position of results[0], `next_cursor` the top of the next newer full page,
+ * `prev_cursor` the top of the next older one (README "Chain integration").
+ * Only print logs are listed, so every element must be a complete one.
+ */
+export const contractLogsPageSchema = z.object({
+  limit: z.number().int(),
+  offset: z.number().int(),
+  total: z.number().int().nonnegative(),
+  next_cursor: logCursor.nullable(),
+  prev_cursor: logCursor.nullable(),
+  cursor: logCursor.nullable(),
+  results: z.array(smartContractLogSchema),
+});
+conforms<Conforms<z.infer<typeof contractLogsPageSchema>, OfficialContractLogsPage>>();
+
+/**
+ * GET /extended: the block the API's indexer has reached. `chain_tip` is
+ * left out (or null) while it has indexed nothing.
+ */
+export const apiStatusSchema = z.object({
+  chain_tip: z
+    .object({
+      block_height: z.number().int().nonnegative(),
+      block_hash: z.string(),
+      burn_block_height: z.number().int().nonnegative(),
+    })
+    .nullish(),
+});
+// `chain_tip` is checked field by field: the schema keeps fewer of its fields than the published object has.
+conforms<[keyof z.infer<typeof apiStatusSchema>] extends [keyof OfficialStatus] ? true : false>();
+conforms<Conforms<NonNullable<z.infer<typeof apiStatusSchema>["chain_tip"]>, NonNullable<OfficialStatus["chain_tip"]>>>();
 
 /**
  * Mined: ran (`success`), aborted, or — from Epoch 4.0 — `problematic_skipped`:
@@ -140,6 +180,28 @@ conforms<Conforms<z.infer<typeof mempoolTransactionSchema>, OfficialMempoolTrans
 
 export const transactionSchema = z.union([minedTransactionSchema, mempoolTransactionSchema]);
 export type TransactionInfo = z.infer<typeof transactionSchema>;
+
+/**
+ * A mined transaction with its whole place on the chain, as the event sync
+ * needs it: the burn block its tenure is anchored to (confirmations and the
+ * reorg window count burn blocks), and the microblock sequence that, with
+ * the block height, tx index and event index, makes an event's log cursor.
+ */
+export const placedTransactionSchema = minedTransactionSchema.extend({
+  burn_block_height: z.number().int().nonnegative(),
+  microblock_sequence: z.number().int().nonnegative(),
+});
+conforms<Conforms<z.infer<typeof placedTransactionSchema>, OfficialMinedTransaction>>();
+export type PlacedTransactionInfo = z.infer<typeof placedTransactionSchema> | z.infer<typeof mempoolTransactionSchema>;
+
+/** GET /extended/v1/tx/multiple read for the event sync: mined transactions with their place. */
+export const placedTransactionListSchema = z.record(
+  z.string(),
+  z.discriminatedUnion("found", [
+    z.object({ found: z.literal(true), result: z.union([placedTransactionSchema, mempoolTransactionSchema]) }),
+    z.object({ found: z.literal(false), result: z.object({ tx_id: z.string() }) }),
+  ]),
+);
 
 /** GET /extended/v1/tx/multiple: each requested txid, found or not. */
 export const transactionListSchema = z.record(

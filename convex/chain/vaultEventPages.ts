@@ -1,7 +1,10 @@
 /**
  * Reading the vault's print events page by page, with the transactions they
- * belong to. The Stacks API lists a contract's events newest first; the sync
- * walks back from the tip until it reaches the reorg window's floor.
+ * belong to, newest first from the tip down to a floor, through the
+ * deprecated offset-paged GET /extended/v1/contract/{id}/events. The chainhook
+ * confirmer (convex/chainhooks.ts) reads this way; the event sync walks up
+ * the cursor-paged v2 logs instead (chain/contractLogs.ts, README "Chain
+ * integration").
  *
  * Pages are requested ahead, concurrently: against the real API, where every
  * request takes tens of milliseconds, a long catch-up is bounded by latency,

@@ -1,12 +1,16 @@
 /**
- * GET /v2/info (stacks-node RPC) and the block lookups of the Hiro API:
+ * GET /v2/info (stacks-node RPC), the Hiro API's status, GET /extended, with
+ * the chain tip its indexer has reached (`chain_tip`), and its block lookups:
  * /extended/v2/blocks/{height_or_hash}, and the deprecated
  * /extended/v1/block/by_height/{height} and /extended/v1/block/{hash}
  * (devnet/deprecation.ts). By height: the canonical block; by hash: any
- * block, so an orphaned one answers with `canonical: false`.
+ * block, so an orphaned one answers with `canonical: false`. The node's
+ * answer is the tip; the API's answers stop at the indexed tip
+ * (POST /_local/indexer-lag), above which a block is not found.
  */
 import { createHash } from "node:crypto";
 
+import type { OperationResponse } from "@stacks/blockchain-api-client";
 import type * as Api from "@stacks/stacks-blockchain-api-types";
 
 import { apiBlockV1, apiNakamotoBlock } from "../apiShapes";
@@ -22,6 +26,7 @@ const PEER_VERSION = 4207599116;
 
 /** The node reports `exit_at_block_height: null` when no exit is scheduled; the type package says number. */
 export type ApiCoreNodeInfo = Omit<Api.CoreNodeInfoResponse, "exit_at_block_height"> & { exit_at_block_height: number | null };
+export type ApiStatus = OperationResponse["get_status"];
 
 function consensusHash(burnHeight: number): string {
   return createHash("sha256").update(`bithedge-local-consensus|${burnHeight}`).digest("hex").slice(0, 40);
@@ -37,10 +42,28 @@ export function chainInfoRoutes({ chain }: ServerContext): Route[] {
       if (!hash) throw badRequest(`Invalid block height or hash: ${id}`);
       block = chain.blocks.withHash(hash);
     }
-    if (!block) throw new HttpError(404, { error: `cannot find block by height or hash ${id}` });
+    if (!block || block.height > chain.indexedTip.height) throw new HttpError(404, { error: `cannot find block by height or hash ${id}` });
     return block;
   };
   return [
+    {
+      method: "GET",
+      pattern: /^\/extended\/?$/,
+      handle: () => {
+        const tip = chain.indexedTip;
+        const status: ApiStatus = { server_version: "stacks-blockchain-api local (bithedge devnet/hiroServer.ts)", status: "ready" };
+        // The API leaves chain_tip out while it has indexed nothing above genesis.
+        if (tip.height > 0) {
+          status.chain_tip = {
+            block_height: tip.height,
+            block_hash: `0x${tip.hash}`,
+            index_block_hash: `0x${tip.indexBlockHash}`,
+            burn_block_height: tip.burnBlockHeight,
+          };
+        }
+        return json(200, status);
+      },
+    },
     {
       method: "GET",
       pattern: /^\/v2\/info\/?$/,

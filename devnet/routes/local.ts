@@ -2,7 +2,8 @@
  * Test controls under /_local/ (not part of any real API): mining, letting
  * burn blocks pass, reorgs, dropping pending transactions, a miner minimum
  * fee, fault injection (by path, or a transaction reported as
- * `problematic_skipped`), switching the deprecated API routes off, and funding.
+ * `problematic_skipped`), switching the deprecated API routes off, an API
+ * indexer lagging the node, and funding.
  */
 import { Cl, ClarityType, validateStacksAddress } from "@stacks/transactions";
 import { z } from "zod";
@@ -22,6 +23,8 @@ export type BalanceResponse = { address: string; balance: string };
 export type MinFeeResponse = { ustx: string };
 export type TxStatusFaultResponse = { txid: string; tx_status: "problematic_skipped" };
 export type DeprecatedRoutesResponse = DeprecatedRoutesSetting;
+/** `blocks`: how far the API's indexer is behind; `indexedTip`: the newest block every /extended/* answer shows. */
+export type IndexerLagResponse = { blocks: number; indexedTip: BlockRef; tip: BlockRef };
 
 const principal = z.string().refine((p) => {
   const [address, name] = p.split(".");
@@ -36,6 +39,7 @@ const dropRequest = z.object({ txid: z.string() });
 const minFeeRequest = z.object({ ustx: amount });
 const fundRequest = z.object({ address: principal, ustx: amount });
 const mintSbtcRequest = z.object({ address: principal, sats: amount });
+const indexerLagRequest = z.object({ blocks: z.number().int().min(0).max(100_000) });
 
 function ref(block: BlockRecord): BlockRef {
   return { height: block.height, hash: `0x${block.hash}` };
@@ -132,6 +136,17 @@ export function localRoutes({ chain, faults }: ServerContext, { deprecatedRoutes
       handle: ({ body }) => {
         deprecatedRoutes.set(parseJsonBody(deprecatedRoutesRequest, body));
         return json(200, deprecatedRoutes.current satisfies DeprecatedRoutesResponse);
+      },
+    },
+    {
+      // The API's indexer `blocks` Stacks blocks behind the node: every /extended/* answer (logs, transactions,
+      // blocks, the status's chain_tip) shows the chain as of that block, while /v2/* shows the tip.
+      method: "POST",
+      pattern: /^\/_local\/indexer-lag\/?$/,
+      handle: async ({ body }) => {
+        const { blocks } = parseJsonBody(indexerLagRequest, body);
+        await chain.setIndexerLag(blocks);
+        return json(200, { blocks: chain.indexerLag, indexedTip: ref(chain.indexedTip), tip: ref(chain.blocks.tip) } satisfies IndexerLagResponse);
       },
     },
     {

@@ -223,12 +223,10 @@ describe("reorg without re-inclusion", () => {
     expect(reorg.replacements[0]?.height).toBe(mined.height);
     expect(reorg.replacements[0]?.hash).not.toBe(mined.hash);
 
-    expect(await get<ApiMinedTransaction>(url, `/extended/v1/tx/${txid}`)).toMatchObject({
-      tx_status: "success",
-      canonical: false,
-      block_hash: mined.hash,
-      block_height: mined.height,
-    });
+    // Back in the mempool, pending, as the API's re-org handling puts an orphaned transaction.
+    const orphaned = await get<Record<string, unknown>>(url, `/extended/v1/tx/${txid}`);
+    expect(orphaned).toMatchObject({ tx_id: `0x${txid}`, tx_status: "pending" });
+    expect(orphaned).not.toHaveProperty("block_hash");
     expect((await vaultEvents()).some((e) => e.tx_id === `0x${txid}`)).toBe(false);
     expect(await get<Api.NakamotoBlock>(url, `/extended/v2/blocks/${mined.hash}`)).toMatchObject({ canonical: false, height: mined.height });
     expect(await get<Api.NakamotoBlock>(url, `/extended/v2/blocks/${mined.height}`)).toMatchObject({
@@ -236,14 +234,14 @@ describe("reorg without re-inclusion", () => {
       hash: reorg.replacements[0]?.hash,
       tx_count: 0,
     });
-    // The winning fork never had the deposit: state and nonce are back.
+    // The winning fork never had the deposit: state and executed nonce are back, the nonce waits in the mempool.
     expect(vaultBalance()).toEqual(Cl.uint(0));
     expect(await get<ApiAddressNonces>(url, `/extended/v1/address/${SENDER}/nonces`)).toMatchObject({
       last_executed_tx_nonce: null,
-      possible_next_nonce: 0,
+      detected_mempool_nonces: [0],
     });
 
-    // Broadcast again, the same transaction is mined on the new fork.
+    // Broadcast again, it is the one already pending; the next block mines it on the new fork.
     expect(await broadcast(url, transaction)).toEqual({ txid });
     const again = await mine(url);
     expect(await get<ApiMinedTransaction>(url, `/extended/v1/tx/${txid}`)).toMatchObject({

@@ -35,7 +35,8 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
     SBTC_CONTRACT_ID: SBTC,
     BACKEND_PRIVATE_KEY: BACKEND_KEY,
     SYNC_CONFIRMATIONS: "1",
-    SYNC_REORG_WINDOW: "20",
+    // The local chain's burn height moves only when told to (advanceBurnBlocks): count Stacks blocks alone.
+    SYNC_CONFIRMATIONS_BURN_BLOCKS: "0",
     STUCK_AFTER_BLOCKS: "3",
     ...env,
   };
