@@ -41,7 +41,7 @@
  * The books key every event by (txid, event index) as the API numbers it (the
  * index among all of the transaction's events); a delivery numbers operations
  * instead (convex/chain/chainhookPayload.ts). The confirmer therefore finds
- * each delivered print in the API's list of the vault's events (same
+ * each delivered print in the vault's v2 logs, walked up from the poller's position (same
  * transaction, same value), takes its index and block from there, and decodes
  * it with `decodeVaultPrint` at that place: the very event the poller builds.
  * Both apply through `internal.eventSync.applyBatch` in the batches of
@@ -65,7 +65,7 @@ import {
 } from "./chain/chainhookPayload";
 import { hiroClientFor, type HiroClient } from "./chain/hiroClient";
 import { decodeVaultPrint } from "./chain/vault";
-import { reachesHeight, TransactionCache, vaultEventPages, vaultPrints } from "./chain/vaultEventPages";
+import { logsAbove, type WalkStart } from "./chain/contractLogs";
 import { readChainConfig, readChainhookSecret } from "./config";
 import { isPoolError, type ErrorCode } from "./domain/errors";
 import { applyBatches } from "./eventSync";
@@ -84,8 +84,7 @@ const MAX_EVENTS_PER_TX = 100;
 export const CONFIRM_ATTEMPTS = 45;
 const CONFIRM_FIRST_DELAY_MS = 1_000;
 const CONFIRM_MAX_DELAY_MS = 15_000;
-/** The API's events pages the confirmer reads at most, PAGE_SIZE each, from the tip down to the poller's cursor. */
-const PAGE_SIZE = 50;
+/** The API's logs pages the confirmer reads at most (LOGS_PAGE_SIZE each), up from the poller's position. */
 const MAX_PAGES = 100;
 
 // ---------------------------------------------------------------------------
@@ -223,35 +222,33 @@ type ApiPrint = { txid: string; eventIndex: number; hex: string; blockHeight: bi
 
 /**
  * The vault's prints in successful, canonical transactions of the blocks
- * above `floor` up to `height`, as the API lists them (newest first, read
- * down to `floor`). Incomplete when more than MAX_PAGES pages would be needed.
+ * above `floor` up to `height`, as the API lists them, walking the v2 logs up
+ * from the poller's position (chain/contractLogs.ts): one page, and one
+ * transactions request, per LOGS_PAGE_SIZE events. Incomplete when more than
+ * MAX_PAGES pages lie between the poller's position and the block.
  */
 async function apiPrintsBetween(
   client: HiroClient,
   vaultContractId: string,
+  from: WalkStart,
   floor: bigint,
   height: bigint,
 ): Promise<{ prints: ApiPrint[]; complete: boolean }> {
-  const prints: ApiPrint[] = [];
-  const txs = new TransactionCache(client);
-  const pages = vaultEventPages(client, txs, vaultContractId, PAGE_SIZE, (page) => reachesHeight(page, txs, floor));
-  let read = 0;
-  for await (const page of pages) {
-    let reachedFloor = false;
-    for (const printed of vaultPrints(page, vaultContractId)) {
-      const at = await txs.inclusion(printed.txid);
-      if (at === null) continue;
-      if (at.blockHeight <= floor) {
-        reachedFloor = true;
-        continue;
-      }
-      if (at.blockHeight > height || !at.canonical || !at.succeeded) continue;
-      prints.push({ ...printed, blockHeight: at.blockHeight, blockHash: at.blockHash, txIndex: at.txIndex });
+  // Keyed: a walk that re-anchors (the chain moved under it) may yield a row twice.
+  const prints = new Map<string, ApiPrint>();
+  const listed = () => [...prints.values()];
+  let pages = 0;
+  for await (const rows of logsAbove(client, vaultContractId, from)) {
+    for (const { at, txid, eventIndex, hex } of rows) {
+      // Not mined as the API sees it (yet, or any more): not a print of any block.
+      if (at === null || at.blockHeight <= floor) continue;
+      if (at.blockHeight > height) return { prints: listed(), complete: true };
+      if (!at.canonical || !at.succeeded) continue;
+      prints.set(`${txid}:${eventIndex}`, { txid, eventIndex, hex, blockHeight: at.blockHeight, blockHash: at.blockHash, txIndex: at.txIndex });
     }
-    if (reachedFloor) return { prints, complete: true };
-    if (++read >= MAX_PAGES) return { prints, complete: page.count < PAGE_SIZE };
+    if (++pages >= MAX_PAGES) return { prints: listed(), complete: false };
   }
-  return { prints, complete: true };
+  return { prints: listed(), complete: true };
 }
 
 /** Of these events, how many the books do not have at that place (a reversed one counts as missing). */
@@ -303,7 +300,9 @@ async function confirmAndApply(ctx: ActionCtx, args: ConfirmArgs): Promise<Confi
   // 2. In chain order: every event of the blocks between the poller's cursor and this one is
   //    in the books first (a later withdrawal must not meet the books before an earlier one).
   //    Until then the block waits; those blocks' own deliveries or the poller apply them.
-  const { prints, complete } = await apiPrintsBetween(client, config.vaultContractId, syncedThrough ?? -1n, height);
+  const position = await ctx.runQuery(internal.eventSync.position, {});
+  const from: WalkStart = { after: position?.cursor ?? null };
+  const { prints, complete } = await apiPrintsBetween(client, config.vaultContractId, from, syncedThrough ?? -1n, height);
   if (!complete) return await checkAgainLater(ctx, args, "too far ahead of the event sync");
   const decode = ({ hex, txid, eventIndex, blockHeight, blockHash }: ApiPrint) =>
     decodeVaultPrint(hex, { txid, eventIndex, blockHeight, blockHash }, config.sbtcContractId);

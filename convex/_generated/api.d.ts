@@ -24,7 +24,6 @@ import type * as chain_hiroSchemas from "../chain/hiroSchemas.js";
 import type * as chain_rateBudget from "../chain/rateBudget.js";
 import type * as chain_vault from "../chain/vault.js";
 import type * as chain_vaultEventDecoding from "../chain/vaultEventDecoding.js";
-import type * as chain_vaultEventPages from "../chain/vaultEventPages.js";
 import type * as chain_withdrawalVoucher from "../chain/withdrawalVoucher.js";
 import type * as chainTransactions from "../chainTransactions.js";
 import type * as chainhooks from "../chainhooks.js";
@@ -99,7 +98,6 @@ declare const fullApi: ApiFromModules<{
   "chain/rateBudget": typeof chain_rateBudget;
   "chain/vault": typeof chain_vault;
   "chain/vaultEventDecoding": typeof chain_vaultEventDecoding;
-  "chain/vaultEventPages": typeof chain_vaultEventPages;
   "chain/withdrawalVoucher": typeof chain_withdrawalVoucher;
   chainTransactions: typeof chainTransactions;
   chainhooks: typeof chainhooks;

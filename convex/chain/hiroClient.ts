@@ -19,7 +19,6 @@ import {
   blockSchema,
   broadcastAcceptedSchema,
   broadcastRejectionSchema,
-  contractEventsPageSchema,
   contractLogsPageSchema,
   coreInfoSchema,
   feeEstimateSchema,
@@ -27,7 +26,6 @@ import {
   noncesSchema,
   placedTransactionListSchema,
   readOnlyResponseSchema,
-  smartContractLogSchema,
   transactionListSchema,
   type PlacedTransactionInfo,
   type TransactionInfo,
@@ -44,7 +42,6 @@ const TX_LOOKUP_BATCH = 50;
  * condition, whatever contract, page or transaction a request was for.
  */
 const ROUTES = {
-  contractEvents: "/extended/v1/contract/{contract_id}/events",
   contractLogs: "/extended/v2/smart-contracts/{contract_id}/logs",
   status: "/extended",
   txMultiple: "/extended/v1/tx/multiple",
@@ -68,7 +65,6 @@ export type HiroClientOptions = {
   now?: () => number;
 };
 
-export type SmartContractLog = z.infer<typeof smartContractLogSchema>;
 export type ContractLogsPage = z.infer<typeof contractLogsPageSchema>;
 /** A tip as a node or the API's indexer sees it. */
 export type ChainTip = { stacksHeight: bigint; burnHeight: bigint };
@@ -255,18 +251,6 @@ export class HiroClient {
 
   async getTipHeight(): Promise<bigint> {
     return BigInt((await this.json(coreInfoSchema, "/v2/info")).stacks_tip_height);
-  }
-
-  /** One page of a contract's print events (newest first, as the Hiro API orders them). */
-  async getContractEvents(contractId: string, page: { limit: number; offset: number }) {
-    const body = await this.json(
-      contractEventsPageSchema,
-      `/extended/v1/contract/${contractId}/events?limit=${page.limit}&offset=${page.offset}`,
-      undefined,
-      ROUTES.contractEvents,
-    );
-    const logs = body.results.filter((r): r is SmartContractLog => r.event_type === "smart_contract_log");
-    return { limit: body.limit, offset: body.offset, count: body.results.length, logs };
   }
 
   /** The node's tip (GET /v2/info): its Stacks block height and its burn block height. */

@@ -48,7 +48,7 @@ type OfficialContractLog = Extract<OfficialContractEvent, { event_type: "smart_c
 type OfficialNonces = OperationResponse["get_principal_nonces"];
 type OfficialNakamotoBlock = OperationResponse["get_block"];
 /** The 4XX body every API route declares (a 410 from a switched-off route included). */
-type OfficialClientError = paths["/extended/v1/contract/{contract_id}/events"]["get"]["responses"]["4XX"]["content"]["application/json"];
+type OfficialClientError = paths["/extended/v2/smart-contracts/{contract_id}/logs"]["get"]["responses"]["4XX"]["content"]["application/json"];
 
 export const coreInfoSchema = z.object({
   stacks_tip_height: z.number().int().nonnegative(),
@@ -69,24 +69,6 @@ export const smartContractLogSchema = z.object({
   }),
 });
 conforms<Conforms<z.infer<typeof smartContractLogSchema>, OfficialContractLog>>();
-
-/** The other event types a transaction-event list may hold (the published union); the sync skips them. */
-const OTHER_EVENT_TYPES = ["stx_lock", "stx_asset", "fungible_token_asset", "non_fungible_token_asset"] as const;
-conforms<Same<(typeof OTHER_EVENT_TYPES)[number] | "smart_contract_log", OfficialContractEvent["event_type"]>>();
-
-/**
- * GET /extended/v1/contract/{id}/events. Each element is checked by its
- * `event_type`: a print log must be complete (a log without `tx_id` is a
- * malformed answer, not one to skip), another known event type is passed over,
- * and an unknown event type is refused.
- */
-export const contractEventsPageSchema = z.object({
-  limit: z.number().int(),
-  offset: z.number().int(),
-  results: z.array(
-    z.discriminatedUnion("event_type", [smartContractLogSchema, z.object({ event_type: z.enum(OTHER_EVENT_TYPES) }).loose()]),
-  ),
-});
 
 /** An event position, `block_height:microblock_sequence:tx_index:event_index`, as the API's cursors spell it. */
 export const LOG_CURSOR_PATTERN = /^[0-9]+:[0-9]+:[0-9]+:[0-9]+$/;

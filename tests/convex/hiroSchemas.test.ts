@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 
 import { HiroClient, RouteGoneError, routeGoneOf } from "../../convex/chain/hiroClient";
 import {
-  contractEventsPageSchema,
+  contractLogsPageSchema,
   goneSchema,
   isDropped,
   MEMPOOL_TX_STATUSES,
@@ -140,29 +140,33 @@ const log = (overrides: Record<string, unknown> = {}) => ({
   ...overrides,
 });
 
-describe("contract events page", () => {
-  it("keeps print logs exactly and passes over the other published event types", () => {
-    const stx = { event_index: 0, event_type: "stx_asset", tx_id: TXID, asset: { asset_event_type: "transfer", sender: SENDER, recipient: SENDER, amount: "5" } };
-    expect(contractEventsPageSchema.parse({ limit: 50, offset: 0, results: [log(), stx] })).toEqual({
-      limit: 50,
-      offset: 0,
-      results: [log(), stx],
-    });
+const page = (results: unknown[]) => ({
+  limit: 50,
+  offset: 0,
+  total: results.length,
+  next_cursor: null,
+  prev_cursor: null,
+  cursor: results.length > 0 ? "12:2147483647:0:2" : null,
+  results,
+});
+
+describe("contract logs page (v2)", () => {
+  it("keeps print logs and cursors exactly", () => {
+    expect(contractLogsPageSchema.parse(page([log()]))).toEqual(page([log()]));
   });
 
   it("refuses a print log without tx_id, saying where, rather than passing it on with an undefined txid", () => {
     const { tx_id: _dropped, ...withoutTxid } = log();
-    const parsed = contractEventsPageSchema.safeParse({ limit: 50, offset: 0, results: [log(), withoutTxid] });
+    const parsed = contractLogsPageSchema.safeParse(page([log(), withoutTxid]));
     expect(parsed.success).toBe(false);
     expect(parsed.error?.issues.map((issue) => issue.path)).toEqual([["results", 1, "tx_id"]]);
   });
 
-  it("refuses a print log with a malformed txid or value, and an event type the API does not publish", () => {
-    expect(contractEventsPageSchema.safeParse({ limit: 1, offset: 0, results: [log({ tx_id: "abc" })] }).success).toBe(false);
-    expect(
-      contractEventsPageSchema.safeParse({ limit: 1, offset: 0, results: [log({ contract_log: { contract_id: "x", topic: "print" } })] }).success,
-    ).toBe(false);
-    expect(contractEventsPageSchema.safeParse({ limit: 1, offset: 0, results: [{ event_type: "mystery", tx_id: TXID }] }).success).toBe(false);
+  it("refuses a malformed txid, value or cursor, and any element that is not a print log", () => {
+    expect(contractLogsPageSchema.safeParse(page([log({ tx_id: "abc" })])).success).toBe(false);
+    expect(contractLogsPageSchema.safeParse(page([log({ contract_log: { contract_id: "x", topic: "print" } })])).success).toBe(false);
+    expect(contractLogsPageSchema.safeParse(page([log({ event_type: "stx_asset" })])).success).toBe(false);
+    expect(contractLogsPageSchema.safeParse({ ...page([log()]), cursor: "12:0:2" }).success).toBe(false);
   });
 });
 
@@ -206,13 +210,13 @@ describe("a switched-off route (410 Gone)", () => {
       },
       sleep: async () => undefined,
     });
-    const error = await client.getContractEvents(`${SENDER}.liquidity-pool`, { limit: 50, offset: 100 }).catch((e: unknown) => e);
-    expect(asked).toEqual([`http://api.invalid/extended/v1/contract/${SENDER}.liquidity-pool/events?limit=50&offset=100`]);
+    const error = await client.getContractLogs(`${SENDER}.liquidity-pool`, { limit: 50, offset: 100 }).catch((e: unknown) => e);
+    expect(asked).toEqual([`http://api.invalid/extended/v2/smart-contracts/${SENDER}.liquidity-pool/logs?limit=50&offset=100`]);
     expect(error).toBeInstanceOf(RouteGoneError);
     expect(isPoolError(error, "CHAIN_UNAVAILABLE")).toBe(true);
-    expect(routeGoneOf(error)?.route).toBe("/extended/v1/contract/{contract_id}/events");
+    expect(routeGoneOf(error)?.route).toBe("/extended/v2/smart-contracts/{contract_id}/logs");
     expect((error as RouteGoneError).data.message).toBe(
-      "Stacks API route /extended/v1/contract/{contract_id}/events is switched off (410 Gone): This endpoint has been disabled. See https://docs.hiro.so/stacks/api for more information",
+      "Stacks API route /extended/v2/smart-contracts/{contract_id}/logs is switched off (410 Gone): This endpoint has been disabled. See https://docs.hiro.so/stacks/api for more information",
     );
   });
 
