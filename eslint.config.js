@@ -94,6 +94,25 @@ export default tseslint.config(
     },
   },
   {
+    // The watcher and the exit trust no database: the chain through convex/chain and the pure
+    // domain, nothing of the books, the configuration or Convex (README "Operations: the watcher and the exit").
+    files: ["tools/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(\\.\\.?/)+convex/(?!(chain|domain)/)",
+              message: "Tools import convex/chain and convex/domain only: never the books, the configuration or Convex functions.",
+            },
+            { regex: "^convex(-helpers)?(/|$)", message: "Tools are plain Node processes: nothing of Convex." },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["convex/*.ts"],
     ignores: ["convex/functions.ts", "convex/config.ts", "convex/providerFunctions.ts", "convex/auth.config.ts"],
     rules: {

@@ -61,6 +61,17 @@ export default defineConfig({
       },
       {
         test: {
+          name: "tools",
+          include: ["tests/tools/**/*.test.ts"],
+          // The watcher and the exit tool over real HTTP against the local Hiro-compatible server.
+          environment: "node",
+          pool: "forks",
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: "convex",
           include: ["tests/convex/**/*.test.ts"],
           // convex-test runs Convex functions in-process, in the edge runtime Convex uses.
