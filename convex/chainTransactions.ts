@@ -63,6 +63,7 @@ const transactionView = v.object({
     "broadcastAtHeight",
     "status",
     "attempts",
+    "checkpointCall",
   ]),
 });
 
@@ -87,6 +88,7 @@ export const listByStatus = internalQuery({
       broadcastAtHeight: tx.broadcastAtHeight,
       status: tx.status,
       attempts: tx.attempts,
+      checkpointCall: tx.checkpointCall,
     }));
   },
 });

@@ -357,8 +357,11 @@ export const confirmDeliveredBlock = internalAction({
     try {
       return await confirmAndApply(ctx, args);
     } catch (error) {
-      // The API is down or slow: the block waits, like a block not deep enough.
-      if (isPoolError(error, "CHAIN_UNAVAILABLE")) return await checkAgainLater(ctx, args, error.data.message);
+      // The API is down or slow, or a checkpoint snapshot holds events: the block waits, like a
+      // block not deep enough.
+      if (isPoolError(error, "CHAIN_UNAVAILABLE") || isPoolError(error, "EVENTS_HELD")) {
+        return await checkAgainLater(ctx, args, error.data.message);
+      }
       throw error;
     }
   },
@@ -477,8 +480,10 @@ async function takeDelivery(ctx: ActionCtx, request: Request): Promise<DeliveryA
 
 const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = {
   CONFIGURATION_MISSING: 500,
-  // Chainhooks retries a delivery that fails: the API may answer by then.
+  // Chainhooks retries a delivery that fails: the API may answer by then, a checkpoint snapshot
+  // holding events (a rollback waits for it) will be over.
   CHAIN_UNAVAILABLE: 503,
+  EVENTS_HELD: 503,
 };
 
 export const receiveVaultDelivery = httpAction(async (ctx, request) => {

@@ -234,6 +234,27 @@ export function readSettlementGraceBlocks(environment: Environment = deploymentE
   return parsed.data;
 }
 
+/** The vault's CHECKPOINT-VETO-WINDOW: a checkpoint a day, and never more often than the veto window allows. */
+export const DEFAULT_CHECKPOINT_INTERVAL_BURN_BLOCKS = 144n;
+
+/**
+ * `CHECKPOINT_INTERVAL_BURN_BLOCKS`: how many burn blocks after the current
+ * checkpoint was posted the checkpoint job commits the books again (README
+ * "Checkpoints"). Never sooner than the vault's veto window, whatever it says:
+ * the vault refuses a checkpoint while the current one may be vetoed.
+ */
+export function readCheckpointIntervalBurnBlocks(environment: Environment = deploymentEnvironment): bigint {
+  const parsed = z.coerce
+    .bigint()
+    .positive()
+    .default(DEFAULT_CHECKPOINT_INTERVAL_BURN_BLOCKS)
+    .safeParse(environment.CHECKPOINT_INTERVAL_BURN_BLOCKS || undefined);
+  if (!parsed.success) {
+    throw poolError("CONFIGURATION_MISSING", "CHECKPOINT_INTERVAL_BURN_BLOCKS must be a positive whole number of burn blocks");
+  }
+  return parsed.data;
+}
+
 /**
  * `CHAINHOOK_SECRET`: the consumer secret Chainhooks sends as
  * `Authorization: Bearer <secret>` with every delivery (README "Chainhooks").

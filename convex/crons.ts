@@ -13,6 +13,8 @@ crons.interval("sync vault events", { seconds: 30 }, internal.eventSync.syncVaul
 crons.interval("send vault transactions", { seconds: 30 }, internal.chainTransactions.send, {});
 crons.interval("follow vault transactions", { seconds: 30 }, internal.chainTransactions.follow, {});
 crons.interval("reconcile vault totals", { minutes: 10 }, internal.reconciliation.reconcile, {});
+// Checkpoints: one step of the current run a minute; a new run every CHECKPOINT_INTERVAL_BURN_BLOCKS.
+crons.interval("checkpoint the books", { minutes: 1 }, internal.checkpoints.run, {});
 
 // Prices and collateral health.
 crons.interval("refresh oracle prices", { minutes: 1 }, internal.oracle.refreshPrices, {});

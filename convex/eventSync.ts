@@ -37,6 +37,7 @@ import {
   type PlacedLog,
   type WalkStart,
 } from "./chain/contractLogs";
+import { isPoolError } from "./domain/errors";
 import { API_ROUTE_GONE, raiseAlert, raiseAlertOnce } from "./model/alerts";
 import { reverseVaultEvent } from "./model/sync/reversal";
 import { readSyncPosition, readSyncValue, SYNC_KEYS, writeSyncPosition, type SyncPosition } from "./model/sync/syncState";
@@ -464,6 +465,12 @@ const syncResult = v.object({
   catchingUp: v.boolean(),
   /** The API rate-limited the run for this long: it stopped there (its counts are not reported) and runs again after the wait (README, "Rate limits"). */
   rateLimitedForMs: v.optional(v.number()),
+  /**
+   * A checkpoint snapshot held vault events (EVENTS_HELD, README "Checkpoints"): the run
+   * stopped at the first page it could not apply, recorded no position past it, and the next
+   * cron run carries on from there.
+   */
+  heldForCheckpoint: v.optional(v.boolean()),
 });
 
 export const syncVaultEvents = internalAction({
@@ -519,17 +526,23 @@ export const syncVaultEvents = internalAction({
 
 /**
  * The sync, rate-limited: it stops where it is (overlapping and repeated runs are harmless, see
- * the top of this file) and runs again after the wait.
+ * the top of this file) and runs again after the wait. Held by a checkpoint snapshot
+ * (EVENTS_HELD), it stops where it is too, and the next cron run is the retry.
  */
 async function syncRateLimited(ctx: ActionCtx, run: () => Promise<Infer<typeof syncResult>>): Promise<Infer<typeof syncResult>> {
   try {
     return await run();
   } catch (error) {
+    const nothing = { applied: 0, duplicate: 0, unmatched: 0, recorded: 0, rejected: 0, reversed: 0, waitingForConfirmations: 0 };
+    if (isPoolError(error, "EVENTS_HELD")) {
+      // Every page before the held one is applied and its position recorded; the rest waits.
+      const { syncedThrough } = await ctx.runQuery(internal.eventSync.cursor, {});
+      return { syncedThrough: syncedThrough ?? 0n, ...nothing, catchingUp: false, heldForCheckpoint: true };
+    }
     const limited = rateLimitedOf(error);
     if (!limited) throw error;
     await rescheduleAfterRateLimit(ctx, internal.eventSync.syncVaultEvents, limited);
     const { syncedThrough } = await ctx.runQuery(internal.eventSync.cursor, {});
-    const nothing = { applied: 0, duplicate: 0, unmatched: 0, recorded: 0, rejected: 0, reversed: 0, waitingForConfirmations: 0 };
     return { syncedThrough: syncedThrough ?? 0n, ...nothing, catchingUp: false, rateLimitedForMs: limited.retryAfterMs };
   }
 }

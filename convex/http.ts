@@ -7,6 +7,7 @@ import { corsRouter } from "convex-helpers/server/cors";
 
 import { receiveVaultDelivery } from "./chainhooks";
 import { readAllowedOrigins } from "./config";
+import { getCheckpoint } from "./exit";
 import { jwks, openIdConfiguration, requestChallenge, verifyChallenge } from "./walletAuth";
 
 const http = httpRouter();
@@ -24,5 +25,6 @@ cors.route({ path: "/auth/verify", method: "POST", handler: verifyChallenge });
 http.route({ path: "/.well-known/jwks.json", method: "GET", handler: jwks });
 http.route({ path: "/.well-known/openid-configuration", method: "GET", handler: openIdConfiguration });
 http.route({ path: "/chainhooks/vault", method: "POST", handler: receiveVaultDelivery });
+http.route({ path: "/exit/checkpoint", method: "GET", handler: getCheckpoint });
 
 export default http;

@@ -22,6 +22,18 @@ export async function requireProviderPrincipal(ctx: WithAuth): Promise<string> {
 
 const withProvider = customCtx(async (ctx: WithAuth) => ({ provider: await requireProviderPrincipal(ctx) }));
 
+/** The signed-in provider, or null when nobody is signed in; a session that names no Stacks address is still refused. */
+export async function signedInProviderOrNull(ctx: WithAuth): Promise<string | null> {
+  if (!(await ctx.auth.getUserIdentity())) return null;
+  return await requireProviderPrincipal(ctx);
+}
+
+/** For views that answer null when signed out instead of refusing (e.g. `api.exit.getExitProof`). */
+export const optionalProviderQuery = customQuery(
+  query,
+  customCtx(async (ctx: WithAuth) => ({ provider: await signedInProviderOrNull(ctx) })),
+);
+
 export const providerQuery = customQuery(query, withProvider);
 export const providerMutation = customMutation(mutation, withProvider);
 export const providerAction = customAction(action, withProvider);

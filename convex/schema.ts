@@ -9,11 +9,14 @@ import { v } from "convex/values";
 import { BACKEND_VAULT_FUNCTIONS } from "./chain/vault";
 import {
   balanceChangeTypeValidator,
+  checkpointCallValidator,
+  checkpointRunStatusValidator,
   chainTransactionStatusValidator,
   healthStatusValidator,
   oracleAssetValidator,
   policyStatusValidator,
   policyTypeValidator,
+  proofStepValidator,
   reservationStatusValidator,
   tierValidator,
   tokenValidator,
@@ -287,7 +290,11 @@ export default defineSchema({
     keptThroughReorg: v.optional(v.boolean()),
   })
     .index("by_tx_and_index", ["txid", "eventIndex"])
-    .index("by_block_height", ["blockHeight"]),
+    .index("by_block_height", ["blockHeight"])
+    // The checkpoint job finds a checkpoint's `checkpoint-posted`, `checkpoint-leaves` and
+    // `checkpoint-vetoed` events by epoch, and the exit view the `shutdown` event, without
+    // reading the event history (README "Checkpoints").
+    .index("by_kind_and_epoch", ["event.kind", "event.epoch"]),
 
   /** Print events of the vault that could not be decoded: recorded once, alerted, skipped. */
   rejectedEvents: defineTable({
@@ -337,6 +344,11 @@ export default defineSchema({
     signedTxids: v.optional(v.array(v.string())),
     /** Set when it was found stuck with its replacement fee above MAX_FEE_USTX (operators were alerted once). */
     stuckAtFeeCapSince: v.optional(v.number()),
+    /**
+     * The arguments of a `post-checkpoint` or `publish-leaves` (README "Checkpoints"); such a
+     * call moves no token, so `token` is "STX" and `amount` 0 for it.
+     */
+    checkpointCall: v.optional(checkpointCallValidator),
     createdAt: v.number(),
     updatedAt: v.number(),
   })
@@ -364,6 +376,127 @@ export default defineSchema({
     .index("by_provider_status_and_nonce", ["provider", "status", "nonce"])
     .index("by_status_and_expiry", ["status", "expiresAtBlock"])
     .index("by_superseded_by", ["supersededBy"]),
+
+  /**
+   * The vault's per-depositor record, mirrored from synced `funds-deposited` /
+   * `funds-withdrawn` events (README "Checkpoints"): cumulative in and out per
+   * token, the last redeemed voucher nonce, and the flow `seq` at which the
+   * record appeared. Exactly what `get-provider-record` answers once the sync
+   * has caught up.
+   */
+  providerRecords: defineTable({
+    provider: v.string(),
+    nonce: v.int64(),
+    stxIn: v.int64(),
+    stxOut: v.int64(),
+    sbtcIn: v.int64(),
+    sbtcOut: v.int64(),
+    createdSeq: v.int64(),
+  }).index("by_provider", ["provider"]),
+
+  /**
+   * One row per deposit or withdrawal applied to `providerRecords`, keyed by
+   * the event's operation id: applying it again changes nothing, a reorg
+   * reversal undoes exactly it, and a record's (or the vault's) flows as of
+   * any applied `seq` can be read back from it.
+   */
+  providerRecordChanges: defineTable({
+    operationId: v.string(),
+    provider: v.string(),
+    token: tokenValidator,
+    direction: v.union(v.literal("in"), v.literal("out")),
+    amount: v.int64(),
+    seq: v.int64(),
+    /** A withdrawal's voucher nonce, and the record's nonce before it (restored on reversal). */
+    nonce: v.optional(v.int64()),
+    previousNonce: v.optional(v.int64()),
+  })
+    .index("by_operation", ["operationId"])
+    .index("by_seq", ["seq"])
+    .index("by_provider_and_seq", ["provider", "seq"]),
+
+  /** The vault's flow totals per token (`get-flows`), mirrored with the records; the `seq` is the newest change's. */
+  vaultFlowTotals: defineTable({
+    token: tokenValidator,
+    totalIn: v.int64(),
+    totalOut: v.int64(),
+  }).index("by_token", ["token"]),
+
+  /**
+   * A hold on applying vault events (at most one row): while a checkpoint
+   * snapshot copies the books page by page, the sync and the chainhook
+   * confirmer find it and stop, so nothing changes a balance between pages.
+   * A hold past `expiresAt` is void (a crashed snapshot cannot stop the sync for good).
+   */
+  eventHolds: defineTable({
+    holder: v.literal("checkpoint-snapshot"),
+    runId: v.id("checkpointRuns"),
+    expiresAt: v.number(),
+  }).index("by_holder", ["holder"]),
+
+  /** One checkpoint of the books, from its snapshot to its on-chain verification (README "Checkpoints"). */
+  checkpointRuns: defineTable({
+    status: checkpointRunStatusValidator,
+    /** The newest applied flow `seq` when the snapshot was taken, and the vault's flows then. */
+    asOfSeq: v.int64(),
+    flows: v.object({ stxIn: v.int64(), stxOut: v.int64(), sbtcIn: v.int64(), sbtcOut: v.int64() }),
+    /** Where the snapshot's walk over the records stands (a pagination cursor); leaves copied so far. */
+    snapshotCursor: v.optional(v.string()),
+    leafCount: v.int64(),
+    /** What the copied leaves add up to so far: checked against the flows and the books when the snapshot ends. */
+    leafSums: v.optional(
+      v.object({ stx: v.int64(), sbtc: v.int64(), stxIn: v.int64(), stxOut: v.int64(), sbtcIn: v.int64(), sbtcOut: v.int64() }),
+    ),
+    /** The Merkle-sum root over the leaves (0x-hex) and its sums, once built. */
+    root: v.optional(v.string()),
+    stxSum: v.optional(v.int64()),
+    sbtcSum: v.optional(v.int64()),
+    postTransactionId: v.optional(v.id("chainTransactions")),
+    /** The vault's epoch, from the synced `checkpoint-posted` event that carries this root. */
+    epoch: v.optional(v.int64()),
+    /** Leaves queued for `publish-leaves` so far (offsets below it have a publication). */
+    publishedThrough: v.optional(v.int64()),
+    startedAt: v.number(),
+    finishedAt: v.optional(v.number()),
+    error: v.optional(v.string()),
+    /** Its leaves and publications are deleted (an ended run no checkpoint can fall back to). */
+    pruned: v.boolean(),
+  })
+    // The newest run of a status (by creation time), which "by_status_and_pruned" cannot order by.
+    // eslint-disable-next-line @convex-dev/no-duplicate-indexes
+    .index("by_status", ["status"])
+    .index("by_status_and_pruned", ["status", "pruned"])
+    .index("by_epoch", ["epoch"]),
+
+  /**
+   * A checkpoint's leaves, in published order: ascending provider principal.
+   * `proof` is the leaf's Merkle-sum proof in the run's tree (siblings from
+   * the leaf up), written when the tree is built.
+   */
+  checkpointLeaves: defineTable({
+    runId: v.id("checkpointRuns"),
+    index: v.int64(),
+    provider: v.string(),
+    stx: v.int64(),
+    sbtc: v.int64(),
+    stxIn: v.int64(),
+    stxOut: v.int64(),
+    sbtcIn: v.int64(),
+    sbtcOut: v.int64(),
+    proof: v.optional(v.array(proofStepValidator)),
+  })
+    .index("by_run_and_index", ["runId", "index"])
+    .index("by_run_and_provider", ["runId", "provider"]),
+
+  /** Each `publish-leaves` transaction queued for a checkpoint: 100 leaves from `offset`. */
+  checkpointPublications: defineTable({
+    runId: v.id("checkpointRuns"),
+    offset: v.int64(),
+    count: v.int64(),
+    chainTransactionId: v.id("chainTransactions"),
+    /** Transactions queued for this batch: a failed one is queued again, up to a limit. */
+    attempts: v.number(),
+  }).index("by_run_and_offset", ["runId", "offset"]),
 
   /** Oracle observations (one per source) and their medians (`source: "median"`): USD with 8 decimals. */
   oraclePrices: defineTable({

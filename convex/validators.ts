@@ -18,6 +18,7 @@ import {
   TOKENS,
 } from "./domain/vocabulary";
 import { TRANSACTION_STATUSES } from "./domain/transactionStates";
+import { CHECKPOINT_RUN_STATUSES } from "./domain/checkpoints";
 
 export { TIERS, TOKENS };
 export type { BalanceChangeType, HealthStatus, Tier, Token } from "./domain/vocabulary";
@@ -184,3 +185,33 @@ const MONEY_EVENT_KINDS: ReadonlySet<string> = new Set<VaultEvent["kind"]>([
 export function isMoneyEvent(event: SyncedEvent): event is VaultEvent {
   return MONEY_EVENT_KINDS.has(event.kind);
 }
+
+// ---------------------------------------------------------------------------
+// Checkpoints (README "Checkpoints")
+
+export const checkpointRunStatusValidator = literals(...CHECKPOINT_RUN_STATUSES);
+
+/** One sibling of a Merkle-sum proof, as `verify-exit-proof` takes it: the hash as 0x-hex. */
+export const proofStepValidator = v.object({ hash: v.string(), stx: v.int64(), sbtc: v.int64(), isLeft: v.boolean() });
+
+/** The arguments of the two checkpoint calls the backend sends (chainTransactions.checkpointCall). */
+export const checkpointCallValidator = v.union(
+  v.object({
+    kind: v.literal("post"),
+    runId: v.id("checkpointRuns"),
+    root: v.string(),
+    stxSum: v.int64(),
+    sbtcSum: v.int64(),
+    asOfSeq: v.int64(),
+    flows: flowsValidator,
+    leafCount: v.int64(),
+  }),
+  v.object({
+    kind: v.literal("leaves"),
+    runId: v.id("checkpointRuns"),
+    epoch: v.int64(),
+    offset: v.int64(),
+    leaves: v.array(checkpointLeafValidator),
+  }),
+);
+export type CheckpointCall = Infer<typeof checkpointCallValidator>;

@@ -26,6 +26,7 @@ export const BENCHES: readonly BenchEntry[] = [
   { name: "convex-costs", alias: "convex", script: "bench/convex-costs.ts", section: "convex" },
   { name: "collateral-costs", alias: "collateral", script: "bench/collateral-costs.ts", section: "convex" },
   { name: "health-sweep", alias: "health", script: "bench/health-sweep.ts", section: "convex" },
+  { name: "checkpoint-costs", alias: "checkpoint", script: "bench/checkpoint-costs.ts", section: "convex" },
   { name: "sync", alias: "sync", script: "bench/sync.ts", section: "sync" },
   { name: "simulate", alias: "simulate", script: "bench/simulate.ts", section: "simulate" },
 ];

@@ -24,6 +24,7 @@ export const BENCH_NAMES = [
   "convex-costs",
   "collateral-costs",
   "health-sweep",
+  "checkpoint-costs",
   "sync",
   "simulate",
 ] as const;

@@ -1,5 +1,6 @@
 /**
- * Backend-signed vault calls: lock, release and settle, built and signed with
+ * Backend-signed vault calls: lock, release and settle (and the checkpoint
+ * calls, post-checkpoint and publish-leaves), built and signed with
  * @stacks/transactions using the backend key, which holds the vault's
  * operator role (the same key is also its voucher signer, for now), always in
  * deny mode.
@@ -28,7 +29,9 @@ import type { ChainConfig } from "../config";
 import type { HiroClient } from "./hiroClient";
 import { sendsExactly, tokenContractOf, VAULT_ARGS, VAULT_FUNCTIONS } from "./vault";
 
-type VaultCall = Pick<Doc<"chainTransactions">, "functionName" | "policyIds" | "token" | "amount" | "buyer">;
+type VaultCall = Pick<Doc<"chainTransactions">, "functionName" | "policyIds" | "token" | "amount" | "buyer"> & {
+  checkpointCall?: Doc<"chainTransactions">["checkpointCall"];
+};
 
 export function vaultCallArguments(config: ChainConfig, call: VaultCall): ClarityValue[] {
   const { policyIds, amount } = call;
@@ -42,9 +45,22 @@ export function vaultCallArguments(config: ChainConfig, call: VaultCall): Clarit
       if (!call.buyer || policyIds.length !== 1) throw new Error("a settlement names one policy and its buyer");
       return VAULT_ARGS.settlePolicy({ policyId: policyIds[0]!, buyer: call.buyer, amount, tokenContract });
     }
+    case VAULT_FUNCTIONS.postCheckpoint: {
+      if (call.checkpointCall?.kind !== "post") throw new Error("a post-checkpoint carries its checkpoint");
+      return VAULT_ARGS.postCheckpoint(call.checkpointCall);
+    }
+    case VAULT_FUNCTIONS.publishLeaves: {
+      if (call.checkpointCall?.kind !== "leaves") throw new Error("a publish-leaves carries its leaves");
+      return VAULT_ARGS.publishLeaves(call.checkpointCall);
+    }
   }
 }
 
+/**
+ * Deny mode with these post-conditions: a settlement allows exactly its
+ * payout; every other backend call (locks, releases, checkpoints, leaves)
+ * moves no token, so none at all may move.
+ */
 export function vaultCallPostConditions(config: ChainConfig, call: VaultCall): PostCondition[] {
   if (call.functionName !== VAULT_FUNCTIONS.settlePolicy) return [];
   return [sendsExactly(config.vaultContractId, tokenContractOf(call.token, config.sbtcContractId), call.amount)];

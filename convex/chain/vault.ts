@@ -11,6 +11,7 @@ import { Cl, Pc, type ClarityValue, type PostCondition } from "@stacks/transacti
 import type { z } from "zod";
 
 import { poolError } from "../domain/errors";
+import { exitLeafCV, exitProofCV, publishedLeafCV, type ExitLeaf, type ProofStep } from "../domain/merkleSum";
 import type { Token } from "../domain/vocabulary";
 import { clarity, clarityFromHex } from "./clarityValues";
 import type { HiroClient } from "./hiroClient";
@@ -82,11 +83,13 @@ export const USER_VAULT_FUNCTIONS = [
 ] as const;
 export type UserVaultFunction = (typeof USER_VAULT_FUNCTIONS)[number];
 
-/** The calls the backend signs itself, as the operator (README "Chain integration"). */
+/** The calls the backend signs itself, as the operator (README "Chain integration", "Checkpoints"). */
 export const BACKEND_VAULT_FUNCTIONS = [
   VAULT_FUNCTIONS.lockCollateralAggregate,
   VAULT_FUNCTIONS.releaseCollateralAggregate,
   VAULT_FUNCTIONS.settlePolicy,
+  VAULT_FUNCTIONS.postCheckpoint,
+  VAULT_FUNCTIONS.publishLeaves,
 ] as const;
 export type BackendVaultFunction = (typeof BACKEND_VAULT_FUNCTIONS)[number];
 
@@ -209,6 +212,37 @@ export const VAULT_ARGS = {
     Cl.uint(a.nonce),
     Cl.uint(a.expiresAt),
     Cl.bufferFromHex(a.signature),
+  ],
+  /** `root`: the Merkle-sum root, 0x-hex (domain/merkleSum.ts). */
+  postCheckpoint: (a: {
+    root: string;
+    stxSum: bigint;
+    sbtcSum: bigint;
+    asOfSeq: bigint;
+    flows: { stxIn: bigint; stxOut: bigint; sbtcIn: bigint; sbtcOut: bigint };
+    leafCount: bigint;
+  }): ClarityValue[] => [
+    Cl.bufferFromHex(a.root.replace(/^0x/, "")),
+    Cl.uint(a.stxSum),
+    Cl.uint(a.sbtcSum),
+    Cl.uint(a.asOfSeq),
+    Cl.tuple({
+      "stx-in": Cl.uint(a.flows.stxIn),
+      "stx-out": Cl.uint(a.flows.stxOut),
+      "sbtc-in": Cl.uint(a.flows.sbtcIn),
+      "sbtc-out": Cl.uint(a.flows.sbtcOut),
+    }),
+    Cl.uint(a.leafCount),
+  ],
+  publishLeaves: (a: { epoch: bigint; offset: bigint; leaves: readonly ExitLeaf[] }): ClarityValue[] => [
+    Cl.uint(a.epoch),
+    Cl.uint(a.offset),
+    Cl.list(a.leaves.map((leaf) => publishedLeafCV(leaf))),
+  ],
+  verifyExitProof: (a: { provider: string; leaf: ExitLeaf; proof: readonly ProofStep[] }): ClarityValue[] => [
+    Cl.principal(a.provider),
+    exitLeafCV(a.leaf),
+    exitProofCV(a.proof),
   ],
   getOutflow: ({ tokenContract }: { tokenContract: TokenContract }): ClarityValue[] => [optionalPrincipal(tokenContract)],
   getProviderRecord: ({ provider }: { provider: string }): ClarityValue[] => [Cl.principal(provider)],

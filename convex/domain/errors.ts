@@ -28,6 +28,12 @@ export const ERROR_CODES = [
   "SETTLEMENT_EXCEEDS_BACKING",
   "CONFIGURATION_MISSING",
   "CHAIN_UNAVAILABLE",
+  /**
+   * Vault events wait: a checkpoint snapshot holds them so that no balance
+   * changes between its pages (README "Checkpoints"). The sync and the
+   * chainhook confirmer stop and try again later; nothing was applied.
+   */
+  "EVENTS_HELD",
   "PRICE_UNAVAILABLE",
   "AUTH_CHALLENGE_INVALID",
   "AUTH_SIGNATURE_INVALID",

@@ -15,9 +15,10 @@
  *    model, its checks and the commands shared with the collateral properties
  *    are in tests/support/ (poolModel.ts, poolChecks.ts, poolCommands.ts).
  * 2. Deposits of two providers in different shards write disjoint documents,
- *    except the per-token pool mirror that every synced event writes (the
- *    event sync is one sequential writer), and neither writes a document the
- *    other reads; withdrawal reservations share nothing at all.
+ *    except the per-token pool mirror and flow totals that every synced
+ *    deposit writes (the event sync is one sequential writer), and neither
+ *    writes another document the other reads; withdrawal reservations share
+ *    nothing at all.
  */
 import { convexToJson, type Value } from "convex/values";
 import fc from "fast-check";
@@ -327,6 +328,12 @@ function logicalKeyOf(table: string, doc: Doc): string {
       return `vaultEvents:${String(doc.txid)}/${String(doc.eventIndex)}`;
     case "withdrawalReservations":
       return `withdrawalReservations:${String(doc.provider)}/${String(doc.nonce)}`;
+    case "providerRecords":
+      return `providerRecords:${String(doc.provider)}`;
+    case "providerRecordChanges":
+      return `providerRecordChanges:${String(doc.operationId)}`;
+    case "vaultFlowTotals":
+      return `vaultFlowTotals:${String(doc.token)}`;
     default:
       return `${table}:${doc._id}`;
   }
@@ -543,20 +550,24 @@ describe("contention between providers", () => {
           `providerBalances:${principal}/STX`,
           `tierTotalShards:Conservative/STX/${shardOf(principal)}`,
           "poolMetrics:STX",
+          // The vault's record of the depositor and its flow totals, mirrored (README "Checkpoints").
+          `providerRecords:${principal}`,
+          `providerRecordChanges:${operationIdOf(event)}`,
+          "vaultFlowTotals:STX",
           ...(isNew ? [`providers:${principal}`] : []),
         ].sort();
       expect([...writesA.keys()].sort()).toEqual(expectedFor(first, eventA));
       expect([...writesB.keys()].sort()).toEqual(expectedFor(second, eventB));
 
-      // The only document both write is poolMetrics(STX): the vault's own totals
-      // as the latest synced event reports them. It is written by every synced
-      // event of the token, deposits included, by design: the event sync applies
-      // confirmed events one at a time in chain order from one cron-driven
-      // writer (README "Chain integration"), so two deposits are never applied by concurrent
-      // mutations and this document never makes a user wait. User-facing
-      // mutations (commitments, withdrawal requests) never write it (next test).
+      // The only documents both write are poolMetrics(STX) and vaultFlowTotals(STX):
+      // the vault's own totals and flows as the synced events report them. They are
+      // written by every synced deposit or withdrawal of the token, by design: the
+      // event sync applies confirmed events one at a time in chain order from one
+      // cron-driven writer (README "Chain integration"), so two deposits are never
+      // applied by concurrent mutations and these documents never make a user wait.
+      // User-facing mutations (commitments, withdrawal requests) never write them (next test).
       const shared = [...writesA.keys()].filter((k) => writesB.has(k));
-      expect(shared).toEqual(["poolMetrics:STX"]);
+      expect(shared.sort()).toEqual(["poolMetrics:STX", "vaultFlowTotals:STX"]);
 
       // Read/write conflicts, which is what Convex's optimistic concurrency
       // actually checks: does one deposit write a document, or into an index
@@ -564,8 +575,8 @@ describe("contention between providers", () => {
       // function the mutation runs, from the same starting state.
       const readsA = await readsOf((ctx) => applyVaultEvent(ctx, eventA));
       const readsB = await readsOf((ctx) => applyVaultEvent(ctx, eventB));
-      expect(conflicts(writesA, readsB)).toEqual(["poolMetrics:STX"]);
-      expect(conflicts(writesB, readsA)).toEqual(["poolMetrics:STX"]);
+      expect(conflicts(writesA, readsB)).toEqual(["poolMetrics:STX", "vaultFlowTotals:STX"]);
+      expect(conflicts(writesB, readsA)).toEqual(["poolMetrics:STX", "vaultFlowTotals:STX"]);
     },
   );
 
@@ -610,6 +621,6 @@ describe("contention between providers", () => {
     const eventC = depositOf(sameShard, "0xdepositC");
     const writesA = await writesOf((t) => t.mutation(internal.vaultEvents.apply, { event: eventA }));
     const readsC = await readsOf((ctx) => applyVaultEvent(ctx, eventC));
-    expect(conflicts(writesA, readsC)).toEqual(["poolMetrics:STX", `tierTotalShards:Conservative/STX/${shardOf(A)}`]);
+    expect(conflicts(writesA, readsC)).toEqual(["poolMetrics:STX", `tierTotalShards:Conservative/STX/${shardOf(A)}`, "vaultFlowTotals:STX"]);
   });
 });

@@ -45,7 +45,13 @@ describe("names", () => {
     expect(VAULT_FUNCTIONS.withdrawFunds).toBe("withdraw-funds");
     expect(VAULT_FUNCTIONS.getOutflow).toBe("get-outflow");
     expect(USER_VAULT_FUNCTIONS).toEqual(["deposit-funds", "pay-premium", "withdraw-funds"]);
-    expect(BACKEND_VAULT_FUNCTIONS).toEqual(["lock-collateral-aggregate", "release-collateral-aggregate", "settle-policy"]);
+    expect(BACKEND_VAULT_FUNCTIONS).toEqual([
+      "lock-collateral-aggregate",
+      "release-collateral-aggregate",
+      "settle-policy",
+      "post-checkpoint",
+      "publish-leaves",
+    ]);
   });
 
   it("maps STX to no token contract and sBTC to the configured one", () => {

@@ -1,6 +1,8 @@
 /**
  * What a provider may withdraw: at most their available balance (total −
- * locked − reserved) and, when they back active policies, at most what keeps
+ * locked − reserved), at most what the voucher rule leaves them (their exit
+ * formula less their active vouchers: model/checkpoints/exitView.ts, README
+ * "Checkpoints") and, when they back active policies, at most what keeps
  * them at or above their tier's withdrawal ratio plus its buffer at current
  * oracle prices (model/health.ts). Without a fresh price, a provider with
  * active backing cannot withdraw at all: a stale price must never let
@@ -14,8 +16,9 @@ import { poolError } from "../../domain/errors";
 import { hasExposure, maxWithdrawableByHealth } from "../../domain/health";
 import { currentPrices, type PriceFreshness } from "./priceReadings";
 import { getTierConfig } from "../policies/tierConfigs";
+import { exitVoucherRoom } from "../checkpoints/exitView";
 
-export type WithdrawalLimit = { maxWithdrawable: bigint; reason: "available-balance" | "collateral-health" };
+export type WithdrawalLimit = { maxWithdrawable: bigint; reason: "available-balance" | "exit-formula" | "collateral-health" };
 
 async function balanceIn(ctx: Reader, provider: string, token: Token): Promise<Balance> {
   const doc = await ctx.db
@@ -33,8 +36,15 @@ export async function withdrawalLimit(
 ): Promise<WithdrawalLimit> {
   const stx = await balanceIn(ctx, provider.principal, "STX");
   const sbtc = await balanceIn(ctx, provider.principal, "sBTC");
-  const available = availableOf(token === "STX" ? stx : sbtc);
-  if (!hasExposure(provider)) return { maxWithdrawable: available, reason: "available-balance" };
+  const balance = token === "STX" ? stx : sbtc;
+  const available = availableOf(balance);
+  // The voucher rule: never below zero on the exit formula, whatever the books credit.
+  const exitRoom = await exitVoucherRoom(ctx, provider.principal, token, balance.reserved);
+  const byBalance: WithdrawalLimit =
+    exitRoom < available
+      ? { maxWithdrawable: exitRoom > 0n ? exitRoom : 0n, reason: "exit-formula" }
+      : { maxWithdrawable: available, reason: "available-balance" };
+  if (!hasExposure(provider)) return byBalance;
 
   const prices = await currentPrices(ctx, freshness);
   if (!prices.available) {
@@ -44,7 +54,7 @@ export async function withdrawalLimit(
   // Money already promised to a voucher is no longer collateral.
   const holdings = { ustx: stx.total - stx.reserved, sats: sbtc.total - sbtc.reserved };
   const byHealth = maxWithdrawableByHealth(token, holdings, provider, { btcUsd: prices.btcUsd, stxUsd: prices.stxUsd }, config);
-  if (byHealth === null || byHealth >= available) return { maxWithdrawable: available, reason: "available-balance" };
+  if (byHealth === null || byHealth >= byBalance.maxWithdrawable) return byBalance;
   return { maxWithdrawable: byHealth, reason: "collateral-health" };
 }
 
@@ -58,7 +68,13 @@ export async function assertWithdrawalAllowed(
 ): Promise<void> {
   const limit = await withdrawalLimit(ctx, provider, token, freshness);
   if (amount > limit.maxWithdrawable) {
-    const why = limit.reason === "collateral-health" ? " while keeping the tier's withdrawal ratio" : "";
+    const why =
+      limit.reason === "collateral-health"
+        ? " while keeping the tier's withdrawal ratio"
+        : limit.reason === "exit-formula"
+          ? " under the exit formula (the last checkpoint's leaf + deposits since − withdrawals since − active vouchers): " +
+            "yield credited after the last checkpoint becomes withdrawable once the next checkpoint includes it"
+          : "";
     throw poolError(
       "INSUFFICIENT_AVAILABLE_BALANCE",
       `cannot withdraw ${amount} ${token}: at most ${limit.maxWithdrawable} can be withdrawn now${why}`,

@@ -21,6 +21,8 @@ import { reversePremiumOffLedger } from "../policies/premiums";
 import { reopenReservations } from "../ledger/reservations";
 import { reopenAfterReorg } from "../operations/chainTransactions";
 import { operationIdOf } from "./vaultEvents";
+import { assertEventsNotHeld } from "../checkpoints/eventHold";
+import { reverseRecordChange } from "../checkpoints/providerRecords";
 
 /** Most ledger rows one event can have caused (a premium split over the largest backing group, plus slack). */
 const MAX_ROWS_PER_EVENT = 200;
@@ -72,6 +74,8 @@ export async function reverseVaultEvent(
   ctx: Writer,
   key: { txid: string; eventIndex: number },
 ): Promise<"reversed" | "not-applied"> {
+  // A checkpoint snapshot in progress: EVENTS_HELD, nothing reversed (model/checkpoints/eventHold.ts).
+  await assertEventsNotHeld(ctx);
   const record = await ctx.db
     .query("vaultEvents")
     .withIndex("by_tx_and_index", (q) => q.eq("txid", key.txid).eq("eventIndex", key.eventIndex))
@@ -122,6 +126,7 @@ export async function reverseVaultEvent(
   if (event.kind === "funds-withdrawn") {
     await reopenReservations(ctx, { operationId: prefix, provider: event.provider, nonce: event.nonce });
   }
+  if (event.kind === "funds-deposited" || event.kind === "funds-withdrawn") await reverseRecordChange(ctx, prefix);
   await ctx.db.patch("vaultEvents", record._id, { status: "reversed" });
 
   const needsReview = failures.length > 0;

@@ -15,6 +15,8 @@ import { distributePremium, type PremiumOffLedger } from "../policies/premiums";
 import { DEFAULT_TIER, ensureProvider, findProvider } from "../ledger/providers";
 import { applyWithdrawal } from "../ledger/reservations";
 import { confirmVaultOperations } from "../operations/vaultOperations";
+import { assertEventsNotHeld } from "../checkpoints/eventHold";
+import { recordDeposit, recordWithdrawal } from "../checkpoints/providerRecords";
 
 /**
  * "unmatched": the event is genuine and recorded, and the pool mirror follows
@@ -61,6 +63,8 @@ async function applyProviderEffects(ctx: Writer, event: VaultEvent): Promise<Pre
   const operationId = operationIdOf(event);
   switch (event.kind) {
     case "funds-deposited": {
+      // The vault's record moved whatever the books make of it (written first, so it stays if they refuse).
+      await recordDeposit(ctx, event, operationId);
       // A first deposit creates the provider in the default tier; an existing
       // provider keeps the tier they chose.
       if (!(await findProvider(ctx, event.depositor))) await ensureProvider(ctx, event.depositor, DEFAULT_TIER);
@@ -74,6 +78,7 @@ async function applyProviderEffects(ctx: Writer, event: VaultEvent): Promise<Pre
       return;
     }
     case "funds-withdrawn":
+      await recordWithdrawal(ctx, event, operationId);
       await applyWithdrawal(ctx, {
         operationId,
         provider: event.provider,
@@ -114,6 +119,8 @@ function sameSettlement(kept: SyncedEvent, event: SyncedEvent): boolean {
 
 /** Applies one event and mirrors the vault's totals a money event reports. */
 export async function applyVaultEvent(ctx: Writer, event: SyncedEvent): Promise<ApplyOutcome> {
+  // A checkpoint snapshot in progress: EVENTS_HELD, nothing applied (model/checkpoints/eventHold.ts).
+  await assertEventsNotHeld(ctx);
   const outcome = await recordAndApply(ctx, event);
   if (outcome !== "duplicate" && isMoneyEvent(event)) await syncPoolBalances(ctx, event);
   return outcome;
@@ -128,6 +135,7 @@ export type ApplyCounts = Record<ApplyOutcome, number>;
  * mirrors in between would be overwritten within the same transaction.
  */
 export async function applyVaultEvents(ctx: Writer, events: readonly SyncedEvent[]): Promise<ApplyCounts> {
+  await assertEventsNotHeld(ctx);
   const counts: ApplyCounts = { applied: 0, duplicate: 0, unmatched: 0, recorded: 0 };
   const newestPerToken = new Map<VaultEvent["token"], VaultEvent>();
   for (const event of events) {

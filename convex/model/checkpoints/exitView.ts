@@ -1,0 +1,141 @@
+/**
+ * A provider's exit as the vault would measure it (README "Checkpoints"):
+ * their leaf and proof in the current checkpoint, what `claim-exit` would owe
+ * and pay per token, and the voucher rule that keeps every provider at or
+ * above zero on that formula.
+ */
+import type { Doc } from "../../_generated/dataModel";
+import type { Reader } from "../database";
+import {
+  exitBalance,
+  exitBasis,
+  exitPayout,
+  owedOnExit,
+  voucherRoom,
+  type ExitBasis,
+  type ExitTerms,
+} from "../../domain/checkpoints";
+import { TOKENS, type Token } from "../../validators";
+import { findProviderRecord, recordFlowsOf } from "./providerRecords";
+import { currentPostedRun, runsInForce, type CheckpointRun } from "./runs";
+import type { StoredProofStep } from "./publishing";
+
+export async function leafOf(ctx: Reader, run: CheckpointRun, provider: string): Promise<Doc<"checkpointLeaves"> | null> {
+  return await ctx.db
+    .query("checkpointLeaves")
+    .withIndex("by_run_and_provider", (q) => q.eq("runId", run._id).eq("provider", provider))
+    .unique();
+}
+
+/** The exit formula for `provider` in `token` under `run` (null: no checkpoint), before the vault's floor at 0. */
+async function exitBalanceUnder(
+  ctx: Reader,
+  token: Token,
+  record: Doc<"providerRecords"> | null,
+  run: CheckpointRun | null,
+): Promise<bigint> {
+  const leaf = run && record ? await leafOf(ctx, run, record.provider) : null;
+  const basis = exitBasis(record, leaf !== null, run);
+  return exitBalance(token, basis, recordFlowsOf(record), leaf);
+}
+
+/**
+ * How much more `provider` may be promised in `token` by a voucher under the
+ * voucher rule: their exit formula less what their active vouchers hold
+ * (`reserved`), under every checkpoint that is current or may become so
+ * any moment (runs.ts `runsInForce`): the least of them. With no checkpoint,
+ * the formula is the record's in − out.
+ */
+export async function exitVoucherRoom(ctx: Reader, provider: string, token: Token, reserved: bigint): Promise<bigint> {
+  const record = await findProviderRecord(ctx, provider);
+  let room: bigint | null = null;
+  for (const run of await runsInForce(ctx)) {
+    const candidate = voucherRoom(await exitBalanceUnder(ctx, token, record, run), reserved);
+    if (room === null || candidate < room) room = candidate;
+  }
+  return room ?? 0n;
+}
+
+/** The vault's exit terms, from the synced `shutdown` event; null while it runs. */
+export async function exitTermsOf(ctx: Reader): Promise<Record<Token, ExitTerms> | null> {
+  const rows = await ctx.db
+    .query("vaultEvents")
+    .withIndex("by_kind_and_epoch", (q) => q.eq("event.kind", "shutdown"))
+    .take(10);
+  const shutdown = rows.find((row) => row.status === "recorded")?.event;
+  if (!shutdown || shutdown.kind !== "shutdown") return null;
+  return {
+    STX: { assets: shutdown.stxAssets, liabilities: shutdown.stxLiabilities },
+    sBTC: { assets: shutdown.sbtcAssets, liabilities: shutdown.sbtcLiabilities },
+  };
+}
+
+/** Runs whose proofs are offered: every leaf is on chain, so anyone can check the proof against the events. */
+const PROVABLE: readonly CheckpointRun["status"][] = ["published", "verified"];
+
+export type ExitView = {
+  provider: string;
+  checkpoint: {
+    epoch: bigint;
+    root: string;
+    stxSum: bigint;
+    sbtcSum: bigint;
+    asOfSeq: bigint;
+    leafCount: bigint;
+    status: CheckpointRun["status"];
+  } | null;
+  basis: ExitBasis;
+  leaf: { index: bigint; stx: bigint; sbtc: bigint; stxIn: bigint; stxOut: bigint; sbtcIn: bigint; sbtcOut: bigint } | null;
+  proof: StoredProofStep[] | null;
+  shutDown: boolean;
+  claims: { token: Token; owed: bigint; pays: bigint }[];
+};
+
+/**
+ * The provider's exit today: under the vault's current checkpoint as the
+ * backend knows it, their leaf (when they have one) and its proof (once the
+ * checkpoint is fully published or verified), and per token what `claim-exit`
+ * would owe and pay — all of it, or the pro-rata share of the shutdown's terms
+ * when the vault is shut down short.
+ */
+export async function exitViewOf(ctx: Reader, provider: string): Promise<ExitView> {
+  const run = await currentPostedRun(ctx);
+  const record = await findProviderRecord(ctx, provider);
+  const leafRow = run && record ? await leafOf(ctx, run, provider) : null;
+  const basis = exitBasis(record, leafRow !== null, run);
+  const terms = await exitTermsOf(ctx);
+  const claims = TOKENS.map((token) => {
+    const owed = owedOnExit(token, basis, recordFlowsOf(record), leafRow);
+    return { token, owed, pays: exitPayout(owed, terms?.[token] ?? null) };
+  });
+  return {
+    provider,
+    checkpoint:
+      run && run.epoch !== undefined && run.root !== undefined
+        ? {
+            epoch: run.epoch,
+            root: run.root,
+            stxSum: run.stxSum ?? 0n,
+            sbtcSum: run.sbtcSum ?? 0n,
+            asOfSeq: run.asOfSeq,
+            leafCount: run.leafCount,
+            status: run.status,
+          }
+        : null,
+    basis,
+    leaf: leafRow
+      ? {
+          index: leafRow.index,
+          stx: leafRow.stx,
+          sbtc: leafRow.sbtc,
+          stxIn: leafRow.stxIn,
+          stxOut: leafRow.stxOut,
+          sbtcIn: leafRow.sbtcIn,
+          sbtcOut: leafRow.sbtcOut,
+        }
+      : null,
+    proof: leafRow && run && PROVABLE.includes(run.status) ? (leafRow.proof ?? null) : null,
+    shutDown: terms !== null,
+    claims,
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Checkpoint runs: finding them and moving them along (the statuses are in
+ * domain/checkpoints.ts). Every step of the checkpoint job is a mutation that
+ * first checks the run is where the step expects it, so an overlapping run of
+ * the job (a cron tick while the last one still works) changes nothing.
+ */
+import type { Doc, Id } from "../../_generated/dataModel";
+import type { Reader, Writer } from "../database";
+import {
+  ACTIVE_STATUSES,
+  LEAVES_COMPLETE_STATUSES,
+  POSTED_STATUSES,
+  type CheckpointRunStatus,
+} from "../../domain/checkpoints";
+import { raiseAlert } from "../alerts";
+import { releaseHold } from "./eventHold";
+
+export type CheckpointRun = Doc<"checkpointRuns">;
+
+/** A checkpoint step that failed for good: the run is over and an operator hears why. */
+export const CHECKPOINT_FAILED = "checkpoint-failed";
+
+export async function getRun(ctx: Reader, runId: Id<"checkpointRuns">): Promise<CheckpointRun | null> {
+  return await ctx.db.get("checkpointRuns", runId);
+}
+
+/** The newest run in any of `statuses` (one index read per status). */
+export async function latestRunIn(ctx: Reader, statuses: readonly CheckpointRunStatus[]): Promise<CheckpointRun | null> {
+  let latest: CheckpointRun | null = null;
+  for (const status of statuses) {
+    const run = await ctx.db
+      .query("checkpointRuns")
+      .withIndex("by_status", (q) => q.eq("status", status))
+      .order("desc")
+      .first();
+    if (run && (latest === null || run._creationTime > latest._creationTime)) latest = run;
+  }
+  return latest;
+}
+
+/** The run being worked on, if any: the job keeps at most one. */
+export async function activeRun(ctx: Reader): Promise<CheckpointRun | null> {
+  return await latestRunIn(ctx, ACTIVE_STATUSES);
+}
+
+/**
+ * The vault's current checkpoint as the backend knows it: the newest run the
+ * vault accepted (its `checkpoint-posted` event is synced) that was not
+ * vetoed. A veto makes the one before current again, which is then this.
+ */
+export async function currentPostedRun(ctx: Reader): Promise<CheckpointRun | null> {
+  return await latestRunIn(ctx, POSTED_STATUSES);
+}
+
+/**
+ * The checkpoints a provider's exit may be measured against now or very soon:
+ * the current one (null: none yet, the exit is the record's in − out), and a
+ * newer run whose leaves are complete and whose post may land any moment. The
+ * voucher rule must hold under each.
+ */
+export async function runsInForce(ctx: Reader): Promise<(CheckpointRun | null)[]> {
+  const newest = await latestRunIn(ctx, LEAVES_COMPLETE_STATUSES);
+  const current = await currentPostedRun(ctx);
+  return newest && newest._id !== current?._id ? [current, newest] : [current];
+}
+
+/**
+ * Moves `run` to `to` when it is in one of `from`; false (nothing written) when
+ * it is not: another run of the job got there first.
+ */
+export async function moveRun(
+  ctx: Writer,
+  runId: Id<"checkpointRuns">,
+  from: readonly CheckpointRunStatus[],
+  to: CheckpointRunStatus,
+  patch: Partial<Omit<CheckpointRun, "_id" | "_creationTime" | "status">> = {},
+): Promise<boolean> {
+  const run = await getRun(ctx, runId);
+  if (!run || !from.includes(run.status)) return false;
+  const ends = to === "verified" || to === "mismatch" || to === "vetoed" || to === "failed";
+  await ctx.db.patch("checkpointRuns", runId, { ...patch, status: to, ...(ends ? { finishedAt: Date.now() } : {}) });
+  return true;
+}
+
+/** Ends an active run as failed, lets events go if it held them, and tells an operator why. */
+export async function failRun(ctx: Writer, runId: Id<"checkpointRuns">, reason: string): Promise<boolean> {
+  if (!(await moveRun(ctx, runId, ACTIVE_STATUSES, "failed", { error: reason }))) return false;
+  await releaseHold(ctx, runId);
+  await raiseAlert(ctx, CHECKPOINT_FAILED, `checkpoint run ${runId} failed: ${reason}`, { runId });
+  return true;
+}
