@@ -221,13 +221,14 @@ type Bench = { server: LocalHiroServer; t: ReturnType<typeof newBackend>; config
 
 /** The local server with the vault deployed, and the backend configured through the environment as a deployment is. */
 async function setUp(): Promise<Bench> {
-  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendKey: BACKEND_KEY } });
+  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, operatorKey: BACKEND_KEY, signerKey: BACKEND_KEY } });
   Object.assign(process.env, {
     STACKS_NETWORK: "testnet",
     STACKS_API_URL: server.url,
     VAULT_CONTRACT_ID: `${DEPLOYER}.liquidity-pool`,
     SBTC_CONTRACT_ID: `${DEPLOYER}.sbtc-token`,
-    BACKEND_PRIVATE_KEY: BACKEND_KEY,
+    OPERATOR_PRIVATE_KEY: BACKEND_KEY,
+    SIGNER_PRIVATE_KEY: BACKEND_KEY,
     SYNC_CONFIRMATIONS: "1",
   });
   const config = readChainConfig(process.env);
@@ -564,7 +565,7 @@ async function measureCatchUp(server: LocalHiroServer, t: ReturnType<typeof catc
 /** Each backlog size in turn, on a fresh chain and backend, from the position a first sync recorded. */
 async function runCatchUps(sizes: readonly number[]): Promise<CatchUp[]> {
   if (sizes.length === 0) return [];
-  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendKey: BACKEND_KEY } });
+  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, operatorKey: BACKEND_KEY, signerKey: BACKEND_KEY } });
   process.env.STACKS_API_URL = server.url;
   const config = readChainConfig(process.env);
   const t = catchUpBackend();

@@ -1,8 +1,12 @@
 /**
  * Sending and following backend-signed vault transactions (lock, release,
- * settle), signed with the backend key as the vault's operator.
+ * settle, checkpoints), signed with OPERATOR_PRIVATE_KEY as the vault's
+ * operator.
  *
- * `send` (cron) signs pending transactions with nonces from the one
+ * `send` (cron) first asks the vault what may go (chain/sendGate.ts: nothing
+ * after a shutdown or while the operator key does not hold the role, no lock
+ * while paused, settlements paced by the outflow window), then signs those
+ * pending transactions with nonces from the one
  * allocator, a fee from the node's estimate within MAX_FEE_USTX (or, when
  * the node has no estimate, its transfer rate × the length), and
  * broadcasts them; a nonce rejection resyncs the counter from the API.
@@ -36,15 +40,20 @@ import { internalAction, internalMutation, internalQuery } from "./functions";
 import { backendAddress, feeForCall, signVaultCall } from "./chain/backendTransactions";
 import { hiroClientFor, rateLimitedOf, type HiroClient } from "./chain/hiroClient";
 import { alertingRouteGone } from "./eventSync";
-import { readVault, VAULT_FUNCTIONS } from "./chain/vault";
-import { readBackendPrivateKey, readChainConfig } from "./config";
+import { describeOutflowWait, planSend, readOutflowWindow, readVaultGate, settlementTokens, stopOf } from "./chain/sendGate";
+import type { OutflowWindow } from "./domain/outflow";
+import { TOKENS, type Token } from "./domain/vocabulary";
+import { readChainConfig, readHotKey } from "./config";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import * as chainTransactions from "./model/operations/chainTransactions";
+import { VAULT_SHUT_DOWN } from "./model/sync/governance";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import schema from "./schema";
-import { chainTransactionStatusValidator } from "./validators";
+import { chainTransactionStatusValidator, tokenValidator } from "./validators";
 
 const SEND_BATCH = 10;
+/** Pending rows looked at per run: more than are sent, so held settlements or locks do not starve the rest. */
+const PENDING_READ = 50;
 const FOLLOW_BATCH = 25;
 /** The least fee the backend offers, in micro-STX, whatever the estimate. */
 const MIN_FEE = 1_000n;
@@ -215,7 +224,7 @@ async function signAndBroadcast(
   feeFloor: bigint,
 ): Promise<{ accepted: true; txid: string; fee: bigint } | { accepted: false; reason: string; message: string }> {
   const config = readChainConfig();
-  const privateKey = readBackendPrivateKey();
+  const privateKey = readHotKey("operator");
   // Price the transaction itself (the node's estimate, or the fallback when it has none), then
   // sign it again with the chosen fee.
   const draft = await signVaultCall(config, tx, { nonce, fee: 0n, privateKey });
@@ -243,20 +252,50 @@ async function untilRateLimited<C extends object>(counts: C, work: () => Promise
 }
 
 const VAULT_PAUSED = "vault-paused";
+/** The operator key does not hold the vault's operator role (subject "vault"): nothing is sent. */
+const OPERATOR_NOT_AUTHORIZED = "operator-not-authorized";
+/** Settlements of a token wait for the vault's outflow window (subject: the token). */
+const OUTFLOW_LIMIT_REACHED = "outflow-limit-reached";
 
-async function vaultIsPaused(client: HiroClient, vaultContractId: string): Promise<boolean> {
-  return await readVault(client, vaultContractId, VAULT_FUNCTIONS.isPaused);
-}
-
-/** While the vault is paused, operators hear once that backend transactions are held. */
-export const noteVaultPaused = internalMutation({
-  args: { paused: v.boolean(), held: v.number() },
+/**
+ * What the send gate held this run, told to operators once per condition and
+ * resolved when it ends (chain/sendGate.ts).
+ */
+export const noteSendGate = internalMutation({
+  args: {
+    stop: v.union(literals("shut-down", "operator-not-authorized"), v.null()),
+    operator: v.union(v.string(), v.null()),
+    pending: v.number(),
+    heldByPause: v.number(),
+    outflowWaits: v.array(v.object({ token: tokenValidator, message: v.string() })),
+  },
   returns: v.null(),
-  handler: async (ctx, { paused, held }) => {
-    if (paused) {
-      await raiseAlertOnce(ctx, VAULT_PAUSED, "vault", `the vault is paused: ${held} backend transaction(s) held until it is unpaused`);
+  handler: async (ctx, { stop, operator, pending, heldByPause, outflowWaits }) => {
+    if (stop === "shut-down") {
+      await raiseAlertOnce(ctx, VAULT_SHUT_DOWN, "vault", `the vault is shut down: ${pending} backend transaction(s) will never be sent`);
+      return null;
+    }
+    if (stop === "operator-not-authorized") {
+      const holder = operator === null ? "nobody (the hot keys were revoked)" : operator;
+      await raiseAlertOnce(
+        ctx,
+        OPERATOR_NOT_AUTHORIZED,
+        "vault",
+        `the vault's operator role is held by ${holder}, not by OPERATOR_PRIVATE_KEY: ${pending} backend transaction(s) held until it is`,
+      );
+      return null;
+    }
+    await resolveAlerts(ctx, OPERATOR_NOT_AUTHORIZED, "vault");
+    if (heldByPause > 0) {
+      await raiseAlertOnce(ctx, VAULT_PAUSED, "vault", `the vault is paused: ${heldByPause} lock(s) held until it is unpaused`);
     } else {
       await resolveAlerts(ctx, VAULT_PAUSED, "vault");
+    }
+    const waiting = new Map(outflowWaits.map((w) => [w.token, w.message]));
+    for (const token of TOKENS) {
+      const message = waiting.get(token);
+      if (message === undefined) await resolveAlerts(ctx, OUTFLOW_LIMIT_REACHED, token);
+      else await raiseAlertOnce(ctx, OUTFLOW_LIMIT_REACHED, token, message);
     }
     return null;
   },
@@ -277,13 +316,29 @@ export const send = internalAction({
 async function sendPending(ctx: ActionCtx, counts: { broadcast: number; rejected: number }) {
   const config = readChainConfig();
   const client = hiroClientFor(config);
-  const pending = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "pending", limit: SEND_BATCH });
+  const queue = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "pending", limit: PENDING_READ });
+  if (queue.length === 0) {
+    // Nothing waits: whatever the gate held before is over (a settlement given up, say).
+    await ctx.runMutation(internal.chainTransactions.noteSendGate, { stop: null, operator: null, pending: 0, heldByPause: 0, outflowWaits: [] });
+    return counts;
+  }
+  // The vault decides what may go (chain/sendGate.ts): nothing after a shutdown or while the
+  // operator key does not hold the role; no lock while paused; settlements within the window.
+  const sender = backendAddress(config, readHotKey("operator"));
+  const gate = await readVaultGate(client, config.vaultContractId);
+  const stop = stopOf(gate, sender);
+  const windows = new Map<Token, OutflowWindow>();
+  if (stop === null) for (const token of settlementTokens(queue)) windows.set(token, await readOutflowWindow(client, config, token));
+  const plan = planSend(queue, gate, windows);
+  await ctx.runMutation(internal.chainTransactions.noteSendGate, {
+    stop,
+    operator: gate.operator,
+    pending: queue.length,
+    heldByPause: plan.heldByPause,
+    outflowWaits: plan.outflowWaits.map((wait) => ({ token: wait.token, message: describeOutflowWait(wait) })),
+  });
+  const pending = stop === null ? plan.send.slice(0, SEND_BATCH) : [];
   if (pending.length === 0) return counts;
-  // A paused vault refuses every backend call: hold them (and their fees) until it is unpaused.
-  const paused = await vaultIsPaused(client, config.vaultContractId);
-  await ctx.runMutation(internal.chainTransactions.noteVaultPaused, { paused, held: pending.length });
-  if (paused) return counts;
-  const sender = backendAddress(config, readBackendPrivateKey());
   const [tip, chainNext] = await Promise.all([client.getTipHeight(), client.getNextNonce(sender)]);
   const counter = await ctx.runQuery(internal.chainTransactions.nextNonce, {});
   const inFlight = await ctx.runQuery(internal.chainTransactions.listByStatus, { status: "broadcast", limit: 100 });

@@ -152,16 +152,26 @@ export function readChainConfig(environment: Environment = deploymentEnvironment
   };
 }
 
+/** The backend's two hot keys: each holds one of the vault's hot roles. */
+export const HOT_KEY_VARIABLES = {
+  /** Sends lock, release, settle, checkpoints and leaves: the vault's operator. */
+  operator: "OPERATOR_PRIVATE_KEY",
+  /** Signs withdrawal vouchers and sends nothing: the vault's signer. */
+  signer: "SIGNER_PRIVATE_KEY",
+} as const;
+export type HotKeyRole = keyof typeof HOT_KEY_VARIABLES;
+
 /**
- * The backend's key, which holds both of the vault's hot roles for now: the
- * operator (it sends lock, release and settle) and the signer (it signs
- * withdrawal vouchers). Read at the moment of signing and handed straight to
- * the signing function: never logged, returned or stored.
+ * One of the backend's hot keys (README "Key custody"), read at the moment of
+ * signing and handed straight to the signing function: never logged,
+ * returned or stored. Two keys, so that a thief of either can do only what
+ * its role allows, bounded by the vault's outflow window.
  */
-export function readBackendPrivateKey(environment: Environment = deploymentEnvironment): string {
-  const key = environment.BACKEND_PRIVATE_KEY;
+export function readHotKey(role: HotKeyRole, environment: Environment = deploymentEnvironment): string {
+  const variable = HOT_KEY_VARIABLES[role];
+  const key = environment[variable];
   if (!key || !/^[0-9a-fA-F]{64}(01)?$/.test(key)) {
-    throw poolError("CONFIGURATION_MISSING", "BACKEND_PRIVATE_KEY is missing or not a hex secp256k1 private key");
+    throw poolError("CONFIGURATION_MISSING", `${variable} is missing or not a hex secp256k1 private key`);
   }
   return key;
 }

@@ -5,18 +5,21 @@
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { internalMutation, query } from "./functions";
+import { internalMutation, internalQuery, query } from "./functions";
 import { signWithdrawalVoucher, chainIdOf } from "./chain/withdrawalVoucher";
+import { backendAddress } from "./chain/backendTransactions";
 import { hiroClientFor } from "./chain/hiroClient";
-import { readBackendPrivateKey, readChainConfig } from "./config";
-import { readPriceRules } from "./config";
+import { readOutflowWindow } from "./chain/sendGate";
+import { readChainConfig, readHotKey, readPriceRules } from "./config";
 import { contractCallValidator, depositCall, withdrawCall } from "./chain/contractCalls";
 import { poolError } from "./domain/errors";
+import { describeOutflowLimit, outflowRoom } from "./domain/outflow";
 import { applyBalanceChange, requirePositiveAmount } from "./model/ledger/balanceLedger";
 import { poolStats, providerPortfolio, tierStats } from "./model/ledger/portfolio";
 import * as policies from "./model/policies/policies";
 import { ensureProvider, requireProvider } from "./model/ledger/providers";
 import * as reservations from "./model/ledger/reservations";
+import { assertVaultRunning, hotRoleHolder } from "./model/sync/governance";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { capacityLimitOf, getTierConfig } from "./model/policies/tierConfigs";
 import { availableCapital, readTierTotals } from "./model/ledger/tierTotals";
@@ -164,9 +167,15 @@ export const requestWithdrawal = providerAction({
   handler: async (ctx, { amount, token }) => {
     requirePositiveAmount(amount);
     const config = readChainConfig();
-    // One key holds both vault roles for now; here it acts as the signer.
-    const signerKey = readBackendPrivateKey();
-    const tip = await hiroClientFor(config, { maxAttempts: 2 }).getTipHeight();
+    const signerKey = readHotKey("signer");
+    // A voucher the vault would refuse is never issued: not after a shutdown, not while the
+    // signer role is not this key's, and not for more than the outflow window lets out now.
+    await ctx.runQuery(internal.liquidity.assertVaultTakesWithdrawals, { signer: backendAddress(config, signerKey) });
+    const client = hiroClientFor(config, { maxAttempts: 2 });
+    const window = await readOutflowWindow(client, config, token);
+    const room = outflowRoom(window, amount);
+    if (!room.fits) throw poolError("OUTFLOW_LIMITED", describeOutflowLimit(amount, token, window, room));
+    const tip = await client.getTipHeight();
     const expiresAt = tip + config.voucherTtlBlocks;
     const nonce: bigint = await ctx.runMutation(internal.liquidity.reserveWithdrawal, {
       provider: ctx.provider,
@@ -209,6 +218,7 @@ export const registerCommitment = internalMutation({
   returns: v.null(),
   handler: async (ctx, { provider, amount, token, tier }) => {
     requirePositiveAmount(amount);
+    await assertVaultRunning(ctx);
     const config = await getTierConfig(ctx, tier);
     const limit = capacityLimitOf(config, token);
     if (limit !== undefined) {
@@ -221,6 +231,21 @@ export const registerCommitment = internalMutation({
       }
     }
     await ensureProvider(ctx, provider, tier);
+    return null;
+  },
+});
+
+/** Refuses a withdrawal the vault would refuse whatever the amount: after a shutdown, or with a signer that is not the vault's. */
+export const assertVaultTakesWithdrawals = internalQuery({
+  args: { signer: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { signer }) => {
+    await assertVaultRunning(ctx);
+    const holder = await hotRoleHolder(ctx, "signer");
+    if (holder !== undefined && holder !== signer) {
+      const who = holder === null ? "nobody: the hot keys were revoked" : holder;
+      throw poolError("CONFIGURATION_MISSING", `SIGNER_PRIVATE_KEY does not hold the vault's signer role (held by ${who}); no voucher can be signed`);
+    }
     return null;
   },
 });

@@ -509,6 +509,31 @@ export default defineSchema({
     .index("by_asset_source_and_time", ["asset", "source", "observedAt"]),
 
   /** Cursors and chain heights of the sync jobs, and monotonic sequences (e.g. the backend's transaction nonce). */
+  /**
+   * What the vault's synced governance events say of it now (one document,
+   * model/sync/governance.ts): who holds each hot role as far as the events
+   * show (absent: no event about that role synced yet; null: revoked), and its shutdown with the exit
+   * terms it fixed.
+   */
+  vaultState: defineTable({
+    key: v.literal("vault"),
+    hotRoles: v.optional(
+      v.object({ operator: v.optional(v.union(v.string(), v.null())), signer: v.optional(v.union(v.string(), v.null())) }),
+    ),
+    shutDown: v.optional(
+      v.object({
+        txid: v.string(),
+        eventIndex: v.number(),
+        blockHeight: v.int64(),
+        by: v.string(),
+        stxAssets: v.int64(),
+        stxLiabilities: v.int64(),
+        sbtcAssets: v.int64(),
+        sbtcLiabilities: v.int64(),
+      }),
+    ),
+  }).index("by_key", ["key"]),
+
   syncState: defineTable({
     key: v.string(),
     value: v.int64(),

@@ -66,13 +66,14 @@ export type VaultSetup = {
   /** Point the vault at the local `sbtc-token`. */
   sbtcPrincipal: boolean;
   /**
-   * The backend's private key. Its principal is given the operator and signer
-   * roles the way the vault allows: the deployer (admin) proposes it for both,
-   * ROLE-DELAY burn blocks pass, and the backend accepts each role with
-   * transactions signed by this key (its nonces 0 and 1). One key holds both
-   * roles for now.
+   * The backend's operator key (it sends lock, release, settle, checkpoints
+   * and leaves). Its principal is given the operator role the way the vault
+   * allows: the deployer (admin) proposes it, ROLE-DELAY burn blocks pass, and
+   * the key accepts the role with a transaction of its own (its nonce 0).
    */
-  backendKey?: string;
+  operatorKey?: string;
+  /** The backend's signer key (vouchers only), given the signer role the same way. */
+  signerKey?: string;
   /**
    * `set-outflow-limit` by the admin. Absent (the default), the vault's own
    * default stands — 1,000 bps of the balance per 144 burn blocks, floors
@@ -153,26 +154,28 @@ function handler(chain: LocalChain, routes: Route[], faults: Faults, deprecatedR
   };
 }
 
-type ConfigurationCall = { functionName: string; args: ClarityValue[] };
+type ConfigurationCall = { functionName: string; args: ClarityValue[]; senderKey: string };
 
 const CONFIGURATION_FEE = 10_000n;
 
-/** Signs `calls` with `senderKey`, mines them in one block and requires every one to succeed. */
-async function runConfiguration(chain: LocalChain, senderKey: string, calls: ConfigurationCall[]): Promise<void> {
+/** Signs each call with its sender's key, mines them in one block and requires every one to succeed. */
+async function runConfiguration(chain: LocalChain, calls: ConfigurationCall[]): Promise<void> {
   if (calls.length === 0) return;
-  const sender = privateKeyToAddress(senderKey, "testnet");
-  let nonce = chain.nextNonce(sender);
+  const nonces = new Map<string, bigint>();
   const txids: string[] = [];
   for (const call of calls) {
+    const sender = privateKeyToAddress(call.senderKey, "testnet");
+    const nonce = nonces.get(sender) ?? chain.nextNonce(sender);
+    nonces.set(sender, nonce + 1n);
     const transaction = await makeContractCall({
       contractAddress: chain.simnet.deployer,
       contractName: "liquidity-pool",
       functionName: call.functionName,
       functionArgs: call.args,
-      senderKey,
+      senderKey: call.senderKey,
       network: STACKS_TESTNET,
       fee: CONFIGURATION_FEE,
-      nonce: nonce++,
+      nonce,
       postConditionMode: "deny",
     });
     const submitted = await chain.submit(transaction.serializeBytes());
@@ -203,7 +206,7 @@ function roleEta(chain: LocalChain, role: string): number {
  * Sets the vault up as its admin (the devnet deployer) would, with real
  * transactions, so their events are in the vault's event list like on a
  * devnet: the sBTC token, the outflow limit, and the backend's operator and
- * signer roles (proposed, then accepted by the backend once ROLE-DELAY burn
+ * signer roles (proposed, then accepted by each key once ROLE-DELAY burn
  * blocks have passed).
  */
 async function configureVault(chain: LocalChain, deploy: VaultSetup): Promise<void> {
@@ -211,29 +214,34 @@ async function configureVault(chain: LocalChain, deploy: VaultSetup): Promise<vo
   if (privateKeyToAddress(DEVNET_KEYS.deployer, "testnet") !== deployer) {
     throw new Error(`the manifest's deployer ${deployer} is not the devnet deployer key's address`);
   }
-  const backend = deploy.backendKey === undefined ? null : privateKeyToAddress(deploy.backendKey, "testnet");
-  const roles = ["operator", "signer"] as const;
+  const holders = (["operator", "signer"] as const).flatMap((role) => {
+    const key = role === "operator" ? deploy.operatorKey : deploy.signerKey;
+    return key === undefined ? [] : [{ role, key, address: privateKeyToAddress(key, "testnet") }];
+  });
+  const admin = DEVNET_KEYS.deployer;
   const asAdmin: ConfigurationCall[] = [];
-  if (deploy.sbtcPrincipal) asAdmin.push({ functionName: VAULT_FUNCTIONS.setSbtcTokenPrincipal, args: [Cl.principal(`${deployer}.sbtc-token`)] });
+  if (deploy.sbtcPrincipal) {
+    asAdmin.push({ functionName: VAULT_FUNCTIONS.setSbtcTokenPrincipal, args: [Cl.principal(`${deployer}.sbtc-token`)], senderKey: admin });
+  }
   if (deploy.outflowLimit) {
     const { limitBps, stxFloor, sbtcFloor } = deploy.outflowLimit;
-    asAdmin.push({ functionName: VAULT_FUNCTIONS.setOutflowLimit, args: [Cl.uint(limitBps), Cl.uint(stxFloor), Cl.uint(sbtcFloor)] });
+    asAdmin.push({ functionName: VAULT_FUNCTIONS.setOutflowLimit, args: [Cl.uint(limitBps), Cl.uint(stxFloor), Cl.uint(sbtcFloor)], senderKey: admin });
   }
-  if (backend) {
-    for (const role of roles) asAdmin.push({ functionName: VAULT_FUNCTIONS.proposeRole, args: [Cl.stringAscii(role), Cl.principal(backend)] });
+  for (const { role, address } of holders) {
+    asAdmin.push({ functionName: VAULT_FUNCTIONS.proposeRole, args: [Cl.stringAscii(role), Cl.principal(address)], senderKey: admin });
   }
-  await runConfiguration(chain, DEVNET_KEYS.deployer, asAdmin);
-  if (!backend || !deploy.backendKey) return;
+  await runConfiguration(chain, asAdmin);
+  if (holders.length === 0) return;
 
-  const wait = Math.max(...roles.map((role) => roleEta(chain, role))) - chain.simnet.burnBlockHeight;
+  const wait = Math.max(...holders.map(({ role }) => roleEta(chain, role))) - chain.simnet.burnBlockHeight;
   if (wait > 0) await chain.advanceBurnBlocks(wait);
-  // The backend pays the fees of its acceptances (the local node checks them at admission and never debits them).
-  const fees = CONFIGURATION_FEE * BigInt(roles.length);
-  if (chain.stxBalance(backend) < fees) await chain.fund(backend, fees);
+  // Each holder pays the fee of its acceptance (the local node checks it at admission and never debits it).
+  for (const { address } of holders) {
+    if (chain.stxBalance(address) < CONFIGURATION_FEE) await chain.fund(address, CONFIGURATION_FEE);
+  }
   await runConfiguration(
     chain,
-    deploy.backendKey,
-    roles.map((role) => ({ functionName: VAULT_FUNCTIONS.acceptRole, args: [Cl.stringAscii(role)] })),
+    holders.map(({ role, key }) => ({ functionName: VAULT_FUNCTIONS.acceptRole, args: [Cl.stringAscii(role)], senderKey: key })),
   );
 }
 

@@ -3,9 +3,10 @@
  *
  *   --port <n>               LOCAL_HIRO_PORT            default 3999
  *   --auto-mine-ms <n>       LOCAL_HIRO_AUTO_MINE_MS    default 2000 (0 = mine only on POST /_local/mine)
- *   --backend-key <hex>      LOCAL_HIRO_BACKEND_KEY     hand the vault's operator and signer roles to this
- *                                                      key's principal (proposed by the deployer, accepted
- *                                                      with this key after ROLE-DELAY burn blocks)
+ *   --operator-key <hex>     LOCAL_HIRO_OPERATOR_KEY    hand the vault's operator role to this key's
+ *                                                      principal (proposed by the deployer, accepted with
+ *                                                      this key after ROLE-DELAY burn blocks)
+ *   --signer-key <hex>       LOCAL_HIRO_SIGNER_KEY      the same for the signer role
  *   --outflow-limit <bps>:<stx-floor>:<sbtc-floor>
  *                            LOCAL_HIRO_OUTFLOW_LIMIT   set-outflow-limit after deployment (default: the
  *                                                      vault's own, 1000:1000000000:10000000)
@@ -29,7 +30,8 @@ const { values } = parseArgs({
   options: {
     port: { type: "string" },
     "auto-mine-ms": { type: "string" },
-    "backend-key": { type: "string" },
+    "operator-key": { type: "string" },
+    "signer-key": { type: "string" },
     "outflow-limit": { type: "string" },
     "deprecated-routes": { type: "string" },
     "indexer-lag": { type: "string" },
@@ -39,15 +41,14 @@ const { values } = parseArgs({
 });
 
 const uint = z.string().regex(/^\d+$/).transform((v) => BigInt(v));
+const privateKey = z.string().regex(/^[0-9a-fA-F]{64}(01)?$/, "must be a hex secp256k1 private key");
 
 const settings = z
   .object({
     port: z.coerce.number().int().min(0).max(65535).default(3999),
     autoMineMs: z.coerce.number().int().min(0).default(2000),
-    backendKey: z
-      .string()
-      .regex(/^[0-9a-fA-F]{64}(01)?$/, "must be a hex secp256k1 private key")
-      .optional(),
+    operatorKey: privateKey.optional(),
+    signerKey: privateKey.optional(),
     outflowLimit: z
       .string()
       .transform((v) => v.split(":"))
@@ -61,7 +62,8 @@ const settings = z
   .parse({
     port: values.port ?? process.env.LOCAL_HIRO_PORT,
     autoMineMs: values["auto-mine-ms"] ?? process.env.LOCAL_HIRO_AUTO_MINE_MS,
-    backendKey: values["backend-key"] ?? process.env.LOCAL_HIRO_BACKEND_KEY,
+    operatorKey: values["operator-key"] ?? process.env.LOCAL_HIRO_OPERATOR_KEY,
+    signerKey: values["signer-key"] ?? process.env.LOCAL_HIRO_SIGNER_KEY,
     outflowLimit: values["outflow-limit"] ?? process.env.LOCAL_HIRO_OUTFLOW_LIMIT,
     manifestPath: values.manifest ?? process.env.LOCAL_HIRO_MANIFEST,
     deprecatedRoutes: values["deprecated-routes"] ?? process.env.LOCAL_HIRO_DEPRECATED_ROUTES,
@@ -72,7 +74,7 @@ const server = await startLocalHiroServer({
   port: settings.port,
   manifestPath: settings.manifestPath,
   autoMineMs: settings.autoMineMs,
-  deploy: { sbtcPrincipal: !values["no-sbtc"], backendKey: settings.backendKey, outflowLimit: settings.outflowLimit },
+  deploy: { sbtcPrincipal: !values["no-sbtc"], operatorKey: settings.operatorKey, signerKey: settings.signerKey, outflowLimit: settings.outflowLimit },
   spareSession: true,
   deprecatedRoutes: settings.deprecatedRoutes,
   indexerLagBlocks: settings.indexerLag,

@@ -38,7 +38,7 @@ export type Stack = {
   t: Backend;
   vault: string;
   sbtc: string;
-  backendAddress: string;
+  operatorAddress: string;
   /** The deployment's site URL (issuer of sign-in tokens). */
   siteUrl: string;
   /** Chainhook delivery to `POST /chainhooks/vault` (simulation/chainhooks.ts); null when the poller is the only ingest. */
@@ -84,18 +84,19 @@ function setEnvironment(values: Record<string, string | undefined>): () => void 
 export const SIMULATION_OUTFLOW_LIMIT = { limitBps: 10_000n, stxFloor: 10n ** 18n, sbtcFloor: 10n ** 18n };
 
 export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK_OPTIONS): Promise<Stack> {
-  const backendKey = privateKeyFrom(rng.fork("backend-key"));
-  const backendAddress = privateKeyToAddress(backendKey, "testnet");
+  const operatorKey = privateKeyFrom(rng.fork("backend-key"));
+  const operatorAddress = privateKeyToAddress(operatorKey, "testnet");
+  const signerKey = privateKeyFrom(rng.fork("signer-key"));
   const server = await startLocalHiroServer({
     port: 0,
-    deploy: { sbtcPrincipal: true, backendKey, outflowLimit: SIMULATION_OUTFLOW_LIMIT },
+    deploy: { sbtcPrincipal: true, operatorKey, signerKey, outflowLimit: SIMULATION_OUTFLOW_LIMIT },
   });
   let feed: PriceFeed | undefined;
   let chainhooks: ChainhookIngest | null = null;
   let restoreEnvironment = () => {};
   try {
     // The backend pays fees for locks, releases and settlements (the local node admits by fee, never debits it).
-    await server.fund(backendAddress, 1_000_000_000n);
+    await server.fund(operatorAddress, 1_000_000_000n);
     feed = await startPriceFeed(rng.fork("price-feed"));
     const deployer = server.simnet.deployer;
     const vault = `${deployer}.liquidity-pool`;
@@ -110,7 +111,8 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
       STACKS_API_URL: server.url,
       VAULT_CONTRACT_ID: vault,
       SBTC_CONTRACT_ID: sbtc,
-      BACKEND_PRIVATE_KEY: backendKey,
+      OPERATOR_PRIVATE_KEY: operatorKey,
+      SIGNER_PRIVATE_KEY: signerKey,
       VOUCHER_TTL_BLOCKS: options.voucherTtlBlocks.toString(),
       SYNC_CONFIRMATIONS: options.syncConfirmations.toString(),
       // No burn blocks pass during a run (see above): confirmations count Stacks blocks alone.
@@ -156,7 +158,7 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
       t,
       vault,
       sbtc,
-      backendAddress,
+      operatorAddress,
       siteUrl,
       chainhooks: openChainhooks,
       close: async () => {

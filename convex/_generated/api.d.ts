@@ -22,6 +22,7 @@ import type * as chain_contractLogs from "../chain/contractLogs.js";
 import type * as chain_hiroClient from "../chain/hiroClient.js";
 import type * as chain_hiroSchemas from "../chain/hiroSchemas.js";
 import type * as chain_rateBudget from "../chain/rateBudget.js";
+import type * as chain_sendGate from "../chain/sendGate.js";
 import type * as chain_vault from "../chain/vault.js";
 import type * as chain_vaultEventDecoding from "../chain/vaultEventDecoding.js";
 import type * as chain_withdrawalVoucher from "../chain/withdrawalVoucher.js";
@@ -37,6 +38,7 @@ import type * as domain_fairQueue from "../domain/fairQueue.js";
 import type * as domain_health from "../domain/health.js";
 import type * as domain_merkleSum from "../domain/merkleSum.js";
 import type * as domain_money from "../domain/money.js";
+import type * as domain_outflow from "../domain/outflow.js";
 import type * as domain_policyMath from "../domain/policyMath.js";
 import type * as domain_premiumSplit from "../domain/premiumSplit.js";
 import type * as domain_prices from "../domain/prices.js";
@@ -74,6 +76,7 @@ import type * as model_policies_tierConfigs from "../model/policies/tierConfigs.
 import type * as model_risk_healthChecks from "../model/risk/healthChecks.js";
 import type * as model_risk_priceReadings from "../model/risk/priceReadings.js";
 import type * as model_risk_withdrawalLimits from "../model/risk/withdrawalLimits.js";
+import type * as model_sync_governance from "../model/sync/governance.js";
 import type * as model_sync_reconciliation from "../model/sync/reconciliation.js";
 import type * as model_sync_reversal from "../model/sync/reversal.js";
 import type * as model_sync_syncState from "../model/sync/syncState.js";
@@ -107,6 +110,7 @@ declare const fullApi: ApiFromModules<{
   "chain/hiroClient": typeof chain_hiroClient;
   "chain/hiroSchemas": typeof chain_hiroSchemas;
   "chain/rateBudget": typeof chain_rateBudget;
+  "chain/sendGate": typeof chain_sendGate;
   "chain/vault": typeof chain_vault;
   "chain/vaultEventDecoding": typeof chain_vaultEventDecoding;
   "chain/withdrawalVoucher": typeof chain_withdrawalVoucher;
@@ -122,6 +126,7 @@ declare const fullApi: ApiFromModules<{
   "domain/health": typeof domain_health;
   "domain/merkleSum": typeof domain_merkleSum;
   "domain/money": typeof domain_money;
+  "domain/outflow": typeof domain_outflow;
   "domain/policyMath": typeof domain_policyMath;
   "domain/premiumSplit": typeof domain_premiumSplit;
   "domain/prices": typeof domain_prices;
@@ -159,6 +164,7 @@ declare const fullApi: ApiFromModules<{
   "model/risk/healthChecks": typeof model_risk_healthChecks;
   "model/risk/priceReadings": typeof model_risk_priceReadings;
   "model/risk/withdrawalLimits": typeof model_risk_withdrawalLimits;
+  "model/sync/governance": typeof model_sync_governance;
   "model/sync/reconciliation": typeof model_sync_reconciliation;
   "model/sync/reversal": typeof model_sync_reversal;
   "model/sync/syncState": typeof model_sync_syncState;

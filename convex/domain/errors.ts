@@ -34,6 +34,10 @@ export const ERROR_CODES = [
    * chainhook confirmer stop and try again later; nothing was applied.
    */
   "EVENTS_HELD",
+  /** The vault's outflow window has no room for the amount now (the message says how much fits and when it reopens). */
+  "OUTFLOW_LIMITED",
+  /** The vault is shut down: providers leave through `claim-exit`, nothing new is taken on. */
+  "VAULT_SHUT_DOWN",
   "PRICE_UNAVAILABLE",
   "AUTH_CHALLENGE_INVALID",
   "AUTH_SIGNATURE_INVALID",

@@ -7,7 +7,7 @@ import { withdrawalVoucherHash } from "../../convex/chain/withdrawalVoucher";
 import { newBackend } from "./convexTest";
 import {
   ALICE,
-  BACKEND_ADDRESS,
+  SIGNER_ADDRESS,
   BOB,
   CAROL,
   configureChain,
@@ -325,8 +325,8 @@ describe("requestWithdrawal", () => {
         ),
         "testnet",
       );
-    expect(signedBy(VAULT)).toBe(BACKEND_ADDRESS);
-    expect(signedBy(`${BACKEND_ADDRESS}.liquidity-pool`)).not.toBe(BACKEND_ADDRESS);
+    expect(signedBy(VAULT)).toBe(SIGNER_ADDRESS);
+    expect(signedBy(`${SIGNER_ADDRESS}.liquidity-pool`)).not.toBe(SIGNER_ADDRESS);
 
     expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({
       total: 10_000n,
@@ -444,7 +444,7 @@ describe("requestWithdrawal", () => {
 
   it("fails with CONFIGURATION_MISSING without reserving when the backend key is absent", async () => {
     const t = await fundedBackend();
-    vi.stubEnv("BACKEND_PRIVATE_KEY", "");
+    vi.stubEnv("SIGNER_PRIVATE_KEY", "");
     await expectPoolError(
       t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }),
       "CONFIGURATION_MISSING",

@@ -15,8 +15,8 @@ export const VAULT = `${DEPLOYER}.liquidity-pool`;
 export const SBTC = `${DEPLOYER}.sbtc-token`;
 
 /** A test-only backend key (never used elsewhere). */
-export const BACKEND_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
-export const BACKEND_ADDRESS = privateKeyToAddress(BACKEND_KEY, "testnet");
+export const SIGNER_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
+export const SIGNER_ADDRESS = privateKeyToAddress(SIGNER_KEY, "testnet");
 
 export const API_URL = "http://127.0.0.1:3999";
 
@@ -26,7 +26,7 @@ export function configureChain(): void {
   vi.stubEnv("STACKS_API_URL", API_URL);
   vi.stubEnv("VAULT_CONTRACT_ID", VAULT);
   vi.stubEnv("SBTC_CONTRACT_ID", SBTC);
-  vi.stubEnv("BACKEND_PRIVATE_KEY", BACKEND_KEY);
+  vi.stubEnv("SIGNER_PRIVATE_KEY", SIGNER_KEY);
   vi.stubEnv("VOUCHER_TTL_BLOCKS", "50");
 }
 

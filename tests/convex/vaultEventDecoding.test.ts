@@ -13,7 +13,7 @@ import { decodeVaultPrint, type Decoded } from "../../convex/chain/vaultEventDec
 import { applyBatches } from "../../convex/eventSync";
 import type { GovernanceEvent, SyncedEvent } from "../../convex/validators";
 import { newBackend } from "./convexTest";
-import { ALICE, BACKEND_ADDRESS, BOB, DEPLOYER, depositEvent, SBTC } from "./liquidityFixtures";
+import { ALICE, SIGNER_ADDRESS, BOB, DEPLOYER, depositEvent, SBTC } from "./liquidityFixtures";
 
 const POSITION = { txid: `0x${"ab".repeat(32)}`, eventIndex: 3, blockHeight: 77n, blockHash: `0x${"cd".repeat(32)}` };
 const ROOT = `0x${"5e".repeat(32)}`;
@@ -54,22 +54,22 @@ const GOVERNANCE: [string, ClarityValue, GovernanceEvent][] = [
   ],
   [
     "role-proposed",
-    print("role-proposed", { role: Cl.stringAscii("operator"), who: Cl.principal(BACKEND_ADDRESS), eta: Cl.uint(146n) }),
-    { ...POSITION, kind: "role-proposed", role: "operator", who: BACKEND_ADDRESS, eta: 146n },
+    print("role-proposed", { role: Cl.stringAscii("operator"), who: Cl.principal(SIGNER_ADDRESS), eta: Cl.uint(146n) }),
+    { ...POSITION, kind: "role-proposed", role: "operator", who: SIGNER_ADDRESS, eta: 146n },
   ],
   [
     "role-set (with a previous holder)",
     print("role-set", {
       role: Cl.stringAscii("signer"),
       previous: Cl.some(Cl.principal(DEPLOYER)),
-      who: Cl.principal(BACKEND_ADDRESS),
+      who: Cl.principal(SIGNER_ADDRESS),
     }),
-    { ...POSITION, kind: "role-set", role: "signer", previous: DEPLOYER, who: BACKEND_ADDRESS },
+    { ...POSITION, kind: "role-set", role: "signer", previous: DEPLOYER, who: SIGNER_ADDRESS },
   ],
   [
     "role-set (after the hot keys were revoked)",
-    print("role-set", { role: Cl.stringAscii("operator"), previous: Cl.none(), who: Cl.principal(BACKEND_ADDRESS) }),
-    { ...POSITION, kind: "role-set", role: "operator", previous: null, who: BACKEND_ADDRESS },
+    print("role-set", { role: Cl.stringAscii("operator"), previous: Cl.none(), who: Cl.principal(SIGNER_ADDRESS) }),
+    { ...POSITION, kind: "role-set", role: "operator", previous: null, who: SIGNER_ADDRESS },
   ],
   [
     "role-cancelled",
@@ -223,7 +223,7 @@ describe("decodeVaultPrint: governance events", () => {
   });
 
   it("refuses the version 1 role events, which the vault no longer prints", () => {
-    expect(decode(print("backend-principal-set", { principal: Cl.principal(BACKEND_ADDRESS) }))).toEqual({
+    expect(decode(print("backend-principal-set", { principal: Cl.principal(SIGNER_ADDRESS) }))).toEqual({
       kind: "malformed",
       reason: expect.stringMatching(/^unexpected tuple/),
     });

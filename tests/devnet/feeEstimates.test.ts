@@ -23,7 +23,7 @@ import type { ApiMinedTransaction } from "../../devnet/apiShapes";
 import type { LocalHiroServer } from "../../devnet/hiroServer";
 import type { FeeEstimatorResponse } from "../../devnet/routes/fees";
 import {
-  BACKEND_KEY,
+  OPERATOR_KEY,
   START_TIMEOUT_MS,
   VAULT,
   broadcastOk,
@@ -163,7 +163,7 @@ describe("@stacks/transactions against the node's refusal", () => {
         contractName: VAULT.split(".")[1]!,
         functionName: VAULT_FUNCTIONS.lockCollateralAggregate,
         functionArgs: [Cl.list([Cl.uint(1)]), Cl.uint(1), Cl.none()],
-        senderKey: BACKEND_KEY,
+        senderKey: OPERATOR_KEY,
         network: localNetwork(url),
         nonce: 2n,
         postConditionMode: "deny",

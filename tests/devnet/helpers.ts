@@ -23,14 +23,16 @@ export const WALLET_1 = privateKeyToAddress(WALLET_1_KEY, "testnet");
 export const VAULT = `${DEPLOYER}.liquidity-pool`;
 export const SBTC = `${DEPLOYER}.sbtc-token`;
 /** Same fixed test key as tests/contracts/vault.ts: the vault's backend principal. */
-export const BACKEND_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
-export const BACKEND = privateKeyToAddress(BACKEND_KEY, "testnet");
+export const OPERATOR_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
+export const OPERATOR = privateKeyToAddress(OPERATOR_KEY, "testnet");
+export const SIGNER_KEY = "b6a6b4e9b5f0c2d7a8e3f1c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e401";
+export const SIGNER = privateKeyToAddress(SIGNER_KEY, "testnet");
 
 /** Starting simnet compiles its wasm and deploys the contracts: several seconds. */
 export const START_TIMEOUT_MS = 60_000;
 
 export async function startServer(options: { spareSession?: boolean } = {}): Promise<LocalHiroServer> {
-  return await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendKey: BACKEND_KEY }, ...options });
+  return await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, operatorKey: OPERATOR_KEY, signerKey: SIGNER_KEY }, ...options });
 }
 
 /** A devnet network whose client talks to the local server (how @stacks/network 7 takes a custom URL). */

@@ -27,8 +27,9 @@ import type { LocalHiroServer } from "../../devnet/hiroServer";
 import type { ApiAddressNonces } from "../../devnet/routes/accounts";
 import type { ApiCoreNodeInfo } from "../../devnet/routes/chainInfo";
 import {
-  BACKEND,
-  BACKEND_KEY,
+  OPERATOR,
+  SIGNER,
+  OPERATOR_KEY,
   DEPLOYER,
   SBTC,
   START_TIMEOUT_MS,
@@ -70,14 +71,14 @@ const ROLE_DELAY = 144;
 let startBurnHeight = 0;
 
 describe("the vault as set up at start", () => {
-  it("hands the operator and signer roles to the backend key after ROLE-DELAY burn blocks; the deployer stays admin and guardian", async () => {
+  it("hands the operator and signer roles to the backend's two keys after ROLE-DELAY burn blocks; the deployer stays admin and guardian", async () => {
     const roles = server.simnet.callReadOnlyFn(VAULT, VAULT_FUNCTIONS.getRoles, [], WALLET_1).result;
     expect(roles).toEqual(
       Cl.tuple({
         admin: Cl.principal(DEPLOYER),
         guardian: Cl.principal(DEPLOYER),
-        operator: Cl.some(Cl.principal(BACKEND)),
-        signer: Cl.some(Cl.principal(BACKEND)),
+        operator: Cl.some(Cl.principal(OPERATOR)),
+        signer: Cl.some(Cl.principal(SIGNER)),
       }),
     );
     for (const role of ["operator", "signer"]) {
@@ -216,20 +217,20 @@ describe("a deposit from broadcast to events", () => {
     const events = page.results.map((e) => Cl.deserialize((e as Api.TransactionEventSmartContractLog).contract_log.value.hex));
     expect(events.slice(1).reverse()).toEqual([
       Cl.tuple({ event: Cl.stringAscii("sbtc-token-principal-set"), token: Cl.principal(SBTC) }),
-      ...(["operator", "signer"] as const).map((role) =>
+      ...([["operator", OPERATOR], ["signer", SIGNER]] as const).map(([role, who]) =>
         Cl.tuple({
           event: Cl.stringAscii("role-proposed"),
           role: Cl.stringAscii(role),
-          who: Cl.principal(BACKEND),
+          who: Cl.principal(who),
           eta: Cl.uint(startBurnHeight + ROLE_DELAY),
         }),
       ),
-      ...(["operator", "signer"] as const).map((role) =>
+      ...([["operator", OPERATOR], ["signer", SIGNER]] as const).map(([role, who]) =>
         Cl.tuple({
           event: Cl.stringAscii("role-set"),
           role: Cl.stringAscii(role),
           previous: Cl.some(Cl.principal(DEPLOYER)),
-          who: Cl.principal(BACKEND),
+          who: Cl.principal(who),
         }),
       ),
     ]);
@@ -340,14 +341,14 @@ describe("other transactions", () => {
     expect(server.simnet.getAssetsMap().get("STX")?.get(recipient)).toBe(12_345n);
   });
 
-  it("runs operator calls as the backend key, which holds the operator role (contract-caller is the signer)", async () => {
-    await post(url, "/_local/fund", { address: BACKEND, ustx: "1000000000" });
+  it("runs operator calls as the operator key, which holds the operator role (contract-caller is the signer)", async () => {
+    await post(url, "/_local/fund", { address: OPERATOR, ustx: "1000000000" });
     const transaction = await signedCall(url, {
       functionName: VAULT_FUNCTIONS.lockCollateralAggregate,
       args: [Cl.list([Cl.uint(1)]), Cl.uint(400_000), Cl.none()],
-      senderKey: BACKEND_KEY,
-      // Nonces 0 and 1 were the backend's two accept-role transactions at start-up.
-      nonce: 2n,
+      senderKey: OPERATOR_KEY,
+      // Nonce 0 was the operator's accept-role transaction at start-up.
+      nonce: 1n,
     });
     const txid = await broadcastOk(url, transaction);
     await mine(url);

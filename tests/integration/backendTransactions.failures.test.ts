@@ -38,7 +38,7 @@ import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 useBackendStack();
 
 describe("backend-signed vault transactions: failures", () => {
-  it("holds backend transactions while the vault is paused, tells operators once, and sends them when it is unpaused", async () => {
+  it("holds locks while the vault is paused, tells operators once, and sends them when it is unpaused", async () => {
     await providersWith("Aggressive", [STX(1_000)]);
     const buyer = await newWallet(stack.server);
     const { policyId, registered } = await backedPolicy("Aggressive", 100_000n, buyer.address);
@@ -53,7 +53,7 @@ describe("backend-signed vault transactions: failures", () => {
       expect((await row(lockId!)).signedTxids).toBeUndefined();
       const held = await alertsOfKind("vault-paused");
       expect(held.map((a) => [a.message, a.resolved])).toEqual([
-        ["the vault is paused: 1 backend transaction(s) held until it is unpaused", false],
+        ["the vault is paused: 1 lock(s) held until it is unpaused", false],
       ]);
     } finally {
       await setPaused(false);

@@ -4,7 +4,7 @@
  * docs/transaction-states.md): a policy's lock and its settlement, from the
  * queued vault operation through pending → broadcast → confirmed to the
  * synced event. Shared setup in backendTransactionsFixtures.ts; the first
- * test relies on a fresh chain (nothing locked yet, the backend's nonce 2 next).
+ * test relies on a fresh chain (nothing locked yet, the operator's nonce 1 next).
  */
 import { describe, expect, it } from "vitest";
 
@@ -33,7 +33,7 @@ import {
   sync,
   useBackendStack,
 } from "./backendTransactionsFixtures";
-import { BACKEND_ADDRESS, DEPLOYER, mine, newWallet, VAULT } from "./stack";
+import { OPERATOR_ADDRESS, DEPLOYER, mine, newWallet, VAULT } from "./stack";
 import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 
 useBackendStack();
@@ -65,19 +65,19 @@ describe("backend-signed vault transactions: end to end", () => {
 
     expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
     const sent = await row(txId!);
-    // The counter starts from the chain: nonces 0 and 1 were the backend's accept-role calls at start-up.
-    expect(sent).toMatchObject({ status: "broadcast", nonce: 2n, fee: MIN_FEE, attempts: 1 });
+    // The counter starts from the chain: nonce 0 was the operator's accept-role call at start-up.
+    expect(sent).toMatchObject({ status: "broadcast", nonce: 1n, fee: MIN_FEE, attempts: 1 });
     expect(sent.txid).toMatch(/^0x[0-9a-f]{64}$/);
     expect(sent.fee! <= 1_000_000n).toBe(true); // MAX_FEE_USTX (default)
-    expect(await counter()).toBe(3n);
+    expect(await counter()).toBe(2n);
 
     // What the node received: signed by the backend key, deny mode, no post-condition (a lock moves nothing).
     const pending = await apiTx(sent.txid!);
     expect(pending).toMatchObject({
       tx_id: sent.txid,
       tx_status: "pending",
-      sender_address: BACKEND_ADDRESS,
-      nonce: 2,
+      sender_address: OPERATOR_ADDRESS,
+      nonce: 1,
       fee_rate: "1000",
       post_condition_mode: "deny",
       post_conditions: [],
@@ -130,7 +130,7 @@ describe("backend-signed vault transactions: end to end", () => {
     const sent = await row(settleId!);
     // Deny mode, and the one post-condition names exactly the payout leaving the vault.
     const onNode = await apiTx(sent.txid!);
-    expect(onNode).toMatchObject({ post_condition_mode: "deny", sender_address: BACKEND_ADDRESS });
+    expect(onNode).toMatchObject({ post_condition_mode: "deny", sender_address: OPERATOR_ADDRESS });
     // A settlement is longer than a lock: the node's middle estimate is above the floor.
     expect(sent.fee).toBe(await middleEstimate(sent));
     expect(sent.fee! > MIN_FEE).toBe(true);

@@ -25,8 +25,8 @@ import { readChainConfig } from "../../convex/config";
 import type schema from "../../convex/schema";
 import { DEVNET_KEYS } from "../../devnet/devnetAccounts";
 import {
-  BACKEND_ADDRESS,
-  BACKEND_KEY,
+  OPERATOR_ADDRESS,
+  OPERATOR_KEY,
   DEPLOYER,
   mine,
   newWallet,
@@ -229,14 +229,14 @@ export async function apiTx(txid: string): Promise<ApiTx> {
 
 /** The backend key's next nonce as the chain (and mempool) sees it. */
 export async function chainNextNonce(): Promise<bigint> {
-  const response = await fetch(`${stack.server.url}/extended/v1/address/${BACKEND_ADDRESS}/nonces`);
+  const response = await fetch(`${stack.server.url}/extended/v1/address/${OPERATOR_ADDRESS}/nonces`);
   return BigInt(((await response.json()) as { possible_next_nonce: number }).possible_next_nonce);
 }
 
 /** The node's middle fee estimate for this call, as the backend asks for it. */
 export async function middleEstimate(tx: Doc<"chainTransactions">): Promise<bigint> {
   const config = readChainConfig(process.env);
-  const draft = await signVaultCall(config, tx, { nonce: tx.nonce!, fee: 0n, privateKey: BACKEND_KEY });
+  const draft = await signVaultCall(config, tx, { nonce: tx.nonce!, fee: 0n, privateKey: OPERATOR_KEY });
   const response = await localPost("/v2/fees/transaction", {
     transaction_payload: draft.payloadHex,
     estimated_len: draft.byteLength,
@@ -252,7 +252,7 @@ export async function spendBackendNonce(nonce: bigint): Promise<void> {
   const transfer = await makeSTXTokenTransfer({
     recipient: wallet.address,
     amount: 1n,
-    senderKey: BACKEND_KEY,
+    senderKey: OPERATOR_KEY,
     network,
     nonce,
     fee: 10_000n,

@@ -34,7 +34,7 @@ import {
   useBackendStack,
   withFeeCap,
 } from "./backendTransactionsFixtures";
-import { BACKEND_KEY, mine } from "./stack";
+import { OPERATOR_KEY, mine } from "./stack";
 
 useBackendStack({ funded: true });
 
@@ -56,7 +56,7 @@ async function setEstimator(change: { supported?: boolean; transferRate?: number
 
 /** What the node answers the backend's estimate request for this call. */
 async function estimateAnswer(tx: Doc<"chainTransactions">): Promise<{ status: number; body: unknown }> {
-  const draft = await signVaultCall(readChainConfig(process.env), tx, { nonce: tx.nonce ?? 0n, fee: 0n, privateKey: BACKEND_KEY });
+  const draft = await signVaultCall(readChainConfig(process.env), tx, { nonce: tx.nonce ?? 0n, fee: 0n, privateKey: OPERATOR_KEY });
   const response = await localPost("/v2/fees/transaction", { transaction_payload: draft.payloadHex, estimated_len: draft.byteLength });
   return { status: response.status, body: await response.json() };
 }

@@ -17,7 +17,8 @@ import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import type schema from "../../convex/schema";
 import type { GovernanceEvent } from "../../convex/validators";
 import { DEVNET_KEYS } from "../../devnet/devnetAccounts";
-import { BACKEND_ADDRESS, BACKEND_KEY, DEPLOYER, mine, newWallet, signAndBroadcast, startStack, stopStack, VAULT, type Stack } from "./stack";
+import { expectPoolError } from "../convex/poolErrors";
+import { DEPLOYER, OPERATOR_ADDRESS, OPERATOR_KEY, SIGNER_ADDRESS, mine, newWallet, signAndBroadcast, startStack, stopStack, VAULT, type Stack } from "./stack";
 
 let stack: Stack;
 const backend = () => stack.t as unknown as TestConvex<typeof schema>;
@@ -100,16 +101,16 @@ describe("governance events", () => {
     const eta = BigInt(stack.server.simnet.burnBlockHeight);
     expect(await recordedEvents()).toEqual([
       { kind: "sbtc-token-principal-set", tokenContract: `${DEPLOYER}.sbtc-token` },
-      { kind: "role-proposed", role: "operator", who: BACKEND_ADDRESS, eta },
-      { kind: "role-proposed", role: "signer", who: BACKEND_ADDRESS, eta },
-      { kind: "role-set", role: "operator", previous: DEPLOYER, who: BACKEND_ADDRESS },
-      { kind: "role-set", role: "signer", previous: DEPLOYER, who: BACKEND_ADDRESS },
+      { kind: "role-proposed", role: "operator", who: OPERATOR_ADDRESS, eta },
+      { kind: "role-proposed", role: "signer", who: SIGNER_ADDRESS, eta },
+      { kind: "role-set", role: "operator", previous: DEPLOYER, who: OPERATOR_ADDRESS },
+      { kind: "role-set", role: "signer", previous: DEPLOYER, who: SIGNER_ADDRESS },
     ]);
     provider = wallet;
   });
 
-  it("records every governance event of the vault once, applying none of them to the books", async () => {
-    const before = await books();
+  it("records every governance event of the vault once and acts on it (alerts, the hot roles, the shutdown), moving no money in the books", async () => {
+    const { alerts: alertsBefore, ...before } = await books();
     const admin = DEVNET_KEYS.deployer;
     const stranger = privateKeyToAddress(randomPrivateKey(), "testnet");
     const proposedAt = BigInt(stack.server.simnet.burnBlockHeight);
@@ -120,7 +121,7 @@ describe("governance events", () => {
     await vaultCall(admin, VAULT_FUNCTIONS.pause, []);
     await vaultCall(admin, VAULT_FUNCTIONS.unpause, []);
     const flows = { "stx-in": Cl.uint(DEPOSIT), "stx-out": Cl.uint(0), "sbtc-in": Cl.uint(0), "sbtc-out": Cl.uint(0) };
-    await vaultCall(BACKEND_KEY, VAULT_FUNCTIONS.postCheckpoint, [
+    await vaultCall(OPERATOR_KEY, VAULT_FUNCTIONS.postCheckpoint, [
       Cl.bufferFromHex(ROOT),
       Cl.uint(DEPOSIT),
       Cl.uint(0),
@@ -137,10 +138,11 @@ describe("governance events", () => {
       "sbtc-in": Cl.uint(0),
       "sbtc-out": Cl.uint(0),
     };
-    await vaultCall(BACKEND_KEY, VAULT_FUNCTIONS.publishLeaves, [Cl.uint(1), Cl.uint(0), Cl.list([Cl.tuple(leaf)])]);
+    await vaultCall(OPERATOR_KEY, VAULT_FUNCTIONS.publishLeaves, [Cl.uint(1), Cl.uint(0), Cl.list([Cl.tuple(leaf)])]);
     await vaultCall(admin, VAULT_FUNCTIONS.vetoCheckpoint, []);
     await vaultCall(admin, VAULT_FUNCTIONS.revokeHotKeys, []);
     await vaultCall(admin, VAULT_FUNCTIONS.shutdown, []);
+    const shutdownHeight = stack.server.chain.blocks.tip.height;
     await vaultCall(provider.key, VAULT_FUNCTIONS.claimExit, [Cl.none(), Cl.none(), Cl.list([])], [Pc.principal(VAULT).willSendEq(DEPOSIT).ustx()]);
     expect(stack.server.chain.stxBalance(VAULT)).toBe(0n);
     await mine(stack.server);
@@ -182,8 +184,42 @@ describe("governance events", () => {
       },
       { kind: "exit-claimed", provider: provider.address, token: "STX", owed: DEPOSIT, paid: DEPOSIT },
     ]);
-    // Not one of them moved money in the books, raised an alert or was refused by the decoder.
-    expect(await books()).toEqual(before);
+    // Not one of them moved money in the books or was refused by the decoder.
+    const { alerts, ...after } = await books();
+    expect(after).toEqual(before);
+    // Operators heard of each one that needs them, in chain order.
+    const newAlerts = alerts.slice(alertsBefore.length).map((a) => [a.kind, a.message, a.resolved]);
+    expect(newAlerts).toEqual([
+      ["outflow-limit-set", "the admin set the outflow limit to 500 bps per window, floors 2000000000 µSTX and 20000000 sats", false],
+      [
+        "role-proposed",
+        `the admin proposed ${stranger} for the vault's guardian role, acceptable from burn block ${proposedAt + 144n}: ` +
+          "if this hand-over was not planned, the guardian must call cancel-role before then",
+        true,
+      ],
+      ["checkpoint-vetoed", "checkpoint epoch 1 was vetoed: the previous checkpoint is current again", false],
+      [
+        "hot-keys-revoked",
+        "the vault's operator and signer keys were revoked: no backend transaction is sent and no voucher signed " +
+          "until new keys hold both roles (propose-role, accept-role) and OPERATOR_PRIVATE_KEY / SIGNER_PRIVATE_KEY name them",
+        false,
+      ],
+      [
+        "vault-shut-down",
+        `the vault was shut down by ${DEPLOYER} in block ${shutdownHeight}: nothing more is sent, no commitment or withdrawal ` +
+          "is taken on, and providers leave through claim-exit (npm run exit)",
+        false,
+      ],
+    ]);
+    const state = await backend().run(async (ctx) => await ctx.db.query("vaultState").unique());
+    expect(state).toMatchObject({
+      hotRoles: { operator: null, signer: null },
+      shutDown: { by: DEPLOYER, stxAssets: DEPOSIT, stxLiabilities: DEPOSIT, sbtcAssets: 0n, sbtcLiabilities: 0n },
+    });
+    // A shut-down vault takes nothing new on.
+    const asProvider = stack.t.withIdentity({ subject: provider.address });
+    await expectPoolError(asProvider.action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }), "VAULT_SHUT_DOWN");
+    await expectPoolError(asProvider.action(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }), "VAULT_SHUT_DOWN");
 
     // Another run finds nothing new; nothing is recorded twice.
     expect(await sync()).toMatchObject({ applied: 0, recorded: 0, unmatched: 0, rejected: 0 });

@@ -1,11 +1,11 @@
 /**
  * The vault's outflow limit against the backend, over real HTTP, with the
  * vault's default limit (1,000 bps of the balance per 144 burn blocks, floor
- * 1,000 STX): a settlement or a withdrawal beyond what the window has left is
- * refused on chain with u213, and the backend handles it like any other
- * on-chain abort — nothing is credited or debited, what it held is let go
- * (a settlement) or kept until the voucher can no longer be redeemed (a
- * withdrawal). Pacing outflows to the window is not done by the backend yet.
+ * 1,000 STX): the backend reads the window (`get-outflow`) before it commits
+ * to an outflow. A settlement that does not fit waits, in order, with one
+ * `outflow-limit-reached` alert; a withdrawal that does not fit is refused
+ * with OUTFLOW_LIMITED before anything is reserved, saying what fits and when
+ * the window reopens.
  */
 import type { TestConvex } from "convex-test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import { api, internal } from "../../convex/_generated/api";
 import type { Id } from "../../convex/_generated/dataModel";
 import { parseVaultReadOnly, VAULT_ARGS, VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import type schema from "../../convex/schema";
+import { expectPoolError } from "../convex/poolErrors";
 import { DEPLOYER, mine, newWallet, signAndBroadcast, startStack, stopStack, VAULT, type Stack } from "./stack";
 
 let stack: Stack;
@@ -104,7 +105,7 @@ describe("the vault's outflow limit on the local stack", () => {
   let buyer: Wallet;
   const policyId = 7_001n;
 
-  it("lets go of a settlement the vault refuses with u213 like any on-chain abort; one within the window's room then pays", async () => {
+  it("holds a settlement larger than the window's cap, unsent, with one alert; one within the window's room then pays", async () => {
     const backers = [await newWallet(stack.server), await newWallet(stack.server)];
     for (const wallet of backers) await deposit(wallet, STX(1_500), "Aggressive");
     await mine(stack.server);
@@ -129,25 +130,35 @@ describe("the vault's outflow limit on the local stack", () => {
     expect((await row(lockId!)).status).toBe("confirmed");
     await sync();
 
-    // 1,200 STX is within what is locked, but beyond the window's 1,000 STX.
+    // 1,200 STX is within what is locked, but beyond the window's 1,000 STX cap.
     const buyerBefore = stack.server.chain.stxBalance(buyer.address);
     const backersBefore = await Promise.all(backers.map(stxOf));
     await stack.t.mutation(internal.liquidity.requestSettlement, { policyId, settlementAmount: STX(1_200) });
-    const [settleId] = await sendAndFollow();
-    const refused = await row(settleId!);
-    // An erring call with a "vault sends" post-condition is reported as a post-condition abort.
-    expect(refused).toMatchObject({ status: "failed", error: "abort_by_post_condition (err u213)" });
-    expect(await apiTx(refused.txid!)).toMatchObject({ tx_status: "abort_by_post_condition", tx_result: { repr: "(err u213)" } });
-    expect(stack.server.chain.stxBalance(buyer.address)).toBe(buyerBefore);
-    expect(await policyStatus(policyId)).toBe("Active");
-    const alerts = await backend().run(async (ctx) => await ctx.db.query("alerts").collect());
-    expect(alerts.map((a) => [a.kind, a.message])).toEqual([
-      ["transaction-failed", `settle-policy for policies ${policyId} failed: abort_by_post_condition (err u213)`],
+    const [settleId] = await batch();
+    for (let run = 0; run < 2; run++) expect(await send()).toEqual({ broadcast: 0, rejected: 0 });
+    expect(await row(settleId!)).toMatchObject({ status: "pending", attempts: 0 });
+    expect((await row(settleId!)).signedTxids).toBeUndefined();
+    const alerts = async () =>
+      (await backend().run(async (ctx) => await ctx.db.query("alerts").collect()))
+        .filter((a) => a.kind === "outflow-limit-reached")
+        .map((a) => [a.kind, a.message, a.resolved]);
+    expect(await alerts()).toEqual([
+      [
+        "outflow-limit-reached",
+        "1 settlement(s) in STX wait for the vault's outflow window: the next pays 1200000000, 1000000000 of the window's 1000000000 " +
+          "is free now; it is larger than a whole window's cap, so it waits until the admin raises the outflow limit (set-outflow-limit)",
+        false,
+      ],
     ]);
-    const synced = await sync();
-    expect(synced).toMatchObject({ applied: 0, unmatched: 0, rejected: 0 });
-    expect(await Promise.all(backers.map(stxOf))).toEqual(backersBefore);
+    expect(stack.server.chain.stxBalance(buyer.address)).toBe(buyerBefore);
     expect(outflow()).toMatchObject({ used: 0n, available: STX_FLOOR });
+
+    // An operator gives it up by hand: what it held is let go, and the wait is over.
+    await stack.t.mutation(internal.chainTransactions.markFailed, { id: settleId!, reason: "larger than the outflow cap" });
+    expect(await policyStatus(policyId)).toBe("Active");
+    expect(await send()).toEqual({ broadcast: 0, rejected: 0 });
+    expect((await alerts()).map(([, , resolved]) => resolved)).toEqual([true]);
+    expect(await Promise.all(backers.map(stxOf))).toEqual(backersBefore);
 
     // The policy can be settled again, within the window's room: exactly the cap.
     await stack.t.mutation(internal.liquidity.requestSettlement, { policyId, settlementAmount: STX_FLOOR });
@@ -163,34 +174,32 @@ describe("the vault's outflow limit on the local stack", () => {
     await sync();
   });
 
-  it("keeps a voucher's reservation when its withdrawal is refused with u213, and frees it once a later voucher redeems in a new window", async () => {
+  it("refuses a withdrawal the window cannot take with OUTFLOW_LIMITED, reserving nothing, and issues it once a new window opens", async () => {
     const wallet = await newWallet(stack.server);
     await deposit(wallet, STX(500), "Balanced");
     await mine(stack.server);
     await sync();
-    expect(outflow().available).toBe(0n);
+    const full = outflow();
+    expect(full.available).toBe(0n);
 
     const alice = stack.t.withIdentity({ subject: wallet.address });
-    const first = await alice.action(api.liquidity.requestWithdrawal, { amount: STX(100), token: "STX" });
-    expect(first.voucher.nonce).toBe(1n);
-    const refusedTxid = await signAndBroadcast(stack.server, first.call, wallet.key);
-    await mine(stack.server);
-    expect(await apiTx(refusedTxid)).toMatchObject({ tx_status: "abort_by_post_condition", tx_result: { repr: "(err u213)" } });
-    expect(await sync()).toMatchObject({ applied: 0, unmatched: 0, rejected: 0 });
-    // Nothing left the vault: the total stays, and the amount stays held while the voucher could still be redeemed.
-    expect(await stxOf(wallet)).toMatchObject({ total: STX(500), reserved: STX(100), available: STX(400) });
+    const message = await expectPoolError(alice.action(api.liquidity.requestWithdrawal, { amount: STX(100), token: "STX" }), "OUTFLOW_LIMITED");
+    expect(message).toBe(
+      `100000000 STX does not fit the vault's outflow window: 0 STX fits now; the window reopens at burn block ${full.windowStart + BigInt(OUTFLOW_WINDOW)} ` +
+        `with ${full.cap} STX of room at today's balance`,
+    );
+    expect(await stxOf(wallet)).toMatchObject({ total: STX(500), reserved: 0n, available: STX(500) });
 
     // A new window opens once OUTFLOW-WINDOW burn blocks have passed.
     await stack.server.advanceBurnBlocks(OUTFLOW_WINDOW);
     expect(outflow()).toMatchObject({ used: 0n, windowStart: BigInt(stack.server.simnet.burnBlockHeight) });
-    const second = await alice.action(api.liquidity.requestWithdrawal, { amount: STX(100), token: "STX" });
-    expect(second.voucher.nonce).toBe(2n);
-    const paidTxid = await signAndBroadcast(stack.server, second.call, wallet.key);
+    const voucher = await alice.action(api.liquidity.requestWithdrawal, { amount: STX(100), token: "STX" });
+    expect(voucher.voucher.nonce).toBe(1n);
+    const paidTxid = await signAndBroadcast(stack.server, voucher.call, wallet.key);
     await mine(stack.server);
     expect(await apiTx(paidTxid)).toMatchObject({ tx_status: "success" });
     expect(await sync()).toMatchObject({ applied: 1, unmatched: 0 });
 
-    // Nonce 2 redeemed: the vault now refuses nonce 1, so its reservation is freed too.
     expect(await stxOf(wallet)).toMatchObject({ total: STX(400), reserved: 0n, available: STX(400) });
     const statuses = await backend().run(async (ctx) =>
       (
@@ -200,10 +209,7 @@ describe("the vault's outflow limit on the local stack", () => {
           .collect()
       ).map((r) => [r.nonce, r.status]),
     );
-    expect(statuses).toEqual([
-      [1n, "superseded"],
-      [2n, "redeemed"],
-    ]);
+    expect(statuses).toEqual([[1n, "redeemed"]]);
     // Chain and books agree (STX, sBTC).
     expect(await stack.t.action(internal.reconciliation.reconcile, {})).toEqual(["match", "match"]);
   });

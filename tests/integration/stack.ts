@@ -19,21 +19,24 @@ export const modules = import.meta.glob(["../../convex/**/*.ts", "../../convex/*
 export const DEPLOYER = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";
 export const VAULT = `${DEPLOYER}.liquidity-pool`;
 export const SBTC = `${DEPLOYER}.sbtc-token`;
-export const BACKEND_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
-export const BACKEND_ADDRESS = privateKeyToAddress(BACKEND_KEY, "testnet");
+export const OPERATOR_KEY = "05ce6eb810faa8cb76f34841c9a1faf78597e58d810199ff84c04dc387ac006601";
+export const OPERATOR_ADDRESS = privateKeyToAddress(OPERATOR_KEY, "testnet");
+export const SIGNER_KEY = "b6a6b4e9b5f0c2d7a8e3f1c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e401";
+export const SIGNER_ADDRESS = privateKeyToAddress(SIGNER_KEY, "testnet");
 
 export type Stack = { server: LocalHiroServer; t: ReturnType<typeof convexTest> };
 
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
-  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, backendKey: BACKEND_KEY } });
+  const server = await startLocalHiroServer({ port: 0, deploy: { sbtcPrincipal: true, operatorKey: OPERATOR_KEY, signerKey: SIGNER_KEY } });
   await server.mine(1);
-  await server.fund(BACKEND_ADDRESS, 1_000_000_000n);
+  await server.fund(OPERATOR_ADDRESS, 1_000_000_000n);
   const settings: Record<string, string> = {
     STACKS_NETWORK: "testnet",
     STACKS_API_URL: server.url,
     VAULT_CONTRACT_ID: VAULT,
     SBTC_CONTRACT_ID: SBTC,
-    BACKEND_PRIVATE_KEY: BACKEND_KEY,
+    OPERATOR_PRIVATE_KEY: OPERATOR_KEY,
+    SIGNER_PRIVATE_KEY: SIGNER_KEY,
     SYNC_CONFIRMATIONS: "1",
     // The local chain's burn height moves only when told to (advanceBurnBlocks): count Stacks blocks alone.
     SYNC_CONFIRMATIONS_BURN_BLOCKS: "0",

@@ -20,9 +20,11 @@ import { applyBalanceChange } from "../ledger/balanceLedger";
 import { reversePremiumOffLedger } from "../policies/premiums";
 import { reopenReservations } from "../ledger/reservations";
 import { reopenAfterReorg } from "../operations/chainTransactions";
+import { undoGovernanceEvent } from "./governance";
 import { operationIdOf } from "./vaultEvents";
 import { assertEventsNotHeld } from "../checkpoints/eventHold";
 import { reverseRecordChange } from "../checkpoints/providerRecords";
+import { isMoneyEvent } from "../../validators";
 
 /** Most ledger rows one event can have caused (a premium split over the largest backing group, plus slack). */
 const MAX_ROWS_PER_EVENT = 200;
@@ -127,6 +129,7 @@ export async function reverseVaultEvent(
     await reopenReservations(ctx, { operationId: prefix, provider: event.provider, nonce: event.nonce });
   }
   if (event.kind === "funds-deposited" || event.kind === "funds-withdrawn") await reverseRecordChange(ctx, prefix);
+  if (!isMoneyEvent(event)) await undoGovernanceEvent(ctx, event);
   await ctx.db.patch("vaultEvents", record._id, { status: "reversed" });
 
   const needsReview = failures.length > 0;

@@ -3,7 +3,8 @@
  * money, so deposits and withdrawals are credited here and only here. Each
  * event is applied once, keyed by (txid, event index). Governance events
  * (roles, pause, outflow limit, checkpoints, shutdown, exit claims) are
- * recorded the same way, once, and change nothing in the books.
+ * recorded the same way, once, change nothing in the books, and are acted on
+ * in governance.ts (alerts, the hot roles, the shutdown).
  */
 import type { Writer } from "../database";
 import { isMoneyEvent, type SyncedEvent, type VaultEvent } from "../../validators";
@@ -17,12 +18,13 @@ import { applyWithdrawal } from "../ledger/reservations";
 import { confirmVaultOperations } from "../operations/vaultOperations";
 import { assertEventsNotHeld } from "../checkpoints/eventHold";
 import { recordDeposit, recordWithdrawal } from "../checkpoints/providerRecords";
+import { actOnGovernanceEvent } from "./governance";
 
 /**
  * "unmatched": the event is genuine and recorded, and the pool mirror follows
  * it, but the off-chain model could not place it (e.g. a settlement for a
  * policy we do not know). An alert says so; nothing is half-applied.
- * "recorded": a governance event, stored as printed; nothing acts on it yet.
+ * "recorded": a governance event, stored as printed and acted on (governance.ts).
  */
 export type ApplyOutcome = "applied" | "duplicate" | "unmatched" | "recorded";
 
@@ -165,6 +167,7 @@ async function recordAndApply(ctx: Writer, event: SyncedEvent): Promise<ApplyOut
     };
     if (existing) await ctx.db.replace("vaultEvents", existing._id, record);
     else await ctx.db.insert("vaultEvents", record);
+    await actOnGovernanceEvent(ctx, event);
     return "recorded";
   }
   if (existing?.keptThroughReorg && sameSettlement(existing.event, event)) {
