@@ -51,7 +51,8 @@ const exitProofView = v.object({
   proof: v.union(v.array(proofStepValidator), v.null()),
   shutDown: v.boolean(),
   /** Per token: `owed` by the exit formula, and what a claim `pays` (pro rata when the vault is shut down short). */
-  claims: v.array(v.object({ token: tokenValidator, owed: v.int64(), pays: v.int64() })),
+  /** `claimed`: what the vault paid this provider's claim in the token, once synced (then `pays` is 0). */
+  claims: v.array(v.object({ token: tokenValidator, owed: v.int64(), pays: v.int64(), claimed: v.union(v.int64(), v.null()) })),
 });
 
 /**

@@ -58,6 +58,14 @@ const portfolioView = v.object({
   pendingWithdrawals: v.array(
     v.object({ token: tokenValidator, amount: v.int64(), nonce: v.int64(), expiresAtBlock: v.int64() }),
   ),
+  /** Null while the vault runs; after its shutdown, what `claim-exit` owes and pays this provider per token. */
+  exit: v.union(
+    v.object({
+      shutDownAtBlock: v.int64(),
+      claims: v.array(v.object({ token: tokenValidator, owed: v.int64(), pays: v.int64(), claimed: v.union(v.int64(), v.null()) })),
+    }),
+    v.null(),
+  ),
 });
 
 /**

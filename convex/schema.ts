@@ -534,6 +534,17 @@ export default defineSchema({
     ),
   }).index("by_key", ["key"]),
 
+  /** Exit claims paid by the vault after its shutdown, from synced `exit-claimed` events (model/sync/governance.ts). */
+  exitClaims: defineTable({
+    provider: v.string(),
+    token: tokenValidator,
+    owed: v.int64(),
+    paid: v.int64(),
+    txid: v.string(),
+    eventIndex: v.number(),
+    blockHeight: v.int64(),
+  }).index("by_provider_and_token", ["provider", "token"]),
+
   syncState: defineTable({
     key: v.string(),
     value: v.int64(),

@@ -17,6 +17,10 @@
  *                                                      once the API switches them off
  *   --indexer-lag <blocks>   LOCAL_HIRO_INDEXER_LAG     the API's indexer this many Stacks blocks behind the
  *                                                      node (default 0; POST /_local/indexer-lag changes it)
+ *   --chainhook-url <url>    LOCAL_HIRO_CHAINHOOK_URL   deliver the vault's blocks as Chainhooks 2.0 would, to
+ *                                                      e.g. <CONVEX_SITE_URL>/chainhooks/vault (the emulator)
+ *   --chainhook-secret <s>   LOCAL_HIRO_CHAINHOOK_SECRET  the consumer secret it sends (Authorization: Bearer);
+ *                                                      required with --chainhook-url
  *   --no-sbtc                                           leave the vault's sBTC token unset
  *   --manifest <path>        LOCAL_HIRO_MANIFEST        default ./Clarinet.toml of the repository
  */
@@ -24,6 +28,7 @@ import { parseArgs } from "node:util";
 
 import { z } from "zod";
 
+import { startChainhookEmulator } from "./chainhookEmulator";
 import { startLocalHiroServer } from "./hiroServer";
 
 const { values } = parseArgs({
@@ -35,6 +40,8 @@ const { values } = parseArgs({
     "outflow-limit": { type: "string" },
     "deprecated-routes": { type: "string" },
     "indexer-lag": { type: "string" },
+    "chainhook-url": { type: "string" },
+    "chainhook-secret": { type: "string" },
     "no-sbtc": { type: "boolean", default: false },
     manifest: { type: "string" },
   },
@@ -58,6 +65,11 @@ const settings = z
     manifestPath: z.string().min(1).optional(),
     deprecatedRoutes: z.enum(["enabled", "gone"]).default("enabled"),
     indexerLag: z.coerce.number().int().min(0).default(0),
+    chainhookUrl: z.url().optional(),
+    chainhookSecret: z.string().min(16, "must be at least 16 characters").optional(),
+  })
+  .refine((s) => (s.chainhookUrl === undefined) === (s.chainhookSecret === undefined), {
+    message: "--chainhook-url and --chainhook-secret go together",
   })
   .parse({
     port: values.port ?? process.env.LOCAL_HIRO_PORT,
@@ -68,6 +80,8 @@ const settings = z
     manifestPath: values.manifest ?? process.env.LOCAL_HIRO_MANIFEST,
     deprecatedRoutes: values["deprecated-routes"] ?? process.env.LOCAL_HIRO_DEPRECATED_ROUTES,
     indexerLag: values["indexer-lag"] ?? process.env.LOCAL_HIRO_INDEXER_LAG,
+    chainhookUrl: values["chainhook-url"] ?? process.env.LOCAL_HIRO_CHAINHOOK_URL,
+    chainhookSecret: values["chainhook-secret"] ?? process.env.LOCAL_HIRO_CHAINHOOK_SECRET,
   });
 
 const server = await startLocalHiroServer({
@@ -87,7 +101,20 @@ console.log(`  tip height ${server.chain.blocks.tip.height}; ${settings.autoMine
 console.log(`  STACKS_NETWORK=devnet STACKS_API_URL=${server.url}`);
 if (settings.deprecatedRoutes === "gone") console.log("  deprecated API routes answer 410 Gone");
 
+// The secret is never printed; only where deliveries go.
+const emulator =
+  settings.chainhookUrl && settings.chainhookSecret
+    ? startChainhookEmulator({
+        chain: server.chain,
+        url: settings.chainhookUrl,
+        secret: settings.chainhookSecret,
+        vaultContractId: `${deployer}.liquidity-pool`,
+      })
+    : null;
+if (emulator) console.log(`  chainhook deliveries to ${settings.chainhookUrl}`);
+
 const stop = () => {
+  emulator?.stop();
   void server.close().finally(() => process.exit(0));
 };
 process.on("SIGINT", stop);

@@ -12,7 +12,11 @@
  * (`net/api/posttransaction.rs`).
  */
 import { hexToBytes } from "@stacks/common";
-import type { TransactionFound, TransactionList } from "@stacks/stacks-blockchain-api-types";
+import type { OperationResponse } from "@stacks/blockchain-api-client";
+
+/** GET /extended/v1/tx/multiple as the API publishes it: found or not, keyed by txid. */
+type TransactionList = OperationResponse["get_tx_list_details"];
+type FoundTransaction = Extract<TransactionList[string], { found: true }>["result"];
 import { z } from "zod";
 
 import { undecodableTransaction } from "../admission";
@@ -85,7 +89,7 @@ export function transactionRoutes({ chain, abiOf }: ServerContext): Route[] {
           if (!txid) throw badRequest(`Invalid tx_id: ${id}`);
           const view = chain.txView(txid);
           list[`0x${txid}`] = view
-            ? { found: true, result: apiTransaction(view, abiOf, { eventLimit: 0, eventOffset: 0 }) as TransactionFound["result"] }
+            ? { found: true, result: apiTransaction(view, abiOf, { eventLimit: 0, eventOffset: 0 }) as FoundTransaction }
             : { found: false, result: { tx_id: `0x${txid}` } };
         }
         return json(200, list);

@@ -216,8 +216,16 @@ describe("governance events", () => {
       hotRoles: { operator: null, signer: null },
       shutDown: { by: DEPLOYER, stxAssets: DEPOSIT, stxLiabilities: DEPOSIT, sbtcAssets: 0n, sbtcLiabilities: 0n },
     });
-    // A shut-down vault takes nothing new on.
+    // The provider's portfolio shows the exit: owed by the formula, and the claim the vault paid.
     const asProvider = stack.t.withIdentity({ subject: provider.address });
+    expect((await asProvider.query(api.liquidity.getProviderPortfolio, {}))?.exit).toEqual({
+      shutDownAtBlock: BigInt(shutdownHeight),
+      claims: [
+        { token: "STX", owed: DEPOSIT, pays: 0n, claimed: DEPOSIT },
+        { token: "sBTC", owed: 0n, pays: 0n, claimed: null },
+      ],
+    });
+    // A shut-down vault takes nothing new on.
     await expectPoolError(asProvider.action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }), "VAULT_SHUT_DOWN");
     await expectPoolError(asProvider.action(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }), "VAULT_SHUT_DOWN");
 

@@ -16,6 +16,7 @@ import {
   type ExitTerms,
 } from "../../domain/checkpoints";
 import { TOKENS, type Token } from "../../validators";
+import { exitClaimOf, shutdownOf } from "../sync/governance";
 import { findProviderRecord, recordFlowsOf } from "./providerRecords";
 import { currentPostedRun, runsInForce, type CheckpointRun } from "./runs";
 import type { StoredProofStep } from "./publishing";
@@ -56,14 +57,10 @@ export async function exitVoucherRoom(ctx: Reader, provider: string, token: Toke
   return room ?? 0n;
 }
 
-/** The vault's exit terms, from the synced `shutdown` event; null while it runs. */
+/** The vault's exit terms, from the synced `shutdown` event (model/sync/governance.ts); null while it runs. */
 export async function exitTermsOf(ctx: Reader): Promise<Record<Token, ExitTerms> | null> {
-  const rows = await ctx.db
-    .query("vaultEvents")
-    .withIndex("by_kind_and_epoch", (q) => q.eq("event.kind", "shutdown"))
-    .take(10);
-  const shutdown = rows.find((row) => row.status === "recorded")?.event;
-  if (!shutdown || shutdown.kind !== "shutdown") return null;
+  const shutdown = await shutdownOf(ctx);
+  if (!shutdown) return null;
   return {
     STX: { assets: shutdown.stxAssets, liabilities: shutdown.stxLiabilities },
     sBTC: { assets: shutdown.sbtcAssets, liabilities: shutdown.sbtcLiabilities },
@@ -88,7 +85,8 @@ export type ExitView = {
   leaf: { index: bigint; stx: bigint; sbtc: bigint; stxIn: bigint; stxOut: bigint; sbtcIn: bigint; sbtcOut: bigint } | null;
   proof: StoredProofStep[] | null;
   shutDown: boolean;
-  claims: { token: Token; owed: bigint; pays: bigint }[];
+  /** Per token: what the exit formula owes, what claim-exit pays (pro rata after a short shutdown), and what was paid once claimed. */
+  claims: { token: Token; owed: bigint; pays: bigint; claimed: bigint | null }[];
 };
 
 /**
@@ -104,10 +102,13 @@ export async function exitViewOf(ctx: Reader, provider: string): Promise<ExitVie
   const leafRow = run && record ? await leafOf(ctx, run, provider) : null;
   const basis = exitBasis(record, leafRow !== null, run);
   const terms = await exitTermsOf(ctx);
-  const claims = TOKENS.map((token) => {
+  const claims = [];
+  for (const token of TOKENS) {
     const owed = owedOnExit(token, basis, recordFlowsOf(record), leafRow);
-    return { token, owed, pays: exitPayout(owed, terms?.[token] ?? null) };
-  });
+    const claimed = (await exitClaimOf(ctx, provider, token))?.paid ?? null;
+    // A claim is made once: afterwards the vault pays nothing more.
+    claims.push({ token, owed, pays: claimed === null ? exitPayout(owed, terms?.[token] ?? null) : 0n, claimed });
+  }
   return {
     provider,
     checkpoint:

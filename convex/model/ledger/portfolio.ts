@@ -6,6 +6,8 @@ import { ratioBps } from "../../domain/money";
 import { findProvider } from "./providers";
 import { availableCapital, readPoolTotals, readTierTotals, type TierTotals } from "./tierTotals";
 import { capacityLimitOf } from "../policies/tierConfigs";
+import { exitViewOf } from "../checkpoints/exitView";
+import { shutdownOf } from "../sync/governance";
 
 /** Most reservations a portfolio lists; older ones are still counted in `reserved`. */
 export const PORTFOLIO_RESERVATION_LIMIT = 100;
@@ -46,7 +48,20 @@ export async function providerPortfolio(ctx: Reader, principal: string) {
       nonce: r.nonce,
       expiresAtBlock: r.expiresAtBlock,
     })),
+    exit: await exitOf(ctx, principal),
   };
+}
+
+/**
+ * After a shutdown, what the provider can claim (README "Checkpoints"): per
+ * token what the exit formula owes, what `claim-exit` pays now, and what was
+ * paid once claimed. Null while the vault runs.
+ */
+async function exitOf(ctx: Reader, principal: string) {
+  const shutDown = await shutdownOf(ctx);
+  if (!shutDown) return null;
+  const view = await exitViewOf(ctx, principal);
+  return { shutDownAtBlock: shutDown.blockHeight, claims: view.claims };
 }
 
 export function utilizationBps(totals: TierTotals): bigint {

@@ -19,7 +19,7 @@ import type { Doc } from "../../_generated/dataModel";
 import type { Reader, Writer } from "../database";
 import { raiseAlert, raiseAlertOnce, resolveAlerts } from "../alerts";
 import { poolError } from "../../domain/errors";
-import type { GovernanceEvent } from "../../validators";
+import type { GovernanceEvent, Token } from "../../validators";
 
 /** The admin proposed a holder for a role (subject: the role); resolved when the role is set or the proposal cancelled. */
 export const ROLE_PROPOSED = "role-proposed";
@@ -133,9 +133,16 @@ export async function actOnGovernanceEvent(ctx: Writer, event: GovernanceEvent):
         where,
       );
       return;
+    case "exit-claimed": {
+      // Once per provider and token (the vault refuses a second claim); kept to show in the portfolio.
+      if (await exitClaimOf(ctx, event.provider, event.token)) return;
+      const { provider, token, owed, paid, txid, eventIndex, blockHeight } = event;
+      await ctx.db.insert("exitClaims", { provider, token, owed, paid, txid, eventIndex, blockHeight });
+      return;
+    }
     default:
-      // Pause is seen by the send gate on chain; checkpoints by their own job; sBTC set-up and
-      // exit claims need nothing here.
+      // Pause is seen by the send gate on chain; checkpoints by their own job; the sBTC set-up
+      // needs nothing here.
       return;
   }
 }
@@ -147,11 +154,24 @@ export async function actOnGovernanceEvent(ctx: Writer, event: GovernanceEvent):
  * on the winning fork sets it again, and the send gate reads roles on chain.
  */
 export async function undoGovernanceEvent(ctx: Writer, event: GovernanceEvent): Promise<void> {
+  if (event.kind === "exit-claimed") {
+    const claim = await exitClaimOf(ctx, event.provider, event.token);
+    if (claim && claim.txid === event.txid && claim.eventIndex === event.eventIndex) await ctx.db.delete("exitClaims", claim._id);
+    return;
+  }
   if (event.kind !== "shutdown") return;
   const shutDown = await shutdownOf(ctx);
   if (shutDown && shutDown.txid === event.txid && shutDown.eventIndex === event.eventIndex) {
     await patchVaultState(ctx, { shutDown: undefined });
   }
+}
+
+/** A provider's exit claim in a token, once synced. */
+export async function exitClaimOf(ctx: Reader, provider: string, token: Token): Promise<Doc<"exitClaims"> | null> {
+  return await ctx.db
+    .query("exitClaims")
+    .withIndex("by_provider_and_token", (q) => q.eq("provider", provider).eq("token", token))
+    .unique();
 }
 
 /** Refuses what a shut-down vault no longer takes on: commitments, withdrawals, new policies. */
