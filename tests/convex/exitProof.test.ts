@@ -64,8 +64,8 @@ describe("getExitProof", () => {
       proof: null,
       shutDown: false,
       claims: [
-        { token: "STX", owed: 10_000n, pays: 10_000n },
-        { token: "sBTC", owed: 0n, pays: 0n },
+        { token: "STX", owed: 10_000n, pays: 10_000n, claimed: null },
+        { token: "sBTC", owed: 0n, pays: 0n, claimed: null },
       ],
     });
   });
@@ -90,8 +90,8 @@ describe("getExitProof", () => {
       leaf: { stx: 10_700n, sbtc: 400n, stxIn: 10_000n, stxOut: 0n, sbtcIn: 400n, sbtcOut: 0n },
       shutDown: false,
       claims: [
-        { token: "STX", owed: 9_200n, pays: 9_200n },
-        { token: "sBTC", owed: 400n, pays: 400n },
+        { token: "STX", owed: 9_200n, pays: 9_200n, claimed: null },
+        { token: "sBTC", owed: 400n, pays: 400n, claimed: null },
       ],
     });
     const { leaf, proof, checkpoint } = view!;
@@ -112,8 +112,8 @@ describe("getExitProof", () => {
       leaf: null,
       proof: null,
       claims: [
-        { token: "STX", owed: 800n, pays: 800n },
-        { token: "sBTC", owed: 0n, pays: 0n },
+        { token: "STX", owed: 800n, pays: 800n, claimed: null },
+        { token: "sBTC", owed: 0n, pays: 0n, claimed: null },
       ],
     });
   });
@@ -132,8 +132,8 @@ describe("getExitProof", () => {
     expect(await t.withIdentity({ subject: ALICE }).query(api.exit.getExitProof, {})).toMatchObject({
       shutDown: true,
       claims: [
-        { token: "STX", owed: 10_700n, pays: 5_350n },
-        { token: "sBTC", owed: 400n, pays: 400n },
+        { token: "STX", owed: 10_700n, pays: 5_350n, claimed: null },
+        { token: "sBTC", owed: 400n, pays: 400n, claimed: null },
       ],
     });
   });

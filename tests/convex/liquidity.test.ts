@@ -452,6 +452,63 @@ describe("requestWithdrawal", () => {
     expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
   });
 
+  it("refuses more than the vault's outflow window has free (OUTFLOW_LIMITED) before reserving anything", async () => {
+    const t = await fundedBackend();
+    stubChainTip(1_000, 2_500n);
+    const message = await expectPoolError(
+      t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 2_501n, token: "STX" }),
+      "OUTFLOW_LIMITED",
+    );
+    expect(message).toBe(
+      "2501 STX does not fit the vault's outflow window: 2500 STX fits now, and a whole window allows 2500 STX: withdraw in parts of at most that, one per window",
+    );
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
+    const { voucher } = await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 2_500n, token: "STX" });
+    expect(voucher).toMatchObject({ amount: 2_500n, nonce: 1n });
+  });
+
+  it("signs no voucher once the hot keys are revoked (CONFIGURATION_MISSING), nor anything after a shutdown (VAULT_SHUT_DOWN)", async () => {
+    const t = await fundedBackend();
+    const at = { eventIndex: 0, blockHeight: 20n, blockHash: `0x${"cc".repeat(32)}` };
+    await t.mutation(internal.eventSync.applyBatch, { events: [{ ...at, txid: `0x${"a1".repeat(32)}`, kind: "hot-keys-revoked" }] });
+    const revoked = await expectPoolError(
+      t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }),
+      "CONFIGURATION_MISSING",
+    );
+    expect(revoked).toBe("SIGNER_PRIVATE_KEY does not hold the vault's signer role (held by nobody: the hot keys were revoked); no voucher can be signed");
+    // A new signer takes the role: the configured key is not it.
+    await t.mutation(internal.eventSync.applyBatch, {
+      events: [{ ...at, txid: `0x${"a2".repeat(32)}`, kind: "role-set", role: "signer", previous: null, who: BOB }],
+    });
+    expect(
+      await expectPoolError(t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }), "CONFIGURATION_MISSING"),
+    ).toBe(`SIGNER_PRIVATE_KEY does not hold the vault's signer role (held by ${BOB}); no voucher can be signed`);
+    // The configured signer's own principal takes it back: vouchers again.
+    await t.mutation(internal.eventSync.applyBatch, {
+      events: [{ ...at, txid: `0x${"a3".repeat(32)}`, kind: "role-set", role: "signer", previous: BOB, who: SIGNER_ADDRESS }],
+    });
+    expect((await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" })).voucher.nonce).toBe(1n);
+
+    const shutdown = { stxAssets: 10_000n, stxLiabilities: 10_000n, sbtcAssets: 0n, sbtcLiabilities: 0n, by: BOB };
+    await t.mutation(internal.eventSync.applyBatch, { events: [{ ...at, txid: `0x${"a4".repeat(32)}`, kind: "shutdown", ...shutdown }] });
+    for (const call of [
+      t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }),
+      t.withIdentity({ subject: ALICE }).action(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }),
+    ]) {
+      expect(await expectPoolError(call, "VAULT_SHUT_DOWN")).toBe(
+        "the vault was shut down in block 20: providers leave through claim-exit (see getProviderPortfolio's exit figures)",
+      );
+    }
+    // The portfolio shows what the exit pays: the record's in − out (no checkpoint), nothing claimed yet.
+    expect((await portfolioOf(t, ALICE))?.exit).toEqual({
+      shutDownAtBlock: 20n,
+      claims: [
+        { token: "STX", owed: 10_000n, pays: 10_000n, claimed: null },
+        { token: "sBTC", owed: 0n, pays: 0n, claimed: null },
+      ],
+    });
+  });
+
   it("matches a synced withdrawal to the reservation of the same provider and nonce only", async () => {
     const t = await fundedBackend();
     await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });

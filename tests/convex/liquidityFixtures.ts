@@ -2,7 +2,7 @@
  * Fixtures for the liquidity API tests: providers, chain configuration, and
  * synced vault events.
  */
-import { privateKeyToAddress } from "@stacks/transactions";
+import { Cl, privateKeyToAddress } from "@stacks/transactions";
 import { vi } from "vitest";
 
 import type { Token, VaultEvent } from "../../convex/validators";
@@ -30,17 +30,23 @@ export function configureChain(): void {
   vi.stubEnv("VOUCHER_TTL_BLOCKS", "50");
 }
 
-/** Answers /v2/info with the given tip height; every other request fails the test. */
-export function stubChainTip(height: number): void {
+/** Room in the vault's outflow window the stubbed chain reports (`get-outflow`): more than any test withdraws. */
+export const STUB_OUTFLOW_ROOM = 10n ** 15n;
+
+/**
+ * Answers /v2/info with the given tip height and the vault's `get-outflow`
+ * with a fresh window of `outflowRoom`; every other request fails the test.
+ */
+export function stubChainTip(height: number, outflowRoom = STUB_OUTFLOW_ROOM): void {
   vi.stubGlobal(
     "fetch",
     vi.fn(async (input: string | URL | Request) => {
       const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-      if (url === `${API_URL}/v2/info`) {
-        return new Response(JSON.stringify({ stacks_tip_height: height, burn_block_height: 100 }), {
-          status: 200,
-          headers: { "content-type": "application/json" },
-        });
+      const json = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
+      if (url === `${API_URL}/v2/info`) return json({ stacks_tip_height: height, burn_block_height: 100 });
+      if (url.startsWith(`${API_URL}/v2/contracts/call-read/`) && url.includes("/get-outflow")) {
+        const window = Cl.tuple({ "window-start": Cl.uint(100), used: Cl.uint(0), cap: Cl.uint(outflowRoom), available: Cl.uint(outflowRoom) });
+        return json({ okay: true, result: `0x${Cl.serialize(window)}` });
       }
       throw new Error(`unexpected request to ${url}`);
     }),

@@ -110,8 +110,8 @@ describe("a checkpoint cycle on the local chain", () => {
     const alice = await stack.t.withIdentity({ subject: providers[0]!.address }).query(api.exit.getExitProof, {});
     expect(alice?.leaf).toMatchObject({ stx: 4_000_000_000n, stxIn: 5_000_000_000n, stxOut: 1_000_000_000n });
     expect(alice?.claims).toEqual([
-      { token: "STX", owed: 4_000_000_000n, pays: 4_000_000_000n },
-      { token: "sBTC", owed: 0n, pays: 0n },
+      { token: "STX", owed: 4_000_000_000n, pays: 4_000_000_000n, claimed: null },
+      { token: "sBTC", owed: 0n, pays: 0n, claimed: null },
     ]);
   });
 
