@@ -24,7 +24,7 @@ import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { capacityLimitOf, getTierConfig } from "./model/policies/tierConfigs";
 import { availableCapital, readTierTotals } from "./model/ledger/tierTotals";
 import { syncPoolBalances } from "./model/sync/vaultEvents";
-import { providerAction, providerQuery } from "./providerFunctions";
+import { optionalProviderQuery, providerAction } from "./providerFunctions";
 import {
   balanceChangeTypeValidator,
   healthStatusValidator,
@@ -69,14 +69,15 @@ const portfolioView = v.object({
 });
 
 /**
- * The signed-in provider's own portfolio, or null before their first
- * commitment. There is deliberately no public per-principal variant: balances
+ * The signed-in provider's own portfolio, or null when signed out or before
+ * their first commitment. There is deliberately no public per-principal variant: balances
  * and health of a named address are private to that address.
  */
-export const getProviderPortfolio = providerQuery({
+export const getProviderPortfolio = optionalProviderQuery({
   args: {},
   returns: v.union(portfolioView, v.null()),
-  handler: async (ctx) => await providerPortfolio(ctx, ctx.provider),
+  // Signed out is null, not an error: a dApp's `useQuery` renders before the wallet signs in.
+  handler: async (ctx) => (ctx.provider === null ? null : await providerPortfolio(ctx, ctx.provider)),
 });
 
 export const getPoolStats = query({
