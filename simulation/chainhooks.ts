@@ -27,6 +27,7 @@ export type ChainhookIngest = {
   refused(): number;
   /** Vault events the poller put in the books before the first delivery (the deployment's). */
   eventsPolledAtSetup: number;
+  /** Stops delivering (what is held goes out first); closing again does nothing more. */
   close(): Promise<void>;
 };
 
@@ -67,6 +68,7 @@ export async function startChainhookIngest(options: {
     throw error;
   }
   let sent = 0;
+  let closed: Promise<void> | null = null;
   return {
     async deliver() {
       open = true;
@@ -82,13 +84,17 @@ export async function startChainhookIngest(options: {
     },
     refused: () => emulator.deliveries.filter((d) => !d.delivered).length,
     eventsPolledAtSetup: 0,
-    async close() {
-      emulator.stop();
-      // Whatever is still held goes out now, so that nothing waits on a closed bridge.
-      open = true;
-      release();
-      await emulator.settled();
-      await bridge.close();
+    // Idempotent: a scenario whose backend stops closes it early, and the stack closes it again.
+    close() {
+      closed ??= (async () => {
+        emulator.stop();
+        // Whatever is still held goes out now, so that nothing waits on a closed bridge.
+        open = true;
+        release();
+        await emulator.settled();
+        await bridge.close();
+      })();
+      return closed;
     },
   };
 }

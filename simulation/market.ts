@@ -16,6 +16,11 @@
  *      stale reservations, sweep collateral health, reconcile;
  *   7. snapshot both sides and check every invariant.
  * Blocks are mined only here, explicitly: the run is deterministic.
+ *
+ * An incident scenario (simulation/scenarios/) adds to it through a
+ * `MarketScript`: another of the backend's crons run each step (the checkpoint
+ * job), burn blocks passing after a step, a look after every block (the
+ * guardian's watcher), and the step after which the market ends.
  */
 import { ConvexError } from "convex/values";
 
@@ -100,6 +105,24 @@ export type SimulationHooks = {
   afterStep?(ctx: HookContext, snapshot: StepSnapshot): void | Promise<void>;
 };
 
+/**
+ * What an incident scenario adds to the market. Everything here is decided up
+ * front (from the plan), so one seed still plays out one way.
+ */
+export type MarketScript = {
+  /** The last step the market plays: the backend stops, or a thief strikes, after it. Default: the plan's last. */
+  lastStep?: number;
+  /** In every step, with the backend's other crons, before it sends its transactions (the checkpoint job). */
+  beforeSend?(step: number): Promise<void>;
+  /** After every block the market mines (the guardian's watcher). */
+  afterBlock?(): Promise<void>;
+  /**
+   * Burn blocks that pass after a step, its checks done. Each comes with an empty Stacks block,
+   * so the expiry heights of the policies due after it are planned that much higher.
+   */
+  burnBlocksAfter?: ReadonlyMap<number, number>;
+};
+
 export type MarketOutcome = {
   timeline: StepSnapshot[];
   policies: PolicyRecord[];
@@ -110,6 +133,8 @@ export type MarketOutcome = {
   checkpoints: { deposits: DepositCheckpoint | null; settlements: SettlementCheckpoint[] };
   tracker: InvariantTracker;
   books: Books;
+  /** The signed-in session of a provider (an incident's last request to the backend goes through it). */
+  sessionOf(address: string): Session;
 };
 
 type Progress = (step: number, label: string) => void;
@@ -178,6 +203,7 @@ export class Market {
     private readonly plan: MarketPlan,
     private readonly hooks: SimulationHooks = {},
     private readonly progress: Progress = () => {},
+    private readonly script: MarketScript = {},
   ) {
     this.buyers = plan.buyers.map((b) => ({
       address: b.wallet.address,
@@ -195,16 +221,30 @@ export class Market {
     return session;
   }
 
-  /** The block height policies due at `step` expire at: due once the sync has passed it, i.e. at the start of that step. */
+  /**
+   * The block height policies due at `step` expire at: due once the sync has passed it, i.e. at
+   * the start of that step. Blocks that came with burn blocks passing before it count too.
+   */
   private expiryHeightOf(step: number): bigint {
-    return this.startHeight + 2n * BigInt(step) - 2n;
+    let passed = 0n;
+    for (const [after, count] of this.script.burnBlocksAfter ?? []) if (after < step) passed += BigInt(count);
+    return this.startHeight + 2n * BigInt(step) - 2n + passed;
+  }
+
+  /** The last step played. */
+  get lastStep(): number {
+    return Math.min(this.script.lastStep ?? this.plan.steps - 1, this.plan.steps - 1);
   }
 
   async run(): Promise<MarketOutcome> {
     const { stack } = this;
     await this.fundWallets();
     this.startHeight = BigInt(stack.server.simnet.blockHeight);
-    for (let step = 0; step < this.plan.steps; step++) await this.step(step);
+    for (let step = 0; step <= this.lastStep; step++) {
+      await this.step(step);
+      const burnBlocks = this.script.burnBlocksAfter?.get(step);
+      if (burnBlocks) await this.letBurnBlocksPass(burnBlocks);
+    }
     for (const buyer of this.buyers) {
       for (const token of TOKENS) buyer.finalOnChain[token] = chainBalance(stack, buyer.address, token);
     }
@@ -228,6 +268,7 @@ export class Market {
       checkpoints: { deposits: this.depositCheckpoint, settlements: this.settlementCheckpoints },
       tracker: this.tracker,
       books,
+      sessionOf: (address) => this.session(address),
     };
   }
 
@@ -251,6 +292,20 @@ export class Market {
       const record = this.buyers[i] as BuyerRecord;
       for (const token of TOKENS) record.funded[token] = chainBalance(this.stack, b.wallet.address, token);
     }
+  }
+
+  /**
+   * Burn blocks pass (the vault's clocks: outflow window, checkpoint interval and veto window,
+   * SILENCE). The backend's crons keep running meanwhile: the sync reaches the empty blocks, so the
+   * next step's expiries come due as planned.
+   */
+  private async letBurnBlocksPass(count: number): Promise<void> {
+    const { server, t } = this.stack;
+    this.progress(this.timeline.length, `${count} burn blocks pass`);
+    await server.advanceBurnBlocks(count);
+    await t.action(internal.chainTransactions.follow, {});
+    const synced = await t.action(internal.eventSync.syncVaultEvents, {});
+    this.syncedThrough = synced.syncedThrough;
   }
 
   private topUpToken(p: ProviderPlan): Token {
@@ -287,13 +342,16 @@ export class Market {
     for (const w of this.plan.withdrawals.filter((x) => x.step === step)) await this.withdraw(w);
 
     this.progress(step, "backend transactions");
+    await this.script.beforeSend?.(step);
     const batched = await t.mutation(internal.vaultOperations.batch, {});
     this.activity.backendTransactions += batched.length;
     await t.action(internal.chainTransactions.send, {});
 
     this.progress(step, "mining");
     await server.mine(1);
+    await this.script.afterBlock?.();
     await server.mine(1);
+    await this.script.afterBlock?.();
 
     if (this.stack.chainhooks) {
       this.progress(step, "chainhook deliveries");
@@ -348,6 +406,7 @@ export class Market {
             sBTC: chainBalance(this.stack, b.address, "sBTC"),
           },
         })),
+        expectedAlerts: this.stack.setUpAlerts,
       }),
     );
     const snapshot = await this.snapshot(

@@ -15,7 +15,7 @@ import type { PolicyType } from "../convex/domain/policyMath";
 import type { Tier, Token } from "../convex/validators";
 import type { SimulationOptions } from "./options";
 import type { Rng } from "./rng";
-import { pricePath, type PricePoint } from "./scenarios";
+import { marketOf, pricePath, type PricePoint } from "./scenarios";
 import { newWallet, type Wallet } from "./wallets";
 
 export const TIER_ORDER: readonly Tier[] = ["Conservative", "Balanced", "Aggressive"];
@@ -168,7 +168,7 @@ export function planMarket(options: SimulationOptions, rng: Rng): MarketPlan {
   const withdrawals: WithdrawalPlan[] = [];
   const mid = freeStepNear(Math.round(0.25 * steps), 1, steps - 2, expirySteps);
   if (mid !== null) withdrawals.push({ step: mid, who: "first-two", shareBps: 1_000n });
-  if (options.scenario !== "calm") {
+  if (marketOf(options.scenario) !== "calm") {
     // At the bottom of the crash, before the first policy expires: the provider in the worst health tries to leave.
     const bottom = freeStepNear(Math.round(0.53 * steps), regEnd + 1, steps - 3, expirySteps);
     if (bottom !== null) withdrawals.push({ step: bottom, who: "worst-health", shareBps: 9_000n });

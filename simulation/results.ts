@@ -5,6 +5,7 @@ import type { VaultTotals } from "./books";
 import type { SimulationOptions } from "./options";
 import type { Prices } from "./priceFeed";
 import type { Phase } from "./scenarios";
+import type { IncidentResult } from "./scenarios/results";
 
 export type TokenAmounts = Record<Token, bigint>;
 
@@ -192,9 +193,13 @@ export type SimulationResult = {
     /** Of `eventsByPoller`, those the poller applied before the first delivery (the deployment's, with chainhooks on). */
     eventsPolledAtSetup: number;
   };
-  alerts: { kind: string; message: string }[];
+  /** Every alert the backend raised; `setUp`: one the set-up's own governance events raise (expected). */
+  alerts: { kind: string; message: string; setUp: boolean }[];
   checkpoints: { deposits: DepositCheckpoint | null; settlements: SettlementCheckpoint[] };
   invariants: InvariantOutcome[];
+  /** What the incident scenario (backend-outage, stolen-key) played after the market, and its verdicts. */
+  incident: IncidentResult | null;
+  /** Every invariant held after every step, and every verdict of the incident holds. */
   ok: boolean;
   reportDir: string | null;
   summaryPath: string | null;

@@ -8,12 +8,32 @@
  * - `calm`: a small random walk around the starting price.
  *
  * STX follows BTC's big moves at half their size.
+ *
+ * Two scenarios are incidents played on the default market (crash-recovery
+ * prices): `backend-outage` (the backend stops for good mid-market; after
+ * SILENCE a stranger shuts the vault down and every provider exits with the
+ * exit tool: simulation/scenarios/backendOutage.ts) and `stolen-key` (a thief
+ * holding the backend's operator and signer keys drains the vault mid-market,
+ * the guardian's watcher revokes them: simulation/scenarios/stolenKey.ts).
  */
 import type { Prices } from "./priceFeed";
 import type { Rng } from "./rng";
 
-export const SCENARIOS = ["crash-recovery", "calm", "crash"] as const;
+export const SCENARIOS = ["crash-recovery", "calm", "crash", "backend-outage", "stolen-key"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+
+/** The scenarios that play an incident on top of the market. */
+export const INCIDENTS = ["backend-outage", "stolen-key"] as const satisfies readonly Scenario[];
+export type Incident = (typeof INCIDENTS)[number];
+
+export function incidentOf(scenario: Scenario): Incident | null {
+  return (INCIDENTS as readonly Scenario[]).includes(scenario) ? (scenario as Incident) : null;
+}
+
+/** The price path a scenario's market follows: an incident happens on the default market. */
+export function marketOf(scenario: Scenario): "crash-recovery" | "calm" | "crash" {
+  return incidentOf(scenario) === null ? (scenario as "crash-recovery" | "calm" | "crash") : "crash-recovery";
+}
 
 export type Phase = "calm" | "crash" | "bottom" | "recovery" | "after";
 
@@ -40,13 +60,13 @@ export function pricePath(scenario: Scenario, steps: number, rng: Rng): PricePoi
     const x = steps === 1 ? 0 : k / (steps - 1);
     let levelBps: number;
     let phase: Phase;
-    if (scenario === "calm") {
+    if (marketOf(scenario) === "calm") {
       // ±0.6% a step, pulled back towards the start so the walk stays within a few percent.
       walkBps += rng.int(-60, 60) - Math.round((walkBps - 10_000) / 10);
       levelBps = walkBps;
       phase = "calm";
     } else {
-      const crash = crashLevelBps(x, scenario === "crash-recovery");
+      const crash = crashLevelBps(x, marketOf(scenario) === "crash-recovery");
       // Independent noise of ±0.3% on top of the path.
       levelBps = crash.level + rng.int(-30, 30);
       phase = crash.phase;

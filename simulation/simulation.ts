@@ -3,6 +3,10 @@
  * stack (local Hiro-compatible server over simnet, local price feed, Convex
  * functions in convex-test), plays the market, checks every invariant after
  * every step, and writes the report. Returns everything it recorded.
+ *
+ * An incident scenario (`backend-outage`, `stolen-key`: simulation/scenarios/)
+ * adds its MarketScript to the market, ends it where the incident starts, and
+ * plays the incident after it; its verdicts count with the invariants.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -10,6 +14,7 @@ import path from "node:path";
 import { isMoneyEvent, type Tier } from "../convex/validators";
 import { sum, TOKENS } from "./books";
 import { captureConsole } from "./consoleCapture";
+import { unexpectedAlerts } from "./invariants";
 import { Market, type SimulationHooks } from "./market";
 import { defaultOutDir, simulationOptionsSchema, type SimulationOptionsInput } from "./options";
 import { planMarket, TIER_ORDER } from "./plan";
@@ -19,6 +24,8 @@ import { renderMarkdownSummary } from "./report/markdown";
 import type { ProviderRecord, SimulationResult, TokenAmounts } from "./results";
 import { zeroAmounts } from "./results";
 import { createRng, withSeededMathRandom } from "./rng";
+import { incidentOf } from "./scenarios";
+import { incidentRun } from "./scenarios/incident";
 import { DEFAULT_STACK_OPTIONS, startStack, type Stack } from "./stack";
 
 export type { SimulationHooks } from "./market";
@@ -37,12 +44,26 @@ export async function runSimulation(
   let stack: Stack | undefined;
   try {
     const result = await withSeededMathRandom(rng.fork("math-random"), async () => {
-      stack = await startStack(rng.fork("stack"), { ...DEFAULT_STACK_OPTIONS, chainhooks: options.chainhooks });
+      stack = await startStack(rng.fork("stack"), {
+        ...DEFAULT_STACK_OPTIONS,
+        chainhooks: options.chainhooks,
+        outflowLimit: options.outflowLimit,
+      });
       const plan = planMarket(options, rng.fork("plan"));
       const setupMs = performance.now() - started;
-      const market = new Market(stack, plan, hooks, (step, label) => progress?.update(step, label));
+      const incidentKind = incidentOf(options.scenario);
+      const incident = incidentKind
+        ? incidentRun(incidentKind, {
+            stack,
+            plan,
+            rng: rng.fork("incident"),
+            progress: (label) => progress?.update(plan.steps, label),
+          })
+        : null;
+      const market = new Market(stack, plan, hooks, (step, label) => progress?.update(step, label), incident?.script);
       const outcome = await market.run();
       const marketMs = performance.now() - started - setupMs;
+      const incidentResult = incident ? await incident.finish(outcome) : null;
       const { books } = outcome;
 
       const providers: ProviderRecord[] = plan.providers.map((p) => {
@@ -110,9 +131,12 @@ export async function runSimulation(
         backendTransactions[key] = (backendTransactions[key] ?? 0) + 1;
       }
       const notifications = books.notifications;
+      const unexpected = unexpectedAlerts(books.alerts, stack.setUpAlerts);
       const invariants = outcome.tracker.results();
       const totalMs = performance.now() - started;
-      const chainBlocks = plan.steps * 2;
+      // An incident ends the market early: the steps are those played.
+      const steps = outcome.timeline.length;
+      const chainBlocks = steps * 2;
       const result: SimulationResult = {
         options,
         startedAt,
@@ -120,9 +144,9 @@ export async function runSimulation(
           setupMs,
           marketMs,
           totalMs,
-          steps: plan.steps,
+          steps,
           chainBlocks,
-          perStepMs: marketMs / plan.steps,
+          perStepMs: marketMs / steps,
           perBlockMs: marketMs / chainBlocks,
         },
         timeline: outcome.timeline,
@@ -159,10 +183,11 @@ export async function runSimulation(
             outcome.timeline.reduce((n, s) => n + s.activity.eventsByPoller, 0),
           eventsPolledAtSetup: stack.chainhooks?.eventsPolledAtSetup ?? 0,
         },
-        alerts: books.alerts.map((a) => ({ kind: a.kind, message: a.message })),
+        alerts: books.alerts.map((a) => ({ kind: a.kind, message: a.message, setUp: !unexpected.includes(a) })),
         checkpoints: outcome.checkpoints,
         invariants,
-        ok: invariants.every((i) => i.ok),
+        incident: incidentResult,
+        ok: invariants.every((i) => i.ok) && (incidentResult?.ok ?? true),
         reportDir: null,
         summaryPath: null,
       };

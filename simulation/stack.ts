@@ -14,6 +14,8 @@ import schema from "../convex/schema";
 import { startLocalHiroServer, type LocalHiroServer } from "../devnet/hiroServer";
 import { newChainhookSecret, startChainhookIngest, type ChainhookIngest } from "./chainhooks";
 import { convexModules } from "./convexModules";
+import type { ExpectedAlert } from "./invariants";
+import { UNBOUNDED_OUTFLOW_LIMIT, type OutflowLimit } from "./options";
 import { startPriceFeed, type PriceFeed } from "./priceFeed";
 import type { Rng } from "./rng";
 
@@ -39,6 +41,20 @@ export type Stack = {
   vault: string;
   sbtc: string;
   operatorAddress: string;
+  signerAddress: string;
+  /**
+   * The backend's hot keys (OPERATOR_PRIVATE_KEY, SIGNER_PRIVATE_KEY). Only the `stolen-key`
+   * scenario's thief reads them: holding both is the theft the vault must bound.
+   */
+  keys: { operator: string; signer: string };
+  /** The outflow limit the admin set at deployment. */
+  outflowLimit: OutflowLimit;
+  /**
+   * The alerts the set-up's own governance events raise once synced (README "Alerts"): the
+   * admin's `outflow-limit-set`, and the proposal and hand-over of the hot roles to the backend's
+   * keys. Expected, so not an invariant failure; anything else is.
+   */
+  setUpAlerts: ExpectedAlert[];
   /** The deployment's site URL (issuer of sign-in tokens). */
   siteUrl: string;
   /** Chainhook delivery to `POST /chainhooks/vault` (simulation/chainhooks.ts); null when the poller is the only ingest. */
@@ -53,6 +69,8 @@ export type StackOptions = {
   syncConfirmations: bigint;
   /** Vault events also reach the books through chainhook deliveries (default: the poller only). */
   chainhooks?: boolean;
+  /** The outflow limit the admin sets at deployment (default: one that never binds). */
+  outflowLimit?: OutflowLimit;
 };
 
 export const DEFAULT_STACK_OPTIONS: StackOptions = { voucherTtlBlocks: 120n, syncConfirmations: 1n };
@@ -73,23 +91,38 @@ function setEnvironment(values: Record<string, string | undefined>): () => void 
 }
 
 /**
- * No burn blocks pass during a run (the local chain's burn height only moves
- * when told to), so the vault's outflow window never rolls over and its
+ * No burn blocks pass during a market (the local chain's burn height only
+ * moves when told to), so the vault's outflow window never rolls over and its
  * default cap (the 1,000 STX / 0.1 sBTC floors) would hold for the whole run:
- * a crash's settlements exceed it and the vault refuses them with u213. The
- * backend does not pace outflows to the window yet, so the simulated vault
- * lets the whole balance out per window, with floors no run reaches (still
- * within int64, as the backend stores the event that sets them).
+ * a crash's settlements would be paced over windows that never come. So the
+ * simulated vault lets the whole balance out per window unless a scenario asks
+ * for a real limit (`--outflow-limit`; `stolen-key` runs with the vault's default).
  */
-export const SIMULATION_OUTFLOW_LIMIT = { limitBps: 10_000n, stxFloor: 10n ** 18n, sbtcFloor: 10n ** 18n };
+export const SIMULATION_OUTFLOW_LIMIT = UNBOUNDED_OUTFLOW_LIMIT;
+
+/**
+ * What the set-up's governance events raise in the backend's alerts table (convex/model/sync/governance.ts),
+ * each named by its kind and a text only that alert carries.
+ */
+function setUpAlertsOf(limit: OutflowLimit, operator: string, signer: string): ExpectedAlert[] {
+  return [
+    { kind: "outflow-limit-set", mentions: `${limit.limitBps} bps per window, floors ${limit.stxFloor} µSTX and ${limit.sbtcFloor} sats` },
+    ...[operator, signer].flatMap((who) => [
+      { kind: "role-proposed", mentions: who },
+      { kind: "role-set", mentions: who },
+    ]),
+  ];
+}
 
 export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK_OPTIONS): Promise<Stack> {
   const operatorKey = privateKeyFrom(rng.fork("backend-key"));
   const operatorAddress = privateKeyToAddress(operatorKey, "testnet");
   const signerKey = privateKeyFrom(rng.fork("signer-key"));
+  const signerAddress = privateKeyToAddress(signerKey, "testnet");
+  const outflowLimit = options.outflowLimit ?? SIMULATION_OUTFLOW_LIMIT;
   const server = await startLocalHiroServer({
     port: 0,
-    deploy: { sbtcPrincipal: true, operatorKey, signerKey, outflowLimit: SIMULATION_OUTFLOW_LIMIT },
+    deploy: { sbtcPrincipal: true, operatorKey, signerKey, outflowLimit },
   });
   let feed: PriceFeed | undefined;
   let chainhooks: ChainhookIngest | null = null;
@@ -137,6 +170,8 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
       HIRO_API_KEY: undefined,
       HEALTH_WEBHOOK_URL: undefined,
       MAX_FEE_USTX: undefined,
+      // The checkpoint job (run by the backend-outage scenario) at its default interval, 144 burn blocks.
+      CHECKPOINT_INTERVAL_BURN_BLOCKS: undefined,
     });
     const t = newBackend();
     await t.mutation(internal.tierConfigs.seedDefaults, {});
@@ -159,6 +194,10 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
       vault,
       sbtc,
       operatorAddress,
+      signerAddress,
+      keys: { operator: operatorKey, signer: signerKey },
+      outflowLimit,
+      setUpAlerts: setUpAlertsOf(outflowLimit, operatorAddress, signerAddress),
       siteUrl,
       chainhooks: openChainhooks,
       close: async () => {

@@ -3,6 +3,7 @@ import type { Tier, Token } from "../../convex/validators";
 import { TIER_ORDER } from "../plan";
 import type { SimulationResult } from "../results";
 import { amount, seconds, usd } from "./format";
+import { describeLimit, incidentFigure } from "./incident";
 
 export type KeyFigures = {
   rows: [string, string][];
@@ -33,6 +34,7 @@ export function keyFigures(result: SimulationResult): KeyFigures {
 
   const rows: [string, string][] = [
     ["Scenario", `${options.scenario}, seed ${options.seed}`],
+    ["Outflow limit", describeLimit(options.outflowLimit)],
     ["Providers", `${result.providers.length} (${TIER_ORDER.map((t) => `${providersByTier[t]} ${t}`).join(", ")})`],
     ["Deposited", both(totals.deposits)],
     ["Withdrawn", `${both(totals.withdrawals)} — ${redeemed} vouchers redeemed, ${refused} refused`],
@@ -76,7 +78,11 @@ export function keyFigures(result: SimulationResult): KeyFigures {
           `${result.ingest.eventsByPoller} by the poller (${result.ingest.eventsPolledAtSetup} of them before the first delivery)`
         : `the poller only: ${result.ingest.eventsByPoller} events`,
     ],
-    ["Invariants", `${passed} of ${result.invariants.length} hold at every step${result.ok ? "" : " — FAILED"}`],
+    [
+      "Invariants",
+      `${passed} of ${result.invariants.length} hold at every step${result.invariants.every((i) => i.ok) ? "" : " — FAILED"}`,
+    ],
+    ...(result.incident ? [incidentFigure(result.incident)] : []),
     ["Run time", `${seconds(timing.totalMs)} (setup ${seconds(timing.setupMs)}, market ${seconds(timing.marketMs)})`],
     [
       "Per simulated step / block",

@@ -7,6 +7,7 @@ import { TIER_ORDER } from "../plan";
 import type { SimulationResult } from "../results";
 import { cumulativeYieldChart, healthChart, poolChart, priceChart, utilizationChart, yieldCharts } from "./charts";
 import { keyFigures } from "./figures";
+import { incidentSections, type Section } from "./incident";
 import { amount, escapeXml, percent, seconds, shortAddress, usd } from "./format";
 
 const STYLE = `
@@ -45,6 +46,21 @@ function table(header: string[], rows: string[][], numeric: ReadonlySet<number> 
 
 const card = (svg: string) => `<div class="card">${svg}</div>`;
 
+function sectionHtml(section: Section): string {
+  const body = section.blocks
+    .map((block) =>
+      block.kind === "p"
+        ? `<p>${e(block.text)}</p>`
+        : table(
+            block.header,
+            block.rows.map((row) => row.map((c) => e(c))),
+            new Set(block.numeric),
+          ),
+    )
+    .join("\n");
+  return `<h2>${e(section.heading)}</h2>\n${body}`;
+}
+
 export function renderHtmlReport(result: SimulationResult): string {
   const o = result.options;
   const { rows } = keyFigures(result);
@@ -53,7 +69,7 @@ export function renderHtmlReport(result: SimulationResult): string {
     : `<span class="badge fail">invariants failed</span>`;
 
   const invariants = table(
-    ["", "invariant (after every step)", "result"],
+    ["", `invariant (after every step${result.incident ? " of the market" : ""})`, "result"],
     result.invariants.map((i) => [
       i.ok ? "✅" : "❌",
       e(i.name),
@@ -229,7 +245,7 @@ export function renderHtmlReport(result: SimulationResult): string {
   const alerts =
     result.alerts.length === 0
       ? "<p>None.</p>"
-      : `<ul>${result.alerts.map((a) => `<li><code>${e(a.kind)}</code> ${e(a.message)}</li>`).join("")}</ul>`;
+      : `<ul>${result.alerts.map((a) => `<li><code>${e(a.kind)}</code>${a.setUp ? " (the set-up's own governance)" : ""} ${e(a.message)}</li>`).join("")}</ul>`;
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -246,6 +262,7 @@ ${table(
 )}
 <h2>Invariants</h2>
 ${invariants}
+${incidentSections(result.incident).map(sectionHtml).join("\n")}
 <h2>Market</h2>
 <div class="grid2">${card(priceChart(result.timeline))}${card(healthChart(result.timeline))}</div>
 <h2>Pool balance and locked collateral</h2>

@@ -1,10 +1,37 @@
 /** summary.md: the key figures, the invariants and the notable events of a run. */
+import { defaultOutflowLimit } from "../options";
 import { TIER_ORDER } from "../plan";
 import type { SimulationResult } from "../results";
 import { keyFigures } from "./figures";
 import { amount, percent, shortAddress, usd } from "./format";
+import { incidentSections, type Section } from "./incident";
 
 const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+function sectionMarkdown(section: Section): string[] {
+  const lines = [`## ${section.heading}`, ""];
+  for (const block of section.blocks) {
+    if (block.kind === "p") lines.push(block.text, "");
+    else {
+      lines.push(
+        `| ${block.header.map(cell).join(" | ")} |`,
+        `| ${block.header.map((_, i) => (block.numeric.includes(i) ? "---:" : "---")).join(" | ")} |`,
+        ...block.rows.map((row) => `| ${row.map(cell).join(" | ")} |`),
+        "",
+      );
+    }
+  }
+  return lines;
+}
+
+/** The --outflow-limit flag when the run's limit is not its scenario's default. */
+function limitFlag(o: SimulationResult["options"]): string {
+  const d = defaultOutflowLimit(o.scenario);
+  const l = o.outflowLimit;
+  return l.limitBps === d.limitBps && l.stxFloor === d.stxFloor && l.sbtcFloor === d.sbtcFloor
+    ? ""
+    : ` --outflow-limit ${l.limitBps}:${l.stxFloor}:${l.sbtcFloor}`;
+}
 
 export function renderMarkdownSummary(result: SimulationResult): string {
   const { rows } = keyFigures(result);
@@ -14,7 +41,7 @@ export function renderMarkdownSummary(result: SimulationResult): string {
     "",
     `${result.ok ? "**All invariants hold.**" : "**INVARIANTS FAILED.**"} ` +
       `${o.providers} providers, ${o.policies} policies, ${o.blocks} steps. ` +
-      `Reproduce with \`npm run simulate -- --providers ${o.providers} --policies ${o.policies} --scenario ${o.scenario} --seed ${o.seed} --blocks ${o.blocks}\`.`,
+      `Reproduce with \`npm run simulate -- --providers ${o.providers} --policies ${o.policies} --scenario ${o.scenario} --seed ${o.seed} --blocks ${o.blocks}${limitFlag(o)}\`.`,
     "",
     "Everything ran through the real code paths, offline: the local Hiro-compatible server over simnet, " +
       "a local price feed (three `json` sources) read by the oracle, and the Convex functions in convex-test. " +
@@ -27,7 +54,7 @@ export function renderMarkdownSummary(result: SimulationResult): string {
     "| --- | --- |",
     ...rows.map(([k, v]) => `| ${cell(k)} | ${cell(v)} |`),
     "",
-    "## Invariants (checked after every step)",
+    `## Invariants (checked after every step${result.incident ? " of the market" : ""})`,
     "",
     "| | invariant | result |",
     "| --- | --- | --- |",
@@ -36,6 +63,7 @@ export function renderMarkdownSummary(result: SimulationResult): string {
         `| ${i.ok ? "✅" : "❌"} | ${cell(i.name)} | ${cell(i.ok ? i.detail : `failed at steps ${i.failedSteps.slice(0, 10).join(", ")}: ${i.detail}`)} |`,
     ),
     "",
+    ...incidentSections(result.incident).flatMap(sectionMarkdown),
     "## Tiers at the end",
     "",
     "| tier | token | capital | locked | utilization | yield accrued | active policies |",
@@ -83,7 +111,7 @@ export function renderMarkdownSummary(result: SimulationResult): string {
   }
   lines.push("", "## Operator alerts", "");
   if (result.alerts.length === 0) lines.push("None.");
-  else for (const a of result.alerts) lines.push(`- \`${a.kind}\`: ${a.message}`);
+  else for (const a of result.alerts) lines.push(`- \`${a.kind}\`${a.setUp ? " (the set-up's own governance)" : ""}: ${a.message}`);
   lines.push("");
   return lines.join("\n");
 }

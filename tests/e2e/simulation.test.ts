@@ -174,7 +174,9 @@ describe("the pool simulated end to end", () => {
       // Withdrawals went through vouchers and were redeemed on chain.
       expect(result.withdrawals.filter((w) => w.outcome === "redeemed").length).toBeGreaterThan(0);
       expect(result.withdrawals.filter((w) => w.outcome === "pending")).toEqual([]);
-      expect(result.alerts).toEqual([]);
+      // Only the set-up's own governance alerts: the outflow limit, and the hot roles proposed and set.
+      expect(result.alerts.filter((a) => !a.setUp)).toEqual([]);
+      expect(result.alerts.map((a) => a.kind).sort()).toEqual(["outflow-limit-set", "role-proposed", "role-proposed", "role-set", "role-set"]);
 
       // The report.
       expect(result.summaryPath).toBe(path.join(reportDir, "summary.md"));
@@ -224,5 +226,92 @@ describe("the pool simulated end to end", () => {
     // the same policies expire one block higher.
     expect(on!.policies.map((p) => ({ ...p, expiresAtBlock: p.expiresAtBlock - 1n }))).toEqual(off!.policies);
     expect(on!.withdrawals).toEqual(off!.withdrawals);
+  });
+});
+
+/**
+ * The backend-outage scenario, small (README "The simulation"): the checkpoint
+ * job posts and verifies checkpoints during the market, the backend stops for
+ * good, flows go on on chain (a voucher signed before, deposits, a newcomer),
+ * SILENCE passes, a stranger shuts the vault down and every provider exits
+ * with the exit tool. Each payout is recomputed here from the run's leaves,
+ * flows and terms, and the flows after the outage from the plan itself.
+ */
+describe("the backend outage, end to end", () => {
+  const OUTAGE = { providers: 4, policies: 4, scenario: "backend-outage", seed: 42, blocks: 12, chainhooks: false } as const;
+
+  it("pays every provider exactly its leaf plus its flows since, pro rata when the vault is short", async () => {
+    const reportDir = path.join(out, "outage");
+    const result = await runSimulation({ ...OUTAGE, out: reportDir });
+    expect(result.invariants.filter((i) => !i.ok)).toEqual([]);
+    const incident = result.incident;
+    if (incident?.kind !== "backend-outage") throw new Error("no backend-outage result");
+    expect(incident.verdicts.filter((v) => !v.ok)).toEqual([]);
+    expect(incident.verdicts).toHaveLength(9);
+    expect(result.ok).toBe(true);
+
+    // Two checkpoints, the second after the burn blocks that made it due; the exits went by it.
+    expect(incident.checkpoints.map((c) => ({ epoch: c.epoch, status: c.status }))).toEqual([
+      { epoch: 1n, status: "verified" },
+      { epoch: 2n, status: "verified" },
+    ]);
+    expect(incident.checkpoints[1]!.postedAtBurn - incident.checkpoints[0]!.postedAtBurn).toBe(144n);
+    expect(incident.silence.epoch).toBe(2n);
+    expect(incident.silence.burnHeightAtShutdown).toBe(incident.checkpoints[1]!.postedAtBurn + 4_320n + 1n);
+    // The market ended where the backend stopped.
+    expect(result.timeline).toHaveLength(incident.stoppedAfterStep + 1);
+
+    // The flows after the outage, from the plan: a tenth of the first deposit of every provider with index % 3 = 1,
+    // the held voucher's withdrawal, and the newcomer's deposits with no leaf.
+    const plan = planMarket(simulationOptionsSchema.parse({ ...OUTAGE, out: null }), createRng(OUTAGE.seed).fork("plan"));
+    const held = incident.heldVoucher!;
+    expect(held.call?.result).toBe("(ok true)");
+    for (const p of plan.providers) {
+      const row = incident.exits.find((x) => x.address === p.wallet.address)!;
+      expect(row.leaf).not.toBeNull();
+      const token: Token = p.deposits.STX > 0n ? "STX" : "sBTC";
+      const depositedSince = p.index % 3 === 1 ? p.deposits[token] / 10n : 0n;
+      const withdrawnSince = held.provider === p.wallet.address ? held.amount : 0n;
+      expect(row.flowsSince[token].in).toBeGreaterThanOrEqual(depositedSince);
+      expect(row.flowsSince[held.token].out).toBeGreaterThanOrEqual(withdrawnSince);
+    }
+    const newcomer = incident.exits.find((x) => x.label === "newcomer")!;
+    expect(newcomer).toMatchObject({ leaf: null, needsLeaf: false, owed: { STX: 5_000_000_000n, sBTC: 2_000_000n } });
+
+    // Every payout, to the unit: owed from the leaf and the flows since; the share by the shutdown's terms.
+    const paid = { STX: 0n, sBTC: 0n };
+    for (const row of incident.exits) {
+      expect(row.exitCode).toBe(0);
+      for (const token of TOKENS) {
+        const { in: inSince, out: outSince } = row.flowsSince[token];
+        const base = row.leaf ? row.leaf[token] : 0n;
+        const owed = base + inSince > outSince ? base + inSince - outSince : 0n;
+        const { assets, liabilities } = incident.totals[token];
+        const share = assets >= liabilities ? owed : (owed * assets) / liabilities;
+        expect({ provider: row.address, token, owed: row.owed[token], paid: row.paid[token] }).toEqual({
+          provider: row.address,
+          token,
+          owed,
+          paid: share,
+        });
+        expect(row.claimed[token]?.paid ?? 0n).toBe(share);
+        paid[token] += share;
+      }
+    }
+    for (const token of TOKENS) {
+      const t = incident.totals[token];
+      expect(t.owed).toBe(t.liabilities);
+      expect(t.paid).toBe(paid[token]);
+      expect(t.paid).toBeLessThanOrEqual(t.assets);
+      expect(t.vaultAfter).toBe(t.assets - t.paid);
+      if (t.short) expect(t.vaultAfter).toBeLessThan(BigInt(t.claims));
+    }
+    // Settlements paid after the checkpoint left the vault short: the pro-rata path ran.
+    expect(TOKENS.some((token) => incident.totals[token].short)).toBe(true);
+
+    const summary = readFileSync(path.join(reportDir, "summary.md"), "utf8");
+    expect(summary).toContain("## Backend outage: every provider's exit");
+    expect(summary).toContain("| provider | tier | leaf | flows since | owed | paid | = share |");
+    expect(summary).not.toContain("❌");
   });
 });
