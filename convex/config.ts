@@ -315,3 +315,46 @@ export function readAllowedOrigins(environment: Environment = deploymentEnvironm
 export function readAuthSigningKey(environment: Environment = deploymentEnvironment): string | undefined {
   return environment.AUTH_JWT_PRIVATE_KEY;
 }
+
+// ---------------------------------------------------------------------------
+// Retention (README "Retention")
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const HOUR_MS = 60 * 60 * 1000;
+
+/** A period in days or hours: positive, fractions allowed (a test deployment may want minutes). */
+const period = (fallback: number) => z.coerce.number().positive().finite().default(fallback);
+
+const retentionEnvironment = z.object({
+  RETENTION_ORACLE_PRICES_DAYS: period(7),
+  RETENTION_RESOLVED_ALERTS_DAYS: period(90),
+  RETENTION_RECONCILIATIONS_DAYS: period(30),
+  RETENTION_HEALTH_NOTIFICATIONS_DAYS: period(30),
+  RETENTION_EXPIRED_CHALLENGES_HOURS: period(1),
+});
+
+/** How long each pruned table keeps its rows, in milliseconds. */
+export type RetentionConfig = {
+  oraclePricesMs: number;
+  resolvedAlertsMs: number;
+  reconciliationsMs: number;
+  healthNotificationsMs: number;
+  expiredChallengesMs: number;
+};
+
+export function readRetentionConfig(environment: Environment = deploymentEnvironment): RetentionConfig {
+  // An empty string is unset, as `npx convex env set X ""` leaves it.
+  const present = Object.fromEntries(
+    Object.keys(retentionEnvironment.shape).map((name) => [name, environment[name] || undefined]),
+  );
+  const parsed = retentionEnvironment.safeParse(present);
+  if (!parsed.success) throw configurationError("retention configuration", parsed.error);
+  const e = parsed.data;
+  return {
+    oraclePricesMs: e.RETENTION_ORACLE_PRICES_DAYS * DAY_MS,
+    resolvedAlertsMs: e.RETENTION_RESOLVED_ALERTS_DAYS * DAY_MS,
+    reconciliationsMs: e.RETENTION_RECONCILIATIONS_DAYS * DAY_MS,
+    healthNotificationsMs: e.RETENTION_HEALTH_NOTIFICATIONS_DAYS * DAY_MS,
+    expiredChallengesMs: e.RETENTION_EXPIRED_CHALLENGES_HOURS * HOUR_MS,
+  };
+}

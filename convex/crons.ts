@@ -24,6 +24,8 @@ crons.interval("expire withdrawal reservations", { minutes: 1 }, internal.liquid
 crons.interval("expire policies", { minutes: 1 }, internal.policies.expirePolicies, {});
 crons.interval("batch vault operations", { seconds: 30 }, internal.vaultOperations.batch, {});
 crons.interval("refresh tier metrics", { minutes: 5 }, internal.liquidity.updateTierMetrics, {});
-crons.interval("purge expired sign-in challenges", { minutes: 15 }, internal.walletAuth.purgeExpiredChallenges, {});
+// Retention (README "Retention"): old prices, resolved alerts, reconciliations, cleared
+// health notifications, expired sign-in challenges and refilled rate-limit buckets.
+crons.interval("apply retention", { minutes: 15 }, internal.retention.run, {});
 
 export default crons;

@@ -2,6 +2,7 @@
  * The off-chain model of the pool (docs/architecture.md). Every amount is `v.int64()` in
  * base units of its token; per-provider money lives here, never on chain.
  */
+import { rateLimitTables } from "convex-helpers/server/rateLimit";
 import { literals } from "convex-helpers/validators";
 import { defineSchema, defineTable } from "convex/server";
 import { v } from "convex/values";
@@ -43,7 +44,6 @@ export default defineSchema({
     createdAt: v.number(),
   })
     .index("by_principal", ["principal"])
-    .index("by_tier_and_health", ["tier", "healthStatus"])
     .index("by_active_backings", ["activeBackings"]),
 
   /**
@@ -208,8 +208,7 @@ export default defineSchema({
     callProtectedSats: v.int64(),
     active: v.boolean(),
   })
-    .index("by_policy", ["policyId"])
-    .index("by_provider_and_active", ["provider", "active"]),
+    .index("by_policy", ["policyId"]),
 
   /**
    * Collateral instructions for the vault waiting to go on chain: the
@@ -251,7 +250,10 @@ export default defineSchema({
     cleared: v.boolean(),
     webhook: v.union(v.literal("pending"), v.literal("sent"), v.literal("failed"), v.literal("not-configured")),
     createdAt: v.number(),
-  }).index("by_provider_and_cleared", ["provider", "cleared"]),
+  })
+    .index("by_provider_and_cleared", ["provider", "cleared"])
+    // Retention deletes cleared notifications oldest first (README "Retention").
+    .index("by_cleared_and_time", ["cleared", "createdAt"]),
 
   /** Something an operator must look at: a reconciliation difference, an unmatched event, a failed transaction. */
   alerts: defineTable({
@@ -353,8 +355,7 @@ export default defineSchema({
     updatedAt: v.number(),
   })
     .index("by_status", ["status"])
-    .index("by_txid", ["txid"])
-    .index("by_nonce", ["nonce"]),
+    .index("by_txid", ["txid"]),
 
   /**
    * Amounts promised to a signed withdrawal voucher, held until redeemed,
@@ -505,6 +506,7 @@ export default defineSchema({
     source: v.string(),
     observedAt: v.number(),
   })
+    // Retention walks an asset's prices oldest first (README "Retention").
     .index("by_asset_and_time", ["asset", "observedAt"])
     .index("by_asset_source_and_time", ["asset", "source", "observedAt"]),
 
@@ -551,6 +553,13 @@ export default defineSchema({
     cursor: v.optional(v.string()),
     updatedAt: v.number(),
   }).index("by_key", ["key"]),
+
+  /**
+   * Token buckets of convex-helpers' rate limiter (the sign-in challenge
+   * limits, convex/walletAuth.ts), with an index on the last refill so that
+   * retention can drop buckets that have filled up again (README "Retention").
+   */
+  rateLimits: rateLimitTables.rateLimits.index("by_ts", ["ts"]),
 
   /** One-time sign-in challenges for wallet authentication. */
   authChallenges: defineTable({

@@ -9,8 +9,10 @@
  *   GET  /.well-known/openid-configuration
  *
  * Errors are `{ code, message }`: 400 for a malformed body or address, 401 for
- * a challenge or signature that does not check out, 500 for missing
- * configuration or an unexpected failure (details only in the server log).
+ * a challenge or signature that does not check out, 413 for a body over
+ * 4 KiB, 429 (with `Retry-After`) past the challenge limits
+ * (model/signInLimits.ts), 500 for missing configuration or an unexpected
+ * failure (details only in the server log).
  */
 import { v } from "convex/values";
 import type { z } from "zod";
@@ -19,6 +21,7 @@ import { internal } from "./_generated/api";
 import { readAuthSigningKey, readIssuer, readNetworkName } from "./config";
 import { httpAction, internalMutation } from "./functions";
 import { isPoolError, poolError } from "./domain/errors";
+import { takeSignInTokens } from "./model/signInLimits";
 import { networkNameValidator } from "./validators";
 import {
   authHttpError,
@@ -37,16 +40,31 @@ import {
   type AuthHttpError,
 } from "./domain/walletAuth";
 
-/** Bounded page for the purge: one mutation never touches an unbounded number of rows. */
-const PURGE_BATCH_SIZE = 256;
-
 // ---------------------------------------------------------------------------
 // Challenges
 
+/**
+ * Stores a challenge, unless the address or the client is past its limit
+ * (model/signInLimits.ts): then nothing is stored and the answer says when to
+ * retry. The tokens are taken in this transaction, so a limit can be neither
+ * raced past nor used up by a request that fails.
+ */
 export const createChallenge = internalMutation({
-  args: { address: v.string(), nonce: v.string(), uri: v.string(), network: networkNameValidator },
-  returns: v.object({ nonce: v.string(), message: v.string(), expiresAt: v.number() }),
-  handler: async (ctx, { address, nonce, uri, network }) => {
+  args: {
+    address: v.string(),
+    nonce: v.string(),
+    uri: v.string(),
+    network: networkNameValidator,
+    /** The caller's IP address as the platform saw it; null when unknown (one shared bucket). */
+    client: v.union(v.string(), v.null()),
+  },
+  returns: v.union(
+    v.object({ issued: v.literal(true), nonce: v.string(), message: v.string(), expiresAt: v.number() }),
+    v.object({ issued: v.literal(false), retryAt: v.number() }),
+  ),
+  handler: async (ctx, { address, nonce, uri, network, client }) => {
+    const limit = await takeSignInTokens(ctx, { address, client });
+    if (!limit.ok) return { issued: false as const, retryAt: limit.retryAt };
     const existing = await ctx.db
       .query("authChallenges")
       .withIndex("by_nonce", (q) => q.eq("nonce", nonce))
@@ -58,7 +76,7 @@ export const createChallenge = internalMutation({
     const expiresAt = issuedAt + CHALLENGE_TTL_MS;
     const message = buildSignInMessage({ address, nonce, uri, network, issuedAt, expiresAt });
     await ctx.db.insert("authChallenges", { address, nonce, message, expiresAt });
-    return { nonce, message, expiresAt };
+    return { issued: true as const, nonce, message, expiresAt };
   },
 });
 
@@ -84,32 +102,6 @@ export const consumeChallenge = internalMutation({
   },
 });
 
-/**
- * Deletes expired challenges (used or not: an expired challenge is refused
- * either way, so its row has no further use), a bounded page at a time,
- * continuing through the scheduler while full pages come back. Meant for a
- * cron, e.g. every 15 minutes.
- */
-export const purgeExpiredChallenges = internalMutation({
-  args: { batchSize: v.optional(v.number()) },
-  returns: v.object({ deleted: v.number(), continued: v.boolean() }),
-  handler: async (ctx, { batchSize }) => {
-    const limit = Math.min(Math.max(Math.floor(batchSize ?? PURGE_BATCH_SIZE), 1), PURGE_BATCH_SIZE);
-    const expired = await ctx.db
-      .query("authChallenges")
-      .withIndex("by_expiresAt", (q) => q.lte("expiresAt", Date.now()))
-      .take(limit);
-    for (const challenge of expired) {
-      await ctx.db.delete("authChallenges", challenge._id);
-    }
-    const continued = expired.length === limit;
-    if (continued) {
-      await ctx.scheduler.runAfter(0, internal.walletAuth.purgeExpiredChallenges, { batchSize: limit });
-    }
-    return { deleted: expired.length, continued };
-  },
-});
-
 // ---------------------------------------------------------------------------
 // HTTP endpoints
 
@@ -122,7 +114,12 @@ export const requestChallenge = httpAction(async (ctx, request) =>
     await loadSigningKey(readAuthSigningKey());
     const address = canonicalSignInAddress(body.address, network);
     const nonce = newNonce((bytes) => crypto.getRandomValues(bytes));
-    return await ctx.runMutation(internal.walletAuth.createChallenge, { address, nonce, uri, network });
+    // The platform's own record of the caller's address, not a header a caller could write.
+    const { ip } = await ctx.meta.getRequestMetadata();
+    const outcome = await ctx.runMutation(internal.walletAuth.createChallenge, { address, nonce, uri, network, client: ip });
+    if (!outcome.issued) throw rateLimited(outcome.retryAt);
+    const { nonce: issued, message, expiresAt } = outcome;
+    return { nonce: issued, message, expiresAt };
   }),
 );
 
@@ -169,19 +166,61 @@ const NO_STORE = "no-store";
 /** Keys and discovery documents change only on rotation. */
 const PUBLIC_CACHE = "public, max-age=300";
 /** Every valid body is a few hundred bytes. */
-const MAX_BODY_CHARS = 4096;
+const MAX_BODY_BYTES = 4096;
 
 class HttpFailure extends Error {
-  constructor(readonly failure: AuthHttpError) {
+  constructor(
+    readonly failure: AuthHttpError,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(failure.body.message);
   }
 }
 
-async function readBody<Schema extends z.ZodType>(request: Request, schema: Schema): Promise<z.infer<Schema>> {
-  const text = await request.text();
-  if (text.length > MAX_BODY_CHARS) {
-    throw new HttpFailure(authHttpError("INVALID_REQUEST", "the request body is too large"));
+function tooLarge(): HttpFailure {
+  return new HttpFailure({ ...authHttpError("INVALID_REQUEST", "the request body is too large"), status: 413 });
+}
+
+function rateLimited(retryAt: number): HttpFailure {
+  const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
+  return new HttpFailure(authHttpError("RATE_LIMITED", `too many sign-in challenges: retry in ${seconds} s`), {
+    "Retry-After": String(seconds),
+  });
+}
+
+/**
+ * The body as text, never more than MAX_BODY_BYTES of it: a declared length
+ * over the limit is refused before a byte is read, and a body without one
+ * (chunked) is read only until it passes the limit.
+ */
+async function readBoundedText(request: Request): Promise<string> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
+  if (request.body === null) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
   }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+async function readBody<Schema extends z.ZodType>(request: Request, schema: Schema): Promise<z.infer<Schema>> {
+  const text = await readBoundedText(request);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -201,7 +240,7 @@ async function respond(run: () => Promise<unknown>, cacheControl: string = NO_ST
     return json(200, await run(), cacheControl);
   } catch (error) {
     const failure = toHttpFailure(error);
-    return json(failure.status, failure.body, NO_STORE);
+    return json(failure.status, failure.body, NO_STORE, error instanceof HttpFailure ? error.headers : {});
   }
 }
 
@@ -213,9 +252,9 @@ function toHttpFailure(error: unknown): AuthHttpError {
   return authHttpError("INTERNAL_ERROR", "internal error");
 }
 
-function json(status: number, body: unknown, cacheControl: string): Response {
+function json(status: number, body: unknown, cacheControl: string, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
-    headers: { "Content-Type": "application/json", "Cache-Control": cacheControl },
+    headers: { "Content-Type": "application/json", "Cache-Control": cacheControl, ...headers },
   });
 }

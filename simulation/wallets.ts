@@ -41,7 +41,7 @@ const challengeSchema = z.object({ nonce: z.string(), message: z.string(), expir
 const tokenSchema = z.object({ token: z.string(), expiresAt: z.number() });
 const jwksSchema = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
-async function postJson(t: Backend, route: string, body: unknown): Promise<unknown> {
+async function postJson(t: Pick<Backend, "fetch">, route: string, body: unknown): Promise<unknown> {
   const response = await t.fetch(route, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -60,7 +60,10 @@ async function postJson(t: Backend, route: string, body: unknown): Promise<unkno
  * session's identity.
  */
 export async function signIn(stack: Stack, wallet: Wallet): Promise<Session> {
-  const challenge = challengeSchema.parse(await postJson(stack.t, "/auth/challenge", { address: wallet.address }));
+  // Each wallet signs in from its own device, as people do: the challenge limit is per client
+  // address (README "Sign-in with a Stacks wallet"), and a market of wallets behind one address would hit it.
+  const device = stack.t.withRequestMetadata({ ip: `wallet:${wallet.address}` });
+  const challenge = challengeSchema.parse(await postJson(device, "/auth/challenge", { address: wallet.address }));
   const signature = signMessageHashRsv({
     messageHash: bytesToHex(hashMessage(challenge.message)),
     privateKey: wallet.key,

@@ -41,6 +41,8 @@ export const ERROR_CODES = [
   "PRICE_UNAVAILABLE",
   "AUTH_CHALLENGE_INVALID",
   "AUTH_SIGNATURE_INVALID",
+  /** Too many sign-in challenges for the address or the client: retry after the `Retry-After` seconds. */
+  "RATE_LIMITED",
   /** An HTTP request body that does not parse. */
   "INVALID_REQUEST",
   /** An unexpected failure; details only in the server log. */

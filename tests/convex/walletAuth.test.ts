@@ -17,7 +17,6 @@ import fc from "fast-check";
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK } from "jose";
 import { afterEach, beforeAll, beforeEach, describe, expect, test, vi } from "vitest";
 
-import { internal } from "../../convex/_generated/api";
 import { isChallengeRedeemable, JWT_AUDIENCE, verifyWalletSignature } from "../../convex/domain/walletAuth";
 import { newBackend } from "./convexTest";
 
@@ -448,7 +447,6 @@ describe("bad input is 400 with a code, never a stack trace", () => {
       { nonce: validNonce, signature: validSignature, publicKey: `05${"22".repeat(32)}` },
       "the request body is malformed: publicKey",
     ],
-    ["an oversized body", "/auth/verify", JSON.stringify({ pad: "x".repeat(5000) }), "the request body is too large"],
   ])("%s → 400 INVALID_REQUEST", async (_case, path, body, message) => {
     const t = newBackend();
     const response = await post(t, path, body);
@@ -673,48 +671,112 @@ describe("CORS on the sign-in routes", () => {
   });
 });
 
-describe("purging expired challenges", () => {
-  test("deletes expired challenges, used or not, and keeps live ones", async () => {
+describe("bounded bodies", () => {
+  const TOO_LARGE = { code: "INVALID_REQUEST", message: "the request body is too large" };
+
+  test.each(["/auth/challenge", "/auth/verify"])("a body over 4 KiB to %s is 413 and stores nothing", async (path) => {
     const t = newBackend();
-    const wallet = newWallet();
-    const used = await requestChallenge(t, wallet.address);
-    await verify(t, {
-      nonce: used.nonce,
-      signature: signMessage(used.message, wallet.privateKey),
-      publicKey: wallet.publicKey,
-    });
-    const unused = await requestChallenge(t, wallet.address);
-    vi.setSystemTime(NOW + CHALLENGE_TTL_MS);
-    const live = await requestChallenge(t, wallet.address);
-
-    const result = await t.mutation(internal.walletAuth.purgeExpiredChallenges, {});
-
-    expect(result).toEqual({ deleted: 2, continued: false });
-    expect(await challengeRow(t, used.nonce)).toBeNull();
-    expect(await challengeRow(t, unused.nonce)).toBeNull();
-    expect((await challengeRow(t, live.nonce))?.nonce).toBe(live.nonce);
+    const response = await post(t, path, JSON.stringify({ address: newWallet().address, pad: "x".repeat(5000) }));
+    expect(response.status).toBe(413);
+    expect(response.body).toEqual(TOO_LARGE);
+    expect(await t.run(async (ctx) => await ctx.db.query("authChallenges").take(1))).toEqual([]);
   });
 
-  test("works through a backlog in bounded pages via the scheduler", async () => {
+  test("a declared Content-Length over 4 KiB is refused before the body is read", async () => {
     const t = newBackend();
-    await t.run(async (ctx) => {
-      for (let i = 0; i < 5; i++) {
-        await ctx.db.insert("authChallenges", {
-          address: "ST000000000000000000002AMW42H",
-          nonce: i.toString(16).padStart(64, "0"),
-          message: "m",
-          expiresAt: NOW - 1000 + i,
-        });
-      }
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulls++;
+        controller.enqueue(new TextEncoder().encode(JSON.stringify({ address: newWallet().address })));
+        controller.close();
+      },
+    }, { highWaterMark: 0 }); // pulled only when read
+    const response = await t.fetch("/auth/challenge", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Content-Length": "100000" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual(TOO_LARGE);
+    expect(pulls).toBe(0);
+  });
+
+  test("a body with no length is read only until it passes 4 KiB, however long it goes on", async () => {
+    const t = newBackend();
+    let pulls = 0;
+    // An endless body: reading it whole, as request.text() does, would never finish.
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulls++;
+        controller.enqueue(new Uint8Array(1024).fill(0x20));
+      },
     });
+    const response = await t.fetch("/auth/challenge", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(response.status).toBe(413);
+    expect(pulls).toBeLessThanOrEqual(8);
+  });
+});
 
-    vi.useFakeTimers({ now: NOW });
-    const first = await t.mutation(internal.walletAuth.purgeExpiredChallenges, { batchSize: 2 });
-    await t.finishAllScheduledFunctions(() => vi.runAllTimers());
+describe("challenge limits", () => {
+  async function challengeFrom(t: Backend, address: string, ip: string | null) {
+    const client = ip === null ? t : t.withRequestMetadata({ ip });
+    return await post(client as Backend, "/auth/challenge", { address });
+  }
 
-    expect(first).toEqual({ deleted: 2, continued: true });
-    const remaining = await t.run(async (ctx) => await ctx.db.query("authChallenges").take(10));
-    expect(remaining).toEqual([]);
+  async function storedChallenges(t: Backend): Promise<number> {
+    return (await t.run(async (ctx) => await ctx.db.query("authChallenges").collect())).length;
+  }
+
+  test("an address gets 5 challenges at once, then 429 with Retry-After and nothing stored, then one a minute", async () => {
+    const t = newBackend();
+    const wallet = newWallet();
+    for (let i = 0; i < 5; i++) expect((await challengeFrom(t, wallet.address, `198.51.100.${i}`)).status).toBe(200);
+
+    const refused = await challengeFrom(t, wallet.address, "198.51.100.99");
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("Retry-After")).toBe("60");
+    expect(refused.body).toEqual({ code: "RATE_LIMITED", message: "too many sign-in challenges: retry in 60 s" });
+    expect(await storedChallenges(t)).toBe(5);
+
+    // Another address is not held back by this one.
+    expect((await challengeFrom(t, newWallet().address, "198.51.100.99")).status).toBe(200);
+
+    vi.setSystemTime(NOW + 60_000);
+    expect((await challengeFrom(t, wallet.address, "198.51.100.99")).status).toBe(200);
+    expect((await challengeFrom(t, wallet.address, "198.51.100.99")).status).toBe(429);
+  });
+
+  test("a client gets 30 challenges at once whatever the addresses; another client is not held back", async () => {
+    const t = newBackend();
+    for (let i = 0; i < 30; i++) expect((await challengeFrom(t, newWallet().address, "203.0.113.7")).status).toBe(200);
+
+    const refused = await challengeFrom(t, newWallet().address, "203.0.113.7");
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("Retry-After")).toBe("2");
+    expect(await storedChallenges(t)).toBe(30);
+
+    expect((await challengeFrom(t, newWallet().address, "203.0.113.8")).status).toBe(200);
+  });
+
+  test("requests with no client address share one bucket", async () => {
+    const t = newBackend();
+    for (let i = 0; i < 30; i++) expect((await challengeFrom(t, newWallet().address, null)).status).toBe(200);
+    expect((await challengeFrom(t, newWallet().address, null)).status).toBe(429);
+  });
+
+  test("a request refused by the address limit uses none of the client's tokens", async () => {
+    const t = newBackend();
+    const wallet = newWallet();
+    for (let i = 0; i < 5; i++) await challengeFrom(t, wallet.address, `198.51.100.${i}`);
+    for (let i = 0; i < 40; i++) expect((await challengeFrom(t, wallet.address, "203.0.113.9")).status).toBe(429);
+    for (let i = 0; i < 30; i++) expect((await challengeFrom(t, newWallet().address, "203.0.113.9")).status).toBe(200);
   });
 });
 
