@@ -2,7 +2,7 @@
  * The liquidity API (README "Liquidity API"). Thin: validation of arguments, identity
  * and orchestration here; the rules live in convex/model/.
  */
-import { v } from "convex/values";
+import { v, type Infer } from "convex/values";
 
 import { internal } from "./_generated/api";
 import { internalMutation, internalQuery, query } from "./functions";
@@ -167,16 +167,33 @@ export const requestCommitCapital = providerAction({
  * The reservation ends when the withdrawal event is synced, when a later
  * voucher of the provider is redeemed first, or when the voucher expires.
  */
+const withdrawalRequestValidator = v.object({
+  call: contractCallValidator,
+  voucher: v.object({ token: tokenValidator, amount: v.int64(), nonce: v.int64(), expiresAt: v.int64() }),
+});
+
 export const requestWithdrawal = providerAction({
-  args: { amount: v.int64(), token: tokenValidator },
-  returns: v.object({
-    call: contractCallValidator,
-    voucher: v.object({ token: tokenValidator, amount: v.int64(), nonce: v.int64(), expiresAt: v.int64() }),
-  }),
-  handler: async (ctx, { amount, token }) => {
+  args: { amount: v.int64(), token: tokenValidator, idempotencyKey: v.optional(v.string()) },
+  returns: withdrawalRequestValidator,
+  handler: async (ctx, { amount, token, idempotencyKey }): Promise<Infer<typeof withdrawalRequestValidator>> => {
     requirePositiveAmount(amount);
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw poolError("INVALID_REQUEST", "idempotencyKey must be 1 to 64 letters, digits, '-' or '_'");
+    }
     const config = readChainConfig();
     const signerKey = readHotKey("signer");
+    const keyed = idempotencyKey === undefined ? null : { provider: ctx.provider, token, amount, idempotencyKey };
+    const sign = (nonce: bigint, expiresAt: bigint) => {
+      const voucher = { vault: config.vaultContractId, provider: ctx.provider, amount, tokenContract: token === "STX" ? null : config.sbtcContractId, nonce, expiresAt };
+      const signature = signWithdrawalVoucher(voucher, chainIdOf(config.network), signerKey);
+      return { call: withdrawCall(config, { token, amount, nonce, expiresAt, signature }), voucher: { token, amount, nonce, expiresAt } };
+    };
+    // A retry of a request that already reserved gets the same voucher (signatures are
+    // deterministic), and nothing new is reserved or checked.
+    if (keyed) {
+      const earlier: KeyedReservation | null = await ctx.runQuery(internal.liquidity.withdrawalForKey, keyed);
+      if (earlier) return sign(earlier.nonce, earlier.expiresAtBlock);
+    }
     // A voucher the vault would refuse is never issued: not after a shutdown, not while the
     // signer role is not this key's, and not for more than the outflow window lets out now.
     await ctx.runQuery(internal.liquidity.assertVaultTakesWithdrawals, { signer: backendAddress(config, signerKey) });
@@ -185,35 +202,40 @@ export const requestWithdrawal = providerAction({
     const room = outflowRoom(window, amount);
     if (!room.fits) throw poolError("OUTFLOW_LIMITED", describeOutflowLimit(amount, token, window, room));
     const tip = await client.getTipHeight();
-    const expiresAt = tip + config.voucherTtlBlocks;
+    let expiresAt = tip + config.voucherTtlBlocks;
     const nonce: bigint = await ctx.runMutation(internal.liquidity.reserveWithdrawal, {
       provider: ctx.provider,
       token,
       amount,
       expiresAtBlock: expiresAt,
+      idempotencyKey,
     });
-    let signature: string;
+    if (keyed) {
+      // A concurrent retry may have reserved first: its voucher is this one.
+      const first: KeyedReservation | null = await ctx.runQuery(internal.liquidity.withdrawalForKey, keyed);
+      expiresAt = first?.expiresAtBlock ?? expiresAt;
+    }
     try {
-      signature = signWithdrawalVoucher(
-        {
-          vault: config.vaultContractId,
-          provider: ctx.provider,
-          amount,
-          tokenContract: token === "STX" ? null : config.sbtcContractId,
-          nonce,
-          expiresAt,
-        },
-        chainIdOf(config.network),
-        signerKey,
-      );
+      return sign(nonce, expiresAt);
     } catch (error) {
       await ctx.runMutation(internal.liquidity.cancelWithdrawalReservation, { provider: ctx.provider, nonce });
       throw error;
     }
-    return {
-      call: withdrawCall(config, { token, amount, nonce, expiresAt, signature }),
-      voucher: { token, amount, nonce, expiresAt },
-    };
+  },
+});
+
+type KeyedReservation = { nonce: bigint; expiresAtBlock: bigint };
+
+/** A client's idempotency key: a UUID or any short token of its own. */
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The reservation an earlier request with this idempotency key made (see `reservationForKey`). */
+export const withdrawalForKey = internalQuery({
+  args: { provider: v.string(), token: tokenValidator, amount: v.int64(), idempotencyKey: v.string() },
+  returns: v.union(v.object({ nonce: v.int64(), expiresAtBlock: v.int64() }), v.null()),
+  handler: async (ctx, request) => {
+    const reservation = await reservations.reservationForKey(ctx, request);
+    return reservation ? { nonce: reservation.nonce, expiresAtBlock: reservation.expiresAtBlock } : null;
   },
 });
 
@@ -266,6 +288,7 @@ export const reserveWithdrawal = internalMutation({
     token: tokenValidator,
     amount: v.int64(),
     expiresAtBlock: v.int64(),
+    idempotencyKey: v.optional(v.string()),
   },
   returns: v.int64(),
   handler: async (ctx, request) =>

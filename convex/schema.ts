@@ -371,9 +371,12 @@ export default defineSchema({
     status: reservationStatusValidator,
     /** The synced withdrawal (its ledger operation id) that made this reservation unredeemable. */
     supersededBy: v.optional(v.string()),
+    /** The client's key for the request: a retry with it gets this voucher again, and reserves nothing new. */
+    idempotencyKey: v.optional(v.string()),
     createdAt: v.number(),
   })
     .index("by_provider_and_nonce", ["provider", "nonce"])
+    .index("by_provider_and_idempotency_key", ["provider", "idempotencyKey"])
     .index("by_provider_status_and_nonce", ["provider", "status", "nonce"])
     .index("by_status_and_expiry", ["status", "expiresAtBlock"])
     .index("by_superseded_by", ["supersededBy"]),

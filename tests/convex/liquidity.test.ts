@@ -370,6 +370,80 @@ describe("requestWithdrawal", () => {
     expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ reserved: 5_000n, available: 5_000n });
   });
 
+  describe("with an idempotency key", () => {
+    const KEY = "3f1c2a9e-withdraw-1";
+
+    it("answers a retry with the identical voucher and reserves nothing new, even after the tip moved", async () => {
+      const t = await fundedBackend();
+      const alice = t.withIdentity({ subject: ALICE });
+      const first = await alice.action(api.liquidity.requestWithdrawal, { amount: 4_000n, token: "STX", idempotencyKey: KEY });
+      stubChainTip(1_030);
+      const retry = await alice.action(api.liquidity.requestWithdrawal, { amount: 4_000n, token: "STX", idempotencyKey: KEY });
+
+      expect(retry).toEqual(first);
+      expect(retry.voucher).toEqual({ token: "STX", amount: 4_000n, nonce: 1n, expiresAt: 1_050n });
+      expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ reserved: 4_000n, available: 6_000n });
+      // Without the key, or with another key, it is another withdrawal.
+      const other = await alice.action(api.liquidity.requestWithdrawal, { amount: 4_000n, token: "STX", idempotencyKey: "another" });
+      expect(other.voucher).toEqual({ token: "STX", amount: 4_000n, nonce: 2n, expiresAt: 1_080n });
+      expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ reserved: 8_000n, available: 2_000n });
+    });
+
+    it("gives concurrent requests with one key one reservation and one voucher", async () => {
+      const t = await fundedBackend();
+      const alice = t.withIdentity({ subject: ALICE });
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, () => alice.action(api.liquidity.requestWithdrawal, { amount: 1_500n, token: "STX", idempotencyKey: KEY })),
+      );
+      expect(new Set(answers.map((a) => JSON.stringify(a.call, (_k, x) => (typeof x === "bigint" ? `${x}` : x)))).size).toBe(1);
+      expect(answers.map((a) => a.voucher.nonce)).toEqual([1n, 1n, 1n, 1n]);
+      expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ reserved: 1_500n, available: 8_500n });
+      const reservations = await t.run(async (ctx) => await ctx.db.query("withdrawalReservations").collect());
+      expect(reservations.map((r) => [r.nonce, r.amount, r.idempotencyKey])).toEqual([[1n, 1_500n, KEY]]);
+    });
+
+    it("is one provider's: another provider's request with the same key is their own withdrawal", async () => {
+      const t = await fundedBackend();
+      await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
+      await deposit(t, BOB, "STX", 500n, 10_500n);
+      await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1_000n, token: "STX", idempotencyKey: KEY });
+      const bob = await t.withIdentity({ subject: BOB }).action(api.liquidity.requestWithdrawal, { amount: 200n, token: "STX", idempotencyKey: KEY });
+      expect(bob.voucher).toMatchObject({ amount: 200n, nonce: 1n });
+      expect(balanceIn(await portfolioOf(t, BOB), "STX").reserved).toBe(200n);
+      expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(1_000n);
+    });
+
+    it("refuses the key reused for another amount or token, or after its reservation was cancelled (INVALID_REQUEST), changing nothing", async () => {
+      const t = await fundedBackend();
+      const alice = t.withIdentity({ subject: ALICE });
+      await alice.action(api.liquidity.requestWithdrawal, { amount: 1_000n, token: "STX", idempotencyKey: KEY });
+      const message = await expectPoolError(
+        alice.action(api.liquidity.requestWithdrawal, { amount: 1_001n, token: "STX", idempotencyKey: KEY }),
+        "INVALID_REQUEST",
+      );
+      expect(message).toBe(`idempotency key ${KEY} was used for a withdrawal of 1000 STX: use a new key for another withdrawal`);
+      await expectPoolError(alice.action(api.liquidity.requestWithdrawal, { amount: 1_000n, token: "sBTC", idempotencyKey: KEY }), "INVALID_REQUEST");
+      expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(1_000n);
+
+      await t.mutation(internal.liquidity.cancelWithdrawalReservation, { provider: ALICE, nonce: 1n });
+      expect(
+        await expectPoolError(alice.action(api.liquidity.requestWithdrawal, { amount: 1_000n, token: "STX", idempotencyKey: KEY }), "INVALID_REQUEST"),
+      ).toBe(`the withdrawal with idempotency key ${KEY} was cancelled: use a new key`);
+      expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
+    });
+
+    it("refuses a malformed key (INVALID_REQUEST) before reserving", async () => {
+      const t = await fundedBackend();
+      const alice = t.withIdentity({ subject: ALICE });
+      for (const idempotencyKey of ["", "a".repeat(65), "has space", "semi;colon"]) {
+        await expectPoolError(alice.action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX", idempotencyKey }), "INVALID_REQUEST");
+      }
+      expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
+      const { voucher } = await alice.action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX", idempotencyKey: "a".repeat(64) });
+      expect(voucher.nonce).toBe(1n);
+    });
+  });
+
   it("cancels a reservation by provider and nonce: another provider's voucher with the same nonce stays", async () => {
     const t = await fundedBackend();
     await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });

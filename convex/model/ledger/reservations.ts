@@ -5,7 +5,8 @@
  * voucher of the same provider, or expired).
  */
 import type { Doc } from "../../_generated/dataModel";
-import type { Writer } from "../database";
+import type { Reader, Writer } from "../database";
+import { poolError } from "../../domain/errors";
 import type { Token } from "../../validators";
 import { applyBalanceChange, requirePositiveAmount } from "./balanceLedger";
 import { requireProvider } from "./providers";
@@ -17,7 +18,36 @@ export type ReservationRequest = {
   token: Token;
   amount: bigint;
   expiresAtBlock: bigint;
+  /** The client's key for the request (README "Liquidity API"): the same key is the same withdrawal. */
+  idempotencyKey?: string;
 };
+
+/**
+ * The reservation a request with this key already made, if any. A key names
+ * one withdrawal: reusing it for another amount or token is refused, and so
+ * is replaying one whose reservation was cancelled (its voucher was never
+ * handed out, and the amount is no longer held for it).
+ */
+export async function reservationForKey(
+  ctx: Reader,
+  request: { provider: string; token: Token; amount: bigint; idempotencyKey: string },
+): Promise<Doc<"withdrawalReservations"> | null> {
+  const existing = await ctx.db
+    .query("withdrawalReservations")
+    .withIndex("by_provider_and_idempotency_key", (q) => q.eq("provider", request.provider).eq("idempotencyKey", request.idempotencyKey))
+    .unique();
+  if (!existing) return null;
+  if (existing.token !== request.token || existing.amount !== request.amount) {
+    throw poolError(
+      "INVALID_REQUEST",
+      `idempotency key ${request.idempotencyKey} was used for a withdrawal of ${existing.amount} ${existing.token}: use a new key for another withdrawal`,
+    );
+  }
+  if (existing.status === "cancelled") {
+    throw poolError("INVALID_REQUEST", `the withdrawal with idempotency key ${request.idempotencyKey} was cancelled: use a new key`);
+  }
+  return existing;
+}
 
 /**
  * Most earlier reservations one synced withdrawal sets aside in its own
@@ -65,6 +95,11 @@ export async function reserveWithdrawal(
   freshness: PriceFreshness,
 ): Promise<bigint> {
   requirePositiveAmount(request.amount);
+  if (request.idempotencyKey !== undefined) {
+    // A retry that raced the first request past its look-up: the first one's voucher.
+    const existing = await reservationForKey(ctx, { ...request, idempotencyKey: request.idempotencyKey });
+    if (existing) return existing.nonce;
+  }
   const provider = await requireProvider(ctx, request.provider);
   await assertWithdrawalAllowed(ctx, provider, request.token, request.amount, freshness);
   const nonce = await nextVoucherNonce(ctx, request.provider);
