@@ -39,7 +39,7 @@ import { convexTest } from "convex-test";
 import type { MutationCtx } from "../convex/_generated/server";
 import { reserveWithdrawal } from "../convex/model/ledger/reservations";
 import { shardOf } from "../convex/model/ledger/tierTotals";
-import { applyVaultEvent } from "../convex/model/sync/vaultEvents";
+import { applyVaultEvent, effectsInCallerTransaction } from "../convex/model/sync/vaultEvents";
 import schema from "../convex/schema";
 import { TIERS, TOKENS, type Tier, type Token, type VaultEvent } from "../convex/validators";
 import { convexModules } from "../simulation/convexModules";
@@ -239,9 +239,9 @@ async function measureAt(size: number, template: Template): Promise<Row[]> {
   const add = (operation: string, counts: Counts) => rows.push({ providers: size, operation, counts });
 
   const deposit = depositEvent(existing.principal, "STX", "0xbench-deposit", height);
-  add("deposit (synced funds-deposited, existing provider)", await measure(t, (ctx) => applyVaultEvent(ctx, deposit)));
+  add("deposit (synced funds-deposited, existing provider)", await measure(t, (ctx) => applyVaultEvent(ctx, deposit, effectsInCallerTransaction(ctx))));
   const firstDeposit = depositEvent(newcomerPrincipal(seeded, size), "STX", "0xbench-first-deposit", height + 1n);
-  add("deposit (synced funds-deposited, new provider)", await measure(t, (ctx) => applyVaultEvent(ctx, firstDeposit)));
+  add("deposit (synced funds-deposited, new provider)", await measure(t, (ctx) => applyVaultEvent(ctx, firstDeposit, effectsInCallerTransaction(ctx))));
   const request = { provider: existing.principal, token: "STX" as const, amount: DEPOSIT / 2n, expiresAtBlock: height + 100n };
   // The provider backs no policy, so the withdrawal limit reads no price: any freshness rule does.
   const freshness = { now: Date.now(), maxAgeMs: 120_000 };
@@ -249,9 +249,9 @@ async function measureAt(size: number, template: Template): Promise<Row[]> {
   const withdrawal = withdrawalEvent(existing.principal, size, height + 2n);
   add(
     "withdrawal (synced funds-withdrawn, redeems the reservation)",
-    await measure(t, (ctx) => applyVaultEvent(ctx, withdrawal)),
+    await measure(t, (ctx) => applyVaultEvent(ctx, withdrawal, effectsInCallerTransaction(ctx))),
   );
-  add("replayed deposit event (duplicate)", await measure(t, (ctx) => applyVaultEvent(ctx, deposit)));
+  add("replayed deposit event (duplicate)", await measure(t, (ctx) => applyVaultEvent(ctx, deposit, effectsInCallerTransaction(ctx))));
   return rows;
 }
 

@@ -13,6 +13,7 @@ import { validateStacksAddress } from "@stacks/transactions";
 import { z } from "zod";
 
 import { env } from "./_generated/server";
+import type { CommitmentLimits } from "./domain/commitments";
 import { poolError } from "./domain/errors";
 import type { PriceRules } from "./domain/prices";
 import { NETWORK_NAMES, type NetworkName } from "./domain/vocabulary";
@@ -279,6 +280,32 @@ export function readChainhookSecret(environment: Environment = deploymentEnviron
   return parsed.data;
 }
 
+// ---------------------------------------------------------------------------
+// Commitments
+
+const providerMaximum = z.coerce.bigint().positive().optional();
+const commitmentEnvironment = z.object({
+  MAX_PROVIDER_CAPITAL_USTX: providerMaximum,
+  MAX_PROVIDER_CAPITAL_SATS: providerMaximum,
+});
+
+/**
+ * `MAX_PROVIDER_CAPITAL_USTX` / `MAX_PROVIDER_CAPITAL_SATS`: the most one
+ * provider may hold in the pool, in base units; unset means no maximum but the
+ * token's supply (README "Liquidity API").
+ */
+export function readCommitmentLimits(environment: Environment = deploymentEnvironment): CommitmentLimits {
+  const parsed = commitmentEnvironment.safeParse({
+    MAX_PROVIDER_CAPITAL_USTX: environment.MAX_PROVIDER_CAPITAL_USTX || undefined,
+    MAX_PROVIDER_CAPITAL_SATS: environment.MAX_PROVIDER_CAPITAL_SATS || undefined,
+  });
+  if (!parsed.success) throw configurationError("per-provider maximum", parsed.error);
+  return {
+    ...(parsed.data.MAX_PROVIDER_CAPITAL_USTX !== undefined ? { STX: parsed.data.MAX_PROVIDER_CAPITAL_USTX } : {}),
+    ...(parsed.data.MAX_PROVIDER_CAPITAL_SATS !== undefined ? { sBTC: parsed.data.MAX_PROVIDER_CAPITAL_SATS } : {}),
+  };
+}
+
 /** `HEALTH_WEBHOOK_URL`: where margin calls are posted; none when unset or not a URL. */
 export function readHealthWebhookUrl(environment: Environment = deploymentEnvironment): string | undefined {
   const parsed = z.url().safeParse(environment.HEALTH_WEBHOOK_URL);
@@ -331,6 +358,7 @@ const retentionEnvironment = z.object({
   RETENTION_RECONCILIATIONS_DAYS: period(30),
   RETENTION_HEALTH_NOTIFICATIONS_DAYS: period(30),
   RETENTION_EXPIRED_CHALLENGES_HOURS: period(1),
+  RETENTION_TIER_CHOICES_DAYS: period(7),
 });
 
 /** How long each pruned table keeps its rows, in milliseconds. */
@@ -340,6 +368,8 @@ export type RetentionConfig = {
   reconciliationsMs: number;
   healthNotificationsMs: number;
   expiredChallengesMs: number;
+  /** A tier chosen with no deposit synced since (README "Liquidity API"). */
+  tierChoicesMs: number;
 };
 
 export function readRetentionConfig(environment: Environment = deploymentEnvironment): RetentionConfig {
@@ -356,5 +386,6 @@ export function readRetentionConfig(environment: Environment = deploymentEnviron
     reconciliationsMs: e.RETENTION_RECONCILIATIONS_DAYS * DAY_MS,
     healthNotificationsMs: e.RETENTION_HEALTH_NOTIFICATIONS_DAYS * DAY_MS,
     expiredChallengesMs: e.RETENTION_EXPIRED_CHALLENGES_HOURS * HOUR_MS,
+    tierChoicesMs: e.RETENTION_TIER_CHOICES_DAYS * DAY_MS,
   };
 }

@@ -42,6 +42,7 @@ import { API_ROUTE_GONE, raiseAlert, raiseAlertOnce } from "./model/alerts";
 import { reverseVaultEvent } from "./model/sync/reversal";
 import { readSyncPosition, readSyncValue, SYNC_KEYS, writeSyncPosition, type SyncPosition } from "./model/sync/syncState";
 import { applyVaultEvents } from "./model/sync/vaultEvents";
+import { effectsInSubTransaction } from "./vaultEvents";
 import { syncedEventValidator, type SyncedEvent } from "./validators";
 
 /**
@@ -222,7 +223,7 @@ export async function rescheduleAfterRateLimit(
 export const applyBatch = internalMutation({
   args: { events: v.array(syncedEventValidator) },
   returns: v.object({ applied: v.number(), duplicate: v.number(), unmatched: v.number(), recorded: v.number() }),
-  handler: async (ctx, { events }) => await applyVaultEvents(ctx, events),
+  handler: async (ctx, { events }) => await applyVaultEvents(ctx, events, effectsInSubTransaction(ctx)),
 });
 
 export const reverse = internalMutation({

@@ -10,21 +10,23 @@ import { signWithdrawalVoucher, chainIdOf } from "./chain/withdrawalVoucher";
 import { backendAddress } from "./chain/backendTransactions";
 import { hiroClientFor } from "./chain/hiroClient";
 import { readOutflowWindow } from "./chain/sendGate";
-import { readChainConfig, readHotKey, readPriceRules } from "./config";
+import { readChainConfig, readCommitmentLimits, readHotKey, readPriceRules } from "./config";
+import { commitmentRefusal } from "./domain/commitments";
 import { contractCallValidator, depositCall, withdrawCall } from "./chain/contractCalls";
 import { poolError } from "./domain/errors";
 import { describeOutflowLimit, outflowRoom } from "./domain/outflow";
-import { applyBalanceChange, requirePositiveAmount } from "./model/ledger/balanceLedger";
+import { applyBalanceChange, findBalance, requirePositiveAmount } from "./model/ledger/balanceLedger";
 import { poolStats, providerPortfolio, tierStats } from "./model/ledger/portfolio";
 import * as policies from "./model/policies/policies";
-import { ensureProvider, requireProvider } from "./model/ledger/providers";
+import { assertMayJoinTier, findProvider, requireProvider } from "./model/ledger/providers";
+import { recordTierChoice } from "./model/ledger/tierChoices";
 import * as reservations from "./model/ledger/reservations";
 import { assertVaultRunning, hotRoleHolder } from "./model/sync/governance";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { capacityLimitOf, getTierConfig } from "./model/policies/tierConfigs";
 import { availableCapital, readTierTotals } from "./model/ledger/tierTotals";
 import { syncPoolBalances } from "./model/sync/vaultEvents";
-import { optionalProviderQuery, providerAction } from "./providerFunctions";
+import { optionalProviderQuery, providerAction, providerMutation } from "./providerFunctions";
 import {
   balanceChangeTypeValidator,
   healthStatusValidator,
@@ -145,17 +147,35 @@ export const getTierAvailability = query({
 // ---------------------------------------------------------------------------
 
 /**
- * Prepares a deposit: checks the amount and the tier's capacity, records the
- * provider's tier, and returns the `deposit-funds` call for the wallet. The
- * deposit counts only once its `funds-deposited` event is synced.
+ * Prepares a deposit: checks the amount (the token's supply, the
+ * per-provider maximum), the tier's capacity and the provider's tier, notes
+ * the chosen tier for their first deposit, and returns the `deposit-funds`
+ * call for the wallet. Nothing else is recorded, and no provider is created:
+ * the deposit counts only once its `funds-deposited` event is synced. A
+ * mutation (it makes no outside call), so a client's retry is safe.
  */
-export const requestCommitCapital = providerAction({
+export const requestCommitCapital = providerMutation({
   args: { amount: v.int64(), token: tokenValidator, tier: tierValidator },
   returns: v.object({ tier: tierValidator, call: contractCallValidator }),
   handler: async (ctx, { amount, token, tier }) => {
-    requirePositiveAmount(amount);
     const config = readChainConfig();
-    await ctx.runMutation(internal.liquidity.registerCommitment, { provider: ctx.provider, amount, token, tier });
+    const provider = await findProvider(ctx, ctx.provider);
+    const held = provider ? ((await findBalance(ctx, ctx.provider, token))?.total ?? 0n) : 0n;
+    const refusal = commitmentRefusal(amount, token, held, readCommitmentLimits());
+    if (refusal) throw refusal;
+    await assertVaultRunning(ctx);
+    await assertMayJoinTier(ctx, provider, tier);
+    const limit = capacityLimitOf(await getTierConfig(ctx, tier), token);
+    if (limit !== undefined) {
+      const { capital } = await readTierTotals(ctx, tier, token);
+      if (capital + amount > limit) {
+        throw poolError(
+          "TIER_CAPACITY_EXCEEDED",
+          `tier ${tier} holds ${capital} of its ${limit} ${token} capacity; at most ${limit - capital > 0n ? limit - capital : 0n} more fits`,
+        );
+      }
+    }
+    await recordTierChoice(ctx, ctx.provider, tier, Date.now());
     return { tier, call: depositCall(config, ctx.provider, token, amount) };
   },
 });
@@ -242,29 +262,6 @@ export const withdrawalForKey = internalQuery({
 // ---------------------------------------------------------------------------
 // Internal mutations
 // ---------------------------------------------------------------------------
-
-/** Validates a commitment against the tier's capacity and records the provider's tier. */
-export const registerCommitment = internalMutation({
-  args: { provider: v.string(), amount: v.int64(), token: tokenValidator, tier: tierValidator },
-  returns: v.null(),
-  handler: async (ctx, { provider, amount, token, tier }) => {
-    requirePositiveAmount(amount);
-    await assertVaultRunning(ctx);
-    const config = await getTierConfig(ctx, tier);
-    const limit = capacityLimitOf(config, token);
-    if (limit !== undefined) {
-      const { capital } = await readTierTotals(ctx, tier, token);
-      if (capital + amount > limit) {
-        throw poolError(
-          "TIER_CAPACITY_EXCEEDED",
-          `tier ${tier} holds ${capital} of its ${limit} ${token} capacity; at most ${limit - capital > 0n ? limit - capital : 0n} more fits`,
-        );
-      }
-    }
-    await ensureProvider(ctx, provider, tier);
-    return null;
-  },
-});
 
 /** Refuses a withdrawal the vault would refuse whatever the amount: after a shutdown, or with a signer that is not the vault's. */
 export const assertVaultTakesWithdrawals = internalQuery({

@@ -26,6 +26,7 @@ import {
   type PrunePage,
   type PruneResult,
 } from "./model/retention";
+import { pruneTierChoices } from "./model/ledger/tierChoices";
 import { SIGN_IN_BUCKET_REFILL_MS } from "./model/signInLimits";
 
 /**
@@ -34,7 +35,15 @@ import { SIGN_IN_BUCKET_REFILL_MS } from "./model/signInLimits";
  */
 export const RETENTION_PAGE_SIZE = 500;
 
-const PRUNED_TABLES = ["oraclePrices", "alerts", "reconciliations", "healthNotifications", "authChallenges", "rateLimits"] as const;
+const PRUNED_TABLES = [
+  "oraclePrices",
+  "alerts",
+  "reconciliations",
+  "healthNotifications",
+  "authChallenges",
+  "rateLimits",
+  "tierChoices",
+] as const;
 type PrunedTable = (typeof PRUNED_TABLES)[number];
 
 /** Each table's rule: how far back it keeps rows, and the helper that deletes a page. */
@@ -46,6 +55,7 @@ const RULES: Record<PrunedTable, { keepMs: (config: RetentionConfig) => number; 
   authChallenges: { keepMs: (c) => c.expiredChallengesMs, prune: pruneExpiredChallenges },
   // Not configurable: a bucket is worth keeping exactly until it would be full again.
   rateLimits: { keepMs: () => SIGN_IN_BUCKET_REFILL_MS, prune: pruneRateLimits },
+  tierChoices: { keepMs: (c) => c.tierChoicesMs, prune: pruneTierChoices },
 };
 
 const tableValidator = literals(...PRUNED_TABLES);

@@ -362,6 +362,18 @@ export default defineSchema({
    * superseded or expired. Unique by (provider, nonce): voucher nonces are per
    * provider and increasing, as the vault requires.
    */
+  /**
+   * The tier a provider asked to join, until their deposit syncs (then it is
+   * used and deleted) or retention prunes it: asking to commit creates no provider.
+   */
+  tierChoices: defineTable({
+    provider: v.string(),
+    tier: tierValidator,
+    chosenAt: v.number(),
+  })
+    .index("by_provider", ["provider"])
+    .index("by_chosen_at", ["chosenAt"]),
+
   withdrawalReservations: defineTable({
     provider: v.string(),
     token: tokenValidator,

@@ -457,7 +457,7 @@ export class Market {
 
   private async deposit(p: ProviderPlan, token: Token, amount: bigint): Promise<void> {
     const session = this.session(p.wallet.address);
-    const { call } = await session.action(api.liquidity.requestCommitCapital, { amount, token, tier: p.tier });
+    const { call } = await session.mutation(api.liquidity.requestCommitCapital, { amount, token, tier: p.tier });
     await signAndBroadcast(this.stack, call, p.wallet);
     const deposited = this.deposits.get(p.wallet.address) as TokenAmounts;
     deposited[token] += amount;

@@ -6,7 +6,7 @@
 import type { TestConvex } from "convex-test";
 
 import type { MutationCtx } from "../../convex/_generated/server";
-import { applyVaultEvent } from "../../convex/model/sync/vaultEvents";
+import { applyVaultEvent, effectsInCallerTransaction } from "../../convex/model/sync/vaultEvents";
 import type schema from "../../convex/schema";
 import type { VaultEvent } from "../../convex/validators";
 
@@ -21,7 +21,7 @@ export async function ledgerTemplate(
   tables: readonly TableName[],
 ): Promise<Template> {
   await t.run(async (ctx) => {
-    await applyVaultEvent(ctx as unknown as MutationCtx, deposit);
+    await applyVaultEvent(ctx as unknown as MutationCtx, deposit, effectsInCallerTransaction(ctx as unknown as MutationCtx));
   });
   return await t.run(async (ctx) => {
     const template: Template = {};

@@ -33,6 +33,7 @@ import type * as config from "../config.js";
 import type * as crons from "../crons.js";
 import type * as domain_balances from "../domain/balances.js";
 import type * as domain_checkpoints from "../domain/checkpoints.js";
+import type * as domain_commitments from "../domain/commitments.js";
 import type * as domain_errors from "../domain/errors.js";
 import type * as domain_fairQueue from "../domain/fairQueue.js";
 import type * as domain_health from "../domain/health.js";
@@ -66,6 +67,7 @@ import type * as model_ledger_balanceLedger from "../model/ledger/balanceLedger.
 import type * as model_ledger_portfolio from "../model/ledger/portfolio.js";
 import type * as model_ledger_providers from "../model/ledger/providers.js";
 import type * as model_ledger_reservations from "../model/ledger/reservations.js";
+import type * as model_ledger_tierChoices from "../model/ledger/tierChoices.js";
 import type * as model_ledger_tierTotals from "../model/ledger/tierTotals.js";
 import type * as model_operations_chainTransactions from "../model/operations/chainTransactions.js";
 import type * as model_operations_vaultOperations from "../model/operations/vaultOperations.js";
@@ -124,6 +126,7 @@ declare const fullApi: ApiFromModules<{
   crons: typeof crons;
   "domain/balances": typeof domain_balances;
   "domain/checkpoints": typeof domain_checkpoints;
+  "domain/commitments": typeof domain_commitments;
   "domain/errors": typeof domain_errors;
   "domain/fairQueue": typeof domain_fairQueue;
   "domain/health": typeof domain_health;
@@ -157,6 +160,7 @@ declare const fullApi: ApiFromModules<{
   "model/ledger/portfolio": typeof model_ledger_portfolio;
   "model/ledger/providers": typeof model_ledger_providers;
   "model/ledger/reservations": typeof model_ledger_reservations;
+  "model/ledger/tierChoices": typeof model_ledger_tierChoices;
   "model/ledger/tierTotals": typeof model_ledger_tierTotals;
   "model/operations/chainTransactions": typeof model_operations_chainTransactions;
   "model/operations/vaultOperations": typeof model_operations_vaultOperations;

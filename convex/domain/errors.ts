@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   "UNKNOWN_PROVIDER",
   "TIER_MISMATCH",
   "TIER_CAPACITY_EXCEEDED",
+  /** More than the deployment's per-provider maximum (MAX_PROVIDER_CAPITAL_*); the message says how much fits. */
+  "PROVIDER_LIMIT_EXCEEDED",
   "INSUFFICIENT_AVAILABLE_BALANCE",
   "INSUFFICIENT_LOCKED_BALANCE",
   "INSUFFICIENT_RESERVED_BALANCE",

@@ -24,13 +24,13 @@ import { convexToJson, type Value } from "convex/values";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 
-import { internal } from "../../convex/_generated/api";
+import { api, internal } from "../../convex/_generated/api";
 import type { MutationCtx } from "../../convex/_generated/server";
 import { readPriceRules } from "../../convex/config";
 import type { Balance } from "../../convex/domain/balances";
 import { reserveWithdrawal } from "../../convex/model/ledger/reservations";
 import { shardOf } from "../../convex/model/ledger/tierTotals";
-import { applyVaultEvent, operationIdOf } from "../../convex/model/sync/vaultEvents";
+import { applyVaultEvent, effectsInCallerTransaction, operationIdOf } from "../../convex/model/sync/vaultEvents";
 import { TOKENS, type Tier, type Token, type VaultEvent } from "../../convex/validators";
 import {
   amountAt,
@@ -57,6 +57,7 @@ import {
   newPool,
   PoolCommand,
   ReplayEventCommand,
+  requestCommit,
   saw,
   unchangedStep,
   type Pool,
@@ -64,6 +65,7 @@ import {
 } from "../support/poolCommands";
 import type { PoolModel } from "../support/poolModel";
 import { newBackend, snapshot, TABLES, type Snapshot, type SnapshotDoc as Doc } from "./convexTest";
+import { configureChain } from "./liquidityFixtures";
 
 type Backend = ReturnType<typeof newBackend>;
 
@@ -271,7 +273,7 @@ async function accountingPool(initialTiers: (Tier | undefined)[], seen: Record<s
   for (const [i, tier] of initialTiers.entries()) {
     if (tier === undefined) continue;
     const provider = PROVIDERS[i]!;
-    await pool.real.t.mutation(internal.liquidity.registerCommitment, { provider, amount: 1n, token: "STX", tier });
+    await requestCommit(pool.real, provider, tier, 1n, "STX");
     pool.model.commit(provider, tier);
   }
   await checkNow(pool.model, pool.real);
@@ -455,8 +457,8 @@ const OTHERS = [301, 302, 303].map(testnetAddress);
 async function seededBackend(): Promise<Backend> {
   const t = newBackend();
   await t.mutation(internal.tierConfigs.seedDefaults, {});
-  await t.mutation(internal.liquidity.registerCommitment, {
-    provider: OTHERS[2] as string,
+  configureChain();
+  await t.withIdentity({ subject: OTHERS[2] as string }).mutation(api.liquidity.requestCommitCapital, {
     amount: 1n,
     token: "STX",
     tier: "Balanced",
@@ -573,8 +575,8 @@ describe("contention between providers", () => {
       // actually checks: does one deposit write a document, or into an index
       // range, that the other read? Reads are recorded on the same model
       // function the mutation runs, from the same starting state.
-      const readsA = await readsOf((ctx) => applyVaultEvent(ctx, eventA));
-      const readsB = await readsOf((ctx) => applyVaultEvent(ctx, eventB));
+      const readsA = await readsOf((ctx) => applyVaultEvent(ctx, eventA, effectsInCallerTransaction(ctx)));
+      const readsB = await readsOf((ctx) => applyVaultEvent(ctx, eventB, effectsInCallerTransaction(ctx)));
       expect(conflicts(writesA, readsB)).toEqual(["poolMetrics:STX", "vaultFlowTotals:STX"]);
       expect(conflicts(writesB, readsA)).toEqual(["poolMetrics:STX", "vaultFlowTotals:STX"]);
     },
@@ -620,7 +622,7 @@ describe("contention between providers", () => {
     const eventA = depositOf(A, "0xdepositA");
     const eventC = depositOf(sameShard, "0xdepositC");
     const writesA = await writesOf((t) => t.mutation(internal.vaultEvents.apply, { event: eventA }));
-    const readsC = await readsOf((ctx) => applyVaultEvent(ctx, eventC));
+    const readsC = await readsOf((ctx) => applyVaultEvent(ctx, eventC, effectsInCallerTransaction(ctx)));
     expect(conflicts(writesA, readsC)).toEqual(["poolMetrics:STX", `tierTotalShards:Conservative/STX/${shardOf(A)}`, "vaultFlowTotals:STX"]);
   });
 });

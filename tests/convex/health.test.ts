@@ -11,11 +11,11 @@
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { internal } from "../../convex/_generated/api";
+import { api, internal } from "../../convex/_generated/api";
 import { collateralRatioBps, statusFor } from "../../convex/domain/health";
 import { PRICE_SCALE } from "../../convex/domain/policyMath";
 import { newBackend } from "./convexTest";
-import { ALICE, BOB, CAROL, depositEvent } from "./liquidityFixtures";
+import { ALICE, BOB, CAROL, configureChain, depositEvent } from "./liquidityFixtures";
 import { expectPoolError } from "./poolErrors";
 
 type Backend = ReturnType<typeof newBackend>;
@@ -54,7 +54,8 @@ async function fund(
   amount: bigint,
   tier: "Conservative" | "Aggressive" = "Conservative",
 ) {
-  await t.mutation(internal.liquidity.registerCommitment, { provider: who, amount, token, tier });
+  configureChain();
+  await t.withIdentity({ subject: who }).mutation(api.liquidity.requestCommitCapital, { amount, token, tier });
   await t.mutation(internal.vaultEvents.apply, {
     event: depositEvent(who, token, amount, { totalBalance: amount, totalLocked: 0n }),
   });

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { api, internal } from "../../convex/_generated/api";
 import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import { withdrawalVoucherHash } from "../../convex/chain/withdrawalVoucher";
-import { newBackend } from "./convexTest";
+import { newBackend, snapshot } from "./convexTest";
 import {
   ALICE,
   SIGNER_ADDRESS,
@@ -72,7 +72,7 @@ describe("requestCommitCapital", () => {
     const t = await seededBackend();
     const { tier, call } = await t
       .withIdentity({ subject: ALICE })
-      .action(api.liquidity.requestCommitCapital, { amount: 2_500_000n, token: "STX", tier: "Balanced" });
+      .mutation(api.liquidity.requestCommitCapital, { amount: 2_500_000n, token: "STX", tier: "Balanced" });
 
     expect(tier).toBe("Balanced");
     expect(call.contract).toBe(VAULT);
@@ -89,34 +89,110 @@ describe("requestCommitCapital", () => {
     const t = await seededBackend();
     const { call } = await t
       .withIdentity({ subject: BOB })
-      .action(api.liquidity.requestCommitCapital, { amount: 40_000n, token: "sBTC", tier: "Aggressive" });
+      .mutation(api.liquidity.requestCommitCapital, { amount: 40_000n, token: "sBTC", tier: "Aggressive" });
     expect(call.functionArgs.map(decode)).toEqual([Cl.uint(40_000n), Cl.some(Cl.principal(SBTC))]);
     expect(call.postConditions.map((hex) => Pc.fromHex(hex))).toEqual([
       { type: "ft-postcondition", address: BOB, condition: "eq", amount: "40000", asset: `${SBTC}::sbtc-token` },
     ]);
   });
 
-  it("records the provider in the chosen tier but credits nothing until the deposit event syncs", async () => {
+  it("creates no provider, only the tier choice, until the deposit syncs; the deposit joins the chosen tier", async () => {
     const t = await seededBackend();
     await t
       .withIdentity({ subject: ALICE })
-      .action(api.liquidity.requestCommitCapital, { amount: 1_000n, token: "STX", tier: "Aggressive" });
+      .mutation(api.liquidity.requestCommitCapital, { amount: 1_000n, token: "STX", tier: "Aggressive" });
+    expect(await portfolioOf(t, ALICE)).toBeNull();
+    const before = await t.run(async (ctx) => ({
+      providers: await ctx.db.query("providers").collect(),
+      balances: await ctx.db.query("providerBalances").collect(),
+      choices: (await ctx.db.query("tierChoices").collect()).map((c) => [c.provider, c.tier]),
+    }));
+    expect(before).toEqual({ providers: [], balances: [], choices: [[ALICE, "Aggressive"]] });
+
+    await deposit(t, ALICE, "STX", 1_000n);
     const portfolio = await portfolioOf(t, ALICE);
     expect(portfolio?.tier).toBe("Aggressive");
-    expect(balanceIn(portfolio, "STX")).toEqual({
-      token: "STX",
-      total: 0n,
-      locked: 0n,
-      reserved: 0n,
-      available: 0n,
-      accruedYield: 0n,
-    });
+    expect(balanceIn(portfolio, "STX")).toMatchObject({ total: 1_000n, available: 1_000n });
+    expect(await t.run(async (ctx) => await ctx.db.query("tierChoices").collect())).toEqual([]);
+  });
+
+  it("writes nothing when a provider adds to their position in their own tier", async () => {
+    const t = await seededBackend();
+    const alice = t.withIdentity({ subject: ALICE });
+    await alice.mutation(api.liquidity.requestCommitCapital, { amount: 10n, token: "STX", tier: "Balanced" });
+    await deposit(t, ALICE, "STX", 10n);
+    const before = await snapshot(t);
+    const { tier, call } = await alice.mutation(api.liquidity.requestCommitCapital, { amount: 5n, token: "sBTC", tier: "Balanced" });
+    expect(tier).toBe("Balanced");
+    expect(call.functionName).toBe(VAULT_FUNCTIONS.depositFunds);
+    expect(await snapshot(t)).toEqual(before);
+  });
+
+  it("moves an emptied provider to a newly chosen tier at their next deposit, carrying their lifetime yield", async () => {
+    const t = await seededBackend();
+    const alice = t.withIdentity({ subject: ALICE });
+    await alice.mutation(api.liquidity.requestCommitCapital, { amount: 10n, token: "STX", tier: "Balanced" });
+    await deposit(t, ALICE, "STX", 10n);
+    await t.mutation(internal.vaultEvents.apply, { event: withdrawalEvent(ALICE, "STX", 10n, 1n, { totalBalance: 0n, totalLocked: 0n }) });
+    await alice.mutation(api.liquidity.requestCommitCapital, { amount: 20n, token: "STX", tier: "Aggressive" });
+    // Until the deposit syncs, the provider stays where they were.
+    expect((await portfolioOf(t, ALICE))?.tier).toBe("Balanced");
+    await deposit(t, ALICE, "STX", 20n);
+    expect((await portfolioOf(t, ALICE))?.tier).toBe("Aggressive");
+    const stats = await t.query(api.liquidity.getTierStats, {});
+    const stx = (tier: string) => stats.find((s) => s.tier === tier && s.token === "STX");
+    expect(stx("Aggressive")).toMatchObject({ totalCapital: 20n, providerCount: 1n });
+    expect(stx("Balanced")).toMatchObject({ totalCapital: 0n, providerCount: 0n });
+  });
+
+  it("refuses more than all of a token there can be (INVALID_AMOUNT): 2^63 - 1 µSTX, or more sats than 21 million BTC", async () => {
+    const t = await seededBackend();
+    const alice = t.withIdentity({ subject: ALICE });
+    const stxMessage = await expectPoolError(
+      alice.mutation(api.liquidity.requestCommitCapital, { amount: 2n ** 63n - 1n, token: "STX", tier: "Balanced" }),
+      "INVALID_AMOUNT",
+    );
+    expect(stxMessage).toBe("9223372036854775807 is more than all the STX there can be (1818000000000000 base units)");
+    await expectPoolError(
+      alice.mutation(api.liquidity.requestCommitCapital, { amount: 2_100_000_000_000_001n, token: "sBTC", tier: "Balanced" }),
+      "INVALID_AMOUNT",
+    );
+    expect(await t.run(async (ctx) => await ctx.db.query("tierChoices").collect())).toEqual([]);
+    // The whole supply is a (theoretical) deposit.
+    await alice.mutation(api.liquidity.requestCommitCapital, { amount: 2_100_000_000_000_000n, token: "sBTC", tier: "Balanced" });
+  });
+
+  it("refuses more than the per-provider maximum (PROVIDER_LIMIT_EXCEEDED), counting what the provider holds", async () => {
+    const t = await seededBackend();
+    vi.stubEnv("MAX_PROVIDER_CAPITAL_USTX", "10000");
+    const alice = t.withIdentity({ subject: ALICE });
+    await expectPoolError(
+      alice.mutation(api.liquidity.requestCommitCapital, { amount: 10_001n, token: "STX", tier: "Balanced" }),
+      "PROVIDER_LIMIT_EXCEEDED",
+    );
+    await alice.mutation(api.liquidity.requestCommitCapital, { amount: 7_000n, token: "STX", tier: "Balanced" });
+    await deposit(t, ALICE, "STX", 7_000n);
+    const message = await expectPoolError(
+      alice.mutation(api.liquidity.requestCommitCapital, { amount: 3_001n, token: "STX", tier: "Balanced" }),
+      "PROVIDER_LIMIT_EXCEEDED",
+    );
+    expect(message).toBe("a provider may hold at most 10000 STX in the pool; you hold 7000, so at most 3000 more fits");
+    await alice.mutation(api.liquidity.requestCommitCapital, { amount: 3_000n, token: "STX", tier: "Balanced" });
+    // The maximum is per token: sBTC has none here.
+    await alice.mutation(api.liquidity.requestCommitCapital, { amount: 10n ** 12n, token: "sBTC", tier: "Balanced" });
+    // Another provider has their own room.
+    await t.withIdentity({ subject: BOB }).mutation(api.liquidity.requestCommitCapital, { amount: 10_000n, token: "STX", tier: "Balanced" });
+
+    vi.stubEnv("MAX_PROVIDER_CAPITAL_SATS", "a lot");
+    expect(
+      await expectPoolError(alice.mutation(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }), "CONFIGURATION_MISSING"),
+    ).toContain("MAX_PROVIDER_CAPITAL_SATS");
   });
 
   it("refuses a caller who is not signed in (NOT_AUTHENTICATED)", async () => {
     const t = await seededBackend();
     await expectPoolError(
-      t.action(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }),
+      t.mutation(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }),
       "NOT_AUTHENTICATED",
     );
   });
@@ -126,7 +202,7 @@ describe("requestCommitCapital", () => {
     const alice = t.withIdentity({ subject: ALICE });
     for (const amount of [0n, -5n]) {
       await expectPoolError(
-        alice.action(api.liquidity.requestCommitCapital, { amount, token: "STX", tier: "Balanced" }),
+        alice.mutation(api.liquidity.requestCommitCapital, { amount, token: "STX", tier: "Balanced" }),
         "INVALID_AMOUNT",
       );
     }
@@ -141,9 +217,9 @@ describe("requestCommitCapital", () => {
       token: "STX";
       tier: "Balanced";
     };
-    await expect(alice.action(api.liquidity.requestCommitCapital, badToken)).rejects.toThrow(/ArgumentValidationError|Validator/);
+    await expect(alice.mutation(api.liquidity.requestCommitCapital, badToken)).rejects.toThrow(/ArgumentValidationError|Validator/);
     const badTier = { amount: 1n, token: "STX", tier: "Reckless" } as unknown as typeof badToken;
-    await expect(alice.action(api.liquidity.requestCommitCapital, badTier)).rejects.toThrow(/ArgumentValidationError|Validator/);
+    await expect(alice.mutation(api.liquidity.requestCommitCapital, badTier)).rejects.toThrow(/ArgumentValidationError|Validator/);
     expect(await portfolioOf(t, ALICE)).toBeNull();
   });
 
@@ -159,13 +235,13 @@ describe("requestCommitCapital", () => {
     });
     await t
       .withIdentity({ subject: BOB })
-      .action(api.liquidity.requestCommitCapital, { amount: 7_000n, token: "STX", tier: "Balanced" });
+      .mutation(api.liquidity.requestCommitCapital, { amount: 7_000n, token: "STX", tier: "Balanced" });
     await deposit(t, BOB, "STX", 7_000n);
 
     const message = await expectPoolError(
       t
         .withIdentity({ subject: ALICE })
-        .action(api.liquidity.requestCommitCapital, { amount: 3_001n, token: "STX", tier: "Balanced" }),
+        .mutation(api.liquidity.requestCommitCapital, { amount: 3_001n, token: "STX", tier: "Balanced" }),
       "TIER_CAPACITY_EXCEEDED",
     );
     expect(message).toContain("at most 3000 more fits");
@@ -173,18 +249,18 @@ describe("requestCommitCapital", () => {
     // Exactly filling the capacity is allowed; other tokens have no limit.
     await t
       .withIdentity({ subject: ALICE })
-      .action(api.liquidity.requestCommitCapital, { amount: 3_000n, token: "STX", tier: "Balanced" });
+      .mutation(api.liquidity.requestCommitCapital, { amount: 3_000n, token: "STX", tier: "Balanced" });
   });
 
   it("keeps a provider with capital in their tier (TIER_MISMATCH)", async () => {
     const t = await seededBackend();
     const alice = t.withIdentity({ subject: ALICE });
-    await alice.action(api.liquidity.requestCommitCapital, { amount: 10n, token: "STX", tier: "Balanced" });
+    await alice.mutation(api.liquidity.requestCommitCapital, { amount: 10n, token: "STX", tier: "Balanced" });
     // Before any capital arrives the tier can still change.
-    await alice.action(api.liquidity.requestCommitCapital, { amount: 10n, token: "STX", tier: "Aggressive" });
+    await alice.mutation(api.liquidity.requestCommitCapital, { amount: 10n, token: "STX", tier: "Aggressive" });
     await deposit(t, ALICE, "STX", 10n);
     await expectPoolError(
-      alice.action(api.liquidity.requestCommitCapital, { amount: 10n, token: "sBTC", tier: "Conservative" }),
+      alice.mutation(api.liquidity.requestCommitCapital, { amount: 10n, token: "sBTC", tier: "Conservative" }),
       "TIER_MISMATCH",
     );
     expect((await portfolioOf(t, ALICE))?.tier).toBe("Aggressive");
@@ -196,7 +272,7 @@ describe("requestCommitCapital", () => {
     const message = await expectPoolError(
       t
         .withIdentity({ subject: ALICE })
-        .action(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }),
+        .mutation(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }),
       "CONFIGURATION_MISSING",
     );
     expect(message).toContain("VAULT_CONTRACT_ID");
@@ -208,7 +284,7 @@ describe("deposits are credited only from synced events", () => {
     const t = await seededBackend();
     await t
       .withIdentity({ subject: ALICE })
-      .action(api.liquidity.requestCommitCapital, { amount: 5_000n, token: "sBTC", tier: "Balanced" });
+      .mutation(api.liquidity.requestCommitCapital, { amount: 5_000n, token: "sBTC", tier: "Balanced" });
     expect(await deposit(t, ALICE, "sBTC", 5_000n)).toBe("applied");
 
     expect(balanceIn(await portfolioOf(t, ALICE), "sBTC")).toEqual({
@@ -246,6 +322,45 @@ describe("deposits are credited only from synced events", () => {
     expect(portfolio?.tier).toBe("Conservative");
     expect(balanceIn(portfolio, "STX").total).toBe(123n);
   });
+
+  it("records an event the books refuse as unmatched and keeps none of its effects' writes (a zero-amount deposit)", async () => {
+    const t = await seededBackend();
+    await t.withIdentity({ subject: CAROL }).mutation(api.liquidity.requestCommitCapital, { amount: 5n, token: "STX", tier: "Aggressive" });
+    const before = await snapshot(t);
+
+    const zero = depositEvent(CAROL, "STX", 0n, { totalBalance: 0n, totalLocked: 0n });
+    // The effects created the provider in the chosen tier (using up the choice) before the
+    // ledger refused the amount: the sub-transaction takes all of that back.
+    expect(await t.mutation(internal.vaultEvents.apply, { event: zero })).toBe("unmatched");
+    const after = await snapshot(t);
+    expect(after.providers).toEqual([]);
+    expect(after.providerBalances).toEqual([]);
+    expect(after.balanceLedger).toEqual([]);
+    expect(after.tierChoices).toEqual(before.tierChoices);
+    expect(after.vaultEvents?.map((e) => [e.txid, e.status])).toEqual([[zero.txid, "unmatched"]]);
+    expect(after.alerts?.map((a) => [a.kind, a.message])).toEqual([
+      ["event-unmatched", "vault event funds-deposited could not be applied: amount must be positive, got 0"],
+    ]);
+    // The chain's own record of the provider follows the event whatever the books made of it.
+    expect(after.providerRecords?.map((r) => [r.provider, r.stxIn])).toEqual([[CAROL, 0n]]);
+    // The same event again is a duplicate; a real deposit afterwards still finds the choice.
+    expect(await t.mutation(internal.vaultEvents.apply, { event: zero })).toBe("duplicate");
+    await deposit(t, CAROL, "STX", 5n);
+    expect((await portfolioOf(t, CAROL))?.tier).toBe("Aggressive");
+  });
+
+  it("applies the rest of a batch when one event in it is refused", async () => {
+    const t = await seededBackend();
+    const events = [
+      depositEvent(ALICE, "STX", 10n, { totalBalance: 10n, totalLocked: 0n }),
+      depositEvent(BOB, "STX", 0n, { totalBalance: 10n, totalLocked: 0n }),
+      depositEvent(CAROL, "STX", 7n, { totalBalance: 17n, totalLocked: 0n }),
+    ];
+    expect(await t.mutation(internal.eventSync.applyBatch, { events })).toEqual({ applied: 2, duplicate: 0, unmatched: 1, recorded: 0 });
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").total).toBe(10n);
+    expect(await portfolioOf(t, BOB)).toBeNull();
+    expect(balanceIn(await portfolioOf(t, CAROL), "STX").total).toBe(7n);
+  });
 });
 
 describe("getProviderPortfolio", () => {
@@ -282,7 +397,7 @@ describe("requestWithdrawal", () => {
     const t = await seededBackend();
     await t
       .withIdentity({ subject: ALICE })
-      .action(api.liquidity.requestCommitCapital, { amount: 10_000n, token: "STX", tier: "Balanced" });
+      .mutation(api.liquidity.requestCommitCapital, { amount: 10_000n, token: "STX", tier: "Balanced" });
     await deposit(t, ALICE, "STX", 10_000n);
     return t;
   }
@@ -340,7 +455,7 @@ describe("requestWithdrawal", () => {
 
   it("issues each provider's nonces from 1 up, one above the highest issued, whatever became of it", async () => {
     const t = await fundedBackend();
-    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
+    await t.withIdentity({ subject: BOB }).mutation(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
     await deposit(t, BOB, "STX", 500n, 10_500n);
     const alice = t.withIdentity({ subject: ALICE });
     const bob = t.withIdentity({ subject: BOB });
@@ -404,7 +519,7 @@ describe("requestWithdrawal", () => {
 
     it("is one provider's: another provider's request with the same key is their own withdrawal", async () => {
       const t = await fundedBackend();
-      await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
+      await t.withIdentity({ subject: BOB }).mutation(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
       await deposit(t, BOB, "STX", 500n, 10_500n);
       await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1_000n, token: "STX", idempotencyKey: KEY });
       const bob = await t.withIdentity({ subject: BOB }).action(api.liquidity.requestWithdrawal, { amount: 200n, token: "STX", idempotencyKey: KEY });
@@ -446,7 +561,7 @@ describe("requestWithdrawal", () => {
 
   it("cancels a reservation by provider and nonce: another provider's voucher with the same nonce stays", async () => {
     const t = await fundedBackend();
-    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
+    await t.withIdentity({ subject: BOB }).mutation(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
     await deposit(t, BOB, "STX", 500n, 10_500n);
     await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1_000n, token: "STX" });
     await t.withIdentity({ subject: BOB }).action(api.liquidity.requestWithdrawal, { amount: 200n, token: "STX" });
@@ -567,7 +682,7 @@ describe("requestWithdrawal", () => {
     await t.mutation(internal.eventSync.applyBatch, { events: [{ ...at, txid: `0x${"a4".repeat(32)}`, kind: "shutdown", ...shutdown }] });
     for (const call of [
       t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }),
-      t.withIdentity({ subject: ALICE }).action(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }),
+      t.withIdentity({ subject: ALICE }).mutation(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }),
     ]) {
       expect(await expectPoolError(call, "VAULT_SHUT_DOWN")).toBe(
         "the vault was shut down in block 20: providers leave through claim-exit (see getProviderPortfolio's exit figures)",
@@ -585,7 +700,7 @@ describe("requestWithdrawal", () => {
 
   it("matches a synced withdrawal to the reservation of the same provider and nonce only", async () => {
     const t = await fundedBackend();
-    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
+    await t.withIdentity({ subject: BOB }).mutation(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
     await deposit(t, BOB, "STX", 500n, 10_500n);
     await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 300n, token: "STX" });
     await t.withIdentity({ subject: BOB }).action(api.liquidity.requestWithdrawal, { amount: 300n, token: "STX" });
@@ -600,7 +715,7 @@ describe("requestWithdrawal", () => {
 
   it("frees the provider's unredeemed lower-nonce reservations when a later voucher's withdrawal syncs, and no others", async () => {
     const t = await fundedBackend();
-    await t.withIdentity({ subject: BOB }).action(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
+    await t.withIdentity({ subject: BOB }).mutation(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });
     await deposit(t, BOB, "STX", 500n, 10_500n);
     const alice = t.withIdentity({ subject: ALICE });
     for (const amount of [1_000n, 2_000n, 3_000n, 500n]) {
@@ -777,7 +892,7 @@ describe("pool and tier statistics", () => {
   it("sums providers per tier and token, with utilization in basis points", async () => {
     const t = await seededBackend();
     const commit = async (who: string, tier: "Balanced" | "Aggressive", token: "STX" | "sBTC", amount: bigint) => {
-      await t.withIdentity({ subject: who }).action(api.liquidity.requestCommitCapital, { amount, token, tier });
+      await t.withIdentity({ subject: who }).mutation(api.liquidity.requestCommitCapital, { amount, token, tier });
       await deposit(t, who, token, amount);
     };
     await commit(ALICE, "Balanced", "STX", 3_000n);

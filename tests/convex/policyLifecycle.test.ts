@@ -16,7 +16,7 @@ import { PRICE_SCALE } from "../../convex/domain/policyMath";
 import { DEFAULT_SETTLEMENT_GRACE_BLOCKS } from "../../convex/config";
 import type { Tier, Token, VaultEvent } from "../../convex/validators";
 import { newBackend, snapshot } from "./convexTest";
-import { ALICE, BOB, CAROL, depositEvent, nextTxid } from "./liquidityFixtures";
+import { ALICE, BOB, CAROL, configureChain, depositEvent, nextTxid } from "./liquidityFixtures";
 import { expectPoolError } from "./poolErrors";
 
 type Backend = ReturnType<typeof newBackend>;
@@ -42,7 +42,8 @@ async function seededBackend(): Promise<Backend> {
 
 /** Commits `who` to `tier` and applies their synced deposit. */
 async function fund(t: Backend, who: string, tier: Tier, token: Token, amount: bigint): Promise<void> {
-  await t.mutation(internal.liquidity.registerCommitment, { provider: who, amount, token, tier });
+  configureChain();
+  await t.withIdentity({ subject: who }).mutation(api.liquidity.requestCommitCapital, { amount, token, tier });
   const outcome = await t.mutation(internal.vaultEvents.apply, {
     event: depositEvent(who, token, amount, { totalBalance: amount, totalLocked: 0n }),
   });

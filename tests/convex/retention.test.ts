@@ -29,7 +29,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-type PrunedTable = "oraclePrices" | "alerts" | "reconciliations" | "healthNotifications" | "authChallenges" | "rateLimits";
+type PrunedTable = "oraclePrices" | "alerts" | "reconciliations" | "healthNotifications" | "authChallenges" | "rateLimits" | "tierChoices";
 
 async function prune(t: Backend, table: PrunedTable, batchSize?: number) {
   return await t.mutation(internal.retention.prune, batchSize === undefined ? { table } : { table, batchSize });
@@ -208,6 +208,21 @@ describe("sign-in challenges and rate-limit buckets", () => {
   });
 });
 
+describe("tier choices", () => {
+  test("a choice no deposit followed for 7 days goes; a recent one stays", async () => {
+    const t = newBackend();
+    await t.run(async (ctx) => {
+      await ctx.db.insert("tierChoices", { provider: ADDRESS, tier: "Balanced", chosenAt: NOW - 7 * DAY - 1 });
+      await ctx.db.insert("tierChoices", { provider: "ST000000000000000000002AMW42H.other", tier: "Aggressive", chosenAt: NOW - 6 * DAY });
+    });
+    expect(await prune(t, "tierChoices")).toEqual({ deleted: 1, continued: false });
+    expect((await all(t, "tierChoices")).map((c) => c.tier)).toEqual(["Aggressive"]);
+    vi.stubEnv("RETENTION_TIER_CHOICES_DAYS", "5");
+    expect(await prune(t, "tierChoices")).toEqual({ deleted: 1, continued: false });
+    expect(await all(t, "tierChoices")).toEqual([]);
+  });
+});
+
 describe("the retention job", () => {
   test("works through a backlog in bounded pages via the scheduler", async () => {
     const t = newBackend();
@@ -245,13 +260,14 @@ describe("the retention job", () => {
     expect(await all(t, "authChallenges")).toEqual([]);
   });
 
-  test("periods default to 7, 90, 30 and 30 days and 1 hour; a malformed one is CONFIGURATION_MISSING", () => {
+  test("periods default to 7, 90, 30 and 30 days, 1 hour and 7 days; a malformed one is CONFIGURATION_MISSING", () => {
     expect(readRetentionConfig({})).toEqual({
       oraclePricesMs: 7 * DAY,
       resolvedAlertsMs: 90 * DAY,
       reconciliationsMs: 30 * DAY,
       healthNotificationsMs: 30 * DAY,
       expiredChallengesMs: HOUR,
+      tierChoicesMs: 7 * DAY,
     });
     expect(readRetentionConfig({ RETENTION_RESOLVED_ALERTS_DAYS: "", RETENTION_EXPIRED_CHALLENGES_HOURS: "0.5" })).toMatchObject({
       resolvedAlertsMs: 90 * DAY,

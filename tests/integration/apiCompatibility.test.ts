@@ -35,7 +35,7 @@ async function stxTotal(address: string): Promise<bigint> {
 async function deposit(wallet: Wallet, amount: bigint): Promise<string> {
   const { call } = await stack.t
     .withIdentity({ subject: wallet.address })
-    .action(api.liquidity.requestCommitCapital, { amount, token: "STX", tier: "Balanced" });
+    .mutation(api.liquidity.requestCommitCapital, { amount, token: "STX", tier: "Balanced" });
   return await signAndBroadcast(stack.server, call, wallet.key);
 }
 

@@ -91,7 +91,7 @@ export async function localPost(path: string, body: object): Promise<Response> {
 export async function deposit(wallet: Wallet, amount: bigint, tier: Tier): Promise<void> {
   const { call } = await stack.t
     .withIdentity({ subject: wallet.address })
-    .action(api.liquidity.requestCommitCapital, { amount, token: "STX", tier });
+    .mutation(api.liquidity.requestCommitCapital, { amount, token: "STX", tier });
   await signAndBroadcast(stack.server, call, wallet.key);
 }
 

@@ -54,7 +54,7 @@ async function chainRound(expectSent: number) {
 async function deposit(wallet: { key: string; address: string }, amount: bigint) {
   const { call } = await stack.t
     .withIdentity({ subject: wallet.address })
-    .action(api.liquidity.requestCommitCapital, { amount, token: "STX", tier: "Balanced" });
+    .mutation(api.liquidity.requestCommitCapital, { amount, token: "STX", tier: "Balanced" });
   await signAndBroadcast(stack.server, call, wallet.key);
 }
 

@@ -31,7 +31,7 @@ async function stxTotal(address: string): Promise<bigint> {
 async function depositThroughWallet(wallet: { key: string; address: string }, amount: bigint, token: "STX" | "sBTC" = "STX") {
   const { call } = await stack.t
     .withIdentity({ subject: wallet.address })
-    .action(api.liquidity.requestCommitCapital, { amount, token, tier: "Balanced" });
+    .mutation(api.liquidity.requestCommitCapital, { amount, token, tier: "Balanced" });
   return await signAndBroadcast(stack.server, call, wallet.key);
 }
 

@@ -94,7 +94,7 @@ describe("governance events", () => {
     const wallet = await newWallet(stack.server);
     const { call } = await stack.t
       .withIdentity({ subject: wallet.address })
-      .action(api.liquidity.requestCommitCapital, { amount: DEPOSIT, token: "STX", tier: "Balanced" });
+      .mutation(api.liquidity.requestCommitCapital, { amount: DEPOSIT, token: "STX", tier: "Balanced" });
     await signAndBroadcast(stack.server, call, wallet.key);
     await mine(stack.server);
     expect(await sync()).toMatchObject({ applied: 1, recorded: 5, unmatched: 0, rejected: 0 });
@@ -227,7 +227,7 @@ describe("governance events", () => {
     });
     // A shut-down vault takes nothing new on.
     await expectPoolError(asProvider.action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }), "VAULT_SHUT_DOWN");
-    await expectPoolError(asProvider.action(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }), "VAULT_SHUT_DOWN");
+    await expectPoolError(asProvider.mutation(api.liquidity.requestCommitCapital, { amount: 1n, token: "STX", tier: "Balanced" }), "VAULT_SHUT_DOWN");
 
     // Another run finds nothing new; nothing is recorded twice.
     expect(await sync()).toMatchObject({ applied: 0, recorded: 0, unmatched: 0, rejected: 0 });

@@ -51,7 +51,7 @@ function outflow(): { windowStart: bigint; used: bigint; cap: bigint; available:
 async function deposit(wallet: Wallet, amount: bigint, tier: "Balanced" | "Aggressive"): Promise<void> {
   const { call } = await stack.t
     .withIdentity({ subject: wallet.address })
-    .action(api.liquidity.requestCommitCapital, { amount, token: "STX", tier });
+    .mutation(api.liquidity.requestCommitCapital, { amount, token: "STX", tier });
   await signAndBroadcast(stack.server, call, wallet.key);
 }
 

@@ -56,7 +56,7 @@ async function depositOf(amount: bigint): Promise<string> {
   const wallet = await newWallet(stack.server);
   const { call } = await stack.t
     .withIdentity({ subject: wallet.address })
-    .action(api.liquidity.requestCommitCapital, { amount, token: "STX", tier: "Balanced" });
+    .mutation(api.liquidity.requestCommitCapital, { amount, token: "STX", tier: "Balanced" });
   await signAndBroadcast(stack.server, call, wallet.key);
   await mine(stack.server);
   return wallet.address;

@@ -37,7 +37,7 @@ type Wallet = { key: string; address: string };
 async function deposit(wallet: Wallet, amount: bigint, token: "STX" | "sBTC"): Promise<void> {
   const { call } = await stack.t
     .withIdentity({ subject: wallet.address })
-    .action(api.liquidity.requestCommitCapital, { amount, token, tier: "Balanced" });
+    .mutation(api.liquidity.requestCommitCapital, { amount, token, tier: "Balanced" });
   await signAndBroadcast(stack.server, call, wallet.key);
 }
 

@@ -15,10 +15,11 @@
 import fc from "fast-check";
 import { expect } from "vitest";
 
-import { internal } from "../../convex/_generated/api";
+import { api, internal } from "../../convex/_generated/api";
 import type { ErrorCode } from "../../convex/domain/errors";
 import type { Tier, Token } from "../../convex/validators";
 import { newBackend, snapshot, type Backend, type Snapshot } from "../convex/convexTest";
+import { configureChain } from "../convex/liquidityFixtures";
 import { checkBooks, expectMoneyAsModelled, readMoney } from "./poolChecks";
 import { outcomeOf, PoolModel, VaultChain } from "./poolModel";
 
@@ -45,6 +46,8 @@ export type Pool = { model: PoolModel; real: PoolReal };
 
 /** A fresh backend with the default tiers, and an empty model over `principals`. */
 export async function newPool(principals: readonly string[], options: { everyStep: boolean; seen: Record<string, number> }): Promise<Pool> {
+  // Asking to commit builds the wallet's deposit call, which names the vault.
+  configureChain();
   const t = newBackend();
   await t.mutation(internal.tierConfigs.seedDefaults, {});
   return {
@@ -130,20 +133,25 @@ export async function syncDeposit(m: PoolModel, r: PoolReal, provider: string, t
   m.applyDeposit(event);
 }
 
+/** A signed-in provider asks to commit (README "Liquidity API", `requestCommitCapital`). */
+export function requestCommit(r: PoolReal, provider: string, tier: Tier, amount: bigint, token: Token) {
+  return r.t.withIdentity({ subject: provider }).mutation(api.liquidity.requestCommitCapital, { amount, token, tier });
+}
+
 /**
- * A provider commits to a tier before depositing (README "Liquidity API",
- * `requestCommitCapital`). Returns false when refused: the tier is fixed
+ * A provider asks to commit to a tier before depositing; the tier applies at
+ * their next synced deposit. Returns false when refused: the tier is fixed
  * while they hold capital in another.
  */
 export async function commitTo(m: PoolModel, r: PoolReal, provider: string, tier: Tier, amount: bigint, token: Token): Promise<boolean> {
-  const call = () => r.t.mutation(internal.liquidity.registerCommitment, { provider, amount, token, tier });
+  const call = () => requestCommit(r, provider, tier, amount, token);
   const outcome = m.commitOutcome(provider, tier);
   if (outcome === "refused") {
     await expectRefused(r, call, "TIER_MISMATCH");
     return false;
   }
   await call();
-  if (outcome !== "unchanged") m.commit(provider, tier);
+  if (outcome === "noted") m.commit(provider, tier);
   return true;
 }
 
@@ -202,7 +210,7 @@ export class CommitCommand extends PoolCommand {
 
   async run(m: PoolModel, r: PoolReal): Promise<void> {
     const provider = m.principal(this.p);
-    const call = () => r.t.mutation(internal.liquidity.registerCommitment, { provider, amount: 1n, token: "STX", tier: this.tier });
+    const call = () => requestCommit(r, provider, this.tier, 1n, "STX");
     switch (m.commitOutcome(provider, this.tier)) {
       case "refused":
         await expectRefused(r, call, "TIER_MISMATCH");
@@ -213,10 +221,9 @@ export class CommitCommand extends PoolCommand {
           await call();
         });
         return await unchangedStep(m, r);
-      case "created":
-      case "moved":
+      case "noted":
         await call();
-        // Once everything is withdrawn a provider may choose again; their empty balances move with them.
+        // Acted on at the provider's next synced deposit (a new provider joins it; an empty one moves to it).
         m.commit(provider, this.tier);
         saw(r, "tierChosen");
         return await changed(m, r);

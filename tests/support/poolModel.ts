@@ -182,6 +182,8 @@ const zeroes = (): Money => ({ STX: 0n, sBTC: 0n });
 export class PoolModel {
   /** principal -> tier */
   readonly providers = new Map<string, Tier>();
+  /** Tiers asked for, not yet acted on by a synced deposit. */
+  readonly tierChoices = new Map<string, Tier>();
   /** `${principal}/${token}` -> balance, created by the first change that succeeds */
   readonly balances = new Map<string, ModelBalance>();
   /** `${principal}/${token}` -> what is locked by direct locks and releases (the rest is policy backing) */
@@ -281,22 +283,36 @@ export class PoolModel {
   // --- commitments ----------------------------------------------------------
 
   /**
-   * What committing to `tier` does: creates a new provider, changes nothing
-   * for their own tier, is refused while they hold capital in another, and
-   * otherwise moves them (and their empty balances) to it.
+   * What asking to commit to `tier` does (README "Liquidity API"): refused
+   * while the provider holds capital in another tier; else it notes the choice
+   * for their next deposit, which changes nothing when they already are in
+   * that tier with no other choice pending.
    */
-  commitOutcome(provider: string, tier: Tier): "created" | "unchanged" | "refused" | "moved" {
+  commitOutcome(provider: string, tier: Tier): "noted" | "unchanged" | "refused" {
     const current = this.providers.get(provider);
-    if (current === undefined) return "created";
-    if (current === tier) return "unchanged";
-    return this.holdsCapital(provider) ? "refused" : "moved";
+    if (current !== undefined && current !== tier && this.holdsCapital(provider)) return "refused";
+    return current === tier && !this.tierChoices.has(provider) ? "unchanged" : "noted";
   }
 
   commit(provider: string, tier: Tier): void {
-    this.providers.set(provider, tier);
-    for (const token of TOKENS) {
-      const b = this.balances.get(`${provider}/${token}`);
-      if (b) this.balances.set(`${provider}/${token}`, { ...b, tier });
+    if (this.providers.get(provider) === tier) this.tierChoices.delete(provider);
+    else this.tierChoices.set(provider, tier);
+  }
+
+  /** A synced deposit places its depositor: a new one in their chosen tier (else the default), an empty one moves to a newly chosen tier. */
+  private joinChosenTier(depositor: string): void {
+    const choice = this.tierChoices.get(depositor);
+    this.tierChoices.delete(depositor);
+    const current = this.providers.get(depositor);
+    if (current === undefined) {
+      this.providers.set(depositor, choice ?? DEFAULT_TIER);
+    } else if (choice !== undefined && choice !== current && !this.holdsCapital(depositor)) {
+      // Their empty balances (and lifetime yield) move with them.
+      this.providers.set(depositor, choice);
+      for (const token of TOKENS) {
+        const b = this.balances.get(`${depositor}/${token}`);
+        if (b) this.balances.set(`${depositor}/${token}`, { ...b, tier: choice });
+      }
     }
   }
 
@@ -323,8 +339,7 @@ export class PoolModel {
   }
 
   applyDeposit(event: Extract<VaultEvent, { kind: "funds-deposited" }>): void {
-    // A deposit straight to the vault by someone unknown makes them a provider in the default tier.
-    if (!this.providers.has(event.depositor)) this.providers.set(event.depositor, DEFAULT_TIER);
+    this.joinChosenTier(event.depositor);
     this.change(event.depositor, event.token, { total: event.amount });
     this.vault.balance[event.token] += event.amount;
     this.vault.seq += 1n;

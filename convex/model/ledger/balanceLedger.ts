@@ -6,7 +6,7 @@
  * provider's tier shard by exactly the same amounts, in the same transaction.
  */
 import type { Doc } from "../../_generated/dataModel";
-import type { Writer } from "../database";
+import type { Reader, Writer } from "../database";
 import type { BalanceChangeType, Token } from "../../validators";
 import { applyBalanceChangeTo, availableOf, balanceDelta, ZERO_BALANCE, type Balance } from "../../domain/balances";
 import { poolError } from "../../domain/errors";
@@ -31,7 +31,7 @@ function balanceOf(doc: Doc<"providerBalances"> | null): Balance {
 }
 
 export async function findBalance(
-  ctx: Writer,
+  ctx: Reader,
   provider: string,
   token: Token,
 ): Promise<Doc<"providerBalances"> | null> {

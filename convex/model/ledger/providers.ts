@@ -33,6 +33,21 @@ async function balancesOf(ctx: Reader, principal: string) {
     .take(2);
 }
 
+/** Whether the provider has anything in the pool: capital, locked collateral or a pending withdrawal. */
+export async function holdsCapital(ctx: Reader, principal: string): Promise<boolean> {
+  return (await balancesOf(ctx, principal)).some((b) => b.total > 0n || b.locked > 0n || b.reserved > 0n);
+}
+
+/** Refuses a tier other than the provider's while they hold capital in theirs (TIER_MISMATCH). */
+export async function assertMayJoinTier(ctx: Reader, provider: Doc<"providers"> | null, tier: Tier): Promise<void> {
+  if (provider && provider.tier !== tier && (await holdsCapital(ctx, provider.principal))) {
+    throw poolError(
+      "TIER_MISMATCH",
+      `provider ${provider.principal} is in tier ${provider.tier}; withdraw everything before changing tier`,
+    );
+  }
+}
+
 /** Adds (or, negative, removes) a backing's share of obligations to the provider's exposure. */
 export async function addExposure(
   ctx: Writer,
@@ -79,13 +94,8 @@ export async function ensureProvider(ctx: Writer, principal: string, tier: Tier)
     return created;
   }
   if (existing.tier !== tier) {
+    await assertMayJoinTier(ctx, existing, tier);
     const balances = await balancesOf(ctx, principal);
-    if (balances.some((b) => b.total > 0n || b.locked > 0n || b.reserved > 0n)) {
-      throw poolError(
-        "TIER_MISMATCH",
-        `provider ${principal} is in tier ${existing.tier}; withdraw everything before changing tier`,
-      );
-    }
     // Empty balances move with the provider, carrying their lifetime yield
     // figure so that each tier's sums stay the sums of its balances.
     for (const balance of balances) {

@@ -9,11 +9,10 @@
 import type { Writer } from "../database";
 import { isMoneyEvent, type SyncedEvent, type VaultEvent } from "../../validators";
 import { raiseAlert, REORG_NEEDS_REVIEW, resolveAlerts } from "../alerts";
-import { isPoolError } from "../../domain/errors";
 import { applyBalanceChange } from "../ledger/balanceLedger";
 import { applySettlement } from "../policies/policies";
 import { distributePremium, type PremiumOffLedger } from "../policies/premiums";
-import { DEFAULT_TIER, ensureProvider, findProvider } from "../ledger/providers";
+import { joinChosenTier } from "../ledger/tierChoices";
 import { applyWithdrawal } from "../ledger/reservations";
 import { confirmVaultOperations } from "../operations/vaultOperations";
 import { assertEventsNotHeld } from "../checkpoints/eventHold";
@@ -27,6 +26,28 @@ import { actOnGovernanceEvent } from "./governance";
  * "recorded": a governance event, stored as printed and acted on (governance.ts).
  */
 export type ApplyOutcome = "applied" | "duplicate" | "unmatched" | "recorded";
+
+/** What running one money event's effects on the books came to. */
+export type EffectsOutcome = { placed: true; offLedger?: PremiumOffLedger } | { placed: false; refusal: string };
+
+/**
+ * Runs `applyProviderEffects` for one event so that a refusal leaves no write
+ * of it behind: in a deployment, a nested mutation (a sub-transaction that
+ * Convex rolls back when it throws, see convex/vaultEvents.ts). Effects write
+ * as they go (a withdrawal frees its reservation before the balance moves), so
+ * catching a refusal in the same transaction would keep half of them.
+ */
+export type EffectsRunner = (event: VaultEvent) => Promise<EffectsOutcome>;
+
+/**
+ * Runs the effects in the caller's transaction and lets a refusal fail it
+ * whole: for benchmarks and scripts that measure or drive one event, where a
+ * refusal is a bug. The sync uses the sub-transaction runner instead, so one
+ * event the books cannot place never stalls the events after it.
+ */
+export function effectsInCallerTransaction(ctx: Writer): EffectsRunner {
+  return async (event) => ({ placed: true, offLedger: await applyProviderEffects(ctx, event) });
+}
 
 /**
  * The ledger key of an event's effects. It names the block too: a transaction
@@ -60,16 +81,19 @@ export async function syncPoolBalances(ctx: Writer, event: VaultEvent): Promise<
   }
 }
 
-/** Applies the event's effects; returns what it added outside the balance ledger, if anything. */
-async function applyProviderEffects(ctx: Writer, event: VaultEvent): Promise<PremiumOffLedger | undefined> {
+/**
+ * Applies the event's effects on the books; returns what it added outside the
+ * balance ledger, if anything. Throws a pool error when the books cannot place
+ * the event, possibly after writing: run it through an `EffectsRunner`.
+ */
+export async function applyProviderEffects(ctx: Writer, event: VaultEvent): Promise<PremiumOffLedger | undefined> {
   const operationId = operationIdOf(event);
   switch (event.kind) {
     case "funds-deposited": {
-      // The vault's record moved whatever the books make of it (written first, so it stays if they refuse).
-      await recordDeposit(ctx, event, operationId);
-      // A first deposit creates the provider in the default tier; an existing
-      // provider keeps the tier they chose.
-      if (!(await findProvider(ctx, event.depositor))) await ensureProvider(ctx, event.depositor, DEFAULT_TIER);
+      // A first deposit creates the provider in the tier they chose when they
+      // asked to commit (README "Liquidity API"), else the default tier; an
+      // existing provider keeps theirs.
+      await joinChosenTier(ctx, event.depositor);
       await applyBalanceChange(ctx, {
         operationId,
         provider: event.depositor,
@@ -80,7 +104,6 @@ async function applyProviderEffects(ctx: Writer, event: VaultEvent): Promise<Pre
       return;
     }
     case "funds-withdrawn":
-      await recordWithdrawal(ctx, event, operationId);
       await applyWithdrawal(ctx, {
         operationId,
         provider: event.provider,
@@ -120,10 +143,10 @@ function sameSettlement(kept: SyncedEvent, event: SyncedEvent): boolean {
 }
 
 /** Applies one event and mirrors the vault's totals a money event reports. */
-export async function applyVaultEvent(ctx: Writer, event: SyncedEvent): Promise<ApplyOutcome> {
+export async function applyVaultEvent(ctx: Writer, event: SyncedEvent, runEffects: EffectsRunner): Promise<ApplyOutcome> {
   // A checkpoint snapshot in progress: EVENTS_HELD, nothing applied (model/checkpoints/eventHold.ts).
   await assertEventsNotHeld(ctx);
-  const outcome = await recordAndApply(ctx, event);
+  const outcome = await recordAndApply(ctx, event, runEffects);
   if (outcome !== "duplicate" && isMoneyEvent(event)) await syncPoolBalances(ctx, event);
   return outcome;
 }
@@ -136,12 +159,16 @@ export type ApplyCounts = Record<ApplyOutcome, number>;
  * the totals an event reports already include every earlier one, so the
  * mirrors in between would be overwritten within the same transaction.
  */
-export async function applyVaultEvents(ctx: Writer, events: readonly SyncedEvent[]): Promise<ApplyCounts> {
+export async function applyVaultEvents(
+  ctx: Writer,
+  events: readonly SyncedEvent[],
+  runEffects: EffectsRunner,
+): Promise<ApplyCounts> {
   await assertEventsNotHeld(ctx);
   const counts: ApplyCounts = { applied: 0, duplicate: 0, unmatched: 0, recorded: 0 };
   const newestPerToken = new Map<VaultEvent["token"], VaultEvent>();
   for (const event of events) {
-    const outcome = await recordAndApply(ctx, event);
+    const outcome = await recordAndApply(ctx, event, runEffects);
     counts[outcome] += 1;
     if (outcome !== "duplicate" && isMoneyEvent(event)) newestPerToken.set(event.token, event);
   }
@@ -149,7 +176,7 @@ export async function applyVaultEvents(ctx: Writer, events: readonly SyncedEvent
   return counts;
 }
 
-async function recordAndApply(ctx: Writer, event: SyncedEvent): Promise<ApplyOutcome> {
+async function recordAndApply(ctx: Writer, event: SyncedEvent, runEffects: EffectsRunner): Promise<ApplyOutcome> {
   const existing = await ctx.db
     .query("vaultEvents")
     .withIndex("by_tx_and_index", (q) => q.eq("txid", event.txid).eq("eventIndex", event.eventIndex))
@@ -184,16 +211,17 @@ async function recordAndApply(ctx: Writer, event: SyncedEvent): Promise<ApplyOut
     return "applied";
   }
 
-  let outcome: "applied" | "unmatched" = "applied";
-  let offLedger: PremiumOffLedger | undefined;
-  try {
-    offLedger = await applyProviderEffects(ctx, event);
-  } catch (error) {
-    // Effects check everything before their first write, so a coded refusal
-    // leaves nothing half-done; anything else is a bug and propagates.
-    if (!isPoolError(error)) throw error;
-    outcome = "unmatched";
-    await raiseAlert(ctx, "event-unmatched", `vault event ${event.kind} could not be applied: ${error.data.message}`, {
+  // The vault's record of the provider moved whatever the books make of the
+  // event: it is the chain's, so it is written outside the effects and stays
+  // if they are refused (checkpoints are built from it).
+  if (event.kind === "funds-deposited") await recordDeposit(ctx, event, operationIdOf(event));
+  if (event.kind === "funds-withdrawn") await recordWithdrawal(ctx, event, operationIdOf(event));
+
+  const effects = await runEffects(event);
+  const outcome = effects.placed ? "applied" : "unmatched";
+  const offLedger = effects.placed ? effects.offLedger : undefined;
+  if (!effects.placed) {
+    await raiseAlert(ctx, "event-unmatched", `vault event ${event.kind} could not be applied: ${effects.refusal}`, {
       txid: event.txid,
       eventIndex: event.eventIndex,
     });
