@@ -20,7 +20,6 @@
  *    writes another document the other reads; withdrawal reservations share
  *    nothing at all.
  */
-import { convexToJson, type Value } from "convex/values";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 
@@ -32,6 +31,7 @@ import { reserveWithdrawal } from "../../convex/model/ledger/reservations";
 import { shardOf } from "../../convex/model/ledger/tierTotals";
 import { applyVaultEvent, effectsInCallerTransaction, operationIdOf } from "../../convex/model/sync/vaultEvents";
 import { TOKENS, type Tier, type Token, type VaultEvent } from "../../convex/validators";
+import { conflicts, logicalKeyOf, recordingDb, writesBetween, type ReadLog, type Write } from "../support/occ";
 import {
   amountAt,
   anyDepositAmountArb,
@@ -64,7 +64,7 @@ import {
   type PoolReal,
 } from "../support/poolCommands";
 import type { PoolModel } from "../support/poolModel";
-import { newBackend, snapshot, TABLES, type Snapshot, type SnapshotDoc as Doc } from "./convexTest";
+import { newBackend, snapshot, TABLES } from "./convexTest";
 import { configureChain } from "./liquidityFixtures";
 
 type Backend = ReturnType<typeof newBackend>;
@@ -313,133 +313,6 @@ describe("accounting over any sequence of commands", () => {
 // Property 2: who writes and reads what
 // ---------------------------------------------------------------------------
 
-/** A document's identity independent of its `_id`: the unique key it is looked up by. */
-function logicalKeyOf(table: string, doc: Doc): string {
-  switch (table) {
-    case "providers":
-      return `providers:${String(doc.principal)}`;
-    case "providerBalances":
-      return `providerBalances:${String(doc.provider)}/${String(doc.token)}`;
-    case "balanceLedger":
-      return `balanceLedger:${String(doc.operationId)}`;
-    case "tierTotalShards":
-      return `tierTotalShards:${String(doc.tier)}/${String(doc.token)}/${String(doc.shard)}`;
-    case "poolMetrics":
-      return `poolMetrics:${String(doc.token)}`;
-    case "vaultEvents":
-      return `vaultEvents:${String(doc.txid)}/${String(doc.eventIndex)}`;
-    case "withdrawalReservations":
-      return `withdrawalReservations:${String(doc.provider)}/${String(doc.nonce)}`;
-    case "providerRecords":
-      return `providerRecords:${String(doc.provider)}`;
-    case "providerRecordChanges":
-      return `providerRecordChanges:${String(doc.operationId)}`;
-    case "vaultFlowTotals":
-      return `vaultFlowTotals:${String(doc.token)}`;
-    default:
-      return `${table}:${doc._id}`;
-  }
-}
-
-type Write = { key: string; table: string; before: Doc | null; after: Doc | null };
-
-/** Documents inserted, changed or deleted between two snapshots, by logical key. */
-function writesBetween(before: Snapshot, after: Snapshot): Map<string, Write> {
-  const writes = new Map<string, Write>();
-  for (const table of TABLES) {
-    const old = new Map((before[table] ?? []).map((d) => [d._id, d]));
-    const now = new Map((after[table] ?? []).map((d) => [d._id, d]));
-    for (const id of new Set([...old.keys(), ...now.keys()])) {
-      const a = old.get(id) ?? null;
-      const b = now.get(id) ?? null;
-      if (
-        a !== null &&
-        b !== null &&
-        JSON.stringify(convexToJson(a as Value)) === JSON.stringify(convexToJson(b as Value))
-      )
-        continue;
-      const key = logicalKeyOf(table, (b ?? a) as Doc);
-      writes.set(key, { key, table, before: a, after: b });
-    }
-  }
-  return writes;
-}
-
-/** An index range a transaction read (Convex's optimistic concurrency tracks these, not just documents). */
-type RangeRead = { table: string; index: string; range: { type: string; fieldPath: string; value: unknown }[] };
-type ReadLog = { ranges: RangeRead[]; ids: Set<string> };
-
-/**
- * `db` with every index range and every document id it reads recorded. The
- * range is read from the builder's `rangeExpressions`, which is how the
- * Convex runtime itself serializes it.
- */
-function recordingDb(db: MutationCtx["db"], log: ReadLog): MutationCtx["db"] {
-  const wrapQuery = (table: string, query: object): object =>
-    new Proxy(query, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop, target) as unknown;
-        if (prop === "withIndex" && typeof value === "function") {
-          return (index: string, rangeFn?: (q: unknown) => unknown) => {
-            const read: RangeRead = { table, index, range: [] };
-            log.ranges.push(read);
-            const next = value.call(target, index, (q: unknown) => {
-              const built = (rangeFn ? rangeFn(q) : q) as { rangeExpressions?: RangeRead["range"] };
-              read.range = [...(built.rangeExpressions ?? [])];
-              return built;
-            });
-            return wrapQuery(table, next);
-          };
-        }
-        if (prop === "fullTableScan" || prop === "withSearchIndex") {
-          throw new Error(`unexpected ${String(prop)} on ${table}`);
-        }
-        if (["order", "filter"].includes(String(prop)) && typeof value === "function") {
-          return (...args: unknown[]) => wrapQuery(table, value.apply(target, args));
-        }
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-  return new Proxy(db, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target) as unknown;
-      if (typeof value !== "function") return value;
-      if (prop === "query") return (table: string) => wrapQuery(table, value.call(target, table));
-      if (prop === "get") {
-        return (...args: unknown[]) => {
-          log.ids.add(String(args.length === 2 ? args[1] : args[0]));
-          return value.apply(target, args);
-        };
-      }
-      return value.bind(target);
-    },
-  });
-}
-
-/** Whether a document version falls in a recorded range (only equality bounds occur on these paths). */
-function inRange(doc: Doc, read: RangeRead): boolean {
-  return read.range.every((bound) => {
-    if (bound.type !== "Eq") return true; // conservative: any other bound may include it
-    const field = doc[bound.fieldPath] as Value | undefined;
-    return field !== undefined && JSON.stringify(convexToJson(field)) === JSON.stringify(bound.value);
-  });
-}
-
-/** The writes of one transaction that would invalidate the reads of another (an OCC conflict). */
-function conflicts(writes: Map<string, Write>, reads: ReadLog): string[] {
-  const hit: string[] = [];
-  for (const w of writes.values()) {
-    const versions = [w.before, w.after].filter((d): d is Doc => d !== null);
-    // A point read by id can only hit a document that existed before: nobody
-    // else can know a new document's id. (Ids of documents inserted in the two
-    // separately seeded backends coincide, so they must not be compared.)
-    const byId = w.before !== null && reads.ids.has(w.before._id);
-    const byRange = reads.ranges.some((r) => r.table === w.table && versions.some((d) => inRange(d, r)));
-    if (byId || byRange) hit.push(w.key);
-  }
-  return hit.sort();
-}
-
 const A = testnetAddress(101);
 /** The first of a few candidate addresses whose shard differs from A's. */
 const B = [102, 103, 104, 105].map(testnetAddress).find((p) => shardOf(p) !== shardOf(A)) as string;
@@ -507,7 +380,7 @@ async function writesOf(run: (t: Backend) => Promise<unknown>): Promise<Map<stri
   const t = await seededBackend();
   const before = await snapshot(t);
   await run(t);
-  return writesBetween(before, await snapshot(t));
+  return writesBetween(before, await snapshot(t), TABLES);
 }
 
 /** Reads of `run` (given a recording ctx) measured on a fresh seeded backend. */
