@@ -69,7 +69,7 @@ import {
 } from "../convex/model/policies/policies";
 import { PRICE_SCALE, requiredCollateral, tierForStrike, type Prices } from "../convex/domain/policyMath";
 import { DEFAULT_TIER_CONFIGS, seedDefaultTierConfigs } from "../convex/model/policies/tierConfigs";
-import { shardOf, TIER_TOTAL_SHARDS } from "../convex/model/ledger/tierTotals";
+import { policyShardOf, shardOf, TIER_TOTAL_SHARDS } from "../convex/model/ledger/tierTotals";
 import schema from "../convex/schema";
 import type { Tier, Token } from "../convex/validators";
 import { convexModules, type ModuleMap } from "../simulation/convexModules";
@@ -332,7 +332,7 @@ async function seedProviders(
       }
     });
   }
-  for (const policyId of options.activePolicies ?? []) sums.of(shardOf(`policy:${policyId}`)).activePolicyCount += 1n;
+  for (const policyId of options.activePolicies ?? []) sums.of(policyShardOf(policyId)).activePolicyCount += 1n;
   await insertTierState(t, template, tier, sums);
 }
 

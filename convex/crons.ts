@@ -22,6 +22,7 @@ crons.interval("sweep collateral health", { minutes: 5 }, internal.health.sweep,
 
 crons.interval("expire withdrawal reservations", { minutes: 1 }, internal.liquidity.expireWithdrawalReservations, {});
 crons.interval("expire policies", { minutes: 1 }, internal.policies.expirePolicies, {});
+crons.interval("admit joining capital", { minutes: 1 }, internal.policies.admitJoiningCapital, {});
 crons.interval("batch vault operations", { seconds: 30 }, internal.vaultOperations.batch, {});
 crons.interval("refresh tier metrics", { minutes: 5 }, internal.liquidity.updateTierMetrics, {});
 // Retention (README "Retention"): old prices, resolved alerts, reconciliations, cleared

@@ -1,63 +1,133 @@
 /**
  * The collateral health sweep (spec `monitorCollateralHealth`): a cron walks
- * every provider with active backing, a page per transaction, continuing
- * through the scheduler. With no fresh oracle price it changes nothing (a
- * status is never flipped on bad data) and raises an alert. Worsening
- * statuses notify the provider: a row in `healthNotifications` and, when
- * HEALTH_WEBHOOK_URL is set, a POST to it.
+ * every provider with active backing, a page at a time, continuing through
+ * the scheduler. With no fresh oracle price it changes nothing (a status is
+ * never flipped on bad data) and raises an alert. Worsening statuses notify
+ * the provider: a row in `healthNotifications` and, when HEALTH_WEBHOOK_URL is
+ * set, a POST to it.
  *
- * Overlapping sweeps, deposits and settlements are safe: each page is one
- * transaction that reads the provider documents it writes, and a write
- * happens only when the recomputed status or ratio differs.
+ * Each page is read by a query, which takes no part in Convex's write
+ * conflicts: the providers' exposure and balances that allocations, releases
+ * and deposits keep changing are read there, so the sweep never makes a
+ * writer retry, nor retries for one. Only the providers whose status or ratio
+ * would change go to a mutation, which reads each of them again and writes
+ * only what is still true at that moment. In a calm market a page is one
+ * query and no write at all.
  */
-import { v } from "convex/values";
+import { v, type Infer } from "convex/values";
 
 import { internal } from "./_generated/api";
 import { readHealthWebhookUrl, readPriceRules } from "./config";
 import { internalAction, internalMutation, internalQuery } from "./functions";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
-import { checkProviderHealth } from "./model/risk/healthChecks";
+import { checkProviderHealth, healthChanged, readProviderHealth } from "./model/risk/healthChecks";
 import { currentPrices } from "./model/risk/priceReadings";
 
-/** Providers per transaction: each costs three reads, and a write only on change. */
+/** Providers per page: each costs three reads in the query, and a mutation only on change. */
 export const HEALTH_PAGE_SIZE = 200;
 
 const SWEEP_SKIPPED = "health-sweep-skipped";
 
-export const sweep = internalMutation({
-  args: { cursor: v.union(v.string(), v.null()), pageSize: v.optional(v.number()) },
-  returns: v.object({
+const pageArgs = { cursor: v.union(v.string(), v.null()), pageSize: v.optional(v.number()) };
+
+const sweepPageResult = v.union(
+  v.object({ pricesAvailable: v.literal(false), reason: v.string() }),
+  v.object({
+    pricesAvailable: v.literal(true),
     checked: v.number(),
-    changed: v.number(),
-    done: v.boolean(),
-    pricesAvailable: v.boolean(),
+    changes: v.array(v.id("providers")),
+    continueCursor: v.string(),
+    isDone: v.boolean(),
   }),
+);
+
+/** One page of providers with active backing, and which of them need a write at the current prices. */
+export const sweepPage = internalQuery({
+  args: pageArgs,
+  returns: sweepPageResult,
   handler: async (ctx, { cursor, pageSize = HEALTH_PAGE_SIZE }) => {
     const now = Date.now();
     const prices = await currentPrices(ctx, { now, maxAgeMs: readPriceRules().maxAgeMs });
-    if (!prices.available) {
-      // Once while prices stay unavailable, not every five minutes.
-      if (cursor === null) await raiseAlertOnce(ctx, SWEEP_SKIPPED, "prices", `health sweep skipped: ${prices.reason}`);
-      return { checked: 0, changed: 0, done: true, pricesAvailable: false };
-    }
-    if (cursor === null) await resolveAlerts(ctx, SWEEP_SKIPPED, "prices");
+    if (!prices.available) return { pricesAvailable: false as const, reason: prices.reason };
     const page = await ctx.db
       .query("providers")
       .withIndex("by_active_backings", (q) => q.gt("activeBackings", 0n))
       .paginate({ numItems: pageSize, cursor });
+    const changes = [];
+    for (const provider of page.page) {
+      if (healthChanged(provider, await readProviderHealth(ctx, provider, prices, now))) changes.push(provider._id);
+    }
+    return {
+      pricesAvailable: true as const,
+      checked: page.page.length,
+      changes,
+      continueCursor: page.continueCursor,
+      isDone: page.isDone,
+    };
+  },
+});
+
+/** Records the health of the providers a page found changed, each read again here; schedules their notifications. */
+export const recordPage = internalMutation({
+  args: { providers: v.array(v.id("providers")), firstPage: v.boolean() },
+  returns: v.object({ changed: v.number(), pricesAvailable: v.boolean() }),
+  handler: async (ctx, { providers, firstPage }) => {
+    const now = Date.now();
+    const prices = await currentPrices(ctx, { now, maxAgeMs: readPriceRules().maxAgeMs });
+    // Prices went stale since the page was read: change nothing; the next sweep sees it.
+    if (!prices.available) return { changed: 0, pricesAvailable: false };
+    if (firstPage) await resolveAlerts(ctx, SWEEP_SKIPPED, "prices");
     const hook = readHealthWebhookUrl();
     let changed = 0;
-    for (const provider of page.page) {
+    for (const id of providers) {
+      const provider = await ctx.db.get("providers", id);
+      if (!provider) continue;
       const result = await checkProviderHealth(ctx, provider, prices, now, hook !== undefined);
       if (result.changed) changed++;
       if (result.notification && hook) {
         await ctx.scheduler.runAfter(0, internal.health.deliverNotification, { id: result.notification });
       }
     }
+    return { changed, pricesAvailable: true };
+  },
+});
+
+/** Once while prices stay unavailable, not every five minutes. */
+export const noteSweepSkipped = internalMutation({
+  args: { reason: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { reason }) => {
+    await raiseAlertOnce(ctx, SWEEP_SKIPPED, "prices", `health sweep skipped: ${reason}`);
+    return null;
+  },
+});
+
+const sweepResult = v.object({
+  checked: v.number(),
+  changed: v.number(),
+  done: v.boolean(),
+  pricesAvailable: v.boolean(),
+});
+
+/** One page of the sweep (the cron starts it with cursor null); schedules the next page. */
+export const sweep = internalAction({
+  args: pageArgs,
+  returns: sweepResult,
+  handler: async (ctx, { cursor, pageSize = HEALTH_PAGE_SIZE }): Promise<Infer<typeof sweepResult>> => {
+    const page: Infer<typeof sweepPageResult> = await ctx.runQuery(internal.health.sweepPage, { cursor, pageSize });
+    if (!page.pricesAvailable) {
+      if (cursor === null) await ctx.runMutation(internal.health.noteSweepSkipped, { reason: page.reason });
+      return { checked: 0, changed: 0, done: true, pricesAvailable: false };
+    }
+    const firstPage = cursor === null;
+    const recorded: { changed: number } =
+      page.changes.length > 0 || firstPage
+        ? await ctx.runMutation(internal.health.recordPage, { providers: page.changes, firstPage })
+        : { changed: 0, pricesAvailable: true };
     if (!page.isDone) {
       await ctx.scheduler.runAfter(0, internal.health.sweep, { cursor: page.continueCursor, pageSize });
     }
-    return { checked: page.page.length, changed, done: page.isDone, pricesAvailable: true };
+    return { checked: page.checked, changed: recorded.changed, done: page.isDone, pricesAvailable: true };
   },
 });
 

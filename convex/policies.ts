@@ -8,10 +8,12 @@ import { v } from "convex/values";
 import { internal } from "./_generated/api";
 import { readSettlementGraceBlocks } from "./config";
 import { internalMutation } from "./functions";
+import { admitJoiningBalances, ADMISSION_PAGE_SIZE } from "./model/policies/admission";
 import * as policies from "./model/policies/policies";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { getTierConfig } from "./model/policies/tierConfigs";
 import schema from "./schema";
+import { TIERS, TOKENS } from "./validators";
 
 const policyFields = schema.tables.policies.validator.fields;
 
@@ -87,5 +89,28 @@ export const expirePolicies = internalMutation({
     const hasMore = due.length > expired;
     if (hasMore) await ctx.scheduler.runAfter(0, internal.policies.expirePolicies, {});
     return { expired, hasMore };
+  },
+});
+
+/**
+ * Admits capital that became available to its tier's allocation queue, at
+ * the tier's clock (model/policies/admission.ts). A cron runs it every
+ * minute; a tier with more joining balances than a page continues at once.
+ */
+export const admitJoiningCapital = internalMutation({
+  args: {},
+  returns: v.object({ admitted: v.number(), more: v.boolean() }),
+  handler: async (ctx) => {
+    let admitted = 0;
+    let more = false;
+    for (const tier of TIERS) {
+      for (const token of TOKENS) {
+        const count = await admitJoiningBalances(ctx, tier, token);
+        admitted += count;
+        if (count === ADMISSION_PAGE_SIZE) more = true;
+      }
+    }
+    if (more) await ctx.scheduler.runAfter(0, internal.policies.admitJoiningCapital, {});
+    return { admitted, more };
   },
 });

@@ -371,8 +371,10 @@ export class Market {
     this.activity.eventsByPoller = synced.applied + synced.unmatched + synced.recorded;
     this.activity.eventsApplied = synced.applied;
     await t.mutation(internal.liquidity.expireWithdrawalReservations, {});
+    // The minute cron that admits newly deposited capital to the allocation queues.
+    await t.mutation(internal.policies.admitJoiningCapital, {});
     this.progress(step, "health sweep");
-    await t.mutation(internal.health.sweep, { cursor: null });
+    await t.action(internal.health.sweep, { cursor: null });
     // Sweeps of large pools continue through the scheduler; let them finish before looking.
     await t.finishAllScheduledFunctions(() => undefined);
     await t.mutation(internal.liquidity.updateTierMetrics, {});

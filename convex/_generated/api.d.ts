@@ -71,6 +71,7 @@ import type * as model_ledger_tierChoices from "../model/ledger/tierChoices.js";
 import type * as model_ledger_tierTotals from "../model/ledger/tierTotals.js";
 import type * as model_operations_chainTransactions from "../model/operations/chainTransactions.js";
 import type * as model_operations_vaultOperations from "../model/operations/vaultOperations.js";
+import type * as model_policies_admission from "../model/policies/admission.js";
 import type * as model_policies_allocation from "../model/policies/allocation.js";
 import type * as model_policies_policies from "../model/policies/policies.js";
 import type * as model_policies_premiums from "../model/policies/premiums.js";
@@ -164,6 +165,7 @@ declare const fullApi: ApiFromModules<{
   "model/ledger/tierTotals": typeof model_ledger_tierTotals;
   "model/operations/chainTransactions": typeof model_operations_chainTransactions;
   "model/operations/vaultOperations": typeof model_operations_vaultOperations;
+  "model/policies/admission": typeof model_policies_admission;
   "model/policies/allocation": typeof model_policies_allocation;
   "model/policies/policies": typeof model_policies_policies;
   "model/policies/premiums": typeof model_policies_premiums;

@@ -13,10 +13,22 @@
  * ever more than one policy's share ahead of the others: deterministic, with
  * no sampling noise for small providers and no bias against large ones.
  *
- * The tier's clock is the level the last policy raised its backers to. When a
- * balance's available capital changes, its lead over the clock keeps its
- * meaning in collateral (lead × old capital = new lead × new capital); a newly
- * funded balance joins at the clock.
+ * The tier's clock is the level the last policy raised its backers to; a
+ * balance that becomes available (first funded, or freed from zero) joins the
+ * queue at the clock. Only allocations move the clock, and a balance change
+ * must not read it (every allocation writes it, so every deposit would
+ * conflict with every allocation): the change marks the balance JOINING
+ * instead, a key past every served key, and the balance takes the clock's
+ * value when it is admitted: by the next allocation whose window reaches it,
+ * or by the admission job (model/policies/admission.ts). Until an allocation
+ * moves the clock that is exactly where it would have joined.
+ *
+ * A balance that is already queued keeps its key when its capital changes.
+ * Keeping its lead over the clock exact in collateral (lead × old capital =
+ * new lead × new capital) would need the clock again; allocation itself,
+ * which holds the clock, does rescale its backers' leads. So a deposit by a
+ * balance ahead of the queue makes it wait a little longer than its share, a
+ * withdrawal a little less: by at most its lead, which is one policy's share.
  *
  * Keys are priorities, not money: floats are used for them (and for the
  * water level), never for an amount that is paid or recorded.
@@ -26,13 +38,36 @@ import { splitProportionally } from "./money";
 /** The key of a balance with nothing available: it is never offered a policy. */
 export const NEVER = Number.MAX_VALUE;
 
-/** A balance's key after its available capital went from `before` to `after`. */
-export function rescaledKey(key: number | undefined, before: bigint, after: bigint, clock: number): number {
+/**
+ * The key of a balance that became available and waits to be admitted at the
+ * clock: below NEVER, above every key a balance can be served to.
+ */
+export const JOINING = Number.MAX_VALUE / 2;
+
+/** Served keys stay below this, so they never reach JOINING. */
+const MAX_SERVED_KEY = Number.MAX_VALUE / 4;
+
+/** A balance's key after a change of its available capital from `before` to `after`, made without the clock. */
+export function keyAfterBalanceChange(key: number | undefined, before: bigint, after: bigint): number {
   if (after <= 0n) return NEVER;
-  if (key === undefined || key === NEVER || before <= 0n) return clock;
+  if (key === undefined || key === NEVER || before <= 0n) return JOINING;
+  return key;
+}
+
+/** Where a balance stands in the queue when the clock reads `clock`: a joining balance joins at it. */
+export function effectiveKey(key: number, clock: number): number {
+  return key === JOINING ? clock : key;
+}
+
+/**
+ * A backer's key after an allocation served it and its available capital
+ * went from `before` to `after`, with the clock as that allocation left it.
+ */
+export function rescaledKey(key: number, before: bigint, after: bigint, clock: number): number {
+  if (after <= 0n) return NEVER;
   // A balance behind the clock keeps its place (it is owed policies); one ahead keeps its lead in collateral.
   if (key <= clock) return key;
-  return clock + ((key - clock) * Number(before)) / Number(after);
+  return Math.min(MAX_SERVED_KEY, clock + ((key - clock) * Number(before)) / Number(after));
 }
 
 export type QueueMember = { key: number; available: bigint };

@@ -743,6 +743,9 @@ async function measureFairness(capitals: bigint[], policies: number, maxBackers:
   for (const [i, capital] of capitals.entries()) {
     await commitAndDeposit(pool, providers[i]!, "Conservative", "STX", capital);
   }
+  // New capital joins the queue at the clock when admitted: the cron's job, for
+  // the balances beyond the first allocation's window (maxBackers × SCAN_FACTOR).
+  await t.mutation(internal.policies.admitJoiningCapital, {});
   const received = new Map<string, bigint>();
   const maxGroup = { size: 0 };
   for (let i = 1; i <= policies; i++) {

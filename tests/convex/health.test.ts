@@ -104,7 +104,7 @@ async function provider(t: Backend, principal: string) {
 
 async function sweepAt(t: Backend, btc: bigint, stx = 2n * USD) {
   await setPrices(t, btc * USD, stx);
-  return await t.mutation(internal.health.sweep, { cursor: null });
+  return await t.action(internal.health.sweep, { cursor: null });
 }
 
 describe("exposure", () => {
@@ -170,7 +170,7 @@ describe("the health sweep", () => {
     await setPrices(t, 90_000n * USD, 2n * USD, NOW - 121_000);
     // The newest (fresh) row is the crash price; make every row stale by moving time on.
     vi.setSystemTime(NOW + 121_000);
-    const result = await t.mutation(internal.health.sweep, { cursor: null });
+    const result = await t.action(internal.health.sweep, { cursor: null });
     expect(result).toEqual({ checked: 0, changed: 0, done: true, pricesAvailable: false });
     expect((await provider(t, SBTC_BACKER))?.healthStatus).toBe("MarginCall");
     const skipped = async () =>
@@ -182,10 +182,10 @@ describe("the health sweep", () => {
 
     // Raised once while prices stay stale; resolved by the next sweep that has prices.
     vi.setSystemTime(NOW + 421_000);
-    expect((await t.mutation(internal.health.sweep, { cursor: null })).pricesAvailable).toBe(false);
+    expect((await t.action(internal.health.sweep, { cursor: null })).pricesAvailable).toBe(false);
     expect(await skipped()).toEqual([alert]);
     await setPrices(t, 90_000n * USD, 2n * USD, NOW + 421_000);
-    expect((await t.mutation(internal.health.sweep, { cursor: null })).pricesAvailable).toBe(true);
+    expect((await t.action(internal.health.sweep, { cursor: null })).pricesAvailable).toBe(true);
     expect(await skipped()).toEqual([{ ...alert, resolved: true }]);
   });
 
@@ -196,7 +196,7 @@ describe("the health sweep", () => {
     vi.useRealTimers();
     await setPrices(t, 60_000n * USD, 2n * USD);
     vi.useFakeTimers();
-    const first = await t.mutation(internal.health.sweep, { cursor: null, pageSize: 1 });
+    const first = await t.action(internal.health.sweep, { cursor: null, pageSize: 1 });
     expect(first).toMatchObject({ checked: 1, done: false });
     await t.finishAllScheduledFunctions(vi.runAllTimers);
     const checked = await t.run(async (ctx) =>
@@ -243,7 +243,7 @@ describe("notifications", () => {
     vi.useRealTimers();
     await setPrices(t, 29_999n * USD, 2n * USD);
     vi.useFakeTimers();
-    await t.mutation(internal.health.sweep, { cursor: null });
+    await t.action(internal.health.sweep, { cursor: null });
     await t.finishAllScheduledFunctions(vi.runAllTimers);
     expect(posted).toEqual([
       {

@@ -1,6 +1,8 @@
 /**
  * Each tier's allocation clock per token: the virtual time of the fair queue
- * (domain/fairQueue.ts) where a newly funded balance joins.
+ * (domain/fairQueue.ts) where a newly funded balance joins. Written by every
+ * allocation, so read only by allocation and admission (model/policies/admission.ts),
+ * never by a balance change.
  */
 import type { Reader, Writer } from "../database";
 import type { Tier, Token } from "../../domain/vocabulary";

@@ -3,17 +3,22 @@
  * operation id (an on-chain event's txid and index, an allocation, a
  * reservation); applying the same id twice changes nothing the second time,
  * so every caller is idempotent by construction. Each change also moves the
- * provider's tier shard by exactly the same amounts, in the same transaction.
+ * tier's totals by exactly the same amounts, in the same transaction: in the
+ * provider's shard, or in the policy's for what a policy does (tierTotals.ts).
+ *
+ * A change reads only the provider's own documents and writes one shard: no
+ * tier-wide document (the allocation clock, other shards) is read, so changes
+ * of different providers never conflict with each other or with an
+ * allocation that does not draw on them.
  */
 import type { Doc } from "../../_generated/dataModel";
 import type { Reader, Writer } from "../database";
 import type { BalanceChangeType, Token } from "../../validators";
 import { applyBalanceChangeTo, availableOf, balanceDelta, ZERO_BALANCE, type Balance } from "../../domain/balances";
 import { poolError } from "../../domain/errors";
-import { rescaledKey } from "../../domain/fairQueue";
-import { readClock } from "./allocationClocks";
+import { keyAfterBalanceChange } from "../../domain/fairQueue";
 import { requireProvider } from "./providers";
-import { addToTierTotals, shardOf } from "./tierTotals";
+import { addToTierTotals, policyShardOf, shardOf } from "./tierTotals";
 
 export type BalanceChange = {
   operationId: string;
@@ -24,6 +29,9 @@ export type BalanceChange = {
 };
 
 export type BalanceChangeResult = { applied: boolean; balance: Balance };
+
+/** A change a policy makes to one of its backers (lock, release, settlement, yield) is counted in the policy's shard. */
+export type ChangeOrigin = { policyId: bigint };
 
 function balanceOf(doc: Doc<"providerBalances"> | null): Balance {
   if (!doc) return { ...ZERO_BALANCE };
@@ -41,7 +49,11 @@ export async function findBalance(
     .unique();
 }
 
-export async function applyBalanceChange(ctx: Writer, change: BalanceChange): Promise<BalanceChangeResult> {
+export async function applyBalanceChange(
+  ctx: Writer,
+  change: BalanceChange,
+  origin?: ChangeOrigin,
+): Promise<BalanceChangeResult> {
   const previous = await ctx.db
     .query("balanceLedger")
     .withIndex("by_operation", (q) => q.eq("operationId", change.operationId))
@@ -67,13 +79,8 @@ export async function applyBalanceChange(ctx: Writer, change: BalanceChange): Pr
   const after = applyBalanceChangeTo(before, change.type, change.amount);
   const now = Date.now();
   const shard = balanceDoc?.shard ?? shardOf(change.provider);
-  // Available capital is the balance's weight in the tier's fair queue.
-  const allocationKey = rescaledKey(
-    balanceDoc?.allocationKey,
-    availableOf(before),
-    availableOf(after),
-    await readClock(ctx, tier, change.token),
-  );
+  // Available capital is the balance's weight in the tier's fair queue (domain/fairQueue.ts).
+  const allocationKey = keyAfterBalanceChange(balanceDoc?.allocationKey, availableOf(before), availableOf(after));
   if (balanceDoc) {
     await ctx.db.patch("providerBalances", balanceDoc._id, {
       ...after,
@@ -93,7 +100,13 @@ export async function applyBalanceChange(ctx: Writer, change: BalanceChange): Pr
       updatedAt: now,
     });
   }
-  await addToTierTotals(ctx, { tier, token: change.token, shard }, balanceDelta(before, after), providerCountDelta(before, after));
+  const totalsShard = origin ? policyShardOf(origin.policyId) : shard;
+  await addToTierTotals(
+    ctx,
+    { tier, token: change.token, shard: totalsShard },
+    balanceDelta(before, after),
+    providerCountDelta(before, after),
+  );
   await ctx.db.insert("balanceLedger", { ...change, appliedAt: now });
   return { applied: true, balance: after };
 }

@@ -2,12 +2,19 @@
  * Live tier sums (capital, locked, reserved, yield, provider count) per tier
  * and token, kept in sharded documents.
  *
- * A provider's changes always go to the one shard its principal hashes to, so
- * two providers in different shards never write the same document and their
- * mutations never conflict; providers in the same shard (1 in
- * TIER_TOTAL_SHARDS for a random pair) serialize on it, which is the price of
- * totals that are exact and readable in one bounded query. Reading a tier
- * reads TIER_TOTAL_SHARDS small documents.
+ * Two families of shards, so that the two kinds of writers never meet:
+ * - a provider's own changes (deposits, withdrawals, reservations, reorg
+ *   reversals) go to the one of PROVIDER_SHARDS its principal hashes to, so two
+ *   providers in different shards never write the same document; providers in
+ *   the same shard (1 in PROVIDER_SHARDS for a random pair) serialize on it,
+ *   the price of totals that are exact and readable in one bounded query;
+ * - what a policy does to its backers (lock, release, settlement, premium
+ *   yield) and its count among active policies go to the one of POLICY_SHARDS
+ *   its id hashes to, whichever backers it has: an allocation writes one shard
+ *   document however many providers back it, and never one a deposit writes.
+ * Only a tier's sum over all its shards means anything (a lock counted in a
+ * policy shard may be released by a reorg reversal in a provider shard).
+ * Reading a tier reads TIER_TOTAL_SHARDS small documents.
  *
  * Why not @convex-dev/aggregate or @convex-dev/sharded-counter: both keep
  * sums as float64 numbers, and money here is never a float.
@@ -16,16 +23,28 @@ import type { Writer, Reader } from "../database";
 import { TIERS, type Tier, type Token } from "../../validators";
 import type { Balance } from "../../domain/balances";
 
-export const TIER_TOTAL_SHARDS = 32;
+export const PROVIDER_SHARDS = 32;
+export const POLICY_SHARDS = 32;
+export const TIER_TOTAL_SHARDS = PROVIDER_SHARDS + POLICY_SHARDS;
 
-/** FNV-1a over the principal's characters: stable, cheap, evenly spread. */
-export function shardOf(principal: string): number {
+/** FNV-1a over the text's characters: stable, cheap, evenly spread. */
+function hashOf(text: string): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < principal.length; i++) {
-    hash ^= principal.charCodeAt(i);
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return hash % TIER_TOTAL_SHARDS;
+  return hash;
+}
+
+/** The provider shard (0 to PROVIDER_SHARDS − 1) a principal's own changes are counted in. */
+export function shardOf(principal: string): number {
+  return hashOf(principal) % PROVIDER_SHARDS;
+}
+
+/** The policy shard (PROVIDER_SHARDS and up) a policy's changes to its backers are counted in. */
+export function policyShardOf(policyId: bigint): number {
+  return PROVIDER_SHARDS + (hashOf(`policy:${policyId}`) % POLICY_SHARDS);
 }
 
 export type TierTotals = {
@@ -46,7 +65,7 @@ export const ZERO_TIER_TOTALS: TierTotals = {
   activePolicyCount: 0n,
 };
 
-type ShardKey = { tier: Tier; token: Token; shard: number };
+export type ShardKey = { tier: Tier; token: Token; shard: number };
 
 async function updateShard(ctx: Writer, key: ShardKey, change: (before: TierTotals) => TierTotals): Promise<void> {
   const shard = await ctx.db
@@ -85,7 +104,7 @@ export async function addActivePolicies(
   policyId: bigint,
   delta: bigint,
 ): Promise<void> {
-  const key = { tier, token, shard: shardOf(`policy:${policyId}`) };
+  const key = { tier, token, shard: policyShardOf(policyId) };
   await updateShard(ctx, key, (before) => ({ ...before, activePolicyCount: before.activePolicyCount + delta }));
 }
 

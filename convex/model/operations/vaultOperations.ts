@@ -34,6 +34,11 @@ export async function queueVaultOperation(
  * releases) of one token become one aggregate call; each settlement is its
  * own call. Returns the transactions created. Bounded: one batch per kind and
  * token per call.
+ *
+ * It reads only operations created before this transaction began (to the
+ * millisecond): an allocation or expiry that queues one meanwhile inserts
+ * past the range read, so neither makes the other retry; its operation goes
+ * in the next batch.
  */
 export async function batchQueuedOperations(ctx: Writer): Promise<Id<"chainTransactions">[]> {
   const created: Id<"chainTransactions">[] = [];
@@ -42,7 +47,9 @@ export async function batchQueuedOperations(ctx: Writer): Promise<Id<"chainTrans
     for (const token of ["STX", "sBTC"] as const) {
       const queued = await ctx.db
         .query("vaultOperations")
-        .withIndex("by_status_kind_token", (q) => q.eq("status", "queued").eq("kind", kind).eq("token", token))
+        .withIndex("by_status_kind_token", (q) =>
+          q.eq("status", "queued").eq("kind", kind).eq("token", token).lt("_creationTime", now + 1),
+        )
         .take(MAX_POLICIES_PER_BATCH);
       if (queued.length === 0) continue;
       const groups = kind === "settle" ? queued.map((op) => [op]) : [queued];

@@ -17,14 +17,21 @@
  * So one policy touches at most K providers however large the tier grows,
  * and over many policies each provider backs collateral in proportion to its
  * available capital, deterministically (property-tested).
+ *
+ * What it reads is what it must: the tier's clock, the front of the queue
+ * (and balances that joined since, admitted here at the clock), and the K
+ * largest only when the front falls short. The tier's totals are read only to
+ * explain a refusal; its writes to them go to the policy's own shard. So a
+ * deposit, a withdrawal or a yield of a provider outside the front of the
+ * queue never conflicts with an allocation (tests/convex/contention.test.ts).
  */
 import type { Writer } from "../database";
 import { availableOf } from "../../domain/balances";
 import { poolError } from "../../domain/errors";
-import { NEVER, waterFill, waterLevel, type Allocation } from "../../domain/fairQueue";
+import { effectiveKey, JOINING, NEVER, rescaledKey, waterFill, waterLevel, type Allocation } from "../../domain/fairQueue";
 import { splitProportionally } from "../../domain/money";
 import type { Tier, Token } from "../../domain/vocabulary";
-import { advanceClock } from "../ledger/allocationClocks";
+import { advanceClock, readClock } from "../ledger/allocationClocks";
 import { applyBalanceChange } from "../ledger/balanceLedger";
 import { addExposure } from "../ledger/providers";
 import { availableCapital, readTierTotals } from "../ledger/tierTotals";
@@ -51,19 +58,17 @@ export async function allocateCollateral(
     obligation: { putObligationUsd: bigint; callProtectedSats: bigint };
   },
 ): Promise<Allocation[]> {
-  const tierAvailable = availableCapital(await readTierTotals(ctx, policy.tier, policy.token));
-  if (tierAvailable < policy.required) {
-    throw poolError(
-      "TIER_INSUFFICIENT_CAPITAL",
-      `tier ${policy.tier} has ${tierAvailable} ${policy.token} available; the policy needs ${policy.required}`,
-    );
-  }
+  const clock = await readClock(ctx, policy.tier, policy.token);
+  const keyOf = (doc: { allocationKey: number }) => effectiveKey(doc.allocationKey, clock);
   const window = (
     await ctx.db
       .query("providerBalances")
       .withIndex("by_tier_token_allocation_key", (q) => q.eq("tier", policy.tier).eq("token", policy.token))
       .take(policy.maxBackers * SCAN_FACTOR)
-  ).filter((doc) => doc.allocationKey !== NEVER && availableOf(doc) > 0n);
+  )
+    .filter((doc) => doc.allocationKey !== NEVER && availableOf(doc) > 0n)
+    // Joining balances sit at the end of the index but stand at the clock: stable sort keeps ties in index order.
+    .sort((a, b) => keyOf(a) - keyOf(b));
   let members = window.slice(0, policy.maxBackers);
   const total = (docs: typeof window) => docs.reduce((sum, doc) => sum + availableOf(doc), 0n);
   const fromQueue = total(members) >= policy.required;
@@ -80,6 +85,14 @@ export async function allocateCollateral(
   }
   const groupAvailable = total(members);
   if (groupAvailable < policy.required) {
+    // Refused: only now are the tier's totals worth reading, to say why.
+    const tierAvailable = availableCapital(await readTierTotals(ctx, policy.tier, policy.token));
+    if (tierAvailable < policy.required) {
+      throw poolError(
+        "TIER_INSUFFICIENT_CAPITAL",
+        `tier ${policy.tier} has ${tierAvailable} ${policy.token} available; the policy needs ${policy.required}`,
+      );
+    }
     throw poolError(
       "ALLOCATION_FANOUT_EXCEEDED",
       `the ${members.length} providers one policy may draw on hold ${groupAvailable} ${policy.token}; ` +
@@ -87,28 +100,38 @@ export async function allocateCollateral(
     );
   }
 
-  const queued = members.map((doc) => ({ key: doc.allocationKey, available: availableOf(doc) }));
+  const queued = members.map((doc) => ({ key: keyOf(doc), available: availableOf(doc) }));
   const parts = waterFill(policy.required, queued);
   // The tier's virtual time moves to the level this policy raised the front of its queue to
   // (a policy taken by the largest balances out of turn does not move it).
-  if (fromQueue) await advanceClock(ctx, policy.tier, policy.token, waterLevel(queued, policy.required));
+  const level = fromQueue ? waterLevel(queued, policy.required) : clock;
+  const clockAfter = level > clock ? level : clock;
+  if (clockAfter > clock) await advanceClock(ctx, policy.tier, policy.token, clockAfter);
   const putShares = splitProportionally(policy.obligation.putObligationUsd, parts);
   const callShares = splitProportionally(policy.obligation.callProtectedSats, parts);
   const allocations: Allocation[] = [];
+  const backers = new Set<string>();
   for (const [i, doc] of members.entries()) {
     const amount = parts[i] ?? 0n;
     if (amount === 0n) continue;
+    backers.add(doc._id);
     const share = { putObligationUsd: putShares[i] ?? 0n, callProtectedSats: callShares[i] ?? 0n };
-    // Served up to here, per unit of capital; the lock below then rescales for the smaller capital.
+    const before = availableOf(doc);
+    const { balance } = await applyBalanceChange(
+      ctx,
+      {
+        operationId: `policy:${policy.policyId}:lock:${doc.provider}`,
+        provider: doc.provider,
+        token: policy.token,
+        type: "lock",
+        amount,
+      },
+      { policyId: policy.policyId },
+    );
+    // Served up to here, per unit of capital; its lead then keeps its meaning in collateral for the smaller capital.
+    const served = queued[i]!.key + Number(amount) / Number(before);
     await ctx.db.patch("providerBalances", doc._id, {
-      allocationKey: doc.allocationKey + Number(amount) / Number(availableOf(doc)),
-    });
-    await applyBalanceChange(ctx, {
-      operationId: `policy:${policy.policyId}:lock:${doc.provider}`,
-      provider: doc.provider,
-      token: policy.token,
-      type: "lock",
-      amount,
+      allocationKey: rescaledKey(served, before, availableOf(balance), clockAfter),
     });
     await ctx.db.insert("policyBacking", {
       policyId: policy.policyId,
@@ -122,6 +145,12 @@ export async function allocateCollateral(
     });
     await addExposure(ctx, doc.provider, { ...share, activeBackings: 1n });
     allocations.push({ provider: doc.provider, amount });
+  }
+  // Joining balances this allocation read but did not use join the queue where they stood: at the clock it found.
+  for (const doc of window) {
+    if (doc.allocationKey === JOINING && !backers.has(doc._id)) {
+      await ctx.db.patch("providerBalances", doc._id, { allocationKey: clock });
+    }
   }
   return allocations;
 }

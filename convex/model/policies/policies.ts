@@ -157,7 +157,7 @@ async function releaseBacking(ctx: Writer, policy: Doc<"policies">, reason: stri
         token: backing.token,
         type: "release",
         amount: backing.allocated,
-      });
+      }, { policyId: policy.policyId });
       released += backing.allocated;
     }
     await ctx.db.patch("policyBacking", backing._id, { allocated: 0n, active: false });
@@ -236,7 +236,7 @@ export async function applySettlement(
         token: b.token,
         type: "settlement_debit",
         amount: part,
-      });
+      }, { policyId: settlement.policyId });
       await ctx.db.patch("policyBacking", b._id, { allocated: b.allocated - part });
     }
   }

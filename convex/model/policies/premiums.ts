@@ -88,7 +88,7 @@ export async function distributePremium(
       token: premium.token,
       type: "yield_accrual",
       amount: part.amount,
-    });
+    }, { policyId: premium.policyId });
   }
   if (split.protocolFee > 0n) await adjustProtocolAccount(ctx, premium.token, { feesAccrued: split.protocolFee });
   await ctx.db.patch("policies", policy._id, {

@@ -5,7 +5,7 @@
  * so a sweep over a calm market writes almost nothing.
  */
 import type { Doc, Id } from "../../_generated/dataModel";
-import type { Writer } from "../database";
+import type { Reader, Writer } from "../database";
 import type { HealthStatus } from "../../validators";
 import { ZERO_BALANCE } from "../../domain/balances";
 import { collateralRatioBps, shortfall, statusFor } from "../../domain/health";
@@ -24,7 +24,7 @@ export type HealthCheck = {
   notification: Id<"healthNotifications"> | null;
 };
 
-async function holdingsOf(ctx: Writer, principal: string) {
+async function holdingsOf(ctx: Reader, principal: string) {
   const balance = async (token: "STX" | "sBTC") =>
     (await ctx.db
       .query("providerBalances")
@@ -35,6 +35,22 @@ async function holdingsOf(ctx: Writer, principal: string) {
   return { ustx: stx.total - stx.reserved, sats: sbtc.total - sbtc.reserved };
 }
 
+export type HealthReading = {
+  status: HealthStatus;
+  ratioBps: bigint | null;
+  shortfall: { ustx: bigint; sats: bigint };
+  checkedAt: number;
+};
+
+/** Whether a reading differs enough from what the provider's document holds to be written. */
+export function healthChanged(provider: Doc<"providers">, next: Pick<HealthReading, "status" | "ratioBps">): boolean {
+  const stored = provider.collateralizationRatioBps ?? null;
+  const ratioMoved =
+    (stored === null) !== (next.ratioBps === null) ||
+    (stored !== null && next.ratioBps !== null && (stored > next.ratioBps ? stored - next.ratioBps : next.ratioBps - stored) >= RATIO_REWRITE_BPS);
+  return provider.healthStatus !== next.status || ratioMoved;
+}
+
 /**
  * Records a status (and ratio) for the provider. A worsening status creates a
  * notification with the shortfall; a better one clears the open ones.
@@ -42,15 +58,13 @@ async function holdingsOf(ctx: Writer, principal: string) {
 export async function recordHealth(
   ctx: Writer,
   provider: Doc<"providers">,
-  next: { status: HealthStatus; ratioBps: bigint | null; shortfall: { ustx: bigint; sats: bigint }; checkedAt: number },
+  next: HealthReading,
   webhookConfigured: boolean,
 ): Promise<HealthCheck> {
   const previous = provider.healthStatus;
-  const stored = provider.collateralizationRatioBps ?? null;
-  const ratioMoved =
-    (stored === null) !== (next.ratioBps === null) ||
-    (stored !== null && next.ratioBps !== null && (stored > next.ratioBps ? stored - next.ratioBps : next.ratioBps - stored) >= RATIO_REWRITE_BPS);
-  if (previous === next.status && !ratioMoved) return { status: previous, ratioBps: stored, changed: false, notification: null };
+  if (!healthChanged(provider, next)) {
+    return { status: previous, ratioBps: provider.collateralizationRatioBps ?? null, changed: false, notification: null };
+  }
 
   await ctx.db.patch("providers", provider._id, {
     healthStatus: next.status,
@@ -82,6 +96,20 @@ export async function recordHealth(
   return { status: next.status, ratioBps: next.ratioBps, changed: true, notification };
 }
 
+/** One provider's health at `prices`, from their documents; writes nothing. */
+export async function readProviderHealth(
+  ctx: Reader,
+  provider: Doc<"providers">,
+  prices: Prices,
+  checkedAt: number,
+): Promise<HealthReading> {
+  const config = await getTierConfig(ctx, provider.tier);
+  const holdings = await holdingsOf(ctx, provider.principal);
+  const ratioBps = collateralRatioBps(holdings, provider, prices);
+  const status = statusFor(ratioBps, config);
+  return { status, ratioBps, shortfall: shortfall(holdings, provider, prices, config), checkedAt };
+}
+
 /** Recomputes one provider's health at `prices` and records it. */
 export async function checkProviderHealth(
   ctx: Writer,
@@ -90,14 +118,5 @@ export async function checkProviderHealth(
   checkedAt: number,
   webhookConfigured: boolean,
 ): Promise<HealthCheck> {
-  const config = await getTierConfig(ctx, provider.tier);
-  const holdings = await holdingsOf(ctx, provider.principal);
-  const ratioBps = collateralRatioBps(holdings, provider, prices);
-  const status = statusFor(ratioBps, config);
-  return await recordHealth(
-    ctx,
-    provider,
-    { status, ratioBps, shortfall: shortfall(holdings, provider, prices, config), checkedAt },
-    webhookConfigured,
-  );
+  return await recordHealth(ctx, provider, await readProviderHealth(ctx, provider, prices, checkedAt), webhookConfigured);
 }
