@@ -11,6 +11,7 @@ import { backendAddress } from "./chain/backendTransactions";
 import { hiroClientFor } from "./chain/hiroClient";
 import { readOutflowWindow } from "./chain/sendGate";
 import { readChainConfig, readCommitmentLimits, readHotKey, readPriceRules } from "./config";
+import { movesTotal } from "./domain/balances";
 import { commitmentRefusal } from "./domain/commitments";
 import { contractCallValidator, depositCall, withdrawCall } from "./chain/contractCalls";
 import { poolError } from "./domain/errors";
@@ -21,6 +22,7 @@ import * as policies from "./model/policies/policies";
 import { assertMayJoinTier, findProvider, requireProvider } from "./model/ledger/providers";
 import { recordTierChoice } from "./model/ledger/tierChoices";
 import * as reservations from "./model/ledger/reservations";
+import { assertEventsNotHeld } from "./model/checkpoints/eventHold";
 import { assertVaultRunning, hotRoleHolder } from "./model/sync/governance";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { capacityLimitOf, getTierConfig } from "./model/policies/tierConfigs";
@@ -323,7 +325,9 @@ export const expireWithdrawalReservations = internalMutation({
 
 /**
  * The one way a provider's balance changes. Idempotent: the same
- * `operationId` applied twice changes nothing the second time.
+ * `operationId` applied twice changes nothing the second time. A change of a
+ * total waits, like a synced event, while a checkpoint snapshot holds the
+ * books (EVENTS_HELD): the snapshot must see them still between its pages.
  */
 export const updateProviderBalance = internalMutation({
   args: {
@@ -337,7 +341,10 @@ export const updateProviderBalance = internalMutation({
     applied: v.boolean(),
     balance: v.object({ total: v.int64(), locked: v.int64(), reserved: v.int64(), accruedYield: v.int64() }),
   }),
-  handler: async (ctx, change) => await applyBalanceChange(ctx, change),
+  handler: async (ctx, change) => {
+    if (movesTotal(change.type)) await assertEventsNotHeld(ctx);
+    return await applyBalanceChange(ctx, change);
+  },
 });
 
 /** Mirrors the vault's totals from a synced event. Idempotent: the mirror is set, not added to. */

@@ -80,6 +80,14 @@ export function applyBalanceChangeTo(balance: Balance, type: BalanceChangeType, 
   }
 }
 
+/**
+ * Whether a change moves a balance's total, which a checkpoint leaf carries:
+ * locks, releases and reservations only move parts of it.
+ */
+export function movesTotal(type: BalanceChangeType): boolean {
+  return !(type === "lock" || type === "release" || type === "reserve" || type === "unreserve");
+}
+
 /** The change that undoes `type` (for reversing the effects of a reorged event). */
 export function inverseOf(type: BalanceChangeType): BalanceChangeType {
   const inverse: Record<BalanceChangeType, BalanceChangeType> = {

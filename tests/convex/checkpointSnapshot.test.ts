@@ -100,6 +100,10 @@ describe("the snapshot", () => {
     await expectPoolError(apply(t, late), "EVENTS_HELD");
     await expectPoolError(t.mutation(internal.eventSync.applyBatch, { events: [late] }), "EVENTS_HELD");
     await expectPoolError(t.mutation(internal.eventSync.reverse, { txid: late.txid, eventIndex: 0 }), "EVENTS_HELD");
+    // A change made by hand to a total waits as well.
+    const byHand = { operationId: "manual:alice-credit", provider: ALICE, token: "STX" as const, amount: 10n };
+    await expectPoolError(t.mutation(internal.liquidity.updateProviderBalance, { ...byHand, type: "deposit" }), "EVENTS_HELD");
+    await expectPoolError(t.mutation(internal.liquidity.updateProviderBalance, { ...byHand, type: "yield_accrual" }), "EVENTS_HELD");
     const after = await t.run(async (ctx) => ({
       events: (await ctx.db.query("vaultEvents").collect()).length,
       records: await ctx.db.query("providerRecords").collect(),
