@@ -3,9 +3,9 @@
  * process (tsx; its output goes straight to the console, so its progress
  * shows), then reads the summaries they wrote (bench/results/*.summary.json,
  * validated with zod) and prints ONE table: contract cost ratios, Convex
- * documents per operation at scale, sync throughput, and the simulation's
- * time per simulated block. The table is also written to
- * bench/results/summary.md.
+ * documents per operation at scale and write conflicts on the hot path, sync
+ * throughput, and the simulation's time per simulated block. The table is
+ * also written to bench/results/summary.md.
  *
  *   npm run bench                                   # every bench (about 12 minutes on 2 cores)
  *   npm run bench -- --only contract,sync           # these only (names: contract-costs or contract, …)

@@ -8,7 +8,7 @@ export type SectionId = "contract" | "convex" | "sync" | "simulate";
 
 export const SECTIONS: readonly { id: SectionId; title: string }[] = [
   { id: "contract", title: "Contract cost ratios (Clarity, × a bare transfer of the same token)" },
-  { id: "convex", title: "Convex documents per operation at scale" },
+  { id: "convex", title: "Convex documents per operation at scale, and write conflicts" },
   { id: "sync", title: "Sync throughput" },
   { id: "simulate", title: "Simulation: time per simulated block" },
 ];
@@ -27,6 +27,7 @@ export const BENCHES: readonly BenchEntry[] = [
   { name: "collateral-costs", alias: "collateral", script: "bench/collateral-costs.ts", section: "convex" },
   { name: "health-sweep", alias: "health", script: "bench/health-sweep.ts", section: "convex" },
   { name: "checkpoint-costs", alias: "checkpoint", script: "bench/checkpoint-costs.ts", section: "convex" },
+  { name: "conflicts", alias: "conflicts", script: "bench/conflicts.ts", section: "convex" },
   { name: "sync", alias: "sync", script: "bench/sync.ts", section: "sync" },
   { name: "simulate", alias: "simulate", script: "bench/simulate.ts", section: "simulate" },
 ];

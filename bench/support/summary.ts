@@ -25,6 +25,7 @@ export const BENCH_NAMES = [
   "collateral-costs",
   "health-sweep",
   "checkpoint-costs",
+  "conflicts",
   "sync",
   "simulate",
 ] as const;
