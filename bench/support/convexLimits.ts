@@ -3,7 +3,7 @@
  * the benches that run sweeps check every page against these (docs/architecture.md,
  * "Scale": sweeps are paginated so that no transaction grows with the pool).
  */
-import type { MutationCtx } from "../../convex/_generated/server";
+import type { QueryCtx } from "../../convex/_generated/server";
 
 /**
  * The limits of https://docs.convex.dev/production/state/limits
@@ -27,9 +27,9 @@ export type PerLimit = Record<LimitKey, number>;
 /**
  * What the transaction `ctx` belongs to has used so far, from convex-test's
  * meter (`ctx.meta.getTransactionMetrics()`), and the limits it applies
- * (used + remaining).
+ * (used + remaining). A query's or a mutation's ctx: both have the meter.
  */
-export async function transactionUsage(ctx: MutationCtx): Promise<{ used: PerLimit; limits: PerLimit }> {
+export async function transactionUsage(ctx: Pick<QueryCtx, "meta">): Promise<{ used: PerLimit; limits: PerLimit }> {
   const metrics = await ctx.meta.getTransactionMetrics();
   const used = {} as PerLimit;
   const limits = {} as PerLimit;
