@@ -133,11 +133,23 @@ function balanceProblems(books: Books): string[] {
   return problems;
 }
 
+/**
+ * A tier's totals are only meaningful summed over its shards: a settlement
+ * counted in its policy's shard takes capital a deposit put in a provider's
+ * (convex/model/ledger/tierTotals.ts). So the sums per tier and token must not
+ * be negative; a single shard may be.
+ */
 function shardAndProtocolProblems(books: Books): string[] {
   const problems: string[] = [];
+  const sums = new Map<string, bigint[]>();
   for (const s of books.shards) {
+    const key = `${s.tier}/${s.token}`;
     const fields = [s.capital, s.locked, s.reserved, s.accruedYield, s.providerCount, s.activePolicyCount];
-    if (fields.some((f) => f < 0n)) problems.push(`tier shard ${s.tier}/${s.token}/${s.shard}: negative field`);
+    const sum = sums.get(key) ?? fields.map(() => 0n);
+    sums.set(key, sum.map((v, i) => v + fields[i]!));
+  }
+  for (const [key, fields] of sums) {
+    if (fields.some((f) => f < 0n)) problems.push(`tier ${key} (summed over its shards): negative field`);
   }
   for (const p of books.protocol) {
     if (p.feesAccrued < 0n || p.unallocatedPremiums < 0n) problems.push(`protocol ${p.token}: negative`);
