@@ -6,12 +6,22 @@
  * `cancel-role`, `revoke-hot-keys` — when given the guardian's key, or only
  * report it without one. None of the three moves money; the worst a false
  * alarm costs is a re-posted checkpoint, a re-proposed role or new hot keys.
+ *
+ * The event history is an `EventHistory` (tools/chainEvents.ts) the caller
+ * may keep across rounds: tools/watch.ts keeps one for the life of the
+ * process, so a round re-reads only the tail of the logs (the last few burn
+ * blocks' events) and a full read comes only on the first round, about once
+ * an hour, or after a reorg below the window. Without one, each round reads
+ * the whole history, as `--once` does. What the read cost is in the summary
+ * (`events`); tools/watch.ts prints it each round as one line,
+ * `describeRefresh`: `[watch] events: 1,234 held, 12 read this round in 3
+ * requests (tail re-read from block N)`.
  */
 import { Cl } from "@stacks/transactions";
 
 import type { HiroClient } from "../convex/chain/hiroClient";
 import { VAULT_FUNCTIONS, type VaultRole } from "../convex/chain/vault";
-import { readVaultEvents } from "./chainEvents";
+import { EventHistory, type FullReadReason, type RefreshReport } from "./chainEvents";
 import { checkCheckpoint, type CheckpointVerdict } from "./checkpointCheck";
 import { readGuardedState, type GuardedState } from "./vaultReads";
 import {
@@ -73,6 +83,8 @@ export type WatchSummary = {
   /** The address the guardian key signs for; null without a key. */
   guardianKey: string | null;
   checkpoint: CheckpointVerdict | null;
+  /** What reading the event history cost this round; null when the round did not read it (the vault shut down). */
+  events: RefreshReport | null;
   findings: Finding[];
 };
 
@@ -170,23 +182,52 @@ export function formatFinding(finding: Finding): string {
   return `${line}\n[watch]   → ${action.functionName}: ${outcome}${action.detail ? ` — ${action.detail}` : ""}`;
 }
 
-/** One look at the vault, and the guardian's answer. */
-export async function watchRound(client: WatchClient, signer: KeySigner | null, options: WatchOptions, log: (line: string) => void): Promise<WatchSummary> {
+const FULL_READ_WHY: Record<FullReadReason, string> = {
+  first: "first read",
+  scheduled: "the periodic check",
+  window: "nothing held below the reorg window and the first unplaced print",
+  "anchor-moved": "the last event kept left its block: a reorg below the window",
+  "sbtc-changed": "the vault's sBTC contract changed",
+};
+
+/** The round's one line about its event history: how many events held, how many rows read, at what cost, from where. */
+export function describeRefresh(report: RefreshReport): string {
+  const n = (count: number) => count.toLocaleString("en-US");
+  const how =
+    report.mode === "full"
+      ? `full read: ${FULL_READ_WHY[report.reason as FullReadReason]}`
+      : `tail re-read from block ${report.from?.blockHeight}${report.moved > 0 ? `; ${n(report.moved)} held events moved or gone: a reorg inside the window` : ""}`;
+  return `[watch] events: ${n(report.held)} held, ${n(report.read)} read this round in ${n(report.requests)} requests (${how})`;
+}
+
+/**
+ * One look at the vault, and the guardian's answer. `history` carries the
+ * vault's events from one round to the next; without it the round reads them all.
+ */
+export async function watchRound(
+  client: WatchClient,
+  signer: KeySigner | null,
+  options: WatchOptions,
+  log: (line: string) => void,
+  history: EventHistory = new EventHistory(options.vault),
+): Promise<WatchSummary> {
+  if (history.vaultContractId !== options.vault) throw new Error(`the event history is ${history.vaultContractId}'s, not ${options.vault}'s`);
   const state = await readGuardedState(client, options.vault);
   const burnHeight = (await client.getNodeTip()).burnHeight;
-  const summary: WatchSummary = { vault: options.vault, burnHeight, guardianKey: signer?.address ?? null, checkpoint: null, findings: [] };
+  const summary: WatchSummary = { vault: options.vault, burnHeight, guardianKey: signer?.address ?? null, checkpoint: null, events: null, findings: [] };
   if (state.shutDown) {
     summary.findings.push({ kind: "vault", severity: "info", message: "the vault is shut down: providers leave through claim-exit, nothing is left to guard" });
     return summary;
   }
   if (state.paused) summary.findings.push({ kind: "vault", severity: "warning", message: "the vault is paused" });
 
-  const history = await readVaultEvents(client, options.vault, state.sbtcContractId);
-  for (const bad of history.malformed) {
+  const { log: events, report } = await history.refresh(client, state.sbtcContractId);
+  summary.events = report;
+  for (const bad of events.malformed) {
     summary.findings.push({ kind: "events", severity: "warning", message: `undecodable print ${bad.txid}:${bad.eventIndex} (${bad.reason})` });
   }
   summary.checkpoint = state.checkpoint
-    ? checkCheckpoint({ checkpoint: state.checkpoint, events: history.events, burnHeight, vetoMargin: options.vetoMargin })
+    ? checkCheckpoint({ checkpoint: state.checkpoint, events: events.events, burnHeight, vetoMargin: options.vetoMargin })
     : null;
 
   // The most urgent first: a thief's outflow, then the checkpoint, then role proposals.

@@ -6,6 +6,10 @@
  * thief holding the operator key stopped after one outflow window's cap.
  * The last test is what an unvetoed wrong checkpoint means for a provider:
  * after shutdown the exit tool refuses its tree and sends nothing.
+ *
+ * The rounds with the guardian's key share one event history, as the
+ * long-running watcher's rounds do: after the first, each re-reads only the
+ * tail of the logs, and every verdict must still be exactly right.
  */
 import { Cl } from "@stacks/transactions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,8 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sendsExactly, VAULT_ARGS, VAULT_FUNCTIONS, VAULT_READ_ONLY_FUNCTIONS as F } from "../../convex/chain/vault";
 import type { LocalHiroServer } from "../../devnet/hiroServer";
 import { runExit } from "../../tools/exit";
+import { EventHistory } from "../../tools/chainEvents";
 import { runWatch } from "../../tools/watch";
-import { watchRound, type WatchOptions, type WatchSummary } from "../../tools/watchRound";
+import { describeRefresh, watchRound, type WatchOptions, type WatchSummary } from "../../tools/watchRound";
 import { KeySigner, networkOfContract } from "../../tools/vaultTransactions";
 import {
   ADMIN_KEY,
@@ -70,9 +75,12 @@ function options(overrides: Partial<WatchOptions> = {}): WatchOptions {
   };
 }
 
+/** The history every round with the key carries over, as tools/watch.ts's loop does. */
+const history = new EventHistory(VAULT);
+
 /** One round with the guardian's key (the deployer is admin and guardian). */
 async function watchWithKey(overrides: Partial<WatchOptions> = {}): Promise<WatchSummary> {
-  return await watchRound(clientFor(server), guardian(), options(overrides), () => undefined);
+  return await watchRound(clientFor(server), guardian(), options(overrides), () => undefined, history);
 }
 
 function actions(summary: WatchSummary) {
@@ -115,6 +123,8 @@ describe("the watcher", () => {
 
     const pending = await watchWithKey();
     expect(pending.checkpoint).toMatchObject({ epoch, status: "pending", problems: [], waitingFor: ["2 of 3 leaves published"] });
+    expect(pending.events).toMatchObject({ mode: "full", reason: "first" });
+    expect(describeRefresh(pending.events!)).toMatch(/^\[watch\] events: \d+ held, \d+ read this round in \d+ requests \(full read: first read\)$/);
     expect(actions(pending)).toEqual([]);
 
     await publishLeaves(server, epoch, 2n, leaves.slice(2));
@@ -130,6 +140,8 @@ describe("the watcher", () => {
     expect(summary.checkpoint).toMatchObject({ epoch: String(epoch), status: "ok" });
     expect(summary.findings.filter((f) => f.action)).toEqual([]);
     expect(cli.text()).toContain(`checkpoint epoch ${epoch} checks out`);
+    // --once reads the whole history, and says so.
+    expect(cli.text()).toMatch(/\[watch\] events: \d+ held, \d+ read this round in \d+ requests \(full read: first read\)/);
     expect(server.chain.nextNonce(DEPLOYER)).toBe(nonceBefore);
     // Let it stand: the next checkpoints are posted over it, and a veto falls back to it.
     await server.advanceBurnBlocks(144);
@@ -143,6 +155,10 @@ describe("the watcher", () => {
     await publishLeaves(server, epoch, 0n, leaves);
 
     const summary = await watchWithKey();
+    // The history carried over: only the tail was read again, from a block below the 144 burn blocks passed.
+    expect(summary.events).toMatchObject({ mode: "tail", reason: null, moved: 0 });
+    expect(summary.events!.read).toBeLessThan(summary.events!.held);
+    expect(describeRefresh(summary.events!)).toMatch(/^\[watch\] events: \d+ held, \d+ read this round in \d+ requests \(tail re-read from block \d+\)$/);
     expect(summary.checkpoint?.status).toBe("wrong");
     expect(summary.checkpoint?.problems).toEqual([
       `the leaf count is 2, but 3 provider records existed at seq 4`,
@@ -261,6 +277,7 @@ describe("the watcher", () => {
     expect(caps).toEqual({ stx: STX(1_000n), sbtc: SATS(10_000_000n) }); // the default floors: 1,000 STX and 0.1 sBTC
 
     const summary = await watchWithKey();
+    expect(summary.events?.mode).toBe("tail");
     expect(actions(summary)).toEqual([{ kind: "outflow", functionName: "revoke-hot-keys", outcome: "confirmed" }]);
     expect(await read(server, F.getRoles)).toMatchObject({ operator: null, signer: null });
 
