@@ -860,8 +860,8 @@ function boundLines(): string[] {
   return [
     `K = maxBackersPerPolicy = ${K} (the ${POLICY_TIER} tier's default), F = SCAN_FACTOR = ${SCAN_FACTOR} (model/allocation.ts), ` +
       `S = TIER_TOTAL_SHARDS = ${TIER_TOTAL_SHARDS} (model/tierTotals.ts), H = ${H} (open health notifications cleared per provider, model/providers.ts). ` +
-      "Bounds on the counting proxy's figures, from the code (per backer, `applyBalanceChange` reads ≤ 5: its ledger operation, the balance, the provider, the clock, the shard; and writes 3: balance, shard, ledger row):",
-    `- allocation: read ≤ ${a.reads} = ${fmt(a.maxReads)}: policy, tier config, ≤ S shard sums, the queue window (≤ F·K), the fallback (≤ K largest), the clock; ` +
+      "Bounds on the counting proxy's figures, from the code (per backer, `applyBalanceChange` reads ≤ 4: its ledger operation, the balance, the provider, the shard, and never the clock; and writes 3: balance, shard, ledger row; the bounds below still count a fifth read, so they hold with room):",
+    `- allocation: read ≤ ${a.reads} = ${fmt(a.maxReads)}: policy, tier config, the clock, the queue window (≤ F·K), the fallback (≤ K largest), ≤ S shard sums only to explain a refusal; ` +
       `per backer 5 + the provider's exposure; the policy's active-count shard. ` +
       `Written ≤ ${a.writes} = ${fmt(a.maxWrites)}: per backer its queue key, 3 ledger writes, the backing row, the exposure; plus clock, policy, active-count shard, vault operation. ` +
       `Lookups ≤ ${a.lookups} = ${fmt(a.maxLookups)}.`,
