@@ -14,7 +14,7 @@
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { internalAction, internalMutation } from "./functions";
+import { internalAction, internalMutation, internalQuery } from "./functions";
 import { hiroClientFor, rateLimitedOf } from "./chain/hiroClient";
 import { readChainConfig } from "./config";
 import { readVaultTotals } from "./chain/vault";
@@ -29,14 +29,39 @@ const onChainTotals = v.object({ token: tokenValidator, balance: v.int64(), lock
 const outcomeValidator = v.union(v.literal("match"), v.literal("mismatch"), v.literal("skipped"));
 type Outcome = "match" | "mismatch" | "skipped";
 
+const expectedTotals = v.object({ token: tokenValidator, balance: v.int64(), locked: v.int64(), complete: v.boolean() });
+
+/**
+ * What the books say the vault holds, per token, and how far they are synced.
+ * A query: it reads the whole pool's tier-total shards and the unconfirmed
+ * collateral operations at one consistent moment, and, taking no part in
+ * write conflicts, never makes a deposit or an allocation retry, nor retries
+ * for one.
+ */
+export const expected = internalQuery({
+  args: {},
+  returns: v.object({ totals: v.array(expectedTotals), syncedThroughHeight: v.int64() }),
+  handler: async (ctx) => {
+    const totals = [];
+    for (const token of TOKENS) totals.push({ token, ...(await expectedVaultTotals(ctx, token)) });
+    return { totals, syncedThroughHeight: (await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight)) ?? 0n };
+  },
+});
+
+/** Records the comparison (and a mismatch alert); reads nothing the hot path writes. */
 export const record = internalMutation({
-  args: { onChain: v.array(onChainTotals), skippedReason: v.optional(v.string()) },
+  args: {
+    onChain: v.array(onChainTotals),
+    expected: v.array(expectedTotals),
+    syncedThroughHeight: v.int64(),
+    skippedReason: v.optional(v.string()),
+  },
   returns: v.array(outcomeValidator),
-  handler: async (ctx, { onChain, skippedReason }): Promise<Outcome[]> => {
-    const syncedThroughHeight = (await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight)) ?? 0n;
+  handler: async (ctx, { onChain, expected: books, syncedThroughHeight, skippedReason }): Promise<Outcome[]> => {
     const outcomes: Outcome[] = [];
     for (const chain of onChain) {
-      const expected = await expectedVaultTotals(ctx, chain.token);
+      const expected = books.find((b) => b.token === chain.token);
+      if (!expected) throw new Error(`no expected totals for ${chain.token}`);
       const reason = skippedReason ?? (expected.complete ? undefined : "too many unconfirmed collateral operations");
       const matches = chain.balance === expected.balance && chain.locked === expected.locked;
       const status: Outcome = reason ? "skipped" : matches ? "match" : "mismatch";
@@ -87,8 +112,11 @@ export const reconcile = internalAction({
       return [];
     }
     const behind = newest !== null && (synced.syncedThrough === null || newest > synced.syncedThrough);
+    const books = await ctx.runQuery(internal.reconciliation.expected, {});
     return await ctx.runMutation(internal.reconciliation.record, {
       onChain,
+      expected: books.totals,
+      syncedThroughHeight: books.syncedThroughHeight,
       skippedReason: behind ? "vault events above the synced height are not applied yet" : undefined,
     });
   },

@@ -91,9 +91,11 @@ describe("contention on the hot path of one tier", () => {
     expect(writesOf("allocation (policy 2)").filter((k) => k.startsWith("tierTotalShards:"))).toEqual([shard(policyShardOf(2n))]);
   });
 
-  test("the health sweep's mutation and the batch cron conflict with nothing (the sweep reads its pages in queries)", () => {
+  test("the health sweep's mutation, the batch cron and the reconciliation's record conflict with nothing (the sweep and the reconciliation read the books in queries)", () => {
     expect(involving("health sweep page")).toEqual([]);
     expect(involving("vault operations batch")).toEqual([]);
+    expect(involving("reconciliation record")).toEqual([]);
+    expect(writesOf("reconciliation record").map((k) => k.split(":")[0])).toEqual(["reconciliations"]);
     // The batch did take the operation queued before it began (policy 1's lock).
     expect(writesOf("vault operations batch").some((k) => k.startsWith("chainTransactions:"))).toBe(true);
   });

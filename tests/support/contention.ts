@@ -289,6 +289,17 @@ export const OPERATIONS: readonly Operation[] = [
   },
   { name: "vault operations batch", runner: "cron", run: (t) => t.mutation(internal.vaultOperations.batch, {}) },
   { name: "admission", runner: "cron", run: (t) => t.mutation(internal.policies.admitJoiningCapital, {}) },
+  {
+    // The books are read in a query (internal.reconciliation.expected); the mutation only records.
+    name: "reconciliation record",
+    runner: "cron",
+    run: (t) =>
+      t.mutation(internal.reconciliation.record, {
+        onChain: [{ token: "STX", balance: 21_000n * DEPOSIT, locked: 0n }],
+        expected: [{ token: "STX", balance: 21_000n * DEPOSIT, locked: 0n, complete: true }],
+        syncedThroughHeight: 30n,
+      }),
+  },
 ];
 
 // ---------------------------------------------------------------------------
