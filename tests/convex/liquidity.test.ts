@@ -475,6 +475,17 @@ describe("requestWithdrawal", () => {
     expect((await portfolioOf(t, BOB))?.pendingWithdrawals.map((w) => w.nonce)).toEqual([1n]);
   });
 
+  it("issues a nonce above the last one the vault redeemed, even one this database never issued (a restored or new deployment)", async () => {
+    const t = await fundedBackend();
+    // A voucher with nonce 7, signed before this database existed, redeemed on chain and synced.
+    await t.mutation(internal.vaultEvents.apply, {
+      event: withdrawalEvent(ALICE, "STX", 1_000n, 7n, { totalBalance: 9_000n, totalLocked: 0n }),
+    });
+    const alice = t.withIdentity({ subject: ALICE });
+    expect((await alice.action(api.liquidity.requestWithdrawal, { amount: 100n, token: "STX" })).voucher.nonce).toBe(8n);
+    expect((await alice.action(api.liquidity.requestWithdrawal, { amount: 100n, token: "STX" })).voucher.nonce).toBe(9n);
+  });
+
   it("gives concurrent requests of one provider different nonces", async () => {
     const t = await fundedBackend();
     const alice = t.withIdentity({ subject: ALICE });

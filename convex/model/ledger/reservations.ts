@@ -9,6 +9,7 @@ import type { Reader, Writer } from "../database";
 import { poolError } from "../../domain/errors";
 import type { Token } from "../../validators";
 import { applyBalanceChange, requirePositiveAmount } from "./balanceLedger";
+import { findProviderRecord } from "../checkpoints/providerRecords";
 import { requireProvider } from "./providers";
 import type { PriceFreshness } from "../risk/priceReadings";
 import { assertWithdrawalAllowed } from "../risk/withdrawalLimits";
@@ -72,12 +73,13 @@ export async function findReservation(
 
 /**
  * The provider's next voucher nonce: one above the highest this backend ever
- * issued them, whatever became of it. The vault refuses a nonce at or below
- * the provider's last redeemed one (a new provider's last is 0), and every
- * redeemed voucher is one of ours, so this is always accepted. Read inside
- * the reservation's mutation: two concurrent requests of one provider
- * conflict on this index range, and Convex reruns the later one, which then
- * takes the next nonce.
+ * issued them, whatever became of it, and above the last one the vault
+ * redeemed (the synced record's `nonce`, a new provider's being 0), which the
+ * vault requires. The two differ when vouchers were redeemed that this
+ * database never issued: a deployment restored from a backup, or a new one
+ * taking over a vault. Read inside the reservation's mutation: two concurrent
+ * requests of one provider conflict on this index range, and Convex reruns
+ * the later one, which then takes the next nonce.
  */
 async function nextVoucherNonce(ctx: Writer, provider: string): Promise<bigint> {
   const last = await ctx.db
@@ -85,7 +87,9 @@ async function nextVoucherNonce(ctx: Writer, provider: string): Promise<bigint> 
     .withIndex("by_provider_and_nonce", (q) => q.eq("provider", provider))
     .order("desc")
     .first();
-  return (last?.nonce ?? 0n) + 1n;
+  const redeemed = (await findProviderRecord(ctx, provider))?.nonce ?? 0n;
+  const issued = last?.nonce ?? 0n;
+  return (issued > redeemed ? issued : redeemed) + 1n;
 }
 
 /** Reserves the amount for a new voucher and returns the voucher's nonce. */
