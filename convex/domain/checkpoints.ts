@@ -126,6 +126,26 @@ export function owedOnExit(token: Token, basis: ExitBasis, record: RecordFlows |
 export type ExitTerms = { assets: bigint; liabilities: bigint };
 
 /**
+ * The terms `shutdown` would fix in a token now, as the vault computes them:
+ * what it holds, and what it owes — the current checkpoint's sum moved by
+ * every flow since (`in` added, `out` taken, floored at 0), or in − out
+ * without a checkpoint.
+ */
+export function shutdownTermsNow(
+  token: Token,
+  held: bigint,
+  flowsNow: RecordFlows,
+  checkpoint: { stxSum: bigint; sbtcSum: bigint; flows: RecordFlows } | null,
+): ExitTerms {
+  const now = flowsIn(flowsNow, token);
+  const at = checkpoint ? flowsIn(checkpoint.flows, token) : { in: 0n, out: 0n };
+  const sum = checkpoint ? (token === "STX" ? checkpoint.stxSum : checkpoint.sbtcSum) : 0n;
+  const plus = sum + (now.in - at.in);
+  const out = now.out - at.out;
+  return { assets: held, liabilities: plus > out ? plus - out : 0n };
+}
+
+/**
  * What `claim-exit` pays on `owed`: all of it while the vault holds at least
  * its liabilities, else the same share for everyone, `owed × assets /
  * liabilities` rounded down (README "Claims"). Without terms (the vault is not

@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { describe, expect, it, test } from "vitest";
 
 import { api, internal } from "../../convex/_generated/api";
-import { exitBalance, exitBasis, exitPayout, owedOnExit, voucherRoom } from "../../convex/domain/checkpoints";
+import { exitBalance, exitBasis, exitPayout, owedOnExit, shutdownTermsNow, voucherRoom } from "../../convex/domain/checkpoints";
 import { verifyMerkleSumProof } from "../../convex/domain/merkleSum";
 import type { Token } from "../../convex/validators";
 import {
@@ -44,6 +44,20 @@ async function verifiedPool() {
   expect(await tick(t)).toMatchObject({ outcome: "verified" });
   return { t, vault };
 }
+
+describe("the terms a shutdown would fix now (shutdownTermsNow)", () => {
+  const flows = { stxIn: 5_000n, stxOut: 1_200n, sbtcIn: 300n, sbtcOut: 0n };
+  it("owes the checkpoint's sum moved by the flows since, as the vault's shutdown does", () => {
+    const checkpoint = { stxSum: 4_000n, sbtcSum: 280n, flows: { stxIn: 4_500n, stxOut: 1_000n, sbtcIn: 250n, sbtcOut: 0n } };
+    expect(shutdownTermsNow("STX", 4_100n, flows, checkpoint)).toEqual({ assets: 4_100n, liabilities: 4_000n + 500n - 200n });
+    expect(shutdownTermsNow("sBTC", 300n, flows, checkpoint)).toEqual({ assets: 300n, liabilities: 280n + 50n });
+  });
+  it("owes in − out without a checkpoint, and never less than nothing", () => {
+    expect(shutdownTermsNow("STX", 3_800n, flows, null)).toEqual({ assets: 3_800n, liabilities: 3_800n });
+    const drained = { stxSum: 100n, sbtcSum: 0n, flows: { stxIn: 0n, stxOut: 0n, sbtcIn: 0n, sbtcOut: 0n } };
+    expect(shutdownTermsNow("STX", 0n, { ...flows, stxIn: 0n, stxOut: 500n }, drained)).toEqual({ assets: 0n, liabilities: 0n });
+  });
+});
 
 describe("getExitProof", () => {
   it("is null when signed out", async () => {
@@ -90,7 +104,9 @@ describe("getExitProof", () => {
       leaf: { stx: 10_700n, sbtc: 400n, stxIn: 10_000n, stxOut: 0n, sbtcIn: 400n, sbtcOut: 0n },
       shutDown: false,
       claims: [
-        { token: "STX", owed: 9_200n, pays: 9_200n, claimed: null },
+        // Alice's 700 of yield was credited by hand, never paid into the vault: it holds 11,500 STX
+        // and owes 12,200, so a claim were it shut down now pays 9,200 × 11,500 / 12,200, rounded down.
+        { token: "STX", owed: 9_200n, pays: 8_672n, claimed: null },
         { token: "sBTC", owed: 400n, pays: 400n, claimed: null },
       ],
     });
@@ -112,10 +128,31 @@ describe("getExitProof", () => {
       leaf: null,
       proof: null,
       claims: [
-        { token: "STX", owed: 800n, pays: 800n, claimed: null },
+        // The same 700 short: 13,800 held, 14,500 owed, so 800 × 13,800 / 14,500 rounded down.
+        { token: "STX", owed: 800n, pays: 761n, claimed: null },
         { token: "sBTC", owed: 0n, pays: 0n, claimed: null },
       ],
     });
+  });
+
+  it("before a shutdown, pays what a claim would get were the vault shut down now: all it is owed while the vault holds what it owes", async () => {
+    const { t, vault } = await verifiedPool();
+    // A premium of 700 is paid into the vault (a flow of no provider's): it now holds the 13,700 it owes.
+    await apply(t, {
+      ...vault.position(30n),
+      kind: "premium-paid",
+      token: "STX",
+      amount: 700n,
+      totalBalance: 13_700n,
+      totalLocked: 0n,
+      policyId: 99n,
+      payer: BOB,
+    });
+    const view = await t.withIdentity({ subject: ALICE }).query(api.exit.getExitProof, {});
+    expect(view?.claims).toEqual([
+      { token: "STX", owed: 10_700n, pays: 10_700n, claimed: null },
+      { token: "sBTC", owed: 400n, pays: 400n, claimed: null },
+    ]);
   });
 
   it("after a shutdown short of its liabilities, pays the same pro-rata share as every claim", async () => {

@@ -11,13 +11,14 @@ import {
   exitBasis,
   exitPayout,
   owedOnExit,
+  shutdownTermsNow,
   voucherRoom,
   type ExitBasis,
   type ExitTerms,
 } from "../../domain/checkpoints";
 import { TOKENS, type Token } from "../../validators";
 import { exitClaimOf, shutdownOf } from "../sync/governance";
-import { findProviderRecord, recordFlowsOf } from "./providerRecords";
+import { findProviderRecord, readVaultFlows, recordFlowsOf } from "./providerRecords";
 import { currentPostedRun, runsInForce, type CheckpointRun } from "./runs";
 import type { StoredProofStep } from "./publishing";
 
@@ -67,6 +68,29 @@ export async function exitTermsOf(ctx: Reader): Promise<Record<Token, ExitTerms>
   };
 }
 
+/**
+ * The terms a shutdown would fix now, from the synced books: the vault's
+ * holdings as its last synced event reported them, and what it owes under the
+ * current checkpoint and the flows since. What a claim would pay were the
+ * vault shut down now: all it is owed while the vault holds what it owes,
+ * else the same share for everyone (after a theft within the outflow limit,
+ * say).
+ */
+async function shutdownTermsIfNow(ctx: Reader, run: CheckpointRun | null): Promise<Record<Token, ExitTerms>> {
+  const flows = await readVaultFlows(ctx);
+  const checkpoint =
+    run && run.stxSum !== undefined && run.sbtcSum !== undefined ? { stxSum: run.stxSum, sbtcSum: run.sbtcSum, flows: run.flows } : null;
+  const terms = {} as Record<Token, ExitTerms>;
+  for (const token of TOKENS) {
+    const pool = await ctx.db
+      .query("poolMetrics")
+      .withIndex("by_token", (q) => q.eq("token", token))
+      .unique();
+    terms[token] = shutdownTermsNow(token, pool?.totalBalanceOnChain ?? 0n, flows, checkpoint);
+  }
+  return terms;
+}
+
 /** Runs whose proofs are offered: every leaf is on chain, so anyone can check the proof against the events. */
 const PROVABLE: readonly CheckpointRun["status"][] = ["published", "verified"];
 
@@ -85,7 +109,12 @@ export type ExitView = {
   leaf: { index: bigint; stx: bigint; sbtc: bigint; stxIn: bigint; stxOut: bigint; sbtcIn: bigint; sbtcOut: bigint } | null;
   proof: StoredProofStep[] | null;
   shutDown: boolean;
-  /** Per token: what the exit formula owes, what claim-exit pays (pro rata after a short shutdown), and what was paid once claimed. */
+  /**
+   * Per token: what the exit formula owes; what claim-exit pays — after a
+   * shutdown under its terms, before one under the terms a shutdown would fix
+   * now (pro rata when the vault holds less than it owes); and what was paid
+   * once claimed.
+   */
   claims: { token: Token; owed: bigint; pays: bigint; claimed: bigint | null }[];
 };
 
@@ -101,13 +130,14 @@ export async function exitViewOf(ctx: Reader, provider: string): Promise<ExitVie
   const record = await findProviderRecord(ctx, provider);
   const leafRow = run && record ? await leafOf(ctx, run, provider) : null;
   const basis = exitBasis(record, leafRow !== null, run);
-  const terms = await exitTermsOf(ctx);
+  const fixed = await exitTermsOf(ctx);
+  const terms = fixed ?? (await shutdownTermsIfNow(ctx, run));
   const claims = [];
   for (const token of TOKENS) {
     const owed = owedOnExit(token, basis, recordFlowsOf(record), leafRow);
     const claimed = (await exitClaimOf(ctx, provider, token))?.paid ?? null;
     // A claim is made once: afterwards the vault pays nothing more.
-    claims.push({ token, owed, pays: claimed === null ? exitPayout(owed, terms?.[token] ?? null) : 0n, claimed });
+    claims.push({ token, owed, pays: claimed === null ? exitPayout(owed, terms[token]) : 0n, claimed });
   }
   return {
     provider,
@@ -136,7 +166,7 @@ export async function exitViewOf(ctx: Reader, provider: string): Promise<ExitVie
         }
       : null,
     proof: leafRow && run && PROVABLE.includes(run.status) ? (leafRow.proof ?? null) : null,
-    shutDown: terms !== null,
+    shutDown: fixed !== null,
     claims,
   };
 }
