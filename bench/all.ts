@@ -7,7 +7,7 @@
  * throughput, and the simulation's time per simulated block. The table is
  * also written to bench/results/summary.md.
  *
- *   npm run bench                                   # every bench (about 12 minutes on 2 cores)
+ *   npm run bench                                   # every bench (about 35 minutes on 2 cores, 20 of them the sync catch-up of 100,000 events)
  *   npm run bench -- --only contract,sync           # these only (names: contract-costs or contract, …)
  *   npm run bench -- --skip simulate,health         # all but these
  *   npm run bench -- --from-results                 # run nothing: the table from the summaries there are
