@@ -27,7 +27,7 @@ import { assertVaultRunning, hotRoleHolder } from "./model/sync/governance";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { capacityLimitOf, getTierConfig } from "./model/policies/tierConfigs";
 import { availableCapital, readTierTotals } from "./model/ledger/tierTotals";
-import { syncPoolBalances } from "./model/sync/vaultEvents";
+import { syncPoolBalances } from "./model/sync/poolMirror";
 import { optionalProviderQuery, providerAction, providerMutation } from "./providerFunctions";
 import {
   balanceChangeTypeValidator,

@@ -82,6 +82,7 @@ import type * as model_risk_priceReadings from "../model/risk/priceReadings.js";
 import type * as model_risk_withdrawalLimits from "../model/risk/withdrawalLimits.js";
 import type * as model_signInLimits from "../model/signInLimits.js";
 import type * as model_sync_governance from "../model/sync/governance.js";
+import type * as model_sync_poolMirror from "../model/sync/poolMirror.js";
 import type * as model_sync_reconciliation from "../model/sync/reconciliation.js";
 import type * as model_sync_reversal from "../model/sync/reversal.js";
 import type * as model_sync_syncState from "../model/sync/syncState.js";
@@ -176,6 +177,7 @@ declare const fullApi: ApiFromModules<{
   "model/risk/withdrawalLimits": typeof model_risk_withdrawalLimits;
   "model/signInLimits": typeof model_signInLimits;
   "model/sync/governance": typeof model_sync_governance;
+  "model/sync/poolMirror": typeof model_sync_poolMirror;
   "model/sync/reconciliation": typeof model_sync_reconciliation;
   "model/sync/reversal": typeof model_sync_reversal;
   "model/sync/syncState": typeof model_sync_syncState;

@@ -18,6 +18,7 @@ import {
 } from "../../domain/checkpoints";
 import { TOKENS, type Token } from "../../validators";
 import { exitClaimOf, shutdownOf } from "../sync/governance";
+import { findPoolMirror } from "../sync/poolMirror";
 import { findProviderRecord, readVaultFlows, recordFlowsOf } from "./providerRecords";
 import { currentPostedRun, runsInForce, type CheckpointRun } from "./runs";
 import type { StoredProofStep } from "./publishing";
@@ -82,11 +83,8 @@ async function shutdownTermsIfNow(ctx: Reader, run: CheckpointRun | null): Promi
     run && run.stxSum !== undefined && run.sbtcSum !== undefined ? { stxSum: run.stxSum, sbtcSum: run.sbtcSum, flows: run.flows } : null;
   const terms = {} as Record<Token, ExitTerms>;
   for (const token of TOKENS) {
-    const pool = await ctx.db
-      .query("poolMetrics")
-      .withIndex("by_token", (q) => q.eq("token", token))
-      .unique();
-    terms[token] = shutdownTermsNow(token, pool?.totalBalanceOnChain ?? 0n, flows, checkpoint);
+    const held = (await findPoolMirror(ctx, token))?.totalBalanceOnChain ?? 0n;
+    terms[token] = shutdownTermsNow(token, held, flows, checkpoint);
   }
   return terms;
 }

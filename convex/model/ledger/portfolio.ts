@@ -8,6 +8,7 @@ import { availableCapital, readPoolTotals, readTierTotals, type TierTotals } fro
 import { capacityLimitOf } from "../policies/tierConfigs";
 import { exitViewOf } from "../checkpoints/exitView";
 import { shutdownOf } from "../sync/governance";
+import { findPoolMirror } from "../sync/poolMirror";
 
 /** Most reservations a portfolio lists; older ones are still counted in `reserved`. */
 export const PORTFOLIO_RESERVATION_LIMIT = 100;
@@ -93,10 +94,7 @@ export async function poolStats(ctx: Reader) {
   const stats = [];
   for (const token of TOKENS) {
     const { capital, locked, reserved, accruedYield, providerCount } = await readPoolTotals(ctx, token);
-    const mirror = await ctx.db
-      .query("poolMetrics")
-      .withIndex("by_token", (q) => q.eq("token", token))
-      .unique();
+    const mirror = await findPoolMirror(ctx, token);
     stats.push({
       token,
       totalBalanceOnChain: mirror?.totalBalanceOnChain ?? 0n,

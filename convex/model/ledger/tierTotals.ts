@@ -65,7 +65,7 @@ export const ZERO_TIER_TOTALS: TierTotals = {
   activePolicyCount: 0n,
 };
 
-export type ShardKey = { tier: Tier; token: Token; shard: number };
+type ShardKey = { tier: Tier; token: Token; shard: number };
 
 async function updateShard(ctx: Writer, key: ShardKey, change: (before: TierTotals) => TierTotals): Promise<void> {
   const shard = await ctx.db

@@ -18,6 +18,7 @@ import { confirmVaultOperations } from "../operations/vaultOperations";
 import { assertEventsNotHeld } from "../checkpoints/eventHold";
 import { recordDeposit, recordWithdrawal } from "../checkpoints/providerRecords";
 import { actOnGovernanceEvent } from "./governance";
+import { syncPoolBalances } from "./poolMirror";
 
 /**
  * "unmatched": the event is genuine and recorded, and the pool mirror follows
@@ -56,29 +57,6 @@ export function effectsInCallerTransaction(ctx: Writer): EffectsRunner {
  */
 export function operationIdOf(event: Pick<SyncedEvent, "txid" | "eventIndex" | "blockHash">): string {
   return `event:${event.txid}:${event.eventIndex}:${event.blockHash}`;
-}
-
-/**
- * Mirrors the vault's own totals, as the event reports them after the change.
- * Events are applied in chain order, so an older event never overwrites a
- * newer mirror.
- */
-export async function syncPoolBalances(ctx: Writer, event: VaultEvent): Promise<void> {
-  const metrics = await ctx.db
-    .query("poolMetrics")
-    .withIndex("by_token", (q) => q.eq("token", event.token))
-    .unique();
-  const mirror = {
-    totalBalanceOnChain: event.totalBalance,
-    totalLockedOnChain: event.totalLocked,
-    lastEventBlockHeight: event.blockHeight,
-    lastSyncedAt: Date.now(),
-  };
-  if (!metrics) {
-    await ctx.db.insert("poolMetrics", { token: event.token, ...mirror });
-  } else if (event.blockHeight >= metrics.lastEventBlockHeight) {
-    await ctx.db.patch("poolMetrics", metrics._id, mirror);
-  }
 }
 
 /**
