@@ -7,39 +7,21 @@ import { describe, expect, test } from "vitest";
 
 import { internal } from "../../convex/_generated/api";
 import { effectiveKey, JOINING, keyAfterBalanceChange, NEVER, rescaledKey } from "../../convex/domain/fairQueue";
+import { findBalance } from "../../convex/model/ledger/balanceLedger";
+import { readClock } from "../../convex/model/ledger/allocationClocks";
 import { ACTORS, depositOf, FRONT, PROVIDERS, seedPool } from "../support/contention";
+import { patchTierConfig } from "../support/tierConfigs";
 import { newBackend, type Backend } from "./convexTest";
 import { configureChain } from "./liquidityFixtures";
 
 async function keyOf(t: Backend, provider: string): Promise<number> {
-  return await t.run(async (ctx) => {
-    const balance = await ctx.db
-      .query("providerBalances")
-      .withIndex("by_provider_and_token", (q) => q.eq("provider", provider).eq("token", "STX"))
-      .unique();
-    if (!balance) throw new Error(`${provider} holds no STX`);
-    return balance.allocationKey;
-  });
+  const balance = await t.run(async (ctx) => await findBalance(ctx, provider, "STX"));
+  if (!balance) throw new Error(`${provider} holds no STX`);
+  return balance.allocationKey;
 }
 
 async function clockOf(t: Backend): Promise<number> {
-  return await t.run(async (ctx) => {
-    const clock = await ctx.db
-      .query("allocationClocks")
-      .withIndex("by_tier_and_token", (q) => q.eq("tier", "Conservative").eq("token", "STX"))
-      .unique();
-    return clock?.now ?? 0;
-  });
-}
-
-async function setMaxBackers(t: Backend, maxBackersPerPolicy: number): Promise<void> {
-  await t.run(async (ctx) => {
-    const config = await ctx.db
-      .query("tierConfigs")
-      .withIndex("by_tier", (q) => q.eq("tier", "Conservative"))
-      .unique();
-    await ctx.db.patch("tierConfigs", config!._id, { maxBackersPerPolicy });
-  });
+  return await t.run(async (ctx) => await readClock(ctx, "Conservative", "STX"));
 }
 
 describe("keys without the clock (domain)", () => {
@@ -94,7 +76,7 @@ describe("joining the queue (backend)", () => {
     configureChain();
     const t = newBackend();
     await seedPool(t);
-    await setMaxBackers(t, 25); // a window of 100: the whole tier
+    await patchTierConfig(t, "Conservative", { maxBackersPerPolicy: 25 }); // a window of 100: the whole tier
     const clock = await clockOf(t);
     await t.mutation(internal.vaultEvents.apply, { event: depositOf(500, ACTORS.newcomer, 50_000_000n, 500n) });
 

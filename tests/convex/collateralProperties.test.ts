@@ -93,6 +93,7 @@ import {
   type PremiumEffect,
   type Prices,
 } from "../support/poolModel";
+import { patchTierConfig } from "../support/tierConfigs";
 import type { Backend } from "./convexTest";
 
 // ---------------------------------------------------------------------------
@@ -128,14 +129,7 @@ const STX_USD = 187_654_321n;
 
 /** Sets a tier's fan-out in the database (operators edit tierConfigs there) and in the model. */
 async function setMaxBackers(pool: Pool, tier: Tier, maxBackersPerPolicy: number): Promise<void> {
-  await pool.real.t.run(async (ctx) => {
-    const config = await ctx.db
-      .query("tierConfigs")
-      .withIndex("by_tier", (q) => q.eq("tier", tier))
-      .unique();
-    if (!config) throw new Error(`${tier} not seeded`);
-    await ctx.db.patch("tierConfigs", config._id, { maxBackersPerPolicy });
-  });
+  await patchTierConfig(pool.real.t, tier, { maxBackersPerPolicy });
   pool.model.maxBackers[tier] = maxBackersPerPolicy;
 }
 

@@ -18,6 +18,7 @@ import {
   withdrawalEvent,
 } from "./liquidityFixtures";
 import { expectPoolError } from "./poolErrors";
+import { patchTierConfig } from "../support/tierConfigs";
 
 type Backend = ReturnType<typeof newBackend>;
 
@@ -225,14 +226,7 @@ describe("requestCommitCapital", () => {
 
   it("refuses a deposit over the tier's capacity (TIER_CAPACITY_EXCEEDED) and says how much fits", async () => {
     const t = await seededBackend();
-    await t.run(async (ctx) => {
-      const balanced = await ctx.db
-        .query("tierConfigs")
-        .withIndex("by_tier", (q) => q.eq("tier", "Balanced"))
-        .unique();
-      if (!balanced) throw new Error("Balanced not seeded");
-      await ctx.db.patch("tierConfigs", balanced._id, { capacityLimitUstx: 10_000n });
-    });
+    await patchTierConfig(t, "Balanced", { capacityLimitUstx: 10_000n });
     await t
       .withIdentity({ subject: BOB })
       .mutation(api.liquidity.requestCommitCapital, { amount: 7_000n, token: "STX", tier: "Balanced" });

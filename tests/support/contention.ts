@@ -30,6 +30,7 @@ import type schema from "../../convex/schema";
 import type { Token, VaultEvent } from "../../convex/validators";
 import { conflicts, recordingDb, writesBetween, type ReadLog, type Snapshot, type Write } from "./occ";
 import { testnetAddress } from "./poolArbitraries";
+import { patchTierConfig } from "./tierConfigs";
 
 export type Backend = TestConvex<typeof schema>;
 type ModuleMap = Record<string, () => Promise<unknown>>;
@@ -169,14 +170,7 @@ function policyTerms(policyId: bigint) {
  */
 export async function seedPool(t: Backend): Promise<void> {
   await t.mutation(internal.tierConfigs.seedDefaults, {});
-  await t.run(async (ctx) => {
-    const config = await ctx.db
-      .query("tierConfigs")
-      .withIndex("by_tier", (q) => q.eq("tier", "Conservative"))
-      .unique();
-    if (!config) throw new Error("Conservative not seeded");
-    await ctx.db.patch("tierConfigs", config._id, { maxBackersPerPolicy: 2, capacityLimitUstx: CAPACITY });
-  });
+  await patchTierConfig(t, "Conservative", { maxBackersPerPolicy: 2, capacityLimitUstx: CAPACITY });
   const now = Date.now();
   await t.mutation(internal.oracle.recordPrices, {
     answers: [],
