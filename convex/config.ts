@@ -13,6 +13,7 @@ import { validateStacksAddress } from "@stacks/transactions";
 import { z } from "zod";
 
 import { env } from "./_generated/server";
+import { DEFAULT_REORG_WINDOW_BURN_BLOCKS } from "./chain/contractLogs";
 import type { CommitmentLimits } from "./domain/commitments";
 import { poolError } from "./domain/errors";
 import type { PriceRules } from "./domain/prices";
@@ -87,11 +88,10 @@ const chainEnvironment = z.object({
   SYNC_CONFIRMATIONS_BURN_BLOCKS: z.coerce.bigint().nonnegative().default(1n),
   /**
    * Burn blocks back from the tip inside which applied events are re-checked
-   * by block hash: six, Bitcoin's customary depth of finality, so a reorg
-   * deeper than any seen on Bitcoin in years is still caught, whatever the
-   * number of Stacks blocks in those tenures.
+   * by block hash (chain/contractLogs.ts DEFAULT_REORG_WINDOW_BURN_BLOCKS), so
+   * a reorg deeper than any seen on Bitcoin in years is still caught.
    */
-  SYNC_REORG_WINDOW_BURN_BLOCKS: z.coerce.bigint().positive().default(6n),
+  SYNC_REORG_WINDOW_BURN_BLOCKS: z.coerce.bigint().positive().default(DEFAULT_REORG_WINDOW_BURN_BLOCKS),
   /** Most new events one sync run applies; a longer catch-up continues in the next run. */
   SYNC_MAX_EVENTS_PER_RUN: z.coerce.number().int().positive().default(10_000),
   /** Most a backend transaction may pay in fees, in micro-STX. */

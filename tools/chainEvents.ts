@@ -56,7 +56,14 @@
  * tests hold it to that). `readVaultEvents` is a fresh history's first
  * refresh: the exit tool reads once per run.
  */
-import { compareLogCursors, cursorAt, logsAbove, placementOf, type PlacedLog } from "../convex/chain/contractLogs";
+import {
+  compareLogCursors,
+  cursorAt,
+  DEFAULT_REORG_WINDOW_BURN_BLOCKS,
+  logsAbove,
+  placementOf,
+  type PlacedLog,
+} from "../convex/chain/contractLogs";
 import { LOGS_PAGE_TXS, type HiroClient } from "../convex/chain/hiroClient";
 import { decodeVaultPrint, type Decoded } from "../convex/chain/vault";
 
@@ -82,8 +89,6 @@ export type VaultEventLog = {
 
 export type LogsClient = Pick<HiroClient, "getContractLogs" | "getPlacedTransactions">;
 
-/** The backend sync's SYNC_REORG_WINDOW_BURN_BLOCKS default (convex/config.ts): the burn blocks re-read every refresh. */
-export const DEFAULT_REORG_WINDOW_BURN_BLOCKS = 6n;
 /** A full read every this many refreshes: an hour of rounds 30 s apart. */
 export const DEFAULT_FULL_EVERY = 120;
 

@@ -107,6 +107,14 @@ export type ConfirmationRule = {
   throughBurnHeight: bigint;
 };
 
+/**
+ * Burn blocks back from the newest event inside which events are read again
+ * and re-checked by block hash, by default: six, Bitcoin's customary depth of
+ * finality, whatever the number of Stacks blocks in those tenures. The
+ * backend's sync (SYNC_REORG_WINDOW_BURN_BLOCKS) and the watcher share it.
+ */
+export const DEFAULT_REORG_WINDOW_BURN_BLOCKS = 6n;
+
 export function confirmationRule(
   node: ChainTip,
   indexer: ChainTip,

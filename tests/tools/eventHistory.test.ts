@@ -12,11 +12,11 @@ import { makeContractCall } from "@stacks/transactions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { readChainConfig } from "../../convex/config";
+import { DEFAULT_REORG_WINDOW_BURN_BLOCKS } from "../../convex/chain/contractLogs";
 import { HiroClient } from "../../convex/chain/hiroClient";
 import { sendsExactly, VAULT_ARGS, VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import type { LocalHiroServer } from "../../devnet/hiroServer";
 import {
-  DEFAULT_REORG_WINDOW_BURN_BLOCKS,
   EventHistory,
   readVaultEvents,
   type LogsClient,
