@@ -58,6 +58,7 @@
 (define-constant SILENCE u4320)
 
 (define-constant BPS-DENOMINATOR u10000)
+(define-constant MAX-UINT u340282366920938463463374607431768211455)
 
 ;; Without a checkpoint, the backend's silence counts from deployment.
 (define-constant DEPLOYED-AT burn-block-height)
@@ -253,10 +254,56 @@
 (define-private (is-role-name (role (string-ascii 8)))
   (or (is-eq role "admin") (is-eq role "guardian") (is-eq role "operator") (is-eq role "signer")))
 
+;; The exit arithmetic below never aborts on a figure a checkpoint put in: a
+;; leaf or sum of a faulty checkpoint can be near 2^128, and a runtime overflow
+;; there would stop every shutdown, or one provider's claim, for good. So it
+;; subtracts before it adds, and a result past 2^128 - 1 (only a faulty
+;; checkpoint gets there) saturates instead of aborting.
+
+;; `a + b`, or MAX-UINT when that does not fit.
+(define-private (add-saturating (a uint) (b uint))
+  (if (> a (- MAX-UINT b)) MAX-UINT (+ a b)))
+
+;; `a - b` as a sign and a magnitude.
+(define-private (signed-diff (a uint) (b uint))
+  (if (>= a b) { negative: false, size: (- a b) } { negative: true, size: (- b a) }))
+
+;; `base + delta`, floored at 0.
+(define-private (add-signed-floor (base uint) (delta { negative: bool, size: uint }))
+  (if (get negative delta)
+    (if (> base (get size delta)) (- base (get size delta)) u0)
+    (add-saturating base (get size delta))))
+
 ;; `a + b - c`, floored at 0 (cumulative flows never make a claim negative).
 (define-private (add-sub-floor (a uint) (b uint) (c uint))
-  (let ((plus (+ a b)))
-    (if (> plus c) (- plus c) u0)))
+  (add-signed-floor a (signed-diff b c)))
+
+;; `leaf + (in - leaf-in) - (out - leaf-out)`, floored at 0 only at the end:
+;; the flows since the leaf may each run either way on a faulty leaf.
+(define-private (owed-since-leaf (leaf uint) (in uint) (leaf-in uint) (out uint) (leaf-out uint))
+  (let ((deposits (signed-diff in leaf-in)) (withdrawals (signed-diff leaf-out out)))
+    (add-signed-floor leaf
+      (if (is-eq (get negative deposits) (get negative withdrawals))
+        { negative: (get negative deposits), size: (add-saturating (get size deposits) (get size withdrawals)) }
+        (if (>= (get size deposits) (get size withdrawals))
+          { negative: (get negative deposits), size: (- (get size deposits) (get size withdrawals)) }
+          { negative: (get negative withdrawals), size: (- (get size withdrawals) (get size deposits)) })))))
+
+;; `floor(owed * assets / liabilities)` for `assets < liabilities`. Exact while
+;; the product fits 128 bits, which every real token supply does by far. Past
+;; that (a faulty checkpoint's figures) the whole multiples of `liabilities`
+;; are taken exactly and the rest at reduced precision, rounded down, so a
+;; share is never more than its exact value and the claims never more than
+;; the assets.
+(define-private (pro-rata-share (owed uint) (assets uint) (liabilities uint))
+  (if (or (is-eq assets u0) (<= owed (/ MAX-UINT assets)))
+    (/ (* owed assets) liabilities)
+    (let (
+        (rest (mod owed liabilities))
+        (scale (+ (/ rest (/ MAX-UINT assets)) u1))
+        (scaled-liabilities (+ (/ liabilities scale) (if (> (mod liabilities scale) u0) u1 u0)))
+      )
+      (+ (* (/ owed liabilities) assets) (/ (* (/ rest scale) assets) scaled-liabilities)))))
 
 ;; One step up a Merkle-sum proof: hash the running node with its sibling on
 ;; the side the proof says. `ok` turns false, and stays false, when a sibling
@@ -790,17 +837,16 @@
             (asserts! (proves-leaf provider proven proof
               { root: (get root checkpoint), stx-sum: (get stx-sum checkpoint), sbtc-sum: (get sbtc-sum checkpoint) })
               ERR-INVALID-PROOF)
-            ;; leaf + (in - leaf.in) - (out - leaf.out), without underflow.
-            (add-sub-floor
-              (+ (if is-stx (get stx proven) (get sbtc proven)) in)
-              (if is-stx (get stx-out proven) (get sbtc-out proven))
-              (+ (if is-stx (get stx-in proven) (get sbtc-in proven)) out)))
+            (owed-since-leaf
+              (if is-stx (get stx proven) (get sbtc proven))
+              in (if is-stx (get stx-in proven) (get sbtc-in proven))
+              out (if is-stx (get stx-out proven) (get sbtc-out proven))))
           (begin
             (asserts! (match current posted (> (get created-seq record) (get as-of-seq posted)) true) ERR-INVALID-PROOF)
             (add-sub-floor in u0 out))))
         (assets (if is-stx (get stx-assets terms) (get sbtc-assets terms)))
         (liabilities (if is-stx (get stx-liabilities terms) (get sbtc-liabilities terms)))
-        (share (if (>= assets liabilities) owed (/ (* owed assets) liabilities)))
+        (share (if (>= assets liabilities) owed (pro-rata-share owed assets liabilities)))
         (pool (if (is-none token-id) (get stx state) (get sbtc state)))
         (paid (if (> share (get balance pool)) (get balance pool) share))
       )
