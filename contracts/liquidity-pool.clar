@@ -374,9 +374,10 @@
     (asserts! (not (get shut-down state)) ERR-SHUT-DOWN)
     (asserts! (is-eq contract-caller (get admin state)) ERR-NOT-AUTHORIZED)
     (asserts! (is-none (get sbtc-token state)) ERR-ALREADY-INITIALIZED)
-    ;; The token must be a contract on this network.
+    ;; The token must be a contract. Any network's version byte is taken: on
+    ;; simnet the real sBTC contracts deploy at their mainnet address.
     (asserts!
-      (match (principal-destruct? p) parts (is-some (get name parts)) wrong-network false)
+      (match (principal-destruct? p) parts (is-some (get name parts)) other-network (is-some (get name other-network)))
       ERR-INVALID-TOKEN-CONTRACT)
     (var-set vault (merge state { sbtc-token: (some p) }))
     (print { event: "sbtc-token-principal-set", token: p })
@@ -636,10 +637,9 @@
           { nonce: u0, stx-in: u0, stx-out: u0, sbtc-in: u0, sbtc-out: u0, created-seq: seq }
           (map-get? provider-records tx-sender)))
       )
-      (asserts! (<= stacks-block-height expires-at) ERR-VOUCHER-EXPIRED)
-      ;; Nonces only go up: redeeming one voids every earlier voucher.
-      (asserts! (> nonce (get nonce record)) ERR-VOUCHER-USED)
-      ;; After `revoke-hot-keys` there is no signer and no voucher is genuine.
+      ;; The signer first: a voucher the signer never signed is a forgery
+      ;; (u211), whatever its expiry or nonce say. After `revoke-hot-keys`
+      ;; there is no signer and no voucher is genuine.
       (asserts!
         (match (get signer state)
           signer (is-eq
@@ -647,6 +647,9 @@
             (some signer))
           false)
         ERR-INVALID-SIGNATURE)
+      (asserts! (<= stacks-block-height expires-at) ERR-VOUCHER-EXPIRED)
+      ;; Nonces only go up: redeeming one voids every earlier voucher.
+      (asserts! (> nonce (get nonce record)) ERR-VOUCHER-USED)
       (asserts! (<= amount (- (get balance pool) (get locked pool))) ERR-INSUFFICIENT-BALANCE)
       (let ((drawn (try! (draw-outflow token-id pool (get limit state) amount))))
         (try! (transfer-out amount tx-sender token token-id))

@@ -106,13 +106,10 @@ describe(VAULT_FUNCTIONS.setSbtcTokenPrincipal, () => {
     expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeNone();
   });
 
-  it("refuses a contract principal of another network with ERR-INVALID-TOKEN-CONTRACT (u202)", () => {
+  it("accepts a contract principal of another network: simnet deploys the real sBTC contracts at their mainnet address", () => {
     const mainnetSbtc = "SM3VDXK3WZZSA84XXFKAFAF15NNZX32CTSG82JFQ4.sbtc-token";
-    expectErr(
-      call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(mainnetSbtc)], deployer).result,
-      ERR.INVALID_TOKEN_CONTRACT,
-    );
-    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeNone();
+    expectOk(call(VAULT_FUNCTIONS.setSbtcTokenPrincipal, [Cl.principal(mainnetSbtc)], deployer).result);
+    expect(readOnly(VAULT_FUNCTIONS.getSbtcTokenPrincipal)).toBeSome(Cl.principal(mainnetSbtc));
   });
 });
 
