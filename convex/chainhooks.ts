@@ -4,7 +4,7 @@
  *
  *   POST /chainhooks/vault   a delivery: `{ chainhook, event: { chain, network, apply, rollback } }`
  *
- * A delivery is authenticated (`Authorization: Bearer <CHAINHOOK_SECRET>`,
+ * A delivery is authenticated (`Authorization: Bearer <CHAINHOOKS_CONSUMER_SECRET>`,
  * compared in constant time), bounded in size, and parsed whole with zod
  * before anything changes: 401, 413 or 400 otherwise, with nothing changed.
  *

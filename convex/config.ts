@@ -267,15 +267,20 @@ export function readCheckpointIntervalBurnBlocks(environment: Environment = depl
 }
 
 /**
- * `CHAINHOOK_SECRET`: the consumer secret Chainhooks sends as
+ * `CHAINHOOKS_CONSUMER_SECRET`: the consumer secret Chainhooks sends as
  * `Authorization: Bearer <secret>` with every delivery (README "Chainhooks").
- * Read per request, so a rotated secret needs no redeploy; compared, never
- * logged or returned.
+ * `CHAINHOOK_SECRET`, the name earlier versions read, is still taken when the
+ * new one is unset. Read per request, so a rotated secret needs no redeploy;
+ * compared, never logged or returned.
  */
 export function readChainhookSecret(environment: Environment = deploymentEnvironment): string {
-  const parsed = z.string().regex(/^\S{16,}$/).safeParse(environment.CHAINHOOK_SECRET);
+  const configured = environment.CHAINHOOKS_CONSUMER_SECRET ?? environment.CHAINHOOK_SECRET;
+  const parsed = z.string().regex(/^\S{16,}$/).safeParse(configured);
   if (!parsed.success) {
-    throw poolError("CONFIGURATION_MISSING", "CHAINHOOK_SECRET is missing or not a secret (16 or more characters, no spaces)");
+    throw poolError(
+      "CONFIGURATION_MISSING",
+      "CHAINHOOKS_CONSUMER_SECRET is missing or not a secret (16 or more characters, no spaces)",
+    );
   }
   return parsed.data;
 }

@@ -177,10 +177,10 @@ export async function run(argv: readonly string[], environment: Record<string, s
     }
     io.out(`deliveries go to ${definition.action.url}, each with "Authorization: Bearer <consumer secret>".`);
     io.out("Give the deployment the consumer secret:");
-    io.out(`  npx convex env set CHAINHOOK_SECRET "$(npm run --silent chainhook:register -- --print-secret)"`);
+    io.out(`  npx convex env set CHAINHOOKS_CONSUMER_SECRET "$(npm run --silent chainhook:register -- --print-secret)"`);
     io.out("With no secret yet, or to rotate it, use --rotate-secret instead, and set the new one at once");
     io.out("(deliveries refused meanwhile are retried, and the event sync covers any gap):");
-    io.out(`  npx convex env set CHAINHOOK_SECRET "$(npm run --silent chainhook:register -- --rotate-secret)"`);
+    io.out(`  npx convex env set CHAINHOOKS_CONSUMER_SECRET "$(npm run --silent chainhook:register -- --rotate-secret)"`);
     return 0;
   } catch (error) {
     const status = (error as { status?: unknown }).status;

@@ -165,7 +165,7 @@ export async function startStack(rng: Rng, options: StackOptions = DEFAULT_STACK
       CONVEX_SITE_URL: siteUrl,
       AUTH_JWT_PRIVATE_KEY: JSON.stringify({ kty, crv, x, y, d, kid: "simulation-1" }),
       AUTH_ALLOWED_ORIGINS: "*",
-      CHAINHOOK_SECRET: chainhookSecret,
+      CHAINHOOKS_CONSUMER_SECRET: chainhookSecret,
       // Whatever the shell has set must not leak into the run.
       HIRO_API_KEY: undefined,
       HEALTH_WEBHOOK_URL: undefined,

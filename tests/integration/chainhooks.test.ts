@@ -46,7 +46,7 @@ let emulator: ChainhookEmulator;
 let endpoint: string;
 
 beforeAll(async () => {
-  stack = await startStack({ CHAINHOOK_SECRET: SECRET });
+  stack = await startStack({ CHAINHOOKS_CONSUMER_SECRET: SECRET });
   bridge = await startConvexHttpBridge(stack.t);
   endpoint = `${bridge.url}/chainhooks/vault`;
   emulator = startChainhookEmulator({ chain: stack.server.chain, url: endpoint, secret: SECRET, vaultContractId: VAULT, retryDelayMs: 50 });
@@ -426,6 +426,6 @@ describe("npm run chainhook:register -- --dry-run", () => {
     expect(await run([], env, io)).toBe(0);
     expect(calls).toEqual(["new https://chainhooks.invalid/mainnet", "list", "register"]);
     expect(out.some((line) => line.includes("registered: uuid-1"))).toBe(true);
-    expect(out.some((line) => line.includes("npx convex env set CHAINHOOK_SECRET"))).toBe(true);
+    expect(out.some((line) => line.includes("npx convex env set CHAINHOOKS_CONSUMER_SECRET"))).toBe(true);
   });
 });
