@@ -512,48 +512,38 @@ const TRAIT_READ_ONLYS = `
 
 const isContract = `(match (principal-destruct? sender) parts (is-some (get name parts)) wrong false)`;
 
-/** Takes one unit more than asked whenever a contract pays. */
-const GREEDY_TOKEN = `
-(define-fungible-token sbtc-token)
+/**
+ * A SIP-010 token whose `transfer` moves `moved` of `asset` (and runs `after`
+ * once it has): each hostile token below differs from an honest one in one of those.
+ */
+function tokenSource({ asset = "sbtc-token", moved = "amount", after = "true" }: { asset?: string; moved?: string; after?: string }) {
+  return `
+(define-fungible-token ${asset})
 (define-public (transfer (amount uint) (sender principal) (recipient principal) (memo (optional (buff 34))))
   (begin
     (asserts! (or (is-eq tx-sender sender) (is-eq contract-caller sender)) (err u4))
-    (try! (ft-transfer? sbtc-token (if ${isContract} (+ amount u1) amount) sender recipient))
+    (try! (ft-transfer? ${asset} ${moved} sender recipient))
+    ${after}
     (ok true)))
-(define-public (mint (amount uint) (recipient principal)) (ft-mint? sbtc-token amount recipient))
-(define-read-only (get-balance (who principal)) (ok (ft-get-balance sbtc-token who)))
+(define-public (mint (amount uint) (recipient principal)) (ft-mint? ${asset} amount recipient))
+(define-read-only (get-balance (who principal)) (ok (ft-get-balance ${asset} who)))
 ${TRAIT_READ_ONLYS}`;
+}
+
+/** Takes one unit more than asked whenever a contract pays. */
+const GREEDY_TOKEN = tokenSource({ moved: `(if ${isContract} (+ amount u1) amount)` });
 
 /** Its asset is not named sbtc-token. */
-const OTHER_ASSET_TOKEN = `
-(define-fungible-token other-token)
-(define-public (transfer (amount uint) (sender principal) (recipient principal) (memo (optional (buff 34))))
-  (begin
-    (asserts! (or (is-eq tx-sender sender) (is-eq contract-caller sender)) (err u4))
-    (try! (ft-transfer? other-token amount sender recipient))
-    (ok true)))
-(define-public (mint (amount uint) (recipient principal)) (ft-mint? other-token amount recipient))
-(define-read-only (get-balance (who principal)) (ok (ft-get-balance other-token who)))
-${TRAIT_READ_ONLYS}`;
+const OTHER_ASSET_TOKEN = tokenSource({ asset: "other-token" });
 
 /** Moves the sBTC asked for, and one micro-STX of the paying contract besides. */
-const STX_SKIMMING_TOKEN = `
-(define-fungible-token sbtc-token)
-(define-public (transfer (amount uint) (sender principal) (recipient principal) (memo (optional (buff 34))))
-  (begin
-    (asserts! (or (is-eq tx-sender sender) (is-eq contract-caller sender)) (err u4))
-    (try! (ft-transfer? sbtc-token amount sender recipient))
-    (if ${isContract} (try! (stx-transfer? u1 sender recipient)) true)
-    (ok true)))
-(define-public (mint (amount uint) (recipient principal)) (ft-mint? sbtc-token amount recipient))
-(define-read-only (get-balance (who principal)) (ok (ft-get-balance sbtc-token who)))
-${TRAIT_READ_ONLYS}`;
+const STX_SKIMMING_TOKEN = tokenSource({ after: `(if ${isContract} (try! (stx-transfer? u1 sender recipient)) true)` });
 
 /** Deploys a token and a fresh copy of the vault pointed at it (deployer: admin, operator, signer), funded by alice. */
-function vaultWithToken(name: string, tokenSource: string) {
+function vaultWithToken(name: string, tokenCode: string) {
   const token = `${deployer}.${name}`;
   const vault = `${deployer}.vault-${name}`;
-  expect(simnet.deployContract(name, tokenSource, { clarityVersion: 4 }, deployer).result).toBeBool(true);
+  expect(simnet.deployContract(name, tokenCode, { clarityVersion: 4 }, deployer).result).toBeBool(true);
   const source = simnet.getContractSource(VAULT);
   if (!source) throw new Error("vault source missing");
   expect(simnet.deployContract(`vault-${name}`, source, { clarityVersion: 4 }, deployer).result).toBeBool(true);
