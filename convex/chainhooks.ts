@@ -19,8 +19,9 @@
  *   application that is still on the chain.
  *
  * - An `apply` block's prints count only under the same rule as the poller's:
- *   SYNC_CONFIRMATIONS blocks deep, in a successful transaction of the
- *   canonical chain. The books credit money only after the confirmed on-chain
+ *   SYNC_CONFIRMATIONS Stacks blocks and SYNC_CONFIRMATIONS_BURN_BLOCKS burn
+ *   blocks deep below the lower of the node's tip and the API indexer's, in a
+ *   successful transaction of the canonical chain. The books credit money only after the confirmed on-chain
  *   event (docs/architecture.md, "Deposit"), so a delivered block is not
  *   applied at once and left to rollbacks: it is kept, as received, in the
  *   arguments of a scheduled confirmer, which applies it once the tip is deep
@@ -65,7 +66,7 @@ import {
 } from "./chain/chainhookPayload";
 import { hiroClientFor, type HiroClient } from "./chain/hiroClient";
 import { decodeVaultPrint } from "./chain/vault";
-import { logsAbove, type WalkStart } from "./chain/contractLogs";
+import { confirmationRule, isConfirmed, logsAbove, type WalkStart } from "./chain/contractLogs";
 import { readChainConfig, readChainhookSecret } from "./config";
 import { isPoolError, type ErrorCode } from "./domain/errors";
 import { applyBatches } from "./eventSync";
@@ -290,12 +291,19 @@ async function confirmAndApply(ctx: ActionCtx, args: ConfirmArgs): Promise<Confi
   const { syncedThrough } = await ctx.runQuery(internal.eventSync.cursor, {});
   if (syncedThrough !== null && height <= syncedThrough) return { outcome: "synced", ...nothing };
 
-  // 1. Confirmed: deep enough, and still the block at its height.
+  // 1. Confirmed under the poller's rule: deep enough in Stacks blocks and in burn blocks,
+  //    counted from the lower of the node's tip and the API indexer's, and still the block
+  //    at its height.
   const client = hiroClientFor(config);
-  const tip = await client.getTipHeight();
-  if (tip - height < config.syncConfirmations) return await checkAgainLater(ctx, args, "not deep enough");
+  const [node, indexer] = await Promise.all([client.getNodeTip(), client.getIndexerTip()]);
+  if (indexer === null) return await checkAgainLater(ctx, args, "the API has indexed nothing yet");
+  const rule = confirmationRule(node, indexer, { blocks: config.syncConfirmations, burnBlocks: config.syncConfirmationsBurnBlocks });
+  if (height > rule.throughHeight) return await checkAgainLater(ctx, args, "not deep enough");
   const apiBlock = await client.getBlock(height);
   if (!apiBlock || !isBlock(apiBlock, args.block.hash)) return { outcome: "orphaned", ...nothing };
+  if (!isConfirmed({ blockHeight: height, burnBlockHeight: BigInt(apiBlock.burn_block_height) }, rule)) {
+    return await checkAgainLater(ctx, args, "not deep enough in burn blocks");
+  }
 
   // 2. In chain order: every event of the blocks between the poller's cursor and this one is
   //    in the books first (a later withdrawal must not meet the books before an earlier one).

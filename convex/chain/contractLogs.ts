@@ -125,7 +125,7 @@ export function confirmationRule(
   return { throughHeight: stacks - confirmations.blocks, throughBurnHeight: burn - confirmations.burnBlocks };
 }
 
-export function isConfirmed(at: Placement, rule: ConfirmationRule): boolean {
+export function isConfirmed(at: Pick<Placement, "blockHeight" | "burnBlockHeight">, rule: ConfirmationRule): boolean {
   return at.blockHeight <= rule.throughHeight && at.burnBlockHeight <= rule.throughBurnHeight;
 }
 

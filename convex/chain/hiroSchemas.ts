@@ -223,6 +223,8 @@ export const blockSchema = z.object({
   hash: z.string(),
   index_block_hash: z.string(),
   canonical: z.boolean(),
+  /** The burn block whose tenure holds it: confirmations count in burn blocks. */
+  burn_block_height: z.number().int().nonnegative(),
 });
 conforms<Conforms<z.infer<typeof blockSchema>, OfficialNakamotoBlock>>();
 
