@@ -62,6 +62,15 @@ export function parseJsonBody<S extends z.ZodType>(schema: S, body: Buffer): z.o
   return parsed.data;
 }
 
+/**
+ * A request a Stacks node cannot read: its text/plain 400 `Failed to decode: …`
+ * (stacks-core `net/http/mod.rs`, `Error::DecodeError`), as POST /v2/transactions
+ * and POST /v2/fees/transaction answer it.
+ */
+export function undecodable(message: string): Reply {
+  return { status: 400, text: `Failed to decode: ${message}` };
+}
+
 /** Parses the query string with `schema` (single values only). */
 export function parseQuery<S extends z.ZodType>(schema: S, url: URL): z.output<S> {
   const parsed = schema.safeParse(Object.fromEntries(url.searchParams.entries()));

@@ -3,8 +3,10 @@
  * the chain tip its indexer has reached (`chain_tip`), and its block lookups:
  * /extended/v2/blocks/{height_or_hash}, and the deprecated
  * /extended/v1/block/by_height/{height} and /extended/v1/block/{hash}
- * (devnet/deprecation.ts). By height: the canonical block; by hash: any
- * block, so an orphaned one answers with `canonical: false`. The node's
+ * (devnet/deprecation.ts). By height: the canonical block. By hash: v2
+ * only a canonical block, as the API's v2 store filters `canonical = true`
+ * (an orphaned one is 404 "Block not found"); v1 any block, so an orphaned
+ * one answers with `canonical: false`. The node's
  * answer is the tip; the API's answers stop at the indexed tip
  * (POST /_local/indexer-lag), above which a block is not found.
  */
@@ -33,7 +35,8 @@ function consensusHash(burnHeight: number): string {
 }
 
 export function chainInfoRoutes({ chain }: ServerContext): Route[] {
-  const blockFor = (id: string): BlockRecord => {
+  /** The indexed block of that height (canonical) or hash (any, or only canonical); undefined if there is none. */
+  const findBlock = (id: string, { canonicalOnly }: { canonicalOnly: boolean }): BlockRecord | undefined => {
     let block: BlockRecord | undefined;
     if (/^\d+$/.test(id)) {
       block = chain.blocks.atHeight(Number(id));
@@ -42,7 +45,20 @@ export function chainInfoRoutes({ chain }: ServerContext): Route[] {
       if (!hash) throw badRequest(`Invalid block height or hash: ${id}`);
       block = chain.blocks.withHash(hash);
     }
-    if (!block || block.height > chain.indexedTip.height) throw new HttpError(404, { error: `cannot find block by height or hash ${id}` });
+    if (!block || block.height > chain.indexedTip.height) return undefined;
+    if (canonicalOnly && chain.blocks.atHeight(block.height) !== block) return undefined;
+    return block;
+  };
+  // The v1 routes find orphaned blocks by hash too; their 404 is the API's v1 body.
+  const blockFor = (id: string): BlockRecord => {
+    const block = findBlock(id, { canonicalOnly: false });
+    if (!block) throw new HttpError(404, { error: `cannot find block by height or hash ${id}` });
+    return block;
+  };
+  // v2 looks only at canonical blocks, by height or hash (`pg-store-v2.ts` getBlock); its 404 is fastify's.
+  const canonicalBlockFor = (id: string): BlockRecord => {
+    const block = findBlock(id, { canonicalOnly: true });
+    if (!block) throw new HttpError(404, { statusCode: 404, error: "Not Found", message: "Block not found" });
     return block;
   };
   return [
@@ -90,7 +106,7 @@ export function chainInfoRoutes({ chain }: ServerContext): Route[] {
     {
       method: "GET",
       pattern: new RegExp(`^/extended/v2/blocks/${SEGMENT}/?$`),
-      handle: ({ params }) => json(200, apiNakamotoBlock(blockFor(params[0] as string))),
+      handle: ({ params }) => json(200, apiNakamotoBlock(canonicalBlockFor(params[0] as string))),
     },
     {
       method: "GET",

@@ -18,17 +18,44 @@ import { z } from "zod";
 
 import { messageOf } from "../errors";
 import { ESTIMATION_NOT_SUPPORTED, LocalFeeEstimator, NO_ESTIMATE_AVAILABLE, type FeeEstimatorState } from "../feeEstimator";
-import { badRequest, json, parseJsonBody, type Route } from "../http";
+import { json, parseJsonBody, undecodable, type Reply, type Route } from "../http";
 import type { ServerContext } from "./context";
 
 /** Version, chain id, single-sig auth, anchor mode, post-condition mode and list length: what a payload is wrapped in. */
 const SINGLE_SIG_ENVELOPE_BYTES = 1 + 4 + 1 + 1 + 20 + 8 + 8 + 1 + 65 + 1 + 1 + 4;
 const FEE_RATES = [2, 4, 8] as const;
 
+/** serde's view of the body; the payload's hex is checked after, as the node does. */
 const feeRequest = z.object({
-  transaction_payload: z.string().regex(/^(0x)?([0-9a-fA-F]{2})+$/, "must be hex"),
-  estimated_len: z.number().int().positive().optional(),
+  transaction_payload: z.string(),
+  estimated_len: z.number().int().nonnegative().nullish(),
 });
+const HEX = /^([0-9a-fA-F]{2})*$/;
+
+
+type FeeRequest = { payload: Uint8Array; decoded: PayloadWire; estimatedLength: number | null | undefined };
+
+/** The request as the node reads it, check by check, or the node's refusal of the first check it fails. */
+function feeRequestOf(contentType: string | undefined, body: Buffer): FeeRequest | Reply {
+  if (body.length === 0) return undecodable("Invalid Http request: invalid body length for FeeRateEstimate (0)");
+  if (contentType?.split(";")[0]?.trim().toLowerCase() !== "application/json") {
+    return undecodable("Invalid content-type: expected application/json");
+  }
+  let parsed: z.infer<typeof feeRequest>;
+  try {
+    parsed = feeRequest.parse(JSON.parse(body.toString("utf8")));
+  } catch (error) {
+    return undecodable(`Failed to parse JSON body: ${messageOf(error)}`);
+  }
+  const hex = parsed.transaction_payload.replace(/^0x/, "");
+  if (!HEX.test(hex)) return undecodable("Bad hex string supplied for transaction payload");
+  const payload = hexToBytes(hex);
+  try {
+    return { payload, decoded: deserializePayload(payload), estimatedLength: parsed.estimated_len };
+  } catch (error) {
+    return undecodable(`Failed to deserialize transaction payload: ${messageOf(error)}`);
+  }
+}
 
 const estimatorRequest = z.object({
   /** false: a node without a fee estimator. */
@@ -55,19 +82,14 @@ export function feeRoutes({ chain }: ServerContext): Route[] {
     {
       method: "POST",
       pattern: /^\/v2\/fees\/transaction\/?$/,
-      handle: ({ body }) => {
-        const request = parseJsonBody(feeRequest, body);
-        const payload = hexToBytes(request.transaction_payload.replace(/^0x/, ""));
-        let decoded: PayloadWire;
-        try {
-          decoded = deserializePayload(payload);
-        } catch (error) {
-          throw badRequest(`could not deserialize transaction_payload: ${messageOf(error)}`);
-        }
+      handle: ({ headers, body }) => {
+        const request = feeRequestOf(headers["content-type"], body);
+        if (!("payload" in request)) return request;
+        const { payload, decoded } = request;
         if (!estimator.isSupported) return json(400, ESTIMATION_NOT_SUPPORTED);
         const called = calledFunction(decoded);
         if (called && !estimator.hasSamples(called.contractId, called.functionName)) return json(400, NO_ESTIMATE_AVAILABLE);
-        const length = Math.max(request.estimated_len ?? 0, payload.length + SINGLE_SIG_ENVELOPE_BYTES);
+        const length = Math.max(request.estimatedLength ?? 0, payload.length + SINGLE_SIG_ENVELOPE_BYTES);
         return json(200, {
           estimated_cost: { read_count: 0, read_length: 0, runtime: 0, write_count: 0, write_length: 0 },
           estimated_cost_scalar: length,

@@ -1,6 +1,6 @@
 /**
  * POST /v2/transactions (stacks-node RPC), GET /extended/v1/tx/{txid} and
- * GET /extended/v1/tx/multiple?tx_id=… (Hiro API).
+ * GET /extended/v1/tx/multiple?tx_id=… (Hiro API, `src/api/routes/v1/tx.ts`).
  *
  * The node takes either the raw transaction bytes (`application/octet-stream`)
  * or `{ tx: hex, attachment?: hex }` as JSON, which is what `broadcastTransaction`
@@ -13,17 +13,17 @@
  */
 import { hexToBytes } from "@stacks/common";
 import type { OperationResponse } from "@stacks/blockchain-api-client";
-
-/** GET /extended/v1/tx/multiple as the API publishes it: found or not, keyed by txid. */
-type TransactionList = OperationResponse["get_tx_list_details"];
-type FoundTransaction = Extract<TransactionList[string], { found: true }>["result"];
 import { z } from "zod";
 
 import { undecodableTransaction } from "../admission";
 import { apiTransaction } from "../apiShapes";
 import { normalizeHash } from "../clarity";
-import { HttpError, badRequest, json, parseQuery, type Reply, type Route } from "../http";
+import { HttpError, badRequest, json, parseQuery, undecodable, type Reply, type Route } from "../http";
 import { SEGMENT, type ServerContext } from "./context";
+
+/** GET /extended/v1/tx/multiple as the API publishes it: found or not, keyed by txid. */
+type TransactionList = OperationResponse["get_tx_list_details"];
+type FoundTransaction = Extract<TransactionList[string], { found: true }>["result"];
 
 const hexString = z.string().regex(/^(0x)?([0-9a-fA-F]{2})*$/, "must be hex");
 /** serde's view of the body: strings, whose hex is checked after (tx first, as the node does). */
@@ -34,10 +34,6 @@ const eventPage = z.object({
   event_offset: z.coerce.number().int().min(0).default(0),
 });
 
-/** A request the node refuses before looking at the transaction: its text/plain 400. */
-function undecodable(message: string): Reply {
-  return { status: 400, text: `Failed to decode: ${message}` };
-}
 
 /** The transaction bytes of a broadcast request, or the node's text/plain refusal of the request. */
 function rawTransaction(contentType: string | undefined, body: Buffer): Uint8Array | Reply {
@@ -77,11 +73,13 @@ export function transactionRoutes({ chain, abiOf }: ServerContext): Route[] {
       },
     },
     {
-      // Several transactions at once, keyed by txid (TransactionList), as the Hiro API answers.
+      // Several transactions at once, keyed by txid (TransactionList), as the Hiro API answers:
+      // `tx_id` repeated or comma-separated, each with its first `event_limit` (default 20) events.
       method: "GET",
       pattern: /^\/extended\/v1\/tx\/multiple\/?$/,
       handle: ({ url }) => {
-        const ids = url.searchParams.getAll("tx_id");
+        const ids = url.searchParams.getAll("tx_id").flatMap((value) => value.split(","));
+        const page = parseQuery(eventPage, url);
         if (ids.length === 0 || ids.length > 200) throw badRequest("tx_id must be given 1 to 200 times");
         const list: TransactionList = {};
         for (const id of ids) {
@@ -89,7 +87,7 @@ export function transactionRoutes({ chain, abiOf }: ServerContext): Route[] {
           if (!txid) throw badRequest(`Invalid tx_id: ${id}`);
           const view = chain.txView(txid);
           list[`0x${txid}`] = view
-            ? { found: true, result: apiTransaction(view, abiOf, { eventLimit: 0, eventOffset: 0 }) as FoundTransaction }
+            ? { found: true, result: apiTransaction(view, abiOf, { eventLimit: page.event_limit, eventOffset: page.event_offset }) as FoundTransaction }
             : { found: false, result: { tx_id: `0x${txid}` } };
         }
         return json(200, list);

@@ -142,6 +142,20 @@ describe("GET /extended/v3/transactions/{tx_id} and GET /extended/v1/tx/multiple
     });
     const listedMined = await get<Record<string, { found: boolean; result: ApiMinedTransaction }>>(url, `/extended/v1/tx/multiple?tx_id=0x${txid}`);
     expect(listedMined[`0x${txid}`]?.result).toMatchObject({ tx_status: "success", block_height: block.height, tx_index: 0, event_count: 2, vm_error: null });
+    // Like GET /extended/v1/tx/{id}, each transaction comes with its first event_limit (default 20) events.
+    const single = await get<ApiMinedTransaction>(url, `/extended/v1/tx/0x${txid}`);
+    expect(listedMined[`0x${txid}`]?.result.events).toEqual(single.events);
+    expect(single.events).toHaveLength(2);
+    const firstOnly = await get<Record<string, { result: ApiMinedTransaction }>>(url, `/extended/v1/tx/multiple?tx_id=0x${txid}&event_limit=1&event_offset=1`);
+    expect(firstOnly[`0x${txid}`]?.result.events).toEqual(single.events.slice(1, 2));
+
+    // tx_id comma-separated, as the API splits it, is the same list.
+    const unknown = `0x${"ee".repeat(32)}`;
+    const commaSeparated = await get<Record<string, { found: boolean }>>(url, `/extended/v1/tx/multiple?tx_id=0x${txid},${unknown}`);
+    const repeated = await get<Record<string, { found: boolean }>>(url, `/extended/v1/tx/multiple?tx_id=0x${txid}&tx_id=${unknown}`);
+    expect(commaSeparated).toEqual(repeated);
+    expect(Object.keys(commaSeparated)).toEqual([`0x${txid}`, unknown]);
+    expect(commaSeparated[unknown]).toEqual({ found: false, result: { tx_id: unknown } });
   });
 
   it("answers errors in the API's format", async () => {

@@ -228,7 +228,12 @@ describe("reorg without re-inclusion", () => {
     expect(orphaned).toMatchObject({ tx_id: `0x${txid}`, tx_status: "pending" });
     expect(orphaned).not.toHaveProperty("block_hash");
     expect((await vaultEvents()).some((e) => e.tx_id === `0x${txid}`)).toBe(false);
-    expect(await get<Api.NakamotoBlock>(url, `/extended/v2/blocks/${mined.hash}`)).toMatchObject({ canonical: false, height: mined.height });
+    // v2 looks only at canonical blocks, by hash too; the deprecated v1 route still finds the orphan.
+    expect(await getJson(url, `/extended/v2/blocks/${mined.hash}`)).toMatchObject({
+      status: 404,
+      body: { statusCode: 404, error: "Not Found", message: "Block not found" },
+    });
+    expect(await get<Api.Block>(url, `/extended/v1/block/${mined.hash}`)).toMatchObject({ canonical: false, height: mined.height });
     expect(await get<Api.NakamotoBlock>(url, `/extended/v2/blocks/${mined.height}`)).toMatchObject({
       canonical: true,
       hash: reorg.replacements[0]?.hash,

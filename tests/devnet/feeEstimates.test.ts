@@ -107,6 +107,20 @@ describe("POST /v2/fees/transaction", () => {
     expect(await estimate(VAULT_FUNCTIONS.lockCollateralAggregate, [Cl.list([Cl.uint(1)]), Cl.uint(1), Cl.none()], 2n)).toEqual(none);
   });
 
+  it("refuses a request it cannot read as the node does: a text/plain 400 'Failed to decode: …', check by check", async () => {
+    const post = (body: string, type = "application/json") =>
+      answer("/v2/fees/transaction", { method: "POST", headers: { "content-type": type }, body });
+    const refusal = (text: string) => ({ status: 400, type: expect.stringMatching(/^text\/plain/), text: `Failed to decode: ${text}` });
+    expect(await post("")).toEqual(refusal("Invalid Http request: invalid body length for FeeRateEstimate (0)"));
+    expect(await post(JSON.stringify({ transaction_payload: "00" }), "text/plain")).toEqual(refusal("Invalid content-type: expected application/json"));
+    expect((await post("{not json")).text).toMatch(/^Failed to decode: Failed to parse JSON body: /);
+    expect(await post(JSON.stringify({ transaction_payload: "zz" }))).toEqual(refusal("Bad hex string supplied for transaction payload"));
+    expect(await post(JSON.stringify({ transaction_payload: "0x0" }))).toEqual(refusal("Bad hex string supplied for transaction payload"));
+    const garbage = await post(JSON.stringify({ transaction_payload: "0xff00" }));
+    expect(garbage).toMatchObject({ status: 400, type: expect.stringMatching(/^text\/plain/) });
+    expect(garbage.text).toMatch(/^Failed to decode: Failed to deserialize transaction payload: /);
+  });
+
   it("always estimates an STX transfer, which a node samples all the time", async () => {
     const transfer = await makeSTXTokenTransfer({
       recipient: privateKeyToAddress(randomPrivateKey(), "testnet"),

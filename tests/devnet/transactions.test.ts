@@ -315,7 +315,12 @@ describe("fees", () => {
     expect(fees[0]).toBeGreaterThanOrEqual(transaction.serializeBytes().length);
     expect([...fees].sort((a, b) => a - b)).toEqual(fees);
     expect(await fetchFeeEstimateTransfer({ transaction: 180, client: { baseUrl: url } })).toBe(180n);
-    expect((await postJson(url, "/v2/fees/transaction", { transaction_payload: "zz" })).status).toBe(400);
+    const badHex = await fetch(`${url}/v2/fees/transaction`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ transaction_payload: "zz" }),
+    });
+    expect({ status: badHex.status, text: await badHex.text() }).toEqual({ status: 400, text: "Failed to decode: Bad hex string supplied for transaction payload" });
   });
 });
 
