@@ -20,6 +20,7 @@ import { applyBalanceChange, findBalance, requirePositiveAmount } from "./model/
 import { poolStats, providerPortfolio, tierStats } from "./model/ledger/portfolio";
 import * as policies from "./model/policies/policies";
 import { assertMayJoinTier, findProvider, requireProvider } from "./model/ledger/providers";
+import { assertWithdrawalAllowed } from "./model/risk/withdrawalLimits";
 import { recordTierChoice } from "./model/ledger/tierChoices";
 import * as reservations from "./model/ledger/reservations";
 import { assertEventsNotHeld } from "./model/checkpoints/eventHold";
@@ -210,15 +211,19 @@ export const requestWithdrawal = providerAction({
       const signature = signWithdrawalVoucher(voucher, chainIdOf(config.network), signerKey);
       return { call: withdrawCall(config, { token, amount, nonce, expiresAt, signature }), voucher: { token, amount, nonce, expiresAt } };
     };
-    // A retry of a request that already reserved gets the same voucher (signatures are
-    // deterministic), and nothing new is reserved or checked.
-    if (keyed) {
-      const earlier: KeyedReservation | null = await ctx.runQuery(internal.liquidity.withdrawalForKey, keyed);
-      if (earlier) return sign(earlier.nonce, earlier.expiresAtBlock);
-    }
-    // A voucher the vault would refuse is never issued: not after a shutdown, not while the
-    // signer role is not this key's, and not for more than the outflow window lets out now.
-    await ctx.runQuery(internal.liquidity.assertVaultTakesWithdrawals, { signer: backendAddress(config, signerKey) });
+    // Everything the books alone decide comes before any request to the Stacks API: a vault
+    // that takes no voucher (shut down, or the signer key holds no role), an earlier request
+    // with the same key (its voucher again, deterministic signatures, nothing new reserved),
+    // an unknown provider, an amount over what they may withdraw.
+    const earlier: KeyedReservation | null = await ctx.runQuery(internal.liquidity.prepareWithdrawal, {
+      provider: ctx.provider,
+      token,
+      amount,
+      idempotencyKey,
+      signer: backendAddress(config, signerKey),
+    });
+    if (earlier) return sign(earlier.nonce, earlier.expiresAtBlock);
+    // A voucher for more than the outflow window lets out now is never issued: the vault would refuse it (u213).
     const client = hiroClientFor(config, { maxAttempts: 2 });
     const window = await readOutflowWindow(client, config, token);
     const room = outflowRoom(window, amount);
@@ -261,24 +266,43 @@ export const withdrawalForKey = internalQuery({
   },
 });
 
-// ---------------------------------------------------------------------------
-// Internal mutations
-// ---------------------------------------------------------------------------
-
-/** Refuses a withdrawal the vault would refuse whatever the amount: after a shutdown, or with a signer that is not the vault's. */
-export const assertVaultTakesWithdrawals = internalQuery({
-  args: { signer: v.string() },
-  returns: v.null(),
-  handler: async (ctx, { signer }) => {
+/**
+ * What `requestWithdrawal` checks in the books before it asks the chain:
+ * refuses a withdrawal the vault would refuse whatever the amount (after a
+ * shutdown, or with a signer that is not the vault's) — a keyed retry too —
+ * then returns the earlier request's reservation for the same key, if any,
+ * and otherwise refuses an unknown provider or an amount over their limit.
+ * `reserveWithdrawal` checks the same again in its own transaction.
+ */
+export const prepareWithdrawal = internalQuery({
+  args: {
+    provider: v.string(),
+    token: tokenValidator,
+    amount: v.int64(),
+    idempotencyKey: v.optional(v.string()),
+    signer: v.string(),
+  },
+  returns: v.union(v.object({ nonce: v.int64(), expiresAtBlock: v.int64() }), v.null()),
+  handler: async (ctx, { provider: principal, token, amount, idempotencyKey, signer }) => {
     await assertVaultRunning(ctx);
     const holder = await hotRoleHolder(ctx, "signer");
     if (holder !== undefined && holder !== signer) {
       const who = holder === null ? "nobody: the hot keys were revoked" : holder;
       throw poolError("CONFIGURATION_MISSING", `SIGNER_PRIVATE_KEY does not hold the vault's signer role (held by ${who}); no voucher can be signed`);
     }
+    if (idempotencyKey !== undefined) {
+      const earlier = await reservations.reservationForKey(ctx, { provider: principal, token, amount, idempotencyKey });
+      if (earlier) return { nonce: earlier.nonce, expiresAtBlock: earlier.expiresAtBlock };
+    }
+    const provider = await requireProvider(ctx, principal);
+    await assertWithdrawalAllowed(ctx, provider, token, amount, { now: Date.now(), maxAgeMs: readPriceRules().maxAgeMs });
     return null;
   },
 });
+
+// ---------------------------------------------------------------------------
+// Internal mutations
+// ---------------------------------------------------------------------------
 
 /** Reserves the amount for a new voucher; returns the voucher's nonce (the provider's next). */
 export const reserveWithdrawal = internalMutation({

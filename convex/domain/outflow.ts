@@ -41,8 +41,9 @@ export function outflowRoom(window: OutflowWindow, amount: bigint): OutflowRoom 
 /** The message of an OUTFLOW_LIMITED refusal. */
 export function describeOutflowLimit(amount: bigint, token: string, window: OutflowWindow, room: Exclude<OutflowRoom, { fits: true }>): string {
   const now = `${amount} ${token} does not fit the vault's outflow window: ${room.availableNow} ${token} fits now`;
-  if (room.exceedsCap) return `${now}, and a whole window allows ${window.cap} ${token}: withdraw in parts of at most that, one per window`;
-  return `${now}; the window reopens at burn block ${room.reopensAt} with ${window.cap} ${token} of room at today's balance`;
+  const reopens = `the window reopens at burn block ${room.reopensAt} with ${window.cap} ${token} of room at today's balance`;
+  if (room.exceedsCap) return `${now}; ${reopens}, and a whole window allows no more: withdraw in parts of at most ${window.cap} ${token}, one per window`;
+  return `${now}; ${reopens}`;
 }
 
 /** An outflow the backend would send: a settlement's token and amount. */

@@ -11,6 +11,7 @@
  */
 import { defineRateLimits } from "convex-helpers/server/rateLimit";
 
+import { clientRateLimitKey } from "../domain/clientAddress";
 import type { Writer } from "./database";
 
 const MINUTE = 60_000;
@@ -22,9 +23,9 @@ const MINUTE = 60_000;
 const PER_ADDRESS = { kind: "token bucket", rate: 1, period: MINUTE, capacity: 5 } as const;
 
 /**
- * One client (an IP address) may sign in many wallets — an office behind one
- * NAT, or the simulation's market — but not fill the table: 30 at once, then
- * 30 a minute. Without a client address every request shares this one
+ * One client (an IPv4 address, an IPv6 /64: domain/clientAddress.ts) may
+ * sign in many wallets — an office behind one NAT, or the simulation's
+ * market — but not fill the table: 30 at once, then 30 a minute. Without a client address every request shares this one
  * bucket, which still bounds the table's growth.
  */
 const PER_CLIENT = { kind: "token bucket", rate: 30, period: MINUTE, capacity: 30 } as const;
@@ -49,7 +50,7 @@ export type SignInLimit = { ok: true } | { ok: false; retryAt: number };
 export async function takeSignInTokens(ctx: Writer, { address, client }: { address: string; client: string | null }): Promise<SignInLimit> {
   const checks = [
     { name: "signInPerAddress", key: address },
-    { name: "signInPerClient", key: client ?? UNKNOWN_CLIENT },
+    { name: "signInPerClient", key: client === null ? UNKNOWN_CLIENT : clientRateLimitKey(client) },
   ] as const;
   let retryAt = 0;
   for (const check of checks) {

@@ -548,7 +548,7 @@ describe("requestWithdrawal", () => {
       await t.mutation(internal.liquidity.cancelWithdrawalReservation, { provider: ALICE, nonce: 1n });
       expect(
         await expectPoolError(alice.action(api.liquidity.requestWithdrawal, { amount: 1_000n, token: "STX", idempotencyKey: KEY }), "INVALID_REQUEST"),
-      ).toBe(`the withdrawal with idempotency key ${KEY} was cancelled: use a new key`);
+      ).toBe(`the withdrawal with idempotency key ${KEY} was cancelled before its voucher was handed out: use a new key`);
       expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
     });
 
@@ -654,7 +654,8 @@ describe("requestWithdrawal", () => {
       "OUTFLOW_LIMITED",
     );
     expect(message).toBe(
-      "2501 STX does not fit the vault's outflow window: 2500 STX fits now, and a whole window allows 2500 STX: withdraw in parts of at most that, one per window",
+      "2501 STX does not fit the vault's outflow window: 2500 STX fits now; the window reopens at burn block 244 with 2500 STX of room at today's balance, " +
+        "and a whole window allows no more: withdraw in parts of at most 2500 STX, one per window",
     );
     expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
     const { voucher } = await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 2_500n, token: "STX" });

@@ -31,7 +31,7 @@ describe("outflowRoom", () => {
     const whole = outflowRoom(w, 2_000n);
     if (whole.fits) throw new Error("expected no room");
     expect(describeOutflowLimit(2_000n, "sBTC", w, whole)).toBe(
-      "2000 sBTC does not fit the vault's outflow window: 300 sBTC fits now, and a whole window allows 1000 sBTC: withdraw in parts of at most that, one per window",
+      "2000 sBTC does not fit the vault's outflow window: 300 sBTC fits now; the window reopens at burn block 644 with 1000 sBTC of room at today's balance, and a whole window allows no more: withdraw in parts of at most 1000 sBTC, one per window",
     );
   });
 });

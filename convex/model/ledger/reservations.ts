@@ -11,6 +11,7 @@ import type { Token } from "../../validators";
 import { applyBalanceChange, requirePositiveAmount } from "./balanceLedger";
 import { findProviderRecord } from "../checkpoints/providerRecords";
 import { requireProvider } from "./providers";
+import { readSyncValue, SYNC_KEYS } from "../sync/syncState";
 import type { PriceFreshness } from "../risk/priceReadings";
 import { assertWithdrawalAllowed } from "../risk/withdrawalLimits";
 
@@ -23,11 +24,21 @@ export type ReservationRequest = {
   idempotencyKey?: string;
 };
 
+/** Why a reservation's voucher can no longer be handed out again, by its status. */
+const ENDED: Record<Exclude<Doc<"withdrawalReservations">["status"], "active">, string> = {
+  redeemed: "was redeemed: its withdrawal is on the chain",
+  expired: "expired before it was redeemed",
+  superseded: "can never be redeemed: a later voucher of the same provider was redeemed first",
+  cancelled: "was cancelled before its voucher was handed out",
+};
+
 /**
  * The reservation a request with this key already made, if any. A key names
  * one withdrawal: reusing it for another amount or token is refused, and so
- * is replaying one whose reservation was cancelled (its voucher was never
- * handed out, and the amount is no longer held for it).
+ * is replaying one whose voucher the vault can no longer pay (redeemed,
+ * expired — also when the synced chain has passed its expiry before the
+ * sweep freed it — superseded, or cancelled): the client asks again with a
+ * new key and gets a voucher that works.
  */
 export async function reservationForKey(
   ctx: Reader,
@@ -44,8 +55,11 @@ export async function reservationForKey(
       `idempotency key ${request.idempotencyKey} was used for a withdrawal of ${existing.amount} ${existing.token}: use a new key for another withdrawal`,
     );
   }
-  if (existing.status === "cancelled") {
-    throw poolError("INVALID_REQUEST", `the withdrawal with idempotency key ${request.idempotencyKey} was cancelled: use a new key`);
+  const syncedThrough = await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight);
+  const pastExpiry = existing.status === "active" && syncedThrough !== null && existing.expiresAtBlock < syncedThrough;
+  const ended = existing.status !== "active" ? ENDED[existing.status] : pastExpiry ? ENDED.expired : null;
+  if (ended !== null) {
+    throw poolError("INVALID_REQUEST", `the withdrawal with idempotency key ${request.idempotencyKey} ${ended}: use a new key`);
   }
   return existing;
 }
