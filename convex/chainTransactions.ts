@@ -40,7 +40,7 @@ import { internalAction, internalMutation, internalQuery } from "./functions";
 import { backendAddress, feeForCall, signVaultCall } from "./chain/backendTransactions";
 import { hiroClientFor, rateLimitedOf, type HiroClient } from "./chain/hiroClient";
 import { alertingRouteGone } from "./eventSync";
-import { describeOutflowWait, planSend, readOutflowWindow, readVaultGate, settlementTokens, stopOf } from "./chain/sendGate";
+import { describeOutflowWait, oversizedSettlements, planSend, readOutflowWindow, readVaultGate, settlementTokens, stopOf } from "./chain/sendGate";
 import type { OutflowWindow } from "./domain/outflow";
 import { TOKENS, type Token } from "./domain/vocabulary";
 import { readChainConfig, readHotKey } from "./config";
@@ -73,6 +73,7 @@ const transactionView = v.object({
     "status",
     "attempts",
     "checkpointCall",
+    "createdAt",
   ]),
 });
 
@@ -98,6 +99,7 @@ export const listByStatus = internalQuery({
       status: tx.status,
       attempts: tx.attempts,
       checkpointCall: tx.checkpointCall,
+      createdAt: tx.createdAt,
     }));
   },
 });
@@ -170,6 +172,12 @@ export const markStuckAtFeeCap = internalMutation({
     await chainTransactions.markStuckAtFeeCap(ctx, id, maxFee);
     return null;
   },
+});
+
+export const splitSettlement = internalMutation({
+  args: { id: v.id("chainTransactions"), part: v.int64() },
+  returns: v.union(v.id("chainTransactions"), v.null()),
+  handler: async (ctx, { id, part }) => await chainTransactions.splitSettlement(ctx, id, part),
 });
 
 export const markAttemptFailed = internalMutation({
@@ -329,6 +337,10 @@ async function sendPending(ctx: ActionCtx, counts: { broadcast: number; rejected
   const stop = stopOf(gate, sender);
   const windows = new Map<Token, OutflowWindow>();
   if (stop === null) for (const token of settlementTokens(queue)) windows.set(token, await readOutflowWindow(client, config, token));
+  // A settlement over a whole window's cap goes in parts of the cap, one a window (chain/sendGate.ts).
+  for (const { tx, part } of oversizedSettlements(queue, windows)) {
+    if ((await ctx.runMutation(internal.chainTransactions.splitSettlement, { id: tx._id, part })) !== null) tx.amount = part;
+  }
   const plan = planSend(queue, gate, windows);
   await ctx.runMutation(internal.chainTransactions.noteSendGate, {
     stop,

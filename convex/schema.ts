@@ -184,7 +184,12 @@ export default defineSchema({
     status: policyStatusValidator,
     /** Premiums synced for this policy so far, in their token. */
     premiumsReceived: v.int64(),
-    /** What the settlement paid the buyer, once its event synced. */
+    /**
+     * The payout asked for (requestSettlement). Paid in one `settle-policy`, or, when it is
+     * larger than the vault's outflow window allows at once, in parts (README "Outflow limit").
+     */
+    exercisedAmount: v.optional(v.int64()),
+    /** What the settlement has paid the buyer so far, from its synced `settlement-paid` events. */
     settledAmount: v.optional(v.int64()),
     createdAt: v.number(),
     updatedAt: v.number(),

@@ -12,7 +12,11 @@
  *   go, as the vault lets them, so policyholders are paid during an incident.
  * - Settlements are paced by the outflow window of their token (`get-outflow`):
  *   in queue order, each while it fits; the first that does not holds every
- *   later one of its token until a window has room (domain/outflow.ts).
+ *   later one of its token until a window has room (domain/outflow.ts). One
+ *   larger than a whole window's cap is paid in parts of at most the cap, one
+ *   a window, in its place in the queue (`oversizedSettlements`): the vault
+ *   takes several `settle-policy` calls for one policy, and the books settle
+ *   the policy with its last part.
  */
 import { outflowRoom, planOutflows, type OutflowWindow } from "../domain/outflow";
 import type { Token } from "../domain/vocabulary";
@@ -44,7 +48,23 @@ export function stopOf(gate: VaultGate, operatorAddress: string): Stop | null {
   return null;
 }
 
-type Queued = { functionName: string; token?: Token; amount?: bigint };
+type Queued = { functionName: string; token?: Token; amount?: bigint; createdAt?: number };
+
+const isSettlementCall = (tx: Queued) => tx.functionName === VAULT_FUNCTIONS.settlePolicy;
+
+/**
+ * The queued settlements larger than a whole window of their token allows,
+ * each with the part to pay now: the window's cap. A cap of zero lets nothing
+ * out, so nothing is split: such a settlement waits for the admin.
+ */
+export function oversizedSettlements<T extends Queued>(pending: readonly T[], windows: ReadonlyMap<Token, OutflowWindow>): { tx: T; part: bigint }[] {
+  const oversized: { tx: T; part: bigint }[] = [];
+  for (const tx of pending) {
+    const cap = isSettlementCall(tx) ? windows.get(tx.token as Token)?.cap : undefined;
+    if (cap !== undefined && cap > 0n && (tx.amount ?? 0n) > cap) oversized.push({ tx, part: cap });
+  }
+  return oversized;
+}
 
 /** A settlement's token waiting for the outflow window: how many wait, and what the window says. */
 export type OutflowWait = { token: Token; waiting: number; window: OutflowWindow; firstAmount: bigint };
@@ -62,8 +82,12 @@ export type SendPlan<T> = {
  */
 export function planSend<T extends Queued>(pending: readonly T[], gate: VaultGate, windows: ReadonlyMap<Token, OutflowWindow>): SendPlan<T> {
   const isLock = (tx: T) => tx.functionName === VAULT_FUNCTIONS.lockCollateralAggregate;
-  const isSettlement = (tx: T) => tx.functionName === VAULT_FUNCTIONS.settlePolicy;
-  const settlements = pending.filter(isSettlement).map((tx) => ({ tx, token: tx.token as Token, amount: tx.amount ?? 0n }));
+  const isSettlement = isSettlementCall;
+  // In the order they were decided: a settlement's later parts keep its first part's place.
+  const settlements = pending
+    .filter(isSettlement)
+    .map((tx) => ({ tx, token: tx.token as Token, amount: tx.amount ?? 0n }))
+    .sort((a, b) => (a.tx.createdAt ?? 0) - (b.tx.createdAt ?? 0));
   const available = new Map([...windows].map(([token, window]) => [token as string, window.available]));
   const { send: settleNow, held } = planOutflows(settlements, available);
   const go = new Set(settleNow.map((s) => s.tx));
@@ -88,13 +112,16 @@ export function describeOutflowWait(wait: OutflowWait): string {
     `${wait.waiting} settlement(s) in ${wait.token} wait for the vault's outflow window: the next pays ${wait.firstAmount}, ` +
     `${wait.window.available} of the window's ${wait.window.cap} is free now`;
   if (room.fits) return head;
+  if (wait.window.cap === 0n) {
+    return `${head}; the outflow limit lets nothing out, so it waits until the admin raises it (set-outflow-limit)`;
+  }
   if (room.exceedsCap) {
-    return `${head}; it is larger than a whole window's cap, so it waits until the admin raises the outflow limit (set-outflow-limit)`;
+    return `${head}; it is paid in parts of at most the window's cap, one a window, from burn block ${room.reopensAt}`;
   }
   return `${head}; the window reopens at burn block ${room.reopensAt}`;
 }
 
 /** Tokens a queue's settlements pay in. */
 export function settlementTokens(pending: readonly Queued[]): Token[] {
-  return [...new Set(pending.filter((tx) => tx.functionName === VAULT_FUNCTIONS.settlePolicy).map((tx) => tx.token as Token))];
+  return [...new Set(pending.filter(isSettlementCall).map((tx) => tx.token as Token))];
 }

@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 
-import { describeOutflowWait, planSend, stopOf, type VaultGate } from "../../convex/chain/sendGate";
+import { describeOutflowWait, oversizedSettlements, planSend, stopOf, type VaultGate } from "../../convex/chain/sendGate";
 import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import { describeOutflowLimit, OUTFLOW_WINDOW, outflowRoom, planOutflows, type OutflowWindow } from "../../convex/domain/outflow";
 
@@ -92,6 +92,37 @@ describe("the send gate", () => {
     expect(paused.outflowWaits.map((w) => [w.token, w.waiting, w.firstAmount])).toEqual([["STX", 1, 200n]]);
     expect(describeOutflowWait(paused.outflowWaits[0]!)).toBe(
       "1 settlement(s) in STX wait for the vault's outflow window: the next pays 200, 100 of the window's 1000 is free now; the window reopens at burn block 644",
+    );
+  });
+  it("pays a settlement larger than a whole window's cap in parts of the cap; a cap of zero splits nothing", () => {
+    const windows = new Map([["STX" as const, window(300n)]]);
+    const big = settle(2_500n);
+    expect(oversizedSettlements([lock, settle(1_000n), big, release], windows)).toEqual([{ tx: big, part: 1_000n }]);
+    const closed = new Map([["STX" as const, { ...window(0n), cap: 0n }]]);
+    expect(oversizedSettlements([big], closed)).toEqual([]);
+    expect(oversizedSettlements([big], new Map())).toEqual([]);
+  });
+
+  it("plans settlements in the order they were decided: a later part keeps its settlement's place", () => {
+    const windows = new Map([["STX" as const, window(600n)]]);
+    const later = { ...settle(300n), createdAt: 20 };
+    // The rest of a settlement decided first, its row queued after the later one's.
+    const rest = { ...settle(500n), createdAt: 10 };
+    const plan = planSend([later, rest], running, windows);
+    expect(plan.send).toEqual([rest]);
+    expect(plan.outflowWaits.map((w) => [w.waiting, w.firstAmount])).toEqual([[1, 300n]]);
+  });
+
+  it("says a settlement over the cap goes in parts, and one under a zero cap waits for the admin", () => {
+    const over = { token: "STX" as const, waiting: 1, window: window(0n), firstAmount: 2_000n };
+    expect(describeOutflowWait(over)).toBe(
+      "1 settlement(s) in STX wait for the vault's outflow window: the next pays 2000, 0 of the window's 1000 is free now; " +
+        "it is paid in parts of at most the window's cap, one a window, from burn block 644",
+    );
+    const closed = { ...over, window: { ...window(0n), cap: 0n } };
+    expect(describeOutflowWait(closed)).toBe(
+      "1 settlement(s) in STX wait for the vault's outflow window: the next pays 2000, 0 of the window's 0 is free now; " +
+        "the outflow limit lets nothing out, so it waits until the admin raises it (set-outflow-limit)",
     );
   });
 });

@@ -595,6 +595,75 @@ describe("settlement", () => {
     expect(await t.mutation(internal.vaultEvents.apply, { event: remined })).toBe("duplicate");
   });
 
+  it("a settlement paid in parts (over the outflow window's cap) debits each part pro rata and settles the policy with the last", async () => {
+    const t = await seededBackend();
+    await conservativeTier(t);
+    await activePolicy(t, 1n);
+    await t.mutation(internal.liquidity.requestSettlement, { policyId: 1n, settlementAmount: 10_000_001n });
+
+    // The first part, the window's cap: 6,000,000 split 60/30/10; the policy stays Exercised, its backing still locked.
+    const first = settlementEvent(1n, "STX", 6_000_000n, undefined, 40n);
+    expect(await t.mutation(internal.vaultEvents.apply, { event: first })).toBe("applied");
+    expect(await balancesIn(t, "STX")).toEqual({
+      [ALICE]: { total: 56_400_000n, locked: 10_800_000n, reserved: 0n, accruedYield: 0n },
+      [BOB]: { total: 28_200_000n, locked: 5_400_000n, reserved: 0n, accruedYield: 0n },
+      [CAROL]: { total: 9_400_000n, locked: 1_800_000n, reserved: 0n, accruedYield: 0n },
+    });
+    expect(await policyDoc(t, 1n)).toMatchObject({ status: "Exercised", exercisedAmount: 10_000_001n, settledAmount: 6_000_000n });
+    expect((await vaultOps(t)).map((op) => [op.kind, op.status])).toEqual([
+      ["lock", "queued"],
+      ["settle", "queued"],
+    ]);
+    expect(await tierStat(t, "Conservative", "STX")).toMatchObject({ activePolicyCount: 1n });
+
+    // The last part: 4,000,001 of what is still allocated (10,800,000 / 5,400,000 / 1,800,000), the rest released.
+    const last = { ...settlementEvent(1n, "STX", 4_000_001n, undefined, 41n), txid: `0x${"5e".repeat(32)}` };
+    expect(await t.mutation(internal.vaultEvents.apply, { event: last })).toBe("applied");
+    // 4,000,001 split 60/30/10 = 2,400,000.6 / 1,200,000.3 / 400,000.1 → 2,400,001 / 1,200,000 / 400,000.
+    expect(await balancesIn(t, "STX")).toEqual({
+      [ALICE]: { total: 53_999_999n, locked: 0n, reserved: 0n, accruedYield: 0n },
+      [BOB]: { total: 27_000_000n, locked: 0n, reserved: 0n, accruedYield: 0n },
+      [CAROL]: { total: 9_000_000n, locked: 0n, reserved: 0n, accruedYield: 0n },
+    });
+    expect(await policyDoc(t, 1n)).toMatchObject({ status: "Settled", exercisedAmount: 10_000_001n, settledAmount: 10_000_001n });
+    expect(await vaultOps(t)).toEqual([
+      { kind: "lock", policyId: 1n, token: "STX", amount: 24_000_000n, buyer: undefined, status: "queued" },
+      { kind: "settle", policyId: 1n, token: "STX", amount: 10_000_001n, buyer: BUYER, status: "confirmed" },
+      { kind: "release", policyId: 1n, token: "STX", amount: 13_999_999n, buyer: undefined, status: "queued" },
+    ]);
+    expect(await tierStat(t, "Conservative", "STX")).toMatchObject({ totalLocked: 0n, activePolicyCount: 0n });
+  });
+
+  it("a settlement part that fails after an earlier part was paid leaves the policy Exercised, not Active", async () => {
+    const t = await seededBackend();
+    await conservativeTier(t);
+    await activePolicy(t, 1n);
+    await t.mutation(internal.liquidity.requestSettlement, { policyId: 1n, settlementAmount: 10_000_001n });
+    await t.mutation(internal.vaultOperations.batch, {});
+    const settleId = await t.run(async (ctx) =>
+      (await ctx.db.query("chainTransactions").collect()).find((tx) => tx.functionName === VAULT_FUNCTIONS.settlePolicy)?._id,
+    );
+    const rest = await t.mutation(internal.chainTransactions.splitSettlement, { id: settleId!, part: 6_000_000n });
+    expect(rest).not.toBeNull();
+    const amounts = async () =>
+      await t.run(async (ctx) =>
+        (await ctx.db.query("chainTransactions").collect()).filter((tx) => tx.functionName === VAULT_FUNCTIONS.settlePolicy).map((tx) => tx.amount),
+      );
+    expect(await amounts()).toEqual([6_000_000n, 4_000_001n]);
+    // Nothing else splits: a part as large as the row, a row of another kind, a row already given a nonce.
+    expect(await t.mutation(internal.chainTransactions.splitSettlement, { id: rest!, part: 4_000_001n })).toBeNull();
+    await t.mutation(internal.chainTransactions.resyncNonce, { chainNext: 0n });
+    await t.mutation(internal.chainTransactions.claimNonce, { id: settleId! });
+    expect(await t.mutation(internal.chainTransactions.splitSettlement, { id: settleId!, part: 1n })).toBeNull();
+    expect(await amounts()).toEqual([6_000_000n, 4_000_001n]);
+    expect(await t.mutation(internal.vaultEvents.apply, { event: settlementEvent(1n, "STX", 6_000_000n, undefined, 40n) })).toBe("applied");
+
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    await t.mutation(internal.chainTransactions.markFailed, { id: rest!, reason: "by hand" });
+    expect(await policyDoc(t, 1n)).toMatchObject({ status: "Exercised", settledAmount: 6_000_000n });
+    expect((await alerts(t)).filter((kind) => kind === "transaction-failed")).toHaveLength(1);
+  });
+
   it("the settlement event debits the backers pro rata, exactly, releases the rest and settles the policy", async () => {
     const t = await seededBackend();
     await conservativeTier(t);

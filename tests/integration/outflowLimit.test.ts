@@ -3,7 +3,8 @@
  * vault's default limit (1,000 bps of the balance per 144 burn blocks, floor
  * 1,000 STX): the backend reads the window (`get-outflow`) before it commits
  * to an outflow. A settlement that does not fit waits, in order, with one
- * `outflow-limit-reached` alert; a withdrawal that does not fit is refused
+ * `outflow-limit-reached` alert, and one larger than a whole window's cap is
+ * paid in parts, one a window; a withdrawal that does not fit is refused
  * with OUTFLOW_LIMITED before anything is reserved, saying what fits and when
  * the window reopens.
  */
@@ -66,18 +67,6 @@ async function row(id: Id<"chainTransactions">) {
   return doc;
 }
 
-async function policyStatus(policyId: bigint) {
-  return await backend().run(
-    async (ctx) =>
-      (
-        await ctx.db
-          .query("policies")
-          .withIndex("by_policy_id", (q) => q.eq("policyId", policyId))
-          .unique()
-      )?.status,
-  );
-}
-
 async function apiTx(txid: string): Promise<{ tx_status: string; tx_result: { repr: string } }> {
   const response = await fetch(`${stack.server.url}/extended/v1/tx/${txid}`);
   return (await response.json()) as { tx_status: string; tx_result: { repr: string } };
@@ -105,7 +94,7 @@ describe("the vault's outflow limit on the local stack", () => {
   let buyer: Wallet;
   const policyId = 7_001n;
 
-  it("holds a settlement larger than the window's cap, unsent, with one alert; one within the window's room then pays", async () => {
+  it("pays a settlement larger than the window's cap in parts, one a window, and settles the policy with its last part", async () => {
     const backers = [await newWallet(stack.server), await newWallet(stack.server)];
     for (const wallet of backers) await deposit(wallet, STX(1_500), "Aggressive");
     await mine(stack.server);
@@ -130,14 +119,36 @@ describe("the vault's outflow limit on the local stack", () => {
     expect((await row(lockId!)).status).toBe("confirmed");
     await sync();
 
-    // 1,200 STX is within what is locked, but beyond the window's 1,000 STX cap.
+    // 1,200 STX is within what is locked, but beyond the window's 1,000 STX cap: the cap goes now.
     const buyerBefore = stack.server.chain.stxBalance(buyer.address);
     const backersBefore = await Promise.all(backers.map(stxOf));
+    const backersTotal = () => Promise.all(backers.map(stxOf)).then((all) => all.reduce((sum, b) => sum + (b?.total ?? 0n), 0n));
+    const totalBefore = backersBefore.reduce((sum, b) => sum + (b?.total ?? 0n), 0n);
     await stack.t.mutation(internal.liquidity.requestSettlement, { policyId, settlementAmount: STX(1_200) });
-    const [settleId] = await batch();
-    for (let run = 0; run < 2; run++) expect(await send()).toEqual({ broadcast: 0, rejected: 0 });
-    expect(await row(settleId!)).toMatchObject({ status: "pending", attempts: 0 });
-    expect((await row(settleId!)).signedTxids).toBeUndefined();
+    const [firstPartId] = await batch();
+    expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
+    expect(await row(firstPartId!)).toMatchObject({ status: "broadcast", amount: STX_FLOOR });
+    const pendingSettlements = async () =>
+      (await backend().run(async (ctx) => await ctx.db.query("chainTransactions").withIndex("by_status", (q) => q.eq("status", "pending")).collect()))
+        .filter((tx) => tx.functionName === VAULT_FUNCTIONS.settlePolicy)
+        .map((tx) => ({ policyIds: tx.policyIds, amount: tx.amount }));
+    expect(await pendingSettlements()).toEqual([{ policyIds: [policyId], amount: STX(200) }]);
+    await mine(stack.server);
+    await follow();
+    expect((await row(firstPartId!)).status).toBe("confirmed");
+    expect(stack.server.chain.stxBalance(buyer.address) - buyerBefore).toBe(STX_FLOOR);
+    expect(outflow()).toMatchObject({ used: STX_FLOOR, available: 0n });
+
+    // The books take the part: the backers pay 1,000 STX, the policy stays Exercised with the rest still locked.
+    expect(await sync()).toMatchObject({ applied: 1, unmatched: 0 });
+    const policy = async () =>
+      await backend().run(async (ctx) => await ctx.db.query("policies").withIndex("by_policy_id", (q) => q.eq("policyId", policyId)).unique());
+    expect(await policy()).toMatchObject({ status: "Exercised", exercisedAmount: STX(1_200), settledAmount: STX_FLOOR });
+    expect(totalBefore - (await backersTotal())).toBe(STX_FLOOR);
+
+    // The rest waits for the next window, with one alert saying when it opens.
+    const { windowStart } = outflow();
+    expect(await send()).toEqual({ broadcast: 0, rejected: 0 });
     const alerts = async () =>
       (await backend().run(async (ctx) => await ctx.db.query("alerts").collect()))
         .filter((a) => a.kind === "outflow-limit-reached")
@@ -145,62 +156,67 @@ describe("the vault's outflow limit on the local stack", () => {
     expect(await alerts()).toEqual([
       [
         "outflow-limit-reached",
-        "1 settlement(s) in STX wait for the vault's outflow window: the next pays 1200000000, 1000000000 of the window's 1000000000 " +
-          "is free now; it is larger than a whole window's cap, so it waits until the admin raises the outflow limit (set-outflow-limit)",
+        "1 settlement(s) in STX wait for the vault's outflow window: the next pays 200000000, 0 of the window's 1000000000 " +
+          `is free now; the window reopens at burn block ${windowStart + BigInt(OUTFLOW_WINDOW)}`,
         false,
       ],
     ]);
-    expect(stack.server.chain.stxBalance(buyer.address)).toBe(buyerBefore);
-    expect(outflow()).toMatchObject({ used: 0n, available: STX_FLOOR });
 
-    // An operator gives it up by hand: what it held is let go, and the wait is over.
-    await stack.t.mutation(internal.chainTransactions.markFailed, { id: settleId!, reason: "larger than the outflow cap" });
-    expect(await policyStatus(policyId)).toBe("Active");
-    expect(await send()).toEqual({ broadcast: 0, rejected: 0 });
+    // A new window: the last part goes, and the policy is Settled for the whole 1,200 STX.
+    await stack.server.advanceBurnBlocks(OUTFLOW_WINDOW);
+    expect(await send()).toEqual({ broadcast: 1, rejected: 0 });
+    await mine(stack.server);
+    await follow();
     expect((await alerts()).map(([, , resolved]) => resolved)).toEqual([true]);
-    expect(await Promise.all(backers.map(stxOf))).toEqual(backersBefore);
-
-    // The policy can be settled again, within the window's room: exactly the cap.
-    await stack.t.mutation(internal.liquidity.requestSettlement, { policyId, settlementAmount: STX_FLOOR });
-    const [paidId] = await sendAndFollow();
-    expect((await row(paidId!)).status).toBe("confirmed");
-    expect(stack.server.chain.stxBalance(buyer.address) - buyerBefore).toBe(STX_FLOOR);
+    expect(stack.server.chain.stxBalance(buyer.address) - buyerBefore).toBe(STX(1_200));
     expect(await sync()).toMatchObject({ applied: 1, unmatched: 0 });
-    expect(await policyStatus(policyId)).toBe("Settled");
-    expect(outflow()).toMatchObject({ used: STX_FLOOR, available: 0n });
-    // What stays locked for the settled policy is released (a release is no outflow).
+    expect(await policy()).toMatchObject({ status: "Settled", exercisedAmount: STX(1_200), settledAmount: STX(1_200) });
+    expect(totalBefore - (await backersTotal())).toBe(STX(1_200));
+    expect(outflow()).toMatchObject({ used: STX(200), available: STX(800) });
+    const operations = await backend().run(async (ctx) =>
+      (await ctx.db.query("vaultOperations").withIndex("by_policy_and_kind", (q) => q.eq("policyId", policyId).eq("kind", "settle")).collect()).map(
+        (op) => [op.amount, op.status],
+      ),
+    );
+    expect(operations).toEqual([
+      [STX_FLOOR, "confirmed"],
+      [STX(200), "confirmed"],
+    ]);
+    // What stays locked for the settled policy (250 STX) is released (a release is no outflow).
     const [releaseId] = await sendAndFollow();
     expect((await row(releaseId!)).status).toBe("confirmed");
     await sync();
+    expect(await stack.t.action(internal.reconciliation.reconcile, {})).toEqual(["match", "match"]);
   });
 
   it("refuses a withdrawal the window cannot take with OUTFLOW_LIMITED, reserving nothing, and issues it once a new window opens", async () => {
     const wallet = await newWallet(stack.server);
-    await deposit(wallet, STX(500), "Balanced");
+    await deposit(wallet, STX(1_000), "Balanced");
     await mine(stack.server);
     await sync();
-    const full = outflow();
-    expect(full.available).toBe(0n);
+    // The settlement's last part used 200 STX of this window.
+    const window = outflow();
+    expect(window.available).toBe(STX(800));
 
     const alice = stack.t.withIdentity({ subject: wallet.address });
-    const message = await expectPoolError(alice.action(api.liquidity.requestWithdrawal, { amount: STX(100), token: "STX" }), "OUTFLOW_LIMITED");
+    const message = await expectPoolError(alice.action(api.liquidity.requestWithdrawal, { amount: STX(900), token: "STX" }), "OUTFLOW_LIMITED");
     expect(message).toBe(
-      `100000000 STX does not fit the vault's outflow window: 0 STX fits now; the window reopens at burn block ${full.windowStart + BigInt(OUTFLOW_WINDOW)} ` +
-        `with ${full.cap} STX of room at today's balance`,
+      `900000000 STX does not fit the vault's outflow window: 800000000 STX fits now; the window reopens at burn block ${window.windowStart + BigInt(OUTFLOW_WINDOW)} ` +
+        `with ${window.cap} STX of room at today's balance`,
     );
-    expect(await stxOf(wallet)).toMatchObject({ total: STX(500), reserved: 0n, available: STX(500) });
+    expect(await stxOf(wallet)).toMatchObject({ total: STX(1_000), reserved: 0n, available: STX(1_000) });
 
     // A new window opens once OUTFLOW-WINDOW burn blocks have passed.
     await stack.server.advanceBurnBlocks(OUTFLOW_WINDOW);
     expect(outflow()).toMatchObject({ used: 0n, windowStart: BigInt(stack.server.simnet.burnBlockHeight) });
-    const voucher = await alice.action(api.liquidity.requestWithdrawal, { amount: STX(100), token: "STX" });
+    const voucher = await alice.action(api.liquidity.requestWithdrawal, { amount: STX(900), token: "STX" });
     expect(voucher.voucher.nonce).toBe(1n);
     const paidTxid = await signAndBroadcast(stack.server, voucher.call, wallet.key);
     await mine(stack.server);
     expect(await apiTx(paidTxid)).toMatchObject({ tx_status: "success" });
     expect(await sync()).toMatchObject({ applied: 1, unmatched: 0 });
 
-    expect(await stxOf(wallet)).toMatchObject({ total: STX(400), reserved: 0n, available: STX(400) });
+    expect(await stxOf(wallet)).toMatchObject({ total: STX(100), reserved: 0n, available: STX(100) });
     const statuses = await backend().run(async (ctx) =>
       (
         await ctx.db

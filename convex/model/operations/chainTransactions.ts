@@ -11,6 +11,7 @@ import type { Writer } from "../database";
 import { raiseAlert } from "../alerts";
 import { poolError } from "../../domain/errors";
 import {
+  INITIAL_STATUS,
   isTerminal,
   MAX_SEND_ATTEMPTS,
   nextStatus,
@@ -19,6 +20,7 @@ import {
   type TransactionStatus,
 } from "../../domain/transactionStates";
 import { readSyncValue, SYNC_KEYS, writeSyncValue } from "../sync/syncState";
+import { VAULT_FUNCTIONS } from "../../chain/vault";
 
 export { MAX_SEND_ATTEMPTS };
 
@@ -180,7 +182,8 @@ export async function reopenAfterReorg(ctx: Writer, tx: ChainTransaction): Promi
 /**
  * The transaction will not happen. Its collateral operations are marked
  * failed and what it held is let go: a settlement's policy goes back to
- * Active (so it can be settled again or expire), and an operator is alerted.
+ * Active (so it can be settled again or expire) unless a part of it was
+ * already paid, and an operator is alerted.
  * A row already confirmed or failed is left as it is: nothing is let go twice.
  */
 async function fail(
@@ -203,8 +206,10 @@ async function fail(
         .query("policies")
         .withIndex("by_policy_id", (q) => q.eq("policyId", op.policyId))
         .unique();
-      if (policy?.status === "Exercised") {
-        await ctx.db.patch("policies", policy._id, { status: "Active", updatedAt: Date.now() });
+      // Unpaid, it can be settled again or expire; once a part was paid (a settlement over the
+      // outflow window's cap), it stays Exercised and the alert below is the operators' to act on.
+      if (policy?.status === "Exercised" && policy.settledAmount === undefined) {
+        await ctx.db.patch("policies", policy._id, { status: "Active", exercisedAmount: undefined, updatedAt: Date.now() });
       }
     }
   }
@@ -212,4 +217,45 @@ async function fail(
     txid: tx.txid,
     nonce: tx.nonce,
   });
+}
+
+/**
+ * Splits a pending settlement larger than the vault's outflow window lets out
+ * at once (its cap, `part`) into a payment of `part` now and the rest in a new
+ * pending row, with a collateral operation of its own, that keeps the
+ * settlement's place in the queue (`createdAt`; chain/sendGate.ts orders
+ * settlements by it). Only a row never signed is split: a signed version for
+ * the whole amount could still reach the chain. Returns the new row, or null
+ * when nothing was split.
+ */
+export async function splitSettlement(ctx: Writer, id: Id<"chainTransactions">, part: bigint): Promise<Id<"chainTransactions"> | null> {
+  const tx = await requireTransaction(ctx, id);
+  const neverSigned = tx.nonce === undefined && (tx.signedTxids ?? []).length === 0 && tx.txid === undefined;
+  if (tx.functionName !== VAULT_FUNCTIONS.settlePolicy || tx.status !== INITIAL_STATUS || !neverSigned) return null;
+  if (part <= 0n || part >= tx.amount) return null;
+  const rest = tx.amount - part;
+  const now = Date.now();
+  await ctx.db.patch("chainTransactions", tx._id, { amount: part, updatedAt: now });
+  const restId = await ctx.db.insert("chainTransactions", {
+    functionName: tx.functionName,
+    status: INITIAL_STATUS,
+    policyIds: tx.policyIds,
+    token: tx.token,
+    amount: rest,
+    buyer: tx.buyer,
+    attempts: 0,
+    createdAt: tx.createdAt,
+    updatedAt: now,
+  });
+  const operations = await ctx.db
+    .query("vaultOperations")
+    .withIndex("by_chain_transaction", (q) => q.eq("chainTransactionId", tx._id))
+    .take(2);
+  const operation = operations[0];
+  if (operation) {
+    await ctx.db.patch("vaultOperations", operation._id, { amount: part });
+    const { _id, _creationTime, ...fields } = operation;
+    await ctx.db.insert("vaultOperations", { ...fields, amount: rest, chainTransactionId: restId });
+  }
+  return restId;
 }

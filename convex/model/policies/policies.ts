@@ -191,7 +191,7 @@ export async function requestSettlement(ctx: Writer, policyId: bigint, amount: b
   if (amount > backed) {
     throw poolError("SETTLEMENT_EXCEEDS_BACKING", `policy ${policyId} is backed by ${backed}; cannot pay ${amount}`);
   }
-  await ctx.db.patch("policies", policy._id, { status: "Exercised", updatedAt: Date.now() });
+  await ctx.db.patch("policies", policy._id, { status: "Exercised", exercisedAmount: amount, updatedAt: Date.now() });
   await queueVaultOperation(ctx, {
     kind: "settle",
     policyId,
@@ -202,16 +202,20 @@ export async function requestSettlement(ctx: Writer, policyId: bigint, amount: b
 }
 
 /**
- * The confirmed settlement: each backer pays a part proportional to their
- * allocation (exact parts summing to the payout), the rest of their backing is
- * released, and the policy is Settled. The vault's payout came out of its
- * locked total; what remains locked on chain for the policy is released by a
- * queued `release-collateral-aggregate`.
+ * A confirmed `settlement-paid`: each backer pays a part proportional to
+ * their allocation (exact parts summing to the payout). A settlement larger
+ * than the vault's outflow window lets out at once is paid in parts, each its
+ * own event (chain/sendGate.ts): until the parts add up to what was asked
+ * (`exercisedAmount`), the policy stays Exercised with the rest of its backing
+ * locked. With the last part — or the only one, or a payout the backend never
+ * asked for — the rest of the backing is released and the policy is Settled;
+ * what remains locked on chain for it is released by a queued
+ * `release-collateral-aggregate`.
  */
 export async function applySettlement(
   ctx: Writer,
   settlement: { operationId: string; policyId: bigint; amount: bigint },
-): Promise<{ released: bigint }> {
+): Promise<{ released: bigint; complete: boolean }> {
   // Every check comes before the first write, so a refused event leaves nothing half-applied.
   const policy = await requirePolicy(ctx, settlement.policyId);
   requireStatus(policy, "Exercised", "Active");
@@ -240,13 +244,15 @@ export async function applySettlement(
       await ctx.db.patch("policyBacking", b._id, { allocated: b.allocated - part });
     }
   }
+  const paid = (policy.settledAmount ?? 0n) + settlement.amount;
+  const complete = policy.status === "Active" || policy.exercisedAmount === undefined || paid >= policy.exercisedAmount;
+  if (!complete) {
+    await ctx.db.patch("policies", policy._id, { settledAmount: paid, updatedAt: Date.now() });
+    return { released: 0n, complete };
+  }
   const refreshed = { ...policy, status: "Settled" as const };
   const released = await releaseBacking(ctx, refreshed, "settlement");
-  await ctx.db.patch("policies", policy._id, {
-    status: "Settled",
-    settledAmount: settlement.amount,
-    updatedAt: Date.now(),
-  });
+  await ctx.db.patch("policies", policy._id, { status: "Settled", settledAmount: paid, updatedAt: Date.now() });
   await addActivePolicies(ctx, policy.tier, policy.collateralToken, settlement.policyId, -1n);
   await queueVaultOperation(ctx, {
     kind: "release",
@@ -254,5 +260,5 @@ export async function applySettlement(
     token: policy.collateralToken,
     amount: released,
   });
-  return { released };
+  return { released, complete };
 }

@@ -101,10 +101,12 @@ export async function applyProviderEffects(ctx: Writer, event: VaultEvent): Prom
       // Backers' collateral was freed at expiry or settlement; the vault now agrees.
       await confirmVaultOperations(ctx, "release", event.policyIds);
       return;
-    case "settlement-paid":
-      await applySettlement(ctx, { operationId, policyId: event.policyId, amount: event.amount });
-      await confirmVaultOperations(ctx, "settle", [event.policyId]);
+    case "settlement-paid": {
+      // A settlement paid in parts (over the outflow window's cap) is confirmed with its last part.
+      const { complete } = await applySettlement(ctx, { operationId, policyId: event.policyId, amount: event.amount });
+      if (complete) await confirmVaultOperations(ctx, "settle", [event.policyId]);
       return;
+    }
   }
 }
 
