@@ -13,7 +13,7 @@
 ;; vars, constants or private functions, so that refactoring the vault's
 ;; internals does not break it.
 ;;
-;; Run it with `npm run test:invariants` (scripts/run-invariants.mjs), not with
+;; Run it with `npm run test:invariants` (scripts/run-invariants.ts), not with
 ;; a bare `npx rv`: rendezvous 0.12.0 cannot read the deployment plan that
 ;; clarinet-sdk 3.21 writes, the combined contract must be deployed after
 ;; sbtc-token (it references it), the wallets need sBTC (only the deployer can
@@ -41,7 +41,7 @@
 ;;   false)` is a discarded run (precondition not met), anything else fails.
 ;;   State also carries over from run to run.
 ;; - Both modes run in two phases (the runner's choice, see
-;;   scripts/run-invariants.mjs): the live vault first, then, once the runner
+;;   scripts/run-invariants.ts): the live vault first, then, once the runner
 ;;   has shut the vault down (unless a random call already did), a shorter
 ;;   exit phase on the same state, where the random calls go on (every one but
 ;;   a claim must now be refused) and the claims are made. The runner shuts
