@@ -33,24 +33,37 @@ export function configureChain(): void {
 /** Room in the vault's outflow window the stubbed chain reports (`get-outflow`): more than any test withdraws. */
 export const STUB_OUTFLOW_ROOM = 10n ** 15n;
 
+/** A `get-outflow` answer: the window's start, what it used, its cap and what is still free. */
+export type StubOutflowWindow = { windowStart: bigint; used: bigint; cap: bigint; available: bigint };
+
 /**
  * Answers /v2/info with the given tip height and the vault's `get-outflow`
- * with a fresh window of `outflowRoom`; every other request fails the test.
+ * with `outflow`: a fresh window of that much room, or the window given;
+ * every other request fails the test. Returns the URLs asked, in order.
  */
-export function stubChainTip(height: number, outflowRoom = STUB_OUTFLOW_ROOM): void {
+export function stubChainTip(height: number, outflow: bigint | StubOutflowWindow = STUB_OUTFLOW_ROOM): string[] {
+  const window = typeof outflow === "bigint" ? { windowStart: 100n, used: 0n, cap: outflow, available: outflow } : outflow;
+  const requests: string[] = [];
   vi.stubGlobal(
     "fetch",
     vi.fn(async (input: string | URL | Request) => {
       const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      requests.push(url);
       const json = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
-      if (url === `${API_URL}/v2/info`) return json({ stacks_tip_height: height, burn_block_height: 100 });
+      if (url === `${API_URL}/v2/info`) return json({ stacks_tip_height: height, burn_block_height: Number(window.windowStart) });
       if (url.startsWith(`${API_URL}/v2/contracts/call-read/`) && url.includes("/get-outflow")) {
-        const window = Cl.tuple({ "window-start": Cl.uint(100), used: Cl.uint(0), cap: Cl.uint(outflowRoom), available: Cl.uint(outflowRoom) });
-        return json({ okay: true, result: `0x${Cl.serialize(window)}` });
+        const tuple = Cl.tuple({
+          "window-start": Cl.uint(window.windowStart),
+          used: Cl.uint(window.used),
+          cap: Cl.uint(window.cap),
+          available: Cl.uint(window.available),
+        });
+        return json({ okay: true, result: `0x${Cl.serialize(tuple)}` });
       }
       throw new Error(`unexpected request to ${url}`);
     }),
   );
+  return requests;
 }
 
 let txCounter = 0;

@@ -5,7 +5,7 @@
  * bounds an IPv6 client by its /64; `POST /chainhooks/vault` takes the
  * consumer secret under its current name.
  */
-import { Cl, getAddressFromPrivateKey, randomPrivateKey } from "@stacks/transactions";
+import { getAddressFromPrivateKey, randomPrivateKey } from "@stacks/transactions";
 import { ConvexError } from "convex/values";
 import { exportJWK, generateKeyPair } from "jose";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -14,7 +14,6 @@ import { api, internal } from "../../convex/_generated/api";
 import { newBackend, snapshot, type Backend } from "./convexTest";
 import {
   ALICE,
-  API_URL,
   BOB,
   CAROL,
   configureChain,
@@ -43,31 +42,6 @@ async function reservedOf(t: Backend, who: string): Promise<bigint> {
   return portfolio?.balances.find((b) => b.token === "STX")?.reserved ?? 0n;
 }
 
-/** Answers the Stacks API like `stubChainTip`, with a `get-outflow` window of the given figures; counts the requests. */
-function stubChain(window: { windowStart: bigint; used: bigint; cap: bigint; available: bigint }, tip = 1_000) {
-  const calls: string[] = [];
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (input: string | URL | Request) => {
-      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-      calls.push(url);
-      const json = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
-      if (url === `${API_URL}/v2/info`) return json({ stacks_tip_height: tip, burn_block_height: Number(window.windowStart) + 10 });
-      if (url.startsWith(`${API_URL}/v2/contracts/call-read/`) && url.includes("/get-outflow")) {
-        const tuple = Cl.tuple({
-          "window-start": Cl.uint(window.windowStart),
-          used: Cl.uint(window.used),
-          cap: Cl.uint(window.cap),
-          available: Cl.uint(window.available),
-        });
-        return json({ okay: true, result: `0x${Cl.serialize(tuple)}` });
-      }
-      throw new Error(`unexpected request to ${url}`);
-    }),
-  );
-  return calls;
-}
-
 beforeEach(() => {
   configureChain();
   stubChainTip(1_000);
@@ -81,7 +55,7 @@ afterEach(() => {
 describe("requestWithdrawal decides what it can decide alone before asking the Stacks API", () => {
   it("refuses a signed-in wallet that never deposited (UNKNOWN_PROVIDER) without a single request to the Stacks API", async () => {
     const t = await fundedBackend();
-    const calls = stubChain({ windowStart: 100n, used: 0n, cap: 10n ** 15n, available: 10n ** 15n });
+    const calls = stubChainTip(1_000);
     const before = await snapshot(t);
     await expectPoolError(t.withIdentity({ subject: CAROL }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }), "UNKNOWN_PROVIDER");
     // Any wallet can sign in: each such call must not spend the deployment's Hiro rate budget.
@@ -91,7 +65,7 @@ describe("requestWithdrawal decides what it can decide alone before asking the S
 
   it("refuses more than the provider holds (2^63 − 1 µSTX) by the amount (INSUFFICIENT_AVAILABLE_BALANCE or INVALID_AMOUNT), never OUTFLOW_LIMITED, without asking the Stacks API", async () => {
     const t = await fundedBackend();
-    const calls = stubChain({ windowStart: 100n, used: 0n, cap: 10n ** 15n, available: 10n ** 15n });
+    const calls = stubChainTip(1_000);
     const outcome = await t
       .withIdentity({ subject: ALICE })
       .action(api.liquidity.requestWithdrawal, { amount: 2n ** 63n - 1n, token: "STX" })
@@ -107,7 +81,7 @@ describe("requestWithdrawal's OUTFLOW_LIMITED refusal", () => {
   it("says at which burn block the window reopens also when the amount is over a whole window's cap", async () => {
     const t = await fundedBackend();
     // The window opened at burn block 100, 1,000 of its 2,500 are used: 1,500 fit now, 2,500 from block 244.
-    stubChain({ windowStart: 100n, used: 1_000n, cap: 2_500n, available: 1_500n });
+    stubChainTip(1_000, { windowStart: 100n, used: 1_000n, cap: 2_500n, available: 1_500n });
     const message = await expectPoolError(
       t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 3_000n, token: "STX" }),
       "OUTFLOW_LIMITED",
