@@ -1009,20 +1009,34 @@
         (asserts! (is-eq (rv-as-operator-release (+ (get locked before) u1) token) (err u206)) (err u923))
         (ok true)))))
 
+;; Locks free balance until `locked` reaches `target`, if there is enough of
+;; it and the vault takes the lock (not while paused); whether `locked` now
+;; covers `target`.
+(define-private (rv-lock-up-to (target uint) (token (optional <sip-010-trait>)))
+  (let (
+      (pool (rv-pool (is-none token)))
+      (missing (rv-floor-sub target (get locked pool)))
+    )
+    (if (is-eq missing u0)
+      true
+      (and (<= missing (rv-floor-sub (get balance pool) (get locked pool))) (is-ok (rv-as-operator-lock missing token))))))
+
 ;; A settlement goes through exactly when its amount is positive (u208),
 ;; covered by locked collateral (u206) and within what the outflow window
 ;; still allows (u213), paused or not (policyholders are paid even while the
 ;; vault is frozen). `size` picks the amount: the random one, all the window
-;; allows (within what is locked), or one unit more than the window allows.
-;; It pays the buyer exactly that: balance, locked and the vault's real
-;; holding all drop by it, and `used` rises by it, never past the cap the call
-;; saw.
+;; allows (within what is locked), one unit more than the window allows, or
+;; that with enough free balance locked first to cover it, so that only the
+;; window can refuse it (u213). It pays the buyer exactly that: balance,
+;; locked and the vault's real holding all drop by it, and `used` rises by it,
+;; never past the cap the call saw.
 (define-public (test-settlement-within-outflow-limit (buyer principal) (amount uint) (token (optional <sip-010-trait>)) (while-paused bool) (size uint))
   (let (
       (is-stx (is-none token))
-      (before (rv-pool is-stx))
+      (mode (mod size u4))
       (window (get-outflow (rv-token-id token)))
-      (mode (mod size u3))
+      (covered (if (is-eq mode u3) (rv-lock-up-to (+ (get available window) u1) token) false))
+      (before (rv-pool is-stx))
       (settled
         (if (is-eq mode u0) amount
         (if (is-eq mode u1) (rv-min (get available window) (get locked before))
