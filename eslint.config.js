@@ -31,9 +31,16 @@ const environment = {
 };
 
 const configModule = {
-  group: ["../config", "../../config"],
+  regex: "^(\\.{1,2}/)+(convex/)?config(\\.ts)?$",
   message: "Only Convex function handlers read the configuration; pass what is needed in.",
 };
+
+/** Any relative path with a `..` segment, however it is spelled (`../x`, `./../x`, `a/../../x`). */
+const LEAVES_FOLDER = "(^|/)\\.\\.(/|$)";
+/** A relative path into convex/model, however it is spelled (`../model`, `./../model/x`, `../../convex/model/x`). */
+const INTO_MODEL = "^(\\.{1,2}/)+(convex/)?model(/|$)";
+const CONVEX_PACKAGES = "^convex(-helpers)?(/|$)";
+const STACKS_ENCODING = "^@stacks/(transactions|network)(/|$)";
 
 export default tseslint.config(
   {
@@ -49,26 +56,24 @@ export default tseslint.config(
     },
   },
   {
+    // The domain's files import each other (`./x`) and packages, never a file outside the folder.
     files: ["convex/domain/**/*.ts"],
     rules: {
       "no-restricted-imports": [
         "error",
         {
           patterns: [
-            {
-              group: ["convex", "convex/*", "convex-helpers", "convex-helpers/*", "**/_generated/*"],
-              message: "The domain is pure: nothing of Convex.",
-            },
-            {
-              group: ["../model/*", "../model/**", "../chain/*", "../oracle/*", "../config", "../validators", "../functions"],
-              message: "The domain depends on nothing of the backend's other layers.",
-            },
+            { regex: CONVEX_PACKAGES, message: "The domain is pure: nothing of Convex." },
+            { regex: "(^|/)_generated(/|$)", message: "The domain is pure: nothing of Convex." },
+            { regex: LEAVES_FOLDER, message: "The domain depends on nothing of the backend's other layers." },
           ],
         },
       ],
+      "no-restricted-globals": ["error", { name: "process", message: "The domain never reads the environment." }],
       "no-restricted-properties": [
         "error",
         { object: "process", property: "env", message: "The domain never reads the environment." },
+        { object: "globalThis", property: "process", message: "The domain never reads the environment." },
       ],
     },
   },
@@ -87,7 +92,7 @@ export default tseslint.config(
           patterns: [
             rawBuilders,
             environment,
-            { group: ["../model/*", "../model/**"], message: "The chain layer never touches the books." },
+            { regex: INTO_MODEL, message: "The chain layer never touches the books." },
           ],
         },
       ],
@@ -114,16 +119,24 @@ export default tseslint.config(
   },
   {
     files: ["convex/*.ts"],
-    ignores: ["convex/functions.ts", "convex/config.ts", "convex/providerFunctions.ts", "convex/auth.config.ts"],
+    ignores: ["convex/functions.ts", "convex/config.ts", "convex/auth.config.ts"],
     rules: {
       "no-restricted-imports": [
         "error",
         {
-          paths: [
-            { name: "@stacks/transactions", message: "Clarity encoding and parsing belong in convex/chain." },
-            { name: "@stacks/network", message: "Networks come from convex/config.ts." },
+          patterns: [
+            { regex: STACKS_ENCODING, message: "Clarity encoding and parsing belong in convex/chain; networks come from convex/config.ts." },
+            rawBuilders,
+            environment,
           ],
-          patterns: [rawBuilders, environment],
+        },
+      ],
+      // A dynamic import is no way around the rule above.
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "ImportExpression[source.value=/^@stacks\\/(transactions|network)/]",
+          message: "Clarity encoding and parsing belong in convex/chain.",
         },
       ],
     },

@@ -3,18 +3,18 @@
  * `ctx.auth` says signed in (the JWT's subject, a Stacks address), never an
  * argument: a caller cannot name someone else's principal.
  */
-import { validateStacksAddress } from "@stacks/transactions";
 import { customAction, customCtx, customMutation, customQuery } from "convex-helpers/server/customFunctions";
 
 import { action, mutation, query } from "./functions";
 import { poolError } from "./domain/errors";
+import { isStacksAddress } from "./domain/walletAuth";
 
 type WithAuth = { auth: { getUserIdentity(): Promise<{ subject: string } | null> } };
 
 export async function requireProviderPrincipal(ctx: WithAuth): Promise<string> {
   const identity = await ctx.auth.getUserIdentity();
   if (!identity) throw poolError("NOT_AUTHENTICATED", "sign in with a Stacks wallet first");
-  if (!validateStacksAddress(identity.subject)) {
+  if (!isStacksAddress(identity.subject)) {
     throw poolError("NOT_AUTHENTICATED", "the session does not name a Stacks address");
   }
   return identity.subject;

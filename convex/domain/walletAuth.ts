@@ -122,6 +122,11 @@ export function openIdConfigurationOf(issuer: string): {
 // ---------------------------------------------------------------------------
 // Addresses
 
+/** Whether a session's subject names a Stacks address (any network, any kind). */
+export function isStacksAddress(subject: string): boolean {
+  return validateStacksAddress(subject);
+}
+
 /**
  * Checks that `address` is a single-signature address of `network` and returns
  * it in canonical c32 form (c32 decoding forgives case and look-alike letters;
