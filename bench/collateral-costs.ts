@@ -371,7 +371,7 @@ type OpRow = { providers: number; operation: OpKey; backers: number; m: Measured
 
 /**
  * Open health notifications a provider's exposure update clears when their
- * last backing ends (`take(50)` in model/providers.ts `addExposure`).
+ * last backing ends (`take(50)` in model/ledger/providers.ts `addExposure`).
  */
 const H = 50;
 
@@ -632,7 +632,7 @@ async function sweepOutcome(t: Backend): Promise<{ leftActive: number; failedRun
  *
  * Every backing is its provider's only one: the worst case for the sweep,
  * since each release then empties a provider, whose exposure update also
- * looks up their open health notifications (model/providers.ts
+ * looks up their open health notifications (model/ledger/providers.ts
  * `addExposure`). It also makes every page cost the same at every pool
  * size, whereas with shared providers a page's cost would depend on how
  * many of its backers happen to have their last backing in it.
@@ -858,8 +858,8 @@ function boundLines(): string[] {
   const rl = BOUNDS.release;
   const st = BOUNDS.settlement;
   return [
-    `K = maxBackersPerPolicy = ${K} (the ${POLICY_TIER} tier's default), F = SCAN_FACTOR = ${SCAN_FACTOR} (model/allocation.ts), ` +
-      `S = TIER_TOTAL_SHARDS = ${TIER_TOTAL_SHARDS} (model/tierTotals.ts), H = ${H} (open health notifications cleared per provider, model/providers.ts). ` +
+    `K = maxBackersPerPolicy = ${K} (the ${POLICY_TIER} tier's default), F = SCAN_FACTOR = ${SCAN_FACTOR} (model/policies/allocation.ts), ` +
+      `S = TIER_TOTAL_SHARDS = ${TIER_TOTAL_SHARDS} (model/ledger/tierTotals.ts), H = ${H} (open health notifications cleared per provider, model/ledger/providers.ts). ` +
       "Bounds on the counting proxy's figures, from the code (per backer, `applyBalanceChange` reads ≤ 4: its ledger operation, the balance, the provider, the shard, and never the clock; and writes 3: balance, shard, ledger row; the bounds below still count a fifth read, so they hold with room):",
     `- allocation: read ≤ ${a.reads} = ${fmt(a.maxReads)}: policy, tier config, the clock, the queue window (≤ F·K), the fallback (≤ K largest), ≤ S shard sums only to explain a refusal; ` +
       `per backer 5 + the provider's exposure; the policy's active-count shard. ` +

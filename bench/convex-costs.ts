@@ -11,9 +11,9 @@
  * How: the backend is convex-test (the in-memory Convex runtime, the same one
  * the tests use), with the real schema. Each operation calls the model
  * function its mutation calls (`applyVaultEvent` from
- * convex/model/vaultEvents.ts for a synced `funds-deposited` or
+ * convex/model/sync/vaultEvents.ts for a synced `funds-deposited` or
  * `funds-withdrawn` event, `reserveWithdrawal` from
- * convex/model/reservations.ts for a withdrawal request) inside `t.run`, with
+ * convex/model/ledger/reservations.ts for a withdrawal request) inside `t.run`, with
  * `ctx.db` wrapped in a counting proxy:
  * - docs read: documents returned to the function by `get`, and by `collect`,
  *   `take`, `first`, `unique`, `paginate` and async iteration of a query;

@@ -395,7 +395,7 @@ async function setPrices(t: Backend, prices: Prices): Promise<void> {
   });
 }
 
-/** What the sweep should conclude for `p` at `prices`: model/health.ts applied directly. */
+/** What the sweep should conclude for `p` at `prices`: domain/health.ts applied directly. */
 function expectedStatus(p: SeedProvider, prices: Prices): HealthStatus {
   const config = DEFAULT_TIER_CONFIGS.find((c) => c.tier === p.tier)!;
   const holdings = { ustx: p.total.STX, sats: p.total.sBTC };
@@ -444,7 +444,7 @@ type Outcome = {
   transitions: Map<string, number>;
   providersWritten: number;
   notificationsInserted: number;
-  /** Every recorded status equals model/health.ts applied directly (measured runs). */
+  /** Every recorded status equals domain/health.ts applied directly (measured runs). */
   statusesMatchModel: boolean;
 };
 
@@ -645,7 +645,7 @@ function predictPage(
  *   read + 1 write) of each that ranked worse.
  * - neither schedules anything: the next page is scheduled by the action,
  *   and with no HEALTH_WEBHOOK_URL no delivery is.
- * Statuses and ratios come from model/health.ts, which every measured run
+ * Statuses and ratios come from domain/health.ts, which every measured run
  * checks the recorded statuses against.
  */
 function predict(seeded: SeedProvider[]): Outcome[] {
@@ -799,7 +799,7 @@ function verdict(outcome: Outcome): { pass: boolean; why: string[] } {
   if (outcome.pages.length !== Math.max(1, Math.ceil(outcome.swept / HEALTH_PAGE_SIZE)))
     why.push(`${outcome.pages.length} pages for ${outcome.swept} providers at ${HEALTH_PAGE_SIZE} a page`);
   why.push(...overMargin(outcome));
-  if (!outcome.statusesMatchModel) why.push("a recorded status differs from model/health.ts applied directly");
+  if (!outcome.statusesMatchModel) why.push("a recorded status differs from domain/health.ts applied directly");
   return { pass: why.length === 0, why };
 }
 

@@ -18,7 +18,7 @@ export default {
   providers: [
     {
       type: "customJwt",
-      // Must equal JWT_AUDIENCE in model/walletAuth.ts (a test checks it).
+      // Must equal JWT_AUDIENCE in domain/walletAuth.ts (a test checks it).
       applicationID: "bithedge-liquidity-pool",
       issuer: siteUrl,
       jwks: `${siteUrl}/.well-known/jwks.json`,

@@ -1,5 +1,5 @@
 /**
- * The collateral health sweep (spec `monitorCollateralHealth`): a cron walks
+ * The collateral health sweep (README "Prices and collateral health"): a cron walks
  * every provider with active backing, a page at a time, continuing through
  * the scheduler. With no fresh oracle price it changes nothing (a status is
  * never flipped on bad data) and raises an alert. Worsening statuses notify

@@ -34,7 +34,7 @@ export default defineSchema({
     collateralizationRatioBps: v.optional(v.int64()),
     lastHealthCheckAt: v.optional(v.number()),
     /**
-     * The provider's share of the policies they back (model/health.ts): PUT
+     * The provider's share of the policies they back (domain/health.ts): PUT
      * obligations in USD (8 decimals) and CALL protected amounts in sats, and
      * how many backings are active. Kept in step by allocation and release.
      */
@@ -56,12 +56,12 @@ export default defineSchema({
     provider: v.string(),
     token: tokenValidator,
     tier: tierValidator,
-    /** Which tier-total shard this provider's sums are kept in (see model/tierTotals.ts). */
+    /** Which tier-total shard this provider's sums are kept in (see model/ledger/tierTotals.ts). */
     shard: v.number(),
     /**
      * This balance's place in its tier's fair queue for backing policies: the
      * virtual time up to which it has been served, in collateral per unit of
-     * available capital (see model/fairQueue.ts). Lowest goes first.
+     * available capital (see domain/fairQueue.ts). Lowest goes first.
      */
     allocationKey: v.number(),
     total: v.int64(),
@@ -112,9 +112,10 @@ export default defineSchema({
   }).index("by_tier_token_shard", ["tier", "token", "shard"]),
 
   /**
-   * The virtual time of each tier's fair queue (model/fairQueue.ts): the
-   * level the last policy raised its backers to. Written only by allocation,
-   * so deposits and withdrawals, which read it, never conflict with each other.
+   * The virtual time of each tier's fair queue (domain/fairQueue.ts): the
+   * level the last policy raised its backers to. Written only by allocation
+   * and read only by allocation and the admission cron (model/policies/admission.ts):
+   * no deposit, withdrawal or yield reads it, so none conflicts with allocation on it.
    */
   allocationClocks: defineTable({
     tier: tierValidator,
@@ -122,7 +123,7 @@ export default defineSchema({
     now: v.number(),
   }).index("by_tier_and_token", ["tier", "token"]),
 
-  /** A periodic snapshot of each tier, for dashboards (spec's tierMetrics). */
+  /** A periodic snapshot of each tier, for dashboards (`internal.liquidity.updateTierMetrics`, on a cron). */
   tierMetrics: defineTable({
     tierName: tierValidator,
     token: tokenValidator,
@@ -530,7 +531,6 @@ export default defineSchema({
     .index("by_asset_and_time", ["asset", "observedAt"])
     .index("by_asset_source_and_time", ["asset", "source", "observedAt"]),
 
-  /** Cursors and chain heights of the sync jobs, and monotonic sequences (e.g. the backend's transaction nonce). */
   /**
    * What the vault's synced governance events say of it now (one document,
    * model/sync/governance.ts): who holds each hot role as far as the events
@@ -567,6 +567,7 @@ export default defineSchema({
     blockHeight: v.int64(),
   }).index("by_provider_and_token", ["provider", "token"]),
 
+  /** Cursors and chain heights of the sync jobs, and monotonic sequences (e.g. the backend's transaction nonce). */
   syncState: defineTable({
     key: v.string(),
     value: v.int64(),

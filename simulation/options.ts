@@ -14,7 +14,7 @@ export type OutflowLimit = { limitBps: bigint; stxFloor: bigint; sbtcFloor: bigi
  */
 export const UNBOUNDED_OUTFLOW_LIMIT: OutflowLimit = { limitBps: 10_000n, stxFloor: 10n ** 18n, sbtcFloor: 10n ** 18n };
 
-/** The vault's own default (DESIGN §2.3): 10% of the balance per window, floors 1,000 STX and 0.1 sBTC. */
+/** The vault's own default (README "Outflow limit"): 10% of the balance per window, floors 1,000 STX and 0.1 sBTC. */
 export const VAULT_DEFAULT_OUTFLOW_LIMIT: OutflowLimit = { limitBps: 1_000n, stxFloor: 1_000_000_000n, sbtcFloor: 10_000_000n };
 
 /**

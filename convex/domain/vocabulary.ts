@@ -20,8 +20,10 @@ export const HEALTH_STATUSES = [
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];
 
 /**
- * The balance changes of the spec's `updateProviderBalance`, plus the two
- * that hold and free an amount promised to a signed withdrawal voucher.
+ * Every balance change `internal.liquidity.updateProviderBalance` applies
+ * (README "Liquidity API"): money in and out, yield, settlement debits, locks
+ * and releases, the two that hold and free an amount promised to a signed
+ * withdrawal voucher, and the reversals of a reorged change.
  */
 export const BALANCE_CHANGE_TYPES = [
   "deposit",

@@ -1,15 +1,19 @@
 /**
  * Checkpoints, shutdown and the exit, checked against the vault's fixed
- * interface with nothing taken from the project's own name tables: function
- * names, error codes and event names are written out literally, and the
- * Merkle-sum hashes are computed by Clarity itself (`sha256` of
- * `to-consensus-buff?` in a simnet snippet), so that a mistake shared by the
- * contract and convex/domain/merkleSum.ts cannot hide.
+ * interface: error codes and event names are written out literally, and so
+ * are the function names where the test pins them against the contract's ABI
+ * (each function's signature, and the list of public functions refused after
+ * shutdown); the calls themselves go through VAULT_FUNCTIONS, whose names
+ * tests/contracts/interface.test.ts checks against the ABI. The Merkle-sum
+ * hashes are computed by Clarity itself (`sha256` of `to-consensus-buff?` in
+ * a simnet snippet), so that a mistake shared by the contract and
+ * convex/domain/merkleSum.ts cannot hide.
  */
 import { bytesToHex, hexToBytes } from "@stacks/common";
 import { Cl, type ClarityValue } from "@stacks/transactions";
 import { beforeEach, describe, expect, it } from "vitest";
 
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   buildMerkleSumTree,
   exitLeafCV,
@@ -94,7 +98,7 @@ type Checkpoint = {
 
 function post(c: Checkpoint, sender: string = backend) {
   return pub(
-    "post-checkpoint",
+    VAULT_FUNCTIONS.postCheckpoint,
     [Cl.buffer(c.root), Cl.uint(c.stxSum), Cl.uint(c.sbtcSum), Cl.uint(c.asOfSeq), checkpointFlowsCV(c.flows), Cl.uint(c.leafCount)],
     sender,
   );
@@ -107,19 +111,19 @@ function checkpointAtNow(root: SumNode, leafCount: number): Checkpoint {
 }
 
 function veto(sender: string = deployer) {
-  return pub("veto-checkpoint", [], sender);
+  return pub(VAULT_FUNCTIONS.vetoCheckpoint, [], sender);
 }
 
 function shutdown(sender: string) {
-  return pub("shutdown", [], sender);
+  return pub(VAULT_FUNCTIONS.shutdown, [], sender);
 }
 
 function verify(leaf: ExitLeaf, proof: readonly ProofStep[], provider: string = leaf.provider): ClarityValue {
-  return ro("verify-exit-proof", [Cl.principal(provider), exitLeafCV(leaf), exitProofCV(proof)]);
+  return ro(VAULT_FUNCTIONS.verifyExitProof, [Cl.principal(provider), exitLeafCV(leaf), exitProofCV(proof)]);
 }
 
 function claim(sender: string, token: Token, leaf: ExitLeaf | null, proof: readonly ProofStep[] = []) {
-  return pub("claim-exit", [tokenArg(token), leaf === null ? Cl.none() : Cl.some(exitLeafCV(leaf)), exitProofCV(proof)], sender);
+  return pub(VAULT_FUNCTIONS.claimExit, [tokenArg(token), leaf === null ? Cl.none() : Cl.some(exitLeafCV(leaf)), exitProofCV(proof)], sender);
 }
 
 function exitClaimed(provider: string, token: Token, owed: bigint, paid: bigint): ClarityValue {
@@ -333,7 +337,7 @@ describe("veto-checkpoint restores the previous checkpoint for everything that r
     const vetoed = veto();
     ok(vetoed.result);
     expect(printedEvents(vetoed.events)).toEqual([Cl.tuple({ event: Cl.stringAscii("checkpoint-vetoed"), epoch: Cl.uint(2n) })]);
-    expect(ro("get-checkpoint")).toEqual(
+    expect(ro(VAULT_FUNCTIONS.getCheckpoint)).toEqual(
       Cl.some(
         Cl.tuple({
           epoch: Cl.uint(1n),
@@ -372,11 +376,11 @@ describe("after shutdown every public function but claim-exit fails u215 before 
     ok(deposit(alice, 5_000_000n, "sBTC").result);
     ok(lock(backend, [1n], 100_000_000n).result);
     const fake = Cl.some(Cl.principal(deployLookAlikeSbtc()));
-    ok(pub("pause", [], deployer).result);
+    ok(pub(VAULT_FUNCTIONS.pause, [], deployer).result);
     // The admin may shut down at any time, paused or not.
     ok(shutdown(deployer).result);
-    expect(ro("get-total-stx-locked")).toBeUint(0n);
-    expect(ro("get-total-sbtc-locked")).toBeUint(0n);
+    expect(ro(VAULT_FUNCTIONS.getTotalStxLocked)).toBeUint(0n);
+    expect(ro(VAULT_FUNCTIONS.getTotalSbtcLocked)).toBeUint(0n);
 
     const zeroLeaf = publishedLeafCV(exitLeaf(mallory, 0n, 0n));
     const bad: { fn: string; args: ClarityValue[]; senders: string[] }[] = [
@@ -430,7 +434,7 @@ describe("after shutdown every public function but claim-exit fails u215 before 
       }
     }
 
-    expect(ro("is-paused")).toBeBool(true);
+    expect(ro(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
     const before = stxBalance(alice);
     expect(claim(alice, "STX", null).result).toBeOk(Cl.uint(1_000_000_000n));
     expect(stxBalance(alice)).toBe(before + 1_000_000_000n);

@@ -1,6 +1,6 @@
 /**
  * Fixtures for the checkpoint, shutdown and exit tests: posting a Merkle-sum
- * tree built by convex/model/merkleSum.ts as the vault's checkpoint, vetoing
+ * tree built by convex/domain/merkleSum.ts as the vault's checkpoint, vetoing
  * and publishing it, claiming an exit, and the exact values and events the
  * vault returns for each.
  */

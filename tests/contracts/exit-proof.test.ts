@@ -1,5 +1,5 @@
 /**
- * Exit proofs built by convex/model/merkleSum.ts, checked by the vault's own
+ * Exit proofs built by convex/domain/merkleSum.ts, checked by the vault's own
  * read-only `verify-exit-proof` against its current checkpoint: the backend's
  * hashing and the contract's must agree byte for byte, or no provider could
  * exit. Every tampered proof the TypeScript check rejects, the contract must

@@ -1,5 +1,5 @@
 /**
- * The rules of a provider's balance in one token (convex/model/balances.ts),
+ * The rules of a provider's balance in one token (convex/domain/balances.ts),
  * without a database: every change type with exact results, every refusal
  * with its error code, and a property over arbitrary sequences of changes.
  */

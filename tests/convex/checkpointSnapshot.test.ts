@@ -16,6 +16,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { internal } from "../../convex/_generated/api";
 import type { Id } from "../../convex/_generated/dataModel";
 import type { MutationCtx } from "../../convex/_generated/server";
+import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import { compareLeafOrder } from "../../convex/domain/checkpoints";
 import { buildMerkleSumTree, verifyMerkleSumProof } from "../../convex/domain/merkleSum";
 import { SNAPSHOT_HOLD_MS } from "../../convex/model/checkpoints/eventHold";
@@ -173,7 +174,7 @@ describe("posting, publishing and verifying", () => {
     const [post] = await queuedCheckpointCalls(t);
     const leaves = (await leavesOf(t, runId)).map(({ index: _index, ...leaf }) => leaf);
     const tree = buildMerkleSumTree(leaves);
-    expect(post?.functionName).toBe("post-checkpoint");
+    expect(post?.functionName).toBe(VAULT_FUNCTIONS.postCheckpoint);
     expect(post?.checkpointCall).toMatchObject({
       kind: "post",
       stxSum: tree.root.stx,

@@ -1,5 +1,5 @@
 /**
- * Merkle-sum trees and exit proofs (convex/model/merkleSum.ts). The vault
+ * Merkle-sum trees and exit proofs (convex/domain/merkleSum.ts). The vault
  * checks these proofs on-chain, so the exact-value tests pin hashes that
  * Clarity itself computed (`sha256` of `to-consensus-buff?` on simnet) and a
  * leaf preimage assembled byte by byte; the properties then check, for any

@@ -1,5 +1,5 @@
 /**
- * Exact integer money arithmetic (convex/model/money.ts, docs/architecture.md, "Money and rounding"): exact
+ * Exact integer money arithmetic (convex/domain/money.ts, docs/architecture.md, "Money and rounding"): exact
  * values for the cases people reason about, and fast-check properties for the
  * rounding bounds that make "what a provider takes rounds down, what they owe
  * rounds up, splits sum exactly" true for every input.

@@ -261,9 +261,9 @@ describe("readers parse each read-only's answer exactly", () => {
       available: 90n,
     });
     expect(asked).toEqual([
-      [VAULT, "get-total-sbtc-balance", []],
-      [VAULT, "get-total-sbtc-locked", []],
-      [VAULT, "get-outflow", [some(SBTC_HEX)]],
+      [VAULT, VAULT_FUNCTIONS.getTotalSbtcBalance, []],
+      [VAULT, VAULT_FUNCTIONS.getTotalSbtcLocked, []],
+      [VAULT, VAULT_FUNCTIONS.getOutflow, [some(SBTC_HEX)]],
     ]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The voucher rule (README "Checkpoints"; DESIGN §3): the backend never
+ * The voucher rule (README "Checkpoints"; docs/architecture.md, "Checkpoint → exit"): the backend never
  * reserves (and so never signs) a voucher that would take a provider below
  * zero on the exit formula — their current checkpoint leaf + deposits since −
  * withdrawals since, less their active vouchers; with no checkpoint, their

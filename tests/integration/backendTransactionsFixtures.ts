@@ -271,10 +271,12 @@ export async function setPaused(paused: boolean): Promise<void> {
   const network = createNetwork({ network: "testnet", client: { baseUrl: stack.server.url } });
   const nonces = await fetch(`${stack.server.url}/extended/v1/address/${DEPLOYER}/nonces`);
   const nonce = BigInt(((await nonces.json()) as { possible_next_nonce: number }).possible_next_nonce);
+  const [contractAddress, contractName] = VAULT.split(".") as [string, string];
+  const functionName = paused ? VAULT_FUNCTIONS.pause : VAULT_FUNCTIONS.unpause;
   const transaction = await makeContractCall({
-    contractAddress: DEPLOYER,
-    contractName: "liquidity-pool",
-    functionName: paused ? "pause" : "unpause",
+    contractAddress,
+    contractName,
+    functionName,
     functionArgs: [],
     senderKey: DEVNET_KEYS.deployer,
     network,
@@ -287,7 +289,7 @@ export async function setPaused(paused: boolean): Promise<void> {
     headers: { "content-type": "application/octet-stream" },
     body: Buffer.from(transaction.serializeBytes()),
   });
-  if (!response.ok) throw new Error(`${paused ? "pause" : "unpause"} rejected: ${await response.text()}`);
+  if (!response.ok) throw new Error(`${functionName} rejected: ${await response.text()}`);
   await mine(stack.server, 1);
   const { result } = stack.server.simnet.callReadOnlyFn(VAULT, VAULT_FUNCTIONS.isPaused, [], DEPLOYER);
   expect(result).toEqual({ type: paused ? "true" : "false" });

@@ -1,5 +1,6 @@
 /**
- * Backing a policy with providers' capital (spec `allocatePolicyCollateral`).
+ * Backing a policy with providers' capital (`internal.liquidity.allocatePolicyCollateral`;
+ * docs/architecture.md, "Allocation and locking").
  *
  * The rule, bounded and fair (weighted fair queuing, domain/fairQueue.ts):
  * 1. Take the K = `maxBackersPerPolicy` (default 25) balances of the tier

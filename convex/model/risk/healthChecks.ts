@@ -1,8 +1,8 @@
 /**
- * Checking one provider's health and recording what changed (spec
- * `monitorCollateralHealth` / `setProviderHealthStatus`). Writes happen only
- * when the status changes or the ratio moves by at least RATIO_REWRITE_BPS,
- * so a sweep over a calm market writes almost nothing.
+ * Checking one provider's health and recording what changed, for the health
+ * sweep (convex/health.ts; README "Prices and collateral health"). Writes
+ * happen only when the status changes or the ratio moves by at least
+ * RATIO_REWRITE_BPS, so a sweep over a calm market writes almost nothing.
  */
 import type { Doc, Id } from "../../_generated/dataModel";
 import type { Reader, Writer } from "../database";

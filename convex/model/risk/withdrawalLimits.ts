@@ -4,7 +4,7 @@
  * formula less their active vouchers: model/checkpoints/exitView.ts, README
  * "Checkpoints") and, when they back active policies, at most what keeps
  * them at or above their tier's withdrawal ratio plus its buffer at current
- * oracle prices (model/health.ts). Without a fresh price, a provider with
+ * oracle prices (domain/health.ts). Without a fresh price, a provider with
  * active backing cannot withdraw at all: a stale price must never let
  * collateral out.
  */
