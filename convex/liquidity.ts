@@ -2,10 +2,12 @@
  * The liquidity API (README "Liquidity API"). Thin: validation of arguments, identity
  * and orchestration here; the rules live in convex/model/.
  */
+import { omit } from "convex-helpers";
 import { v, type Infer } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { internalMutation, internalQuery, query } from "./functions";
+import schema from "./schema";
+import { internalAction, internalMutation, internalQuery, query } from "./functions";
 import { signWithdrawalVoucher, chainIdOf } from "./chain/withdrawalVoucher";
 import { backendAddress } from "./chain/backendTransactions";
 import { hiroClientFor } from "./chain/hiroClient";
@@ -381,15 +383,33 @@ export const syncPoolBalancesFromEvent = internalMutation({
   },
 });
 
-/** Refreshes the `tierMetrics` snapshots from the live shards. Idempotent. */
-export const updateTierMetrics = internalMutation({
+const tierSnapshot = v.object(omit(schema.tables.tierMetrics.validator.fields, ["updatedAt"]));
+
+/**
+ * Refreshes the `tierMetrics` snapshots from the live shards. Idempotent.
+ * The shards are read in a query and the snapshots written by a mutation that
+ * reads nothing else: every deposit, withdrawal, yield and allocation writes a
+ * shard, and a mutation reading them all would conflict with each of them.
+ */
+export const updateTierMetrics = internalAction({
   args: {},
   returns: v.null(),
   handler: async (ctx) => {
+    const snapshots = await ctx.runQuery(internal.liquidity.readTierSnapshots, {});
+    await ctx.runMutation(internal.liquidity.writeTierMetrics, { snapshots, updatedAt: Date.now() });
+    return null;
+  },
+});
+
+export const readTierSnapshots = internalQuery({
+  args: {},
+  returns: v.array(tierSnapshot),
+  handler: async (ctx) => {
+    const snapshots: Infer<typeof tierSnapshot>[] = [];
     for (const tier of TIERS) {
       for (const token of TOKENS) {
         const stats = await tierStats(ctx, tier, token);
-        const snapshot = {
+        snapshots.push({
           tierName: tier,
           token,
           totalCapital: stats.totalCapital,
@@ -401,15 +421,24 @@ export const updateTierMetrics = internalMutation({
           activePolicyCount: stats.activePolicyCount,
           totalYieldAccrued: stats.totalYieldAccrued,
           capacityLimit: stats.capacityLimit ?? undefined,
-          updatedAt: Date.now(),
-        };
-        const existing = await ctx.db
-          .query("tierMetrics")
-          .withIndex("by_tier_and_token", (q) => q.eq("tierName", tier).eq("token", token))
-          .unique();
-        if (existing) await ctx.db.replace("tierMetrics", existing._id, snapshot);
-        else await ctx.db.insert("tierMetrics", snapshot);
+        });
       }
+    }
+    return snapshots;
+  },
+});
+
+export const writeTierMetrics = internalMutation({
+  args: { snapshots: v.array(tierSnapshot), updatedAt: v.number() },
+  returns: v.null(),
+  handler: async (ctx, { snapshots, updatedAt }) => {
+    for (const snapshot of snapshots) {
+      const existing = await ctx.db
+        .query("tierMetrics")
+        .withIndex("by_tier_and_token", (q) => q.eq("tierName", snapshot.tierName).eq("token", snapshot.token))
+        .unique();
+      if (existing) await ctx.db.replace("tierMetrics", existing._id, { ...snapshot, updatedAt });
+      else await ctx.db.insert("tierMetrics", { ...snapshot, updatedAt });
     }
     return null;
   },

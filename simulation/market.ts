@@ -377,7 +377,7 @@ export class Market {
     await t.action(internal.health.sweep, { cursor: null });
     // Sweeps of large pools continue through the scheduler; let them finish before looking.
     await t.finishAllScheduledFunctions(() => undefined);
-    await t.mutation(internal.liquidity.updateTierMetrics, {});
+    await t.action(internal.liquidity.updateTierMetrics, {});
     this.progress(step, "reconcile");
     const outcomes = await t.action(internal.reconciliation.reconcile, {});
     const reconciliation = {

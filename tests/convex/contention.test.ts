@@ -53,7 +53,9 @@ const involving = (name: string) => found.filter((c) => c.reader === name || c.w
 const shard = (n: number) => `tierTotalShards:Conservative/STX/${n}`;
 
 const SYNC = ["deposit (queued provider)", "deposit (new provider)", "withdrawal synced", "premium yield (policy 1)"];
+/** The money path of one tier, with one allocation: behind the clock (policy 2) or moving it (policy 4). */
 const HOT = [...SYNC, "withdrawal request", "allocation (policy 2)"];
+const HOT_MOVING_THE_CLOCK = [...SYNC, "withdrawal request", "allocation moving the clock (policy 4)"];
 
 describe("contention on the hot path of one tier", () => {
   test("the measured pool is the one described: distinct shards per actor, policy 2's backers from the front, policy 1's yield to others", () => {
@@ -82,6 +84,8 @@ describe("contention on the hot path of one tier", () => {
     }
     // The event sync applies one event at a time from one writer: those four never run concurrently.
     expect(between(HOT)).toEqual(expected);
+    // An allocation that moves the tier's clock too: no balance change reads the clock.
+    expect(between(HOT_MOVING_THE_CLOCK)).toEqual(expected);
   });
 
   test("each balance change writes one tier shard: the provider's own, or the policy's for what a policy does", () => {
@@ -91,8 +95,10 @@ describe("contention on the hot path of one tier", () => {
     expect(writesOf("allocation (policy 2)").filter((k) => k.startsWith("tierTotalShards:"))).toEqual([shard(policyShardOf(2n))]);
   });
 
-  test("the health sweep's mutation, the batch cron and the reconciliation's record conflict with nothing (the sweep and the reconciliation read the books in queries)", () => {
+  test("the health sweep's mutation, the batch cron, the reconciliation's record and the tier-metrics write conflict with nothing (the sweeps read the books in queries)", () => {
     expect(involving("health sweep page")).toEqual([]);
+    expect(involving("tier metrics write")).toEqual([]);
+    expect(writesOf("tier metrics write").map((k) => k.split(":")[0])).toEqual(["tierMetrics"]);
     expect(involving("vault operations batch")).toEqual([]);
     expect(involving("reconciliation record")).toEqual([]);
     expect(writesOf("reconciliation record").map((k) => k.split(":")[0])).toEqual(["reconciliations"]);
@@ -100,9 +106,13 @@ describe("contention on the hot path of one tier", () => {
     expect(writesOf("vault operations batch").some((k) => k.startsWith("chainTransactions:"))).toBe(true);
   });
 
-  test("what can still conflict, and why: the queue's front between allocations, joining between admission and a newcomer, the tier's sum for a capacity check", () => {
+  test("what can still conflict, and why: the queue's front between allocations, the clock and joining between admission and allocation or a newcomer, the tier's sum for a capacity check", () => {
     const outsideSync = found.filter((c) => !(SYNC.includes(c.reader) && SYNC.includes(c.writer)));
     const allocationBackers = writesOf("allocation (policy 2)").filter((k) => k.startsWith("providerBalances:") || k.startsWith("providers:"));
+    const clockMover = "allocation moving the clock (policy 4)";
+    const clock = writesOf(clockMover).filter((k) => k.startsWith("allocationClocks:"));
+    expect(clock).toHaveLength(1);
+    expect(writesOf("allocation (policy 2)").filter((k) => k.startsWith("allocationClocks:"))).toEqual([]);
     const capacityCheck = "commitment (capacity-limited tier)";
     const shardWriters: [string, number][] = [
       ["deposit (queued provider)", shardOf(ACTORS.depositor)],
@@ -112,16 +122,25 @@ describe("contention on the hot path of one tier", () => {
       ["withdrawal request", shardOf(ACTORS.requester)],
       ["allocation (policy 2)", policyShardOf(2n)],
       ["allocation (policy 3)", policyShardOf(3n)],
+      [clockMover, policyShardOf(4n)],
     ];
+    const allocations = ["allocation (policy 2)", "allocation (policy 3)", clockMover];
+    // Allocations of one tier draw on the same front of its queue: they take turns; one that moves the
+    // clock also makes the others, which read it, run again.
+    const betweenAllocations = allocations.flatMap((reader) =>
+      allocations
+        .filter((writer) => writer !== reader)
+        .map((writer) => ({ reader, writer, documents: [...(writer === clockMover ? clock : []), ...allocationBackers].sort() })),
+    );
     expect(outsideSync).toEqual([
       // A commitment to a tier with a capacity reads the tier's sum: it retries when a shard moves; it writes
       // nothing anyone else reads, so nobody waits for it.
       ...shardWriters.map(([writer, n]) => ({ reader: capacityCheck, writer, documents: [shard(n)] })),
-      // Two allocations of one tier draw on the same front of its queue: they take turns.
-      { reader: "allocation (policy 2)", writer: "allocation (policy 3)", documents: allocationBackers.sort() },
-      { reader: "allocation (policy 3)", writer: "allocation (policy 2)", documents: allocationBackers.sort() },
-      // Admission gives joining balances the clock; a newcomer's deposit joins.
+      ...betweenAllocations,
+      // Admission gives joining balances the clock: a newcomer's deposit joins, and an allocation that
+      // moves the clock makes the cron run again (never the other way round: admission writes only joining balances).
       { reader: "admission", writer: "deposit (new provider)", documents: [`providerBalances:${ACTORS.newcomer}/STX`] },
+      { reader: "admission", writer: clockMover, documents: clock },
     ]);
     expect(involving("commitment (no capacity)")).toEqual([]);
   });

@@ -948,8 +948,8 @@ describe("pool and tier statistics", () => {
       "INVALID_AMOUNT",
     );
 
-    await t.mutation(internal.liquidity.updateTierMetrics, {});
-    await t.mutation(internal.liquidity.updateTierMetrics, {});
+    await t.action(internal.liquidity.updateTierMetrics, {});
+    await t.action(internal.liquidity.updateTierMetrics, {});
     const snapshot = await t.run(async (ctx) =>
       ctx.db
         .query("tierMetrics")

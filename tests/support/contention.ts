@@ -19,7 +19,9 @@
  * The pool: one tier (Conservative) drawing at most 2 backers a policy, so an
  * allocation reads the front of the queue 8 balances deep (2 × SCAN_FACTOR);
  * 20 providers hold 1,000 STX each; policy 1 is backed by the first two;
- * policies 2 and 3 wait to be allocated; one provider holds a withdrawal
+ * policies 2 and 3 wait to be allocated, and policy 4, large enough that its
+ * allocation moves the tier's clock; one provider has deposited since the
+ * last admission and waits to join the queue; one provider holds a withdrawal
  * reservation; prices are fresh.
  */
 import type { TestConvex } from "convex-test";
@@ -118,6 +120,8 @@ export const ACTORS = {
   newCommitter: testnetAddress(797),
 };
 const BUYER = testnetAddress(798);
+/** A provider whose first deposit is synced but not yet admitted to the queue. */
+export const JOINER = testnetAddress(796);
 
 const STX = 1_000_000n;
 const DEPOSIT = 1_000n * STX;
@@ -165,6 +169,15 @@ function policyTerms(policyId: bigint) {
 }
 
 /**
+ * 0.004 BTC protected at $48,000: 96 STX of collateral, enough to lift its
+ * backers past the tier's clock, so its allocation moves the clock (policies
+ * 2 and 3 draw on balances behind it and leave it where it is).
+ */
+function clockMovingPolicyTerms(policyId: bigint) {
+  return { ...policyTerms(policyId), protectedAmountSats: 400_000n };
+}
+
+/**
  * Seeds the pool described at the top. The caller has configured the chain
  * environment (network, vault, signer key), as for any test of the backend.
  */
@@ -184,7 +197,10 @@ export async function seedPool(t: Backend): Promise<void> {
     await t.mutation(internal.vaultEvents.apply, { event: depositOf(i + 1, provider, DEPOSIT, BigInt(i + 1)) });
   }
   await t.mutation(internal.policies.admitJoiningCapital, {});
+  // Deposited after the last admission: waits to join the queue (the admission cron gives it the clock).
+  await t.mutation(internal.vaultEvents.apply, { event: depositOf(PROVIDERS.length + 1, JOINER, DEPOSIT, BigInt(PROVIDERS.length + 1)) });
   for (const policyId of [1n, 2n, 3n]) await t.mutation(internal.policies.registerPolicy, policyTerms(policyId));
+  await t.mutation(internal.policies.registerPolicy, clockMovingPolicyTerms(4n));
   await t.mutation(internal.liquidity.allocatePolicyCollateral, { policyId: 1n });
   await t.mutation(internal.liquidity.reserveWithdrawal, {
     provider: ACTORS.withdrawer,
@@ -213,6 +229,20 @@ async function providerId(t: Backend, principal: string) {
     return provider._id;
   });
 }
+
+/** A tier-metrics snapshot as the cron's query reads it (its figures do not matter here). */
+const TIER_SNAPSHOT = {
+  tierName: "Conservative" as const,
+  token: "STX" as const,
+  totalCapital: 20_000n * STX,
+  totalLocked: 0n,
+  totalReserved: 0n,
+  totalAvailable: 20_000n * STX,
+  utilizationBps: 0n,
+  providerCount: 20n,
+  activePolicyCount: 1n,
+  totalYieldAccrued: 0n,
+};
 
 export const OPERATIONS: readonly Operation[] = [
   {
@@ -277,12 +307,23 @@ export const OPERATIONS: readonly Operation[] = [
     run: (t) => t.mutation(internal.liquidity.allocatePolicyCollateral, { policyId: 3n }),
   },
   {
+    name: "allocation moving the clock (policy 4)",
+    runner: "policy flow",
+    run: (t) => t.mutation(internal.liquidity.allocatePolicyCollateral, { policyId: 4n }),
+  },
+  {
     name: "health sweep page",
     runner: "cron",
     run: async (t) => await t.mutation(internal.health.recordPage, { providers: [await providerId(t, ACTORS.checked)], firstPage: false }),
   },
   { name: "vault operations batch", runner: "cron", run: (t) => t.mutation(internal.vaultOperations.batch, {}) },
   { name: "admission", runner: "cron", run: (t) => t.mutation(internal.policies.admitJoiningCapital, {}) },
+  {
+    // The shards are read in a query (internal.liquidity.readTierSnapshots); the mutation only writes.
+    name: "tier metrics write",
+    runner: "cron",
+    run: (t) => t.mutation(internal.liquidity.writeTierMetrics, { snapshots: [TIER_SNAPSHOT], updatedAt: 0 }),
+  },
   {
     // The books are read in a query (internal.reconciliation.expected); the mutation only records.
     name: "reconciliation record",
