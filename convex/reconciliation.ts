@@ -20,10 +20,13 @@ import { readChainConfig } from "./config";
 import { readVaultTotals } from "./chain/vault";
 import { rescheduleAfterRateLimit } from "./eventSync";
 import { newestLogHeight } from "./chain/contractLogs";
-import { raiseAlert } from "./model/alerts";
+import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import { expectedVaultTotals } from "./model/sync/reconciliation";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { TOKENS, tokenValidator } from "./validators";
+
+/** The vault's totals and the books disagree (subject: the token). */
+const RECONCILIATION_MISMATCH = "reconciliation-mismatch";
 
 const onChainTotals = v.object({ token: tokenValidator, balance: v.int64(), locked: v.int64() });
 const outcomeValidator = v.union(v.literal("match"), v.literal("mismatch"), v.literal("skipped"));
@@ -76,14 +79,16 @@ export const record = internalMutation({
         syncedThroughHeight,
         checkedAt: Date.now(),
       });
+      // A lasting mismatch is one alert (its first figures), open until a run matches again.
       if (status === "mismatch") {
-        await raiseAlert(ctx, "reconciliation-mismatch", `vault ${chain.token} totals differ from the books`, {
+        await raiseAlertOnce(ctx, RECONCILIATION_MISMATCH, chain.token, `vault ${chain.token} totals differ from the books`, {
           onChainBalance: chain.balance,
           expectedBalance: expected.balance,
           onChainLocked: chain.locked,
           expectedLocked: expected.locked,
         });
       }
+      if (status === "match") await resolveAlerts(ctx, RECONCILIATION_MISMATCH, chain.token);
       outcomes.push(status);
     }
     return outcomes;

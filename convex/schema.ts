@@ -89,9 +89,7 @@ export default defineSchema({
     type: balanceChangeTypeValidator,
     amount: v.int64(),
     appliedAt: v.number(),
-  })
-    .index("by_operation", ["operationId"])
-    .index("by_provider_and_token", ["provider", "token"]),
+  }).index("by_operation", ["operationId"]),
 
   /**
    * Live tier sums, split over shards so that providers in different shards

@@ -23,9 +23,15 @@ export async function raiseAlert(ctx: Writer, kind: string, message: string, det
  * the condition starts and stays quiet while it lasts. `subject` tells apart
  * conditions of one kind (e.g. the asset) and is kept in the details.
  */
-export async function raiseAlertOnce(ctx: Writer, kind: string, subject: string, message: string): Promise<void> {
+export async function raiseAlertOnce(
+  ctx: Writer,
+  kind: string,
+  subject: string,
+  message: string,
+  details: Record<string, unknown> = {},
+): Promise<void> {
   if ((await openAlerts(ctx, kind, subject)).length > 0) return;
-  await raiseAlert(ctx, kind, message, { subject });
+  await raiseAlert(ctx, kind, message, { subject, ...details });
 }
 
 /** Ends a lasting condition: its open alerts are marked resolved, and the next occurrence is raised again. */
@@ -43,6 +49,16 @@ async function openAlerts(ctx: Writer, kind: string, subject: string): Promise<D
     .query("alerts")
     .withIndex("by_kind_and_resolved", (q) => q.eq("kind", kind).eq("resolved", false))
     .take(OPEN_ALERTS_READ);
-  const details = JSON.stringify({ subject });
-  return open.filter((alert) => alert.details === details);
+  return open.filter((alert) => subjectOf(alert.details) === subject);
+}
+
+/** The `subject` a lasting condition's alert keeps in its details, if any. */
+function subjectOf(details: string | undefined): string | undefined {
+  if (details === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(details);
+    return typeof parsed === "object" && parsed !== null && "subject" in parsed && typeof parsed.subject === "string" ? parsed.subject : undefined;
+  } catch {
+    return undefined;
+  }
 }

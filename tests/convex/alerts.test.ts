@@ -59,4 +59,28 @@ describe("alerts", () => {
       ["BTC/USD is unavailable again", false],
     ]);
   });
+
+  it("a lasting reconciliation mismatch is one open alert until a run matches; a new mismatch after that is raised again", async () => {
+    const t = newBackend();
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const run = (onChainBalance: bigint) =>
+      t.mutation(internal.reconciliation.record, {
+        onChain: [{ token: "STX", balance: onChainBalance, locked: 0n }],
+        expected: [{ token: "STX", balance: 90n, locked: 0n, complete: true }],
+        syncedThroughHeight: 30n,
+      });
+    const mismatches = async () =>
+      (await t.run(async (ctx) => await ctx.db.query("alerts").collect()))
+        .filter((a) => a.kind === "reconciliation-mismatch")
+        .map((a) => [a.resolved, JSON.parse(a.details!).onChainBalance]);
+    for (let i = 0; i < 3; i++) expect(await run(100n)).toEqual(["mismatch"]);
+    expect(await mismatches()).toEqual([[false, "100"]]);
+    expect(await run(90n)).toEqual(["match"]);
+    expect(await mismatches()).toEqual([[true, "100"]]);
+    expect(await run(95n)).toEqual(["mismatch"]);
+    expect(await mismatches()).toEqual([
+      [true, "100"],
+      [false, "95"],
+    ]);
+  });
 });

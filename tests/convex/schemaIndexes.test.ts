@@ -21,13 +21,17 @@ function indexesOf(table: unknown): string[] {
 }
 
 describe("schema indexes", () => {
-  test("each index is named in a withIndex of some module", () => {
-    const code = Object.values(sources).join("\n");
+  test("each index is read by a query of its own table", () => {
+    // `.query("table")` then, possibly over a few lines, `.withIndex("index"`: an index name two
+    // tables share is counted only for the table it is read on.
+    const read = new Set<string>();
+    for (const code of Object.values(sources)) {
+      for (const m of code.matchAll(/\.query\(\s*"(\w+)"\s*\)\s*\.withIndex\(\s*"(\w+)"/g)) read.add(`${m[1]}.${m[2]}`);
+    }
     const unread = Object.entries(schema.tables).flatMap(([table, definition]) =>
       indexesOf(definition)
-        .filter((index) => !READ_BY_LIBRARIES.has(`${table}.${index}`))
-        .filter((index) => !new RegExp(`withIndex\\(\\s*"${index}"`).test(code))
-        .map((index) => `${table}.${index}`),
+        .map((index) => `${table}.${index}`)
+        .filter((name) => !READ_BY_LIBRARIES.has(name) && !read.has(name)),
     );
     expect(unread).toEqual([]);
   });

@@ -199,14 +199,16 @@ describe("reconcile", () => {
     expect(alerts).toHaveLength(1);
     expect(alerts[0]).toMatchObject({ message: "vault STX totals differ from the books", resolved: false });
     expect(JSON.parse(alerts[0]!.details!)).toEqual({
+      subject: "STX",
       onChainBalance: stxBalance.toString(),
       expectedBalance: (stxBalance + 1n).toString(),
       onChainLocked: required.toString(),
       expectedLocked: required.toString(),
     });
 
-    // Put back, the books agree again.
+    // Put back, the books agree again, and the mismatch is over.
     expect(await reconcile()).toEqual(["match", "match"]);
+    expect((await alertsOfKind("reconciliation-mismatch")).map((a) => a.resolved)).toEqual([true]);
   });
 
   it("skips, with the reason, while a newer vault event is mined but not yet synced", async () => {
@@ -222,7 +224,7 @@ describe("reconcile", () => {
     ]);
     // The chain already has the deposit; the books do not yet.
     expect(records[0]!.onChainBalance - records[0]!.expectedBalance).toBe(STX(42));
-    expect(await alertsOfKind("reconciliation-mismatch")).toHaveLength(1);
+    expect((await alertsOfKind("reconciliation-mismatch")).map((a) => a.resolved)).toEqual([true]);
 
     await sync();
     expect(await reconcile()).toEqual(["match", "match"]);
