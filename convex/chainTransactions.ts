@@ -39,6 +39,7 @@ import { type ActionCtx } from "./_generated/server";
 import { internalAction, internalMutation, internalQuery } from "./functions";
 import { backendAddress, feeForCall, signVaultCall } from "./chain/backendTransactions";
 import { hiroClientFor, rateLimitedOf, type HiroClient } from "./chain/hiroClient";
+import { mayStillConfirm, standingOf } from "./chain/transactionStanding";
 import { alertingRouteGone } from "./eventSync";
 import { describeOutflowWait, oversizedSettlements, planSend, readOutflowWindow, readVaultGate, settlementTokens, stopOf } from "./chain/sendGate";
 import type { OutflowWindow } from "./domain/outflow";
@@ -380,12 +381,13 @@ async function sendPending(ctx: ActionCtx, counts: { broadcast: number; rejected
     if (outcome.reason === "BadNonce" || outcome.reason === "ConflictingNonceInMempool") {
       // Did an earlier signed version of this very transaction reach the node (e.g. before a crash)?
       const signedTxids = await ctx.runQuery(internal.chainTransactions.signedTxidsOf, { id: tx._id });
-      const known = (await client.getTransactions(signedTxids)).entries();
-      const landed = [...known].find(([, info]) => info !== null && !("tx_status" in info && info.tx_status.startsWith("dropped")));
+      const known = [...(await client.getTransactions(signedTxids)).entries()].map(([txid, info]) => [txid, standingOf(info)] as const);
+      const landed = known.find(([, standing]) => standing.kind === "pending" || standing.kind === "mined");
       if (landed) {
         // The fee is that version's, as the API reports it (the row may hold a later attempt's).
-        const [txid, info] = landed;
-        const fee = info && /^\d+$/.test(info.fee_rate) ? BigInt(info.fee_rate) : (tx.fee ?? MIN_FEE);
+        const [txid, standing] = landed;
+        const reported = standing.kind === "pending" || standing.kind === "mined" ? standing.fee : null;
+        const fee = reported ?? tx.fee ?? MIN_FEE;
         await ctx.runMutation(internal.chainTransactions.markBroadcast, {
           id: tx._id,
           event: "found-on-node",
@@ -425,10 +427,8 @@ function replacementFee(previous: bigint): bigint {
 }
 
 /** Whether the API shows `txid` as something that can still confirm: pending, or mined on the canonical chain. */
-async function mayStillConfirm(client: HiroClient, txid: string | undefined): Promise<boolean> {
-  const info = txid ? await client.getTransaction(txid) : null;
-  if (info === null) return false;
-  return "block_height" in info ? info.canonical : info.tx_status === "pending";
+async function stillConfirmable(client: HiroClient, txid: string | undefined): Promise<boolean> {
+  return mayStillConfirm(standingOf(txid ? await client.getTransaction(txid) : null));
 }
 
 export const follow = internalAction({
@@ -458,23 +458,20 @@ async function followBroadcast(ctx: ActionCtx, counts: { confirmed: number; fail
   const byNonce = [...broadcast].sort((a, b) => compareNonces(a.nonce, b.nonce));
   let behindUnmined = false;
   for (const tx of byNonce) {
-    const info = tx.txid ? (known.get(tx.txid) ?? null) : null;
-    if (info && "block_height" in info && info.canonical) {
-      if (info.tx_status === "success") {
+    const standing = standingOf(tx.txid ? known.get(tx.txid) : null);
+    if (standing.kind === "mined" && standing.canonical) {
+      if (standing.succeeded) {
         await ctx.runMutation(internal.chainTransactions.markConfirmed, { id: tx._id });
         counts.confirmed++;
       } else {
-        // The result names the vault's refusal, e.g. (err u213): the outflow window is full. A call
+        // The outcome names the vault's refusal, e.g. (err u213): the outflow window is full. A call
         // that errs with a "vault sends" post-condition is reported as a post-condition abort.
-        await ctx.runMutation(internal.chainTransactions.markAborted, {
-          id: tx._id,
-          reason: `${info.tx_status} ${info.tx_result.repr}`,
-        });
+        await ctx.runMutation(internal.chainTransactions.markAborted, { id: tx._id, reason: standing.outcome });
         counts.failed++;
       }
       continue;
     }
-    const dropped = info !== null && "tx_status" in info && info.tx_status.startsWith("dropped");
+    const dropped = standing.kind === "dropped";
     const stuck =
       !behindUnmined && tx.broadcastAtHeight !== undefined && tip - tx.broadcastAtHeight >= config.stuckAfterBlocks;
     behindUnmined = true;
@@ -497,7 +494,7 @@ async function followBroadcast(ctx: ActionCtx, counts: { confirmed: number; fail
           atHeight: tip,
         });
         counts.replaced++;
-      } else if (!(await mayStillConfirm(client, tx.txid))) {
+      } else if (!(await stillConfirmable(client, tx.txid))) {
         // A refusal counts only when the version on the node can no longer confirm. If it is
         // still pending, or was mined meanwhile (a block can land while the replacement is
         // priced, and the node then refuses its nonce), nothing failed: the row keeps following

@@ -64,7 +64,7 @@ import {
   vaultPrintsOfDelivery,
   type DeliveredBlock,
 } from "./chain/chainhookPayload";
-import { hiroClientFor, type HiroClient } from "./chain/hiroClient";
+import { hiroClientFor, type ChainBlock, type HiroClient } from "./chain/hiroClient";
 import { decodeVaultPrint } from "./chain/vault";
 import { confirmationRule, isConfirmed, logsAbove, type WalkStart } from "./chain/contractLogs";
 import { readChainConfig, readChainhookSecret } from "./config";
@@ -116,10 +116,8 @@ export const reverseRolledBack = internalMutation({
 });
 
 /** The block at a height, as the API has it: its hash and its index block hash (deliveries name a block by either). */
-type ApiBlock = { hash: string; index_block_hash: string };
-
-function isBlock(apiBlock: ApiBlock | null, deliveredHash: string): boolean {
-  return apiBlock !== null && (sameHash(apiBlock.hash, deliveredHash) || sameHash(apiBlock.index_block_hash, deliveredHash));
+function isBlock(apiBlock: ChainBlock | null, deliveredHash: string): boolean {
+  return apiBlock !== null && (sameHash(apiBlock.hash, deliveredHash) || sameHash(apiBlock.indexBlockHash, deliveredHash));
 }
 
 /**
@@ -301,7 +299,7 @@ async function confirmAndApply(ctx: ActionCtx, args: ConfirmArgs): Promise<Confi
   if (height > rule.throughHeight) return await checkAgainLater(ctx, args, "not deep enough");
   const apiBlock = await client.getBlock(height);
   if (!apiBlock || !isBlock(apiBlock, args.block.hash)) return { outcome: "orphaned", ...nothing };
-  if (!isConfirmed({ blockHeight: height, burnBlockHeight: BigInt(apiBlock.burn_block_height) }, rule)) {
+  if (!isConfirmed({ blockHeight: height, burnBlockHeight: apiBlock.burnBlockHeight }, rule)) {
     return await checkAgainLater(ctx, args, "not deep enough in burn blocks");
   }
 

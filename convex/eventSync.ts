@@ -30,8 +30,8 @@ import {
   confirmationRule,
   cursorAt,
   isConfirmed,
-  LOGS_PAGE_SIZE,
   logsAbove,
+  pageStillAt,
   placementOf,
   type ConfirmationRule,
   type PlacedLog,
@@ -322,14 +322,9 @@ async function startOfWalk(
   const back = { start: { after: recheck.floor?.cursor ?? null }, steppedBack: true };
   // Events were reversed: their transactions may be mined again anywhere above the floor.
   if (recheck.reversed > 0 || stored === null) return back;
-  const page = await client.getContractLogs(contractId, { limit: LOGS_PAGE_SIZE, cursor: stored.cursor });
-  const top = page?.results[0];
-  // The stored event is still where it was: the page at its position leads up from it.
-  if (page && page.cursor === stored.cursor && top?.tx_id === stored.txid && top.event_index === stored.eventIndex) {
-    return { start: { after: stored.cursor, page }, steppedBack: false };
-  }
-  // It left the chain (the page's top is another event, or nothing is left at or below it): step back.
-  return back;
+  // The stored event is still where it was: the page at its position leads up from it; else step back.
+  const page = await pageStillAt(client, contractId, stored);
+  return page ? { start: { after: stored.cursor, page }, steppedBack: false } : back;
 }
 
 type Walk = {

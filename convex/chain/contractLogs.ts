@@ -172,6 +172,22 @@ async function placedRows(client: LogsClient, contractId: string, page: Contract
   return rows;
 }
 
+/**
+ * The logs page at a stored event's cursor, when that event is still the one
+ * there (same transaction, same event index): a walk can lead up from it.
+ * Null when it left the chain: the page's top is another event, or nothing
+ * is left at or below the cursor.
+ */
+export async function pageStillAt(
+  client: Pick<HiroClient, "getContractLogs">,
+  contractId: string,
+  at: { cursor: string; txid: string; eventIndex: number },
+): Promise<ContractLogsPage | null> {
+  const page = await client.getContractLogs(contractId, { limit: LOGS_PAGE_SIZE, cursor: at.cursor });
+  const top = page?.results[0];
+  return page && page.cursor === at.cursor && top?.tx_id === at.txid && top.event_index === at.eventIndex ? page : null;
+}
+
 export type WalkStart = {
   /** The cursor of the last event already processed; null: from the contract's first event. */
   after: string | null;

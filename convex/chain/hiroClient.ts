@@ -67,6 +67,9 @@ export type HiroClientOptions = {
 
 export type ContractLogsPage = z.infer<typeof contractLogsPageSchema>;
 /** A tip as a node or the API's indexer sees it. */
+/** A Stacks block as the chain layer reads it: its height, both hashes, and the burn block its tenure is anchored to. */
+export type ChainBlock = { height: bigint; hash: string; indexBlockHash: string; burnBlockHeight: bigint };
+
 export type ChainTip = { stacksHeight: bigint; burnHeight: bigint };
 
 /**
@@ -337,11 +340,13 @@ export class HiroClient {
     return found;
   }
 
-  async getBlock(height: bigint) {
+  /** The canonical block at `height` (GET /extended/v2/blocks/{height}); null where the API has none. */
+  async getBlock(height: bigint): Promise<ChainBlock | null> {
     const response = await this.request(`/extended/v2/blocks/${height}`, {}, ROUTES.block);
     if (response.status === 404) return null;
     if (!response.ok) throw poolError("CHAIN_UNAVAILABLE", `Stacks API block ${height} answered ${response.status}`);
-    return parse(blockSchema, await response.json(), `block ${height}`);
+    const block = parse(blockSchema, await response.json(), `block ${height}`);
+    return { height: BigInt(block.height), hash: block.hash, indexBlockHash: block.index_block_hash, burnBlockHeight: BigInt(block.burn_block_height) };
   }
 
   /** The nonce for `address`'s next transaction, confirmed and mempool nonces counted (the v1 nonces route is deprecated). */
