@@ -18,9 +18,11 @@
  * position only moves forward, except when a run steps back on purpose.
  */
 import { getFunctionName, type FunctionReference } from "convex/server";
+import { pick } from "convex-helpers";
 import { v, type Infer } from "convex/values";
 
 import { internal } from "./_generated/api";
+import schema from "./schema";
 import { type ActionCtx } from "./_generated/server";
 import { internalAction, internalMutation, internalQuery } from "./functions";
 import { hiroClientFor, rateLimitedOf, routeGoneOf, type HiroClient, type RateLimitedError } from "./chain/hiroClient";
@@ -81,12 +83,7 @@ export const cursor = internalQuery({
   handler: async (ctx) => ({ syncedThrough: await readSyncValue(ctx, SYNC_KEYS.vaultEventsSyncedThroughHeight) }),
 });
 
-const appliedPosition = v.object({
-  txid: v.string(),
-  eventIndex: v.number(),
-  blockHeight: v.int64(),
-  blockHash: v.string(),
-});
+const appliedPosition = v.object(pick(schema.tables.vaultEvents.validator.fields, ["txid", "eventIndex", "blockHeight", "blockHash"]));
 
 const syncPositionValidator = v.object({ cursor: v.string(), txid: v.string(), eventIndex: v.number() });
 

@@ -7,17 +7,19 @@
  *   GET /exit/checkpoint    the current checkpoint and every leaf, as JSON, for
  *                           anyone who wants to mirror it (bigints as decimal strings)
  */
+import { pick } from "convex-helpers";
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
 import { httpAction, internalQuery } from "./functions";
+import schema from "./schema";
 import { checkpointRunStatusValidator, proofStepValidator, tokenValidator } from "./validators";
 import { exitViewOf } from "./model/checkpoints/exitView";
 import { exitLeafOf, leafPage } from "./model/checkpoints/publishing";
 import { currentPostedRun } from "./model/checkpoints/runs";
 import { optionalProviderQuery } from "./providerFunctions";
 
-const amounts = { stx: v.int64(), sbtc: v.int64(), stxIn: v.int64(), stxOut: v.int64(), sbtcIn: v.int64(), sbtcOut: v.int64() };
+const amounts = pick(schema.tables.checkpointLeaves.validator.fields, ["stx", "sbtc", "stxIn", "stxOut", "sbtcIn", "sbtcOut"]);
 
 const checkpointView = v.object({
   epoch: v.int64(),

@@ -2,7 +2,7 @@
  * The liquidity API (README "Liquidity API"). Thin: validation of arguments, identity
  * and orchestration here; the rules live in convex/model/.
  */
-import { omit } from "convex-helpers";
+import { omit, pick } from "convex-helpers";
 import { v, type Infer } from "convex/values";
 
 import { internal } from "./_generated/api";
@@ -47,12 +47,9 @@ import {
 // ---------------------------------------------------------------------------
 
 const balanceView = v.object({
-  token: tokenValidator,
-  total: v.int64(),
-  locked: v.int64(),
-  reserved: v.int64(),
+  ...pick(schema.tables.providerBalances.validator.fields, ["token", "total", "locked", "reserved", "accruedYield"]),
+  /** total − locked − reserved. */
   available: v.int64(),
-  accruedYield: v.int64(),
 });
 
 const portfolioView = v.object({
@@ -62,9 +59,7 @@ const portfolioView = v.object({
   collateralizationRatioBps: v.union(v.int64(), v.null()),
   lastHealthCheckAt: v.union(v.number(), v.null()),
   balances: v.array(balanceView),
-  pendingWithdrawals: v.array(
-    v.object({ token: tokenValidator, amount: v.int64(), nonce: v.int64(), expiresAtBlock: v.int64() }),
-  ),
+  pendingWithdrawals: v.array(v.object(pick(schema.tables.withdrawalReservations.validator.fields, ["token", "amount", "nonce", "expiresAtBlock"]))),
   /** Null while the vault runs; after its shutdown, what `claim-exit` owes and pays this provider per token. */
   exit: v.union(
     v.object({

@@ -5,6 +5,7 @@
  * alert is raised, and readers see the price as unavailable once the last
  * good one is older than ORACLE_MAX_AGE_MS.
  */
+import { omit, pick } from "convex-helpers";
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
@@ -14,18 +15,23 @@ import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import { aggregatePrice } from "./domain/prices";
 import { currentPrices } from "./model/risk/priceReadings";
 import { askSource, type Asset } from "./oracle/priceSources";
+import schema from "./schema";
 import { oracleAssetValidator } from "./validators";
 
 /** The `source` of a stored aggregate, beside the per-source answers. */
 export const MEDIAN_SOURCE = "median";
 const PRICE_UNAVAILABLE = "price-unavailable";
 
-const answerValidator = v.object({ asset: oracleAssetValidator, source: v.string(), priceUsd: v.int64(), observedAt: v.number() });
+const priceFields = schema.tables.oraclePrices.validator.fields;
+/** One source's answer, stored as it came. */
+const answerValidator = v.object(pick(priceFields, ["asset", "source", "priceUsd", "observedAt"]));
+/** The median of the sources' answers, stored under MEDIAN_SOURCE. */
+const aggregateValidator = v.object(omit(priceFields, ["source"]));
 
 export const recordPrices = internalMutation({
   args: {
     answers: v.array(answerValidator),
-    aggregates: v.array(v.object({ asset: oracleAssetValidator, priceUsd: v.int64(), observedAt: v.number() })),
+    aggregates: v.array(aggregateValidator),
     unavailable: v.array(v.object({ asset: oracleAssetValidator, reason: v.string() })),
   },
   returns: v.null(),

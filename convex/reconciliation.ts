@@ -11,7 +11,7 @@
  * nothing and returns no outcome; it runs again when the wait is over if that
  * comes before the next 10-minute tick, else the tick is the retry.
  */
-import { v } from "convex/values";
+import { v, type Infer } from "convex/values";
 
 import { internal } from "./_generated/api";
 import { internalAction, internalMutation, internalQuery } from "./functions";
@@ -23,14 +23,15 @@ import { newestLogHeight } from "./chain/contractLogs";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import { expectedVaultTotals } from "./model/sync/reconciliation";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
+import schema from "./schema";
 import { TOKENS, tokenValidator } from "./validators";
 
 /** The vault's totals and the books disagree (subject: the token). */
 const RECONCILIATION_MISMATCH = "reconciliation-mismatch";
 
 const onChainTotals = v.object({ token: tokenValidator, balance: v.int64(), locked: v.int64() });
-const outcomeValidator = v.union(v.literal("match"), v.literal("mismatch"), v.literal("skipped"));
-type Outcome = "match" | "mismatch" | "skipped";
+const outcomeValidator = schema.tables.reconciliations.validator.fields.status;
+type Outcome = Infer<typeof outcomeValidator>;
 
 const expectedTotals = v.object({ token: tokenValidator, balance: v.int64(), locked: v.int64(), complete: v.boolean() });
 

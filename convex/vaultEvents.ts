@@ -1,4 +1,5 @@
 /** Applying synced vault events; called by the event sync. */
+import { pick } from "convex-helpers";
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
@@ -7,9 +8,14 @@ import { isPoolError } from "./domain/errors";
 import { internalMutation } from "./functions";
 import { advanceSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { applyProviderEffects, applyVaultEvent, type EffectsRunner } from "./model/sync/vaultEvents";
+import schema from "./schema";
 import { syncedEventValidator, vaultEventValidator } from "./validators";
 
-const offLedgerValidator = v.object({ feesAccrued: v.int64(), unallocatedPremiums: v.int64(), premiumsReceived: v.int64() });
+/** What a premium adds outside the balance ledger: the protocol's account and the policy's premiums received. */
+const offLedgerValidator = v.object({
+  ...pick(schema.tables.protocolAccounts.validator.fields, ["feesAccrued", "unallocatedPremiums"]),
+  ...pick(schema.tables.policies.validator.fields, ["premiumsReceived"]),
+});
 
 /**
  * One money event's effects on the books, as a sub-transaction of the
