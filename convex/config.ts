@@ -9,13 +9,13 @@
  * names the variable and never shows its value.
  */
 import { STACKS_DEVNET, STACKS_MAINNET, STACKS_TESTNET, type StacksNetwork } from "@stacks/network";
-import { validateStacksAddress } from "@stacks/transactions";
 import { z } from "zod";
 
 import { env } from "./_generated/server";
 import { DEFAULT_REORG_WINDOW_BURN_BLOCKS } from "./chain/contractLogs";
 import type { CommitmentLimits } from "./domain/commitments";
 import { poolError } from "./domain/errors";
+import { contractIdSchema } from "./domain/principals";
 import type { PriceRules } from "./domain/prices";
 import { NETWORK_NAMES, type NetworkName } from "./domain/vocabulary";
 import { sourcesSchema, type SourceConfig } from "./oracle/priceSources";
@@ -61,10 +61,7 @@ const DEFAULT_API_URL: Record<NetworkName, string> = {
 // ---------------------------------------------------------------------------
 // The chain: API, contracts, sync and sending
 
-const contractId = z
-  .string()
-  .regex(/^[A-Z0-9]+\.[a-zA-Z][a-zA-Z0-9-]{0,39}$/, "must be <address>.<contract-name>")
-  .refine((id) => validateStacksAddress(id.split(".")[0] ?? ""), "has an invalid address");
+const contractId = contractIdSchema;
 
 const chainEnvironment = z.object({
   STACKS_NETWORK: networkName,

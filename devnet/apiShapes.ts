@@ -293,9 +293,10 @@ export function apiTransaction(
     execution_cost_write_count: inclusion.costs.writeCount,
     execution_cost_write_length: inclusion.costs.writeLength,
     vm_error: execution.vmError,
+    // Only the page's events are decoded: a list of transactions asks for each one's page.
     events: execution.events
-      .map((event, index) => apiEvent(event, index, record.txid))
-      .slice(page.eventOffset, page.eventOffset + page.eventLimit),
+      .slice(page.eventOffset, page.eventOffset + page.eventLimit)
+      .map((event, i) => apiEvent(event, page.eventOffset + i, record.txid)),
   } satisfies ApiMinedTransaction;
 }
 

@@ -264,6 +264,11 @@ export async function startLocalHiroServer(options: LocalHiroServerOptions = {})
   ];
   const handle = withRateLimit(handler(chain, routes, faults, deprecatedRoutes));
   const server = createServer((req, res) => void handle(req, res));
+  // Idle keep-alive connections live a minute, as behind the API's load balancer. The clients (and
+  // the simnet's synchronous work, which blocks this process's event loop for seconds) share the
+  // process: with Node's 5 s default, the server could close a socket a client is about to reuse.
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 3999, "127.0.0.1", () => resolve());

@@ -21,6 +21,9 @@ import { pathToFileURL } from "node:url";
 
 import { z } from "zod";
 
+import { CHAINHOOK_NETWORKS, type ChainhookNetwork } from "../convex/chain/chainhookPayload";
+import { contractIdSchema } from "../convex/domain/principals";
+
 const CLIENT_PACKAGE = "@hirosystems/chainhooks-client";
 export const DELIVERY_PATH = "/chainhooks/vault";
 
@@ -29,7 +32,7 @@ export type VaultChainhookDefinition = {
   name: string;
   version: "1";
   chain: "stacks";
-  network: "mainnet" | "testnet";
+  network: ChainhookNetwork;
   filters: { events: { type: "contract_log"; contract_identifier: string }[] };
   action: { type: "http_post"; url: string };
   options: {
@@ -66,10 +69,10 @@ export type Io = {
 };
 
 const environmentSchema = z.object({
-  STACKS_NETWORK: z.enum(["mainnet", "testnet"], {
+  STACKS_NETWORK: z.enum(CHAINHOOK_NETWORKS, {
     error: "STACKS_NETWORK must be mainnet or testnet (Chainhooks serves no devnet; the local stack uses devnet/chainhookEmulator.ts)",
   }),
-  VAULT_CONTRACT_ID: z.string({ error: "VAULT_CONTRACT_ID is not set" }).regex(/^[A-Z0-9]+\.[a-zA-Z][a-zA-Z0-9-]{0,39}$/, "VAULT_CONTRACT_ID must be <address>.<contract-name>"),
+  VAULT_CONTRACT_ID: z.string({ error: "VAULT_CONTRACT_ID is not set" }).pipe(contractIdSchema),
   CONVEX_SITE_URL: z.url({ protocol: /^https$/, error: "CONVEX_SITE_URL must be the deployment's https site URL" }),
 });
 

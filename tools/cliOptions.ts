@@ -5,9 +5,9 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
-import { validateStacksAddress } from "@stacks/transactions";
 import { z } from "zod";
 
+import { addressSchema, contractIdSchema } from "../convex/domain/principals";
 import type { Token } from "../convex/domain/vocabulary";
 
 /** Where a command writes its lines, and what it does between two looks at a sent transaction. */
@@ -18,12 +18,7 @@ export class UsageError extends Error {}
 
 export const apiUrlSchema = z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, ""));
 
-export const addressSchema = z.string().refine(validateStacksAddress, "is not a Stacks address");
-
-export const contractIdSchema = z
-  .string()
-  .regex(/^[A-Z0-9]+\.[a-zA-Z][a-zA-Z0-9-]{0,39}$/, "must be <address>.<contract-name>")
-  .refine((id) => validateStacksAddress(id.split(".")[0] ?? ""), "has an invalid address");
+export { addressSchema, contractIdSchema };
 
 /** A standard or contract principal, as a role holder may be. */
 export const principalSchema = z.union([addressSchema, contractIdSchema]);
