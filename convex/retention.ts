@@ -27,7 +27,7 @@ import {
   type PruneResult,
 } from "./model/retention";
 import { pruneTierChoices } from "./model/ledger/tierChoices";
-import { SIGN_IN_BUCKET_REFILL_MS } from "./model/signInLimits";
+import { SIGN_IN_BUCKET_REFILL_MS } from "./model/auth/signInLimits";
 
 /**
  * Rows per page: each costs a read and a delete, and an oracle page at most a

@@ -575,7 +575,7 @@ export default defineSchema({
 
   /**
    * Token buckets of convex-helpers' rate limiter (the sign-in challenge
-   * limits, convex/walletAuth.ts), with an index on the last refill so that
+   * limits, convex/model/auth/signInLimits.ts), with an index on the last refill so that
    * retention can drop buckets that have filled up again (README "Retention").
    */
   rateLimits: rateLimitTables.rateLimits.index("by_ts", ["ts"]),

@@ -11,7 +11,7 @@
  * Errors are `{ code, message }`: 400 for a malformed body or address, 401 for
  * a challenge or signature that does not check out, 413 for a body over
  * 4 KiB, 429 (with `Retry-After`) past the challenge limits
- * (model/signInLimits.ts), 500 for missing configuration or an unexpected
+ * (model/auth/signInLimits.ts), 500 for missing configuration or an unexpected
  * failure (details only in the server log).
  */
 import { v } from "convex/values";
@@ -21,7 +21,7 @@ import { internal } from "./_generated/api";
 import { readAuthSigningKey, readIssuer, readNetworkName } from "./config";
 import { httpAction, internalMutation } from "./functions";
 import { isPoolError, poolError } from "./domain/errors";
-import { takeSignInTokens } from "./model/signInLimits";
+import { takeSignInTokens } from "./model/auth/signInLimits";
 import { networkNameValidator } from "./validators";
 import {
   authHttpError,
@@ -45,7 +45,7 @@ import {
 
 /**
  * Stores a challenge, unless the address or the client is past its limit
- * (model/signInLimits.ts): then nothing is stored and the answer says when to
+ * (model/auth/signInLimits.ts): then nothing is stored and the answer says when to
  * retry. The tokens are taken in this transaction, so a limit can be neither
  * raced past nor used up by a request that fails.
  */

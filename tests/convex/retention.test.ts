@@ -10,7 +10,7 @@ import { internal } from "../../convex/_generated/api";
 import { readRetentionConfig } from "../../convex/config";
 import crons from "../../convex/crons";
 import { currentPrices } from "../../convex/model/risk/priceReadings";
-import { SIGN_IN_BUCKET_REFILL_MS } from "../../convex/model/signInLimits";
+import { SIGN_IN_BUCKET_REFILL_MS } from "../../convex/model/auth/signInLimits";
 import { newBackend, type Backend } from "./convexTest";
 
 const NOW = Date.parse("2030-06-01T00:00:00.000Z");

@@ -11,8 +11,8 @@
  */
 import { defineRateLimits } from "convex-helpers/server/rateLimit";
 
-import { clientRateLimitKey } from "../domain/clientAddress";
-import type { Writer } from "./database";
+import { clientRateLimitKey } from "../../domain/clientAddress";
+import type { Writer } from "../database";
 
 const MINUTE = 60_000;
 
