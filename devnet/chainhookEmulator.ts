@@ -209,157 +209,215 @@ function eventOperations(event: ChainEvent, status: Status, next: () => Operatio
   }
 }
 
+/** The options with their defaults filled in. */
+type EmulatorSettings = {
+  url: string;
+  secret: string;
+  network: ChainhookNetwork;
+  maxAttempts: number;
+  retryDelayMs: number;
+  post: Post;
+  envelope: EmulatedDelivery["chainhook"];
+};
+
+function settingsOf(options: ChainhookEmulatorOptions): EmulatorSettings {
+  return {
+    url: options.url,
+    secret: options.secret,
+    network: options.network ?? "testnet",
+    maxAttempts: options.maxAttempts ?? 5,
+    retryDelayMs: options.retryDelayMs ?? 100,
+    post: options.post ?? ((target, init) => fetch(target, init)),
+    envelope: { uuid: options.uuid ?? "00000000-0000-4000-8000-000000000000", name: options.name ?? "bithedge-vault-local" },
+  };
+}
+
+/** The contract call's own operation: the called function and its arguments, named and typed from the contract's ABI. */
+function contractCallOperation(chain: LocalChain, record: TxRecord, status: Status, next: () => OperationId): Operation | null {
+  if (record.payload.kind !== "contract_call") return null;
+  const { contractId, functionName, args } = record.payload;
+  const abi = chain.simnet.getContractsInterfaces().get(contractId)?.functions.find((f) => f.name === functionName)?.args ?? [];
+  return {
+    type: "contract_call",
+    operation_identifier: next(),
+    status,
+    account: { address: record.sender },
+    metadata: {
+      contract_identifier: contractId,
+      function_name: functionName,
+      args: args.map((arg: ClarityValue, i) => ({
+        hex: cvHex(arg),
+        repr: clarityRepr(arg),
+        name: abi[i]?.name ?? "",
+        type: abi[i] ? getTypeString(abi[i].type) : "",
+      })),
+    },
+  };
+}
+
+function transactionOf(chain: LocalChain, record: TxRecord, inclusion: Inclusion): EmulatedTransaction {
+  const status = inclusion.status;
+  let index = 0;
+  const next = () => ({ index: index++ });
+  const operations: Operation[] = [
+    {
+      type: "fee",
+      operation_identifier: next(),
+      status,
+      account: { address: record.sender },
+      amount: { value: `-${record.fee}`, currency: STX },
+      metadata: { sponsored: false },
+    },
+  ];
+  const call = contractCallOperation(chain, record, status, next);
+  if (call) operations.push(call);
+  for (const event of inclusion.events) operations.push(...eventOperations(event, status, next));
+  return {
+    transaction_identifier: { hash: `0x${record.txid}` },
+    operations,
+    metadata: {
+      canonical: true,
+      microblock_canonical: true,
+      execution_cost: costsOf(inclusion),
+      fee_rate: record.fee.toString(),
+      nonce: Number(record.nonce),
+      type: "contract_call",
+      position: { index: inclusion.txIndex, microblock_identifier: null },
+      result: cvHex(inclusion.result),
+      sender_address: record.sender,
+      sponsor_address: null,
+      sponsored: false,
+      status,
+      vm_error: inclusion.vmError,
+    },
+  };
+}
+
+/** The block as a hook on the vault's prints sees it; null when none of its transactions printed from the vault. */
+function blockOf(chain: LocalChain, vaultContractId: string, block: BlockRecord): EmulatedBlock | null {
+  const transactions: EmulatedTransaction[] = [];
+  for (const txid of block.txids) {
+    const record = chain.mempool.get(txid);
+    const inclusion = record?.inclusions.find((i) => i.blockHash === block.hash);
+    if (!record || !inclusion) continue;
+    const printsFromVault = inclusion.events.some((e) => e.kind === "print" && e.contractId === vaultContractId);
+    if (printsFromVault) transactions.push(transactionOf(chain, record, inclusion));
+  }
+  if (transactions.length === 0) return null;
+  return {
+    block_identifier: { index: block.height, hash: `0x${block.indexBlockHash}` },
+    parent_block_identifier: { index: block.height - 1, hash: `0x${block.parentIndexBlockHash}` },
+    timestamp: block.time,
+    transactions,
+  };
+}
+
+/** POSTs one delivery, retrying with exponential backoff; its record is in `deliveries` from the first try on. */
+async function send(settings: EmulatorSettings, deliveries: DeliveryRecord[], payload: EmulatedDelivery): Promise<DeliveryRecord> {
+  const { url, secret, maxAttempts, retryDelayMs, post } = settings;
+  const record: DeliveryRecord = { payload, attempts: 0, status: 0, delivered: false, answer: "" };
+  deliveries.push(record);
+  const body = JSON.stringify(payload);
+  const headers = { "Content-Type": "application/json", Authorization: `Bearer ${secret}` };
+  while (record.attempts < maxAttempts) {
+    record.attempts++;
+    try {
+      const response = await post(url, { method: "POST", headers, body });
+      record.status = response.status;
+      record.answer = await response.text();
+      if (response.ok) {
+        record.delivered = true;
+        return record;
+      }
+    } catch (error) {
+      record.status = 0;
+      record.answer = error instanceof Error ? error.message : String(error);
+    }
+    if (record.attempts < maxAttempts) await new Promise((resolve) => setTimeout(resolve, retryDelayMs * 2 ** (record.attempts - 1)));
+  }
+  return record;
+}
+
+/** Deliveries go out one at a time, in the order queued. */
+function deliveryQueue(sendOne: (payload: EmulatedDelivery) => Promise<DeliveryRecord>) {
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    enqueue(payload: EmulatedDelivery): Promise<DeliveryRecord> {
+      const sent = queue.then(() => sendOne(payload));
+      queue = sent.catch(() => undefined);
+      return sent;
+    },
+    async settled(): Promise<void> {
+      for (;;) {
+        const current = queue;
+        await current;
+        if (current === queue) return;
+      }
+    },
+  };
+}
+
+type DeliveredBlocks = ReturnType<typeof deliveredBlocks>;
+
+/** Blocks as delivered, by block hash: a rollback names them as they were sent. */
+function deliveredBlocks() {
+  const delivered = new Map<string, EmulatedBlock>();
+  return {
+    remember(hash: string, block: EmulatedBlock): void {
+      delivered.set(hash, block);
+      // Forks deeper than this many delivered blocks are not emulated; the oldest are forgotten.
+      if (delivered.size > MAX_REMEMBERED_BLOCKS) delivered.delete(delivered.keys().next().value as string);
+    },
+    get: (hash: string) => delivered.get(hash),
+  };
+}
+
+/**
+ * The deliveries a chain change calls for: one `apply` per mined block that printed from the vault;
+ * on a fork, one with the delivered orphans in `rollback` (newest first) and the replacements in `apply`.
+ */
+function deliveriesFor(
+  change: ChainChange,
+  emulate: (block: BlockRecord) => EmulatedBlock | null,
+  delivered: DeliveredBlocks,
+  deliveryOf: (apply: EmulatedBlock[], rollback: EmulatedBlock[]) => EmulatedDelivery,
+): EmulatedDelivery[] {
+  const applyOf = (blocks: BlockRecord[]) =>
+    blocks.flatMap((block) => {
+      const emulated = emulate(block);
+      if (emulated) delivered.remember(block.hash, emulated);
+      return emulated ? [emulated] : [];
+    });
+  if (change.kind === "mined") {
+    return applyOf(change.blocks).map((block) => deliveryOf([block], []));
+  }
+  const rollback = [...change.orphaned]
+    .reverse()
+    .flatMap((orphan) => {
+      const sent = delivered.get(orphan.hash);
+      return sent ? [sent] : [];
+    });
+  const apply = applyOf(change.replacements);
+  return rollback.length > 0 || apply.length > 0 ? [deliveryOf(apply, rollback)] : [];
+}
+
 export function startChainhookEmulator(options: ChainhookEmulatorOptions): ChainhookEmulator {
-  const { chain, url, secret, vaultContractId } = options;
-  const network = options.network ?? "testnet";
-  const maxAttempts = options.maxAttempts ?? 5;
-  const retryDelayMs = options.retryDelayMs ?? 100;
-  const post: Post = options.post ?? ((target, init) => fetch(target, init));
-  const envelope = { uuid: options.uuid ?? "00000000-0000-4000-8000-000000000000", name: options.name ?? "bithedge-vault-local" };
+  const { chain, vaultContractId } = options;
+  const settings = settingsOf(options);
   let enabled = options.enabled ?? true;
   const deliveries: DeliveryRecord[] = [];
-  /** Blocks as delivered, by block hash: a rollback names them as they were sent. */
-  const delivered = new Map<string, EmulatedBlock>();
-  const remember = (hash: string, block: EmulatedBlock) => {
-    delivered.set(hash, block);
-    // Forks deeper than this many delivered blocks are not emulated; the oldest are forgotten.
-    if (delivered.size > MAX_REMEMBERED_BLOCKS) delivered.delete(delivered.keys().next().value as string);
-  };
-  let queue: Promise<unknown> = Promise.resolve();
-
-  const abiArgs = (contractId: string, functionName: string) =>
-    chain.simnet.getContractsInterfaces().get(contractId)?.functions.find((f) => f.name === functionName)?.args ?? [];
-
-  function transactionOf(record: TxRecord, inclusion: Inclusion): EmulatedTransaction {
-    const status = inclusion.status;
-    let index = 0;
-    const next = () => ({ index: index++ });
-    const operations: Operation[] = [
-      {
-        type: "fee",
-        operation_identifier: next(),
-        status,
-        account: { address: record.sender },
-        amount: { value: `-${record.fee}`, currency: STX },
-        metadata: { sponsored: false },
-      },
-    ];
-    if (record.payload.kind === "contract_call") {
-      const { contractId, functionName, args } = record.payload;
-      const abi = abiArgs(contractId, functionName);
-      operations.push({
-        type: "contract_call",
-        operation_identifier: next(),
-        status,
-        account: { address: record.sender },
-        metadata: {
-          contract_identifier: contractId,
-          function_name: functionName,
-          args: args.map((arg: ClarityValue, i) => ({
-            hex: cvHex(arg),
-            repr: clarityRepr(arg),
-            name: abi[i]?.name ?? "",
-            type: abi[i] ? getTypeString(abi[i].type) : "",
-          })),
-        },
-      });
-    }
-    for (const event of inclusion.events) operations.push(...eventOperations(event, status, next));
-    return {
-      transaction_identifier: { hash: `0x${record.txid}` },
-      operations,
-      metadata: {
-        canonical: true,
-        microblock_canonical: true,
-        execution_cost: costsOf(inclusion),
-        fee_rate: record.fee.toString(),
-        nonce: Number(record.nonce),
-        type: "contract_call",
-        position: { index: inclusion.txIndex, microblock_identifier: null },
-        result: cvHex(inclusion.result),
-        sender_address: record.sender,
-        sponsor_address: null,
-        sponsored: false,
-        status,
-        vm_error: inclusion.vmError,
-      },
-    };
-  }
-
-  /** The block as a hook on the vault's prints sees it; null when none of its transactions printed from the vault. */
-  function blockOf(block: BlockRecord): EmulatedBlock | null {
-    const transactions: EmulatedTransaction[] = [];
-    for (const txid of block.txids) {
-      const record = chain.mempool.get(txid);
-      const inclusion = record?.inclusions.find((i) => i.blockHash === block.hash);
-      if (!record || !inclusion) continue;
-      const printsFromVault = inclusion.events.some((e) => e.kind === "print" && e.contractId === vaultContractId);
-      if (printsFromVault) transactions.push(transactionOf(record, inclusion));
-    }
-    if (transactions.length === 0) return null;
-    return {
-      block_identifier: { index: block.height, hash: `0x${block.indexBlockHash}` },
-      parent_block_identifier: { index: block.height - 1, hash: `0x${block.parentIndexBlockHash}` },
-      timestamp: block.time,
-      transactions,
-    };
-  }
-
-  async function send(payload: EmulatedDelivery): Promise<DeliveryRecord> {
-    const record: DeliveryRecord = { payload, attempts: 0, status: 0, delivered: false, answer: "" };
-    deliveries.push(record);
-    const body = JSON.stringify(payload);
-    const headers = { "Content-Type": "application/json", Authorization: `Bearer ${secret}` };
-    while (record.attempts < maxAttempts) {
-      record.attempts++;
-      try {
-        const response = await post(url, { method: "POST", headers, body });
-        record.status = response.status;
-        record.answer = await response.text();
-        if (response.ok) {
-          record.delivered = true;
-          return record;
-        }
-      } catch (error) {
-        record.status = 0;
-        record.answer = error instanceof Error ? error.message : String(error);
-      }
-      if (record.attempts < maxAttempts) await new Promise((resolve) => setTimeout(resolve, retryDelayMs * 2 ** (record.attempts - 1)));
-    }
-    return record;
-  }
-
-  function enqueue(payload: EmulatedDelivery): Promise<DeliveryRecord> {
-    const sent = queue.then(() => send(payload));
-    queue = sent.catch(() => undefined);
-    return sent;
-  }
-
-  function deliveryOf(apply: EmulatedBlock[], rollback: EmulatedBlock[]): EmulatedDelivery {
-    return { chainhook: envelope, event: { chain: "stacks", network, apply, rollback } };
-  }
+  const delivered = deliveredBlocks();
+  const queue = deliveryQueue((payload) => send(settings, deliveries, payload));
+  const emulate = (block: BlockRecord) => blockOf(chain, vaultContractId, block);
+  const deliveryOf = (apply: EmulatedBlock[], rollback: EmulatedBlock[]): EmulatedDelivery => ({
+    chainhook: settings.envelope,
+    event: { chain: "stacks", network: settings.network, apply, rollback },
+  });
 
   // Runs inside the chain's lock (LocalChain.onChange): build the payload now, send it later.
   function onChange(change: ChainChange): void {
     if (!enabled) return;
-    const applyOf = (blocks: BlockRecord[]) =>
-      blocks.flatMap((block) => {
-        const emulated = blockOf(block);
-        if (emulated) remember(block.hash, emulated);
-        return emulated ? [emulated] : [];
-      });
-    if (change.kind === "mined") {
-      for (const block of applyOf(change.blocks)) void enqueue(deliveryOf([block], []));
-      return;
-    }
-    const rollback = [...change.orphaned]
-      .reverse()
-      .flatMap((orphan) => {
-        const sent = delivered.get(orphan.hash);
-        return sent ? [sent] : [];
-      });
-    const apply = applyOf(change.replacements);
-    if (rollback.length > 0 || apply.length > 0) void enqueue(deliveryOf(apply, rollback));
+    for (const payload of deliveriesFor(change, emulate, delivered, deliveryOf)) void queue.enqueue(payload);
   }
 
   const unsubscribe = chain.onChange(onChange);
@@ -368,18 +426,12 @@ export function startChainhookEmulator(options: ChainhookEmulatorOptions): Chain
     setEnabled: (on) => {
       enabled = on;
     },
-    redeliver: (payload) => enqueue(payload),
+    redeliver: (payload) => queue.enqueue(payload),
     applyDeliveryOf: (block) => {
-      const emulated = blockOf(block);
+      const emulated = emulate(block);
       return emulated ? deliveryOf([emulated], []) : null;
     },
-    settled: async () => {
-      for (;;) {
-        const current = queue;
-        await current;
-        if (current === queue) return;
-      }
-    },
+    settled: () => queue.settled(),
     stop: unsubscribe,
   };
 }

@@ -8,10 +8,11 @@
 import { Cl, ClarityType, validateStacksAddress } from "@stacks/transactions";
 import { z } from "zod";
 
+import type { LocalChain } from "../chain";
 import { normalizeHash } from "../clarity";
 import { deprecatedRoutesRequest, type DeprecatedRoutes, type DeprecatedRoutesSetting } from "../deprecation";
-import { faultRequest, markProblematicSkipped, txStatusFaultRequest } from "../faults";
-import { HttpError, badRequest, json, parseJsonBody, type Route } from "../http";
+import { faultRequest, markProblematicSkipped, txStatusFaultRequest, type Faults } from "../faults";
+import { HttpError, badRequest, json, parseJsonBody, type Reply, type Route } from "../http";
 import type { BlockRecord } from "../records";
 import type { ServerContext } from "./context";
 
@@ -46,7 +47,16 @@ function ref(block: BlockRecord): BlockRef {
 }
 
 export function localRoutes({ chain, faults }: ServerContext, { deprecatedRoutes }: { deprecatedRoutes: DeprecatedRoutes }): Route[] {
-  const sbtcContract = `${chain.simnet.deployer}.sbtc-token`;
+  return [
+    ...blockRoutes(chain),
+    ...mempoolRoutes(chain),
+    ...faultRoutes(chain, faults, deprecatedRoutes),
+    ...fundingRoutes(chain),
+  ];
+}
+
+/** Mining, letting burn blocks pass, and reorgs. */
+function blockRoutes(chain: LocalChain): Route[] {
   return [
     {
       method: "POST",
@@ -86,6 +96,12 @@ export function localRoutes({ chain, faults }: ServerContext, { deprecatedRoutes
         } satisfies ReorgResponse);
       },
     },
+  ];
+}
+
+/** Dropping a pending transaction, and the miner's minimum fee. */
+function mempoolRoutes(chain: LocalChain): Route[] {
+  return [
     {
       method: "POST",
       pattern: /^\/_local\/drop\/?$/,
@@ -105,19 +121,17 @@ export function localRoutes({ chain, faults }: ServerContext, { deprecatedRoutes
         return json(200, { ustx: chain.minerMinFee.toString() } satisfies MinFeeResponse);
       },
     },
+  ];
+}
+
+/** A degraded API: injected faults, the deprecated routes switched off, an indexer lagging the node. */
+function faultRoutes(chain: LocalChain, faults: Faults, deprecatedRoutes: DeprecatedRoutes): Route[] {
+  return [
     {
       method: "POST",
       pattern: /^\/_local\/faults\/?$/,
       handle: ({ body }) => {
-        if ("txid" in parseJsonBody(z.looseObject({}), body)) {
-          const { txid: given, txStatus } = parseJsonBody(txStatusFaultRequest, body);
-          const txid = normalizeHash(given);
-          if (!txid) throw badRequest("txid must be a 32-byte hex hash");
-          const record = chain.mempool.get(txid);
-          if (!record) throw new HttpError(404, { error: `transaction 0x${txid} is unknown` });
-          markProblematicSkipped(record);
-          return json(200, { txid: `0x${txid}`, tx_status: txStatus } satisfies TxStatusFaultResponse);
-        }
+        if ("txid" in parseJsonBody(z.looseObject({}), body)) return markSkipped(chain, body);
         faults.add(parseJsonBody(faultRequest, body));
         return json(200, { ok: true });
       },
@@ -149,6 +163,24 @@ export function localRoutes({ chain, faults }: ServerContext, { deprecatedRoutes
         return json(200, { blocks: chain.indexerLag, indexedTip: ref(chain.indexedTip), tip: ref(chain.blocks.tip) } satisfies IndexerLagResponse);
       },
     },
+  ];
+}
+
+/** A fault naming a transaction: it is reported as `problematic_skipped`. */
+function markSkipped(chain: LocalChain, body: Buffer): Reply {
+  const { txid: given, txStatus } = parseJsonBody(txStatusFaultRequest, body);
+  const txid = normalizeHash(given);
+  if (!txid) throw badRequest("txid must be a 32-byte hex hash");
+  const record = chain.mempool.get(txid);
+  if (!record) throw new HttpError(404, { error: `transaction 0x${txid} is unknown` });
+  markProblematicSkipped(record);
+  return json(200, { txid: `0x${txid}`, tx_status: txStatus } satisfies TxStatusFaultResponse);
+}
+
+/** Funding an address with STX, and minting it sBTC. */
+function fundingRoutes(chain: LocalChain): Route[] {
+  const sbtcContract = `${chain.simnet.deployer}.sbtc-token`;
+  return [
     {
       method: "POST",
       pattern: /^\/_local\/fund\/?$/,

@@ -61,14 +61,19 @@ function sectionHtml(section: Section): string {
   return `<h2>${e(section.heading)}</h2>\n${body}`;
 }
 
-export function renderHtmlReport(result: SimulationResult): string {
-  const o = result.options;
-  const { rows } = keyFigures(result);
-  const status = result.ok
-    ? `<span class="badge ok">all invariants hold</span>`
-    : `<span class="badge fail">invariants failed</span>`;
+const statusBadge = (ok: boolean) =>
+  ok ? `<span class="badge ok">all invariants hold</span>` : `<span class="badge fail">invariants failed</span>`;
 
-  const invariants = table(
+function keyFiguresTable(result: SimulationResult): string {
+  const { rows } = keyFigures(result);
+  return table(
+    ["", ""],
+    rows.map(([k, v]) => [`<b>${e(k)}</b>`, e(v)]),
+  );
+}
+
+function invariantsTable(result: SimulationResult): string {
+  return table(
     ["", `invariant (after every step${result.incident ? " of the market" : ""})`, "result"],
     result.invariants.map((i) => [
       i.ok ? "✅" : "❌",
@@ -76,8 +81,17 @@ export function renderHtmlReport(result: SimulationResult): string {
       e(i.ok ? i.detail : `failed at steps ${i.failedSteps.slice(0, 10).join(", ")}: ${i.detail}`),
     ]),
   );
+}
 
-  const providers = table(
+/** The non-zero amounts of both tokens, one per line; a dash when both are zero. */
+const tokenPair = (v: { STX: bigint; sBTC: bigint }) =>
+  (["STX", "sBTC"] as const)
+    .filter((t) => v[t] !== 0n)
+    .map((t) => e(amount(v[t], t)))
+    .join("<br>") || "—";
+
+function providersTable(result: SimulationResult): string {
+  return table(
     [
       "provider",
       "tier",
@@ -89,28 +103,23 @@ export function renderHtmlReport(result: SimulationResult): string {
       "final locked",
       "worst health",
     ],
-    result.providers.map((p) => {
-      const pair = (v: { STX: bigint; sBTC: bigint }) =>
-        (["STX", "sBTC"] as const)
-          .filter((t) => v[t] !== 0n)
-          .map((t) => e(amount(v[t], t)))
-          .join("<br>") || "—";
-      return [
-        `<code>${e(shortAddress(p.address))}</code>`,
-        e(p.tier),
-        pair(p.deposited),
-        pair(p.withdrawn),
-        pair(p.yieldEarned),
-        pair(p.settlementDebits),
-        pair({ STX: p.final.STX.total, sBTC: p.final.sBTC.total }),
-        pair({ STX: p.final.STX.locked, sBTC: p.final.sBTC.locked }),
-        e(p.worstHealth),
-      ];
-    }),
+    result.providers.map((p) => [
+      `<code>${e(shortAddress(p.address))}</code>`,
+      e(p.tier),
+      tokenPair(p.deposited),
+      tokenPair(p.withdrawn),
+      tokenPair(p.yieldEarned),
+      tokenPair(p.settlementDebits),
+      tokenPair({ STX: p.final.STX.total, sBTC: p.final.sBTC.total }),
+      tokenPair({ STX: p.final.STX.locked, sBTC: p.final.sBTC.locked }),
+      e(p.worstHealth),
+    ]),
     new Set([2, 3, 4, 5, 6, 7]),
   );
+}
 
-  const policies = table(
+function policiesTable(result: SimulationResult): string {
+  return table(
     [
       "policy",
       "tier",
@@ -143,8 +152,10 @@ export function renderHtmlReport(result: SimulationResult): string {
     ]),
     new Set([4, 5, 6, 7, 8, 11]),
   );
+}
 
-  const withdrawals = table(
+function withdrawalsTable(result: SimulationResult): string {
+  return table(
     ["step", "provider", "amount", "outcome", "reason"],
     result.withdrawals.map((w) => [
       String(w.step),
@@ -155,40 +166,48 @@ export function renderHtmlReport(result: SimulationResult): string {
     ]),
     new Set([0, 2]),
   );
+}
 
-  const settlements = result.checkpoints.settlements
-    .map((c) => {
-      const head = `<p><b>Step ${c.step}</b>: ${c.settlements
-        .map(
-          (s) =>
-            `policy ${s.policyId} pays ${e(amount(s.payout, s.token))} to <code>${e(shortAddress(s.buyer))}</code>`,
-        )
-        .join("; ")}</p>`;
-      const buyers = table(
-        ["buyer", "before (chain)", "after (chain)", "received"],
-        c.buyers.map((b) => [
-          `<code>${e(shortAddress(b.address))}</code>`,
-          e(amount(b.before, b.token)),
-          e(amount(b.after, b.token)),
-          e(amount(b.after - b.before, b.token)),
-        ]),
-        new Set([1, 2, 3]),
-      );
-      const backers = table(
-        ["backer", "total before (books)", "total after (books)", "debited"],
-        c.backers.map((b) => [
-          `<code>${e(shortAddress(b.address))}</code>`,
-          e(amount(b.totalBefore, b.token)),
-          e(amount(b.totalAfter, b.token)),
-          e(amount(b.debited, b.token)),
-        ]),
-        new Set([1, 2, 3]),
-      );
-      return head + buyers + `<div style="height:6px"></div>` + backers;
-    })
-    .join("");
+type SettlementCheckpoint = SimulationResult["checkpoints"]["settlements"][number];
 
-  const steps = table(
+/** One step's settlements: who was paid, then the buyers' wallets on chain and the backers' totals in the books. */
+function settlementCheckpointHtml(c: SettlementCheckpoint): string {
+  const head = `<p><b>Step ${c.step}</b>: ${c.settlements
+    .map(
+      (s) =>
+        `policy ${s.policyId} pays ${e(amount(s.payout, s.token))} to <code>${e(shortAddress(s.buyer))}</code>`,
+    )
+    .join("; ")}</p>`;
+  const buyers = table(
+    ["buyer", "before (chain)", "after (chain)", "received"],
+    c.buyers.map((b) => [
+      `<code>${e(shortAddress(b.address))}</code>`,
+      e(amount(b.before, b.token)),
+      e(amount(b.after, b.token)),
+      e(amount(b.after - b.before, b.token)),
+    ]),
+    new Set([1, 2, 3]),
+  );
+  const backers = table(
+    ["backer", "total before (books)", "total after (books)", "debited"],
+    c.backers.map((b) => [
+      `<code>${e(shortAddress(b.address))}</code>`,
+      e(amount(b.totalBefore, b.token)),
+      e(amount(b.totalAfter, b.token)),
+      e(amount(b.debited, b.token)),
+    ]),
+    new Set([1, 2, 3]),
+  );
+  return head + buyers + `<div style="height:6px"></div>` + backers;
+}
+
+function settlementsHtml(result: SimulationResult): string {
+  const settlements = result.checkpoints.settlements.map(settlementCheckpointHtml).join("");
+  return settlements || "<p>No policy ended in the money.</p>";
+}
+
+function stepsTable(result: SimulationResult): string {
+  return table(
     [
       "step",
       "phase",
@@ -219,73 +238,81 @@ export function renderHtmlReport(result: SimulationResult): string {
     ]),
     new Set([0, 2, 3, 4]),
   );
+}
 
+/** Each tier and token as the last step left it; empty when no step ran. */
+function tiersTable(result: SimulationResult): string {
   const last = result.timeline[result.timeline.length - 1];
-  const tiers = last
-    ? table(
-        ["tier", "token", "capital", "locked", "utilization", "yield accrued", "active policies"],
-        TIER_ORDER.flatMap((tier) =>
-          (["STX", "sBTC"] as const).map((token) => {
-            const f = last.tiers[tier][token];
-            return [
-              tier,
-              token,
-              e(amount(f.capital, token)),
-              e(amount(f.locked, token)),
-              e(percent(f.utilizationBps)),
-              e(amount(f.yieldAccrued, token)),
-              String(f.activePolicies),
-            ];
-          }),
-        ),
-        new Set([2, 3, 4, 5, 6]),
-      )
-    : "";
+  if (!last) return "";
+  return table(
+    ["tier", "token", "capital", "locked", "utilization", "yield accrued", "active policies"],
+    TIER_ORDER.flatMap((tier) =>
+      (["STX", "sBTC"] as const).map((token) => {
+        const f = last.tiers[tier][token];
+        return [
+          tier,
+          token,
+          e(amount(f.capital, token)),
+          e(amount(f.locked, token)),
+          e(percent(f.utilizationBps)),
+          e(amount(f.yieldAccrued, token)),
+          String(f.activePolicies),
+        ];
+      }),
+    ),
+    new Set([2, 3, 4, 5, 6]),
+  );
+}
 
-  const alerts =
-    result.alerts.length === 0
-      ? "<p>None.</p>"
-      : `<ul>${result.alerts.map((a) => `<li><code>${e(a.kind)}</code>${a.setUp ? " (the set-up's own governance)" : ""} ${e(a.message)}</li>`).join("")}</ul>`;
+function alertsHtml(result: SimulationResult): string {
+  return result.alerts.length === 0
+    ? "<p>None.</p>"
+    : `<ul>${result.alerts.map((a) => `<li><code>${e(a.kind)}</code>${a.setUp ? " (the set-up's own governance)" : ""} ${e(a.message)}</li>`).join("")}</ul>`;
+}
 
+function chartsHtml(result: SimulationResult): string {
+  const { timeline } = result;
+  return `<h2>Market</h2>
+<div class="grid2">${card(priceChart(timeline))}${card(healthChart(timeline))}</div>
+<h2>Pool balance and locked collateral</h2>
+<div class="grid2">${card(poolChart(timeline, "STX"))}${card(poolChart(timeline, "sBTC"))}</div>
+<h2>Utilization per tier</h2>
+<div class="grid2">${card(utilizationChart(timeline, "STX"))}${card(utilizationChart(timeline, "sBTC"))}</div>
+<h2>Yield per tier</h2>
+<div class="grid-bars">${yieldCharts(result).map(card).join("")}</div>
+<div class="grid2">${card(cumulativeYieldChart(timeline, "STX"))}${card(cumulativeYieldChart(timeline, "sBTC"))}</div>`;
+}
+
+export function renderHtmlReport(result: SimulationResult): string {
+  const o = result.options;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>BitHedge pool simulation — ${e(o.scenario)}, seed ${o.seed}</title>
 <style>${STYLE}</style></head>
 <body><main>
-<h1>BitHedge liquidity pool — simulation ${status}</h1>
+<h1>BitHedge liquidity pool — simulation ${statusBadge(result.ok)}</h1>
 <p class="sub">${e(o.scenario)} · seed ${o.seed} · ${o.providers} providers · ${o.policies} policies · ${o.blocks} steps (${result.timing.chainBlocks} blocks) · started ${e(result.startedAt)}.
 Local Hiro-compatible server over simnet, a local price feed read by the real oracle, and the Convex functions in convex-test; every deposit, premium and withdrawal is signed by a wallet, every lock, release and settlement by the backend.</p>
 <h2>Key figures</h2>
-${table(
-  ["", ""],
-  rows.map(([k, v]) => [`<b>${e(k)}</b>`, e(v)]),
-)}
+${keyFiguresTable(result)}
 <h2>Invariants</h2>
-${invariants}
+${invariantsTable(result)}
 ${incidentSections(result.incident).map(sectionHtml).join("\n")}
-<h2>Market</h2>
-<div class="grid2">${card(priceChart(result.timeline))}${card(healthChart(result.timeline))}</div>
-<h2>Pool balance and locked collateral</h2>
-<div class="grid2">${card(poolChart(result.timeline, "STX"))}${card(poolChart(result.timeline, "sBTC"))}</div>
-<h2>Utilization per tier</h2>
-<div class="grid2">${card(utilizationChart(result.timeline, "STX"))}${card(utilizationChart(result.timeline, "sBTC"))}</div>
-<h2>Yield per tier</h2>
-<div class="grid-bars">${yieldCharts(result).map(card).join("")}</div>
-<div class="grid2">${card(cumulativeYieldChart(result.timeline, "STX"))}${card(cumulativeYieldChart(result.timeline, "sBTC"))}</div>
+${chartsHtml(result)}
 <h2>Tiers at the end</h2>
-${tiers}
+${tiersTable(result)}
 <h2>Settlements</h2>
-${settlements || "<p>No policy ended in the money.</p>"}
+${settlementsHtml(result)}
 <h2>Policies</h2>
-${policies}
+${policiesTable(result)}
 <h2>Providers</h2>
-${providers}
+${providersTable(result)}
 <h2>Withdrawals</h2>
-${withdrawals}
+${withdrawalsTable(result)}
 <h2>Operator alerts</h2>
-${alerts}
+${alertsHtml(result)}
 <h2>Steps</h2>
-<details><summary>every step: prices, vault totals, health, activity, reconciliation</summary>${steps}</details>
+<details><summary>every step: prices, vault totals, health, activity, reconciliation</summary>${stepsTable(result)}</details>
 <p class="sub">Run time ${e(seconds(result.timing.totalMs))}: setup ${e(seconds(result.timing.setupMs))}, ${e(seconds(result.timing.perStepMs))} per step, ${e(seconds(result.timing.perBlockMs))} per block.</p>
 </main></body></html>
 `;

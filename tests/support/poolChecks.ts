@@ -120,27 +120,40 @@ export function expectMoneyAsModelled(model: PoolModel, tables: MoneyTables): vo
 
 type Sums = { capital: bigint; locked: bigint; reserved: bigint; accruedYield: bigint; providerCount: bigint };
 
-/**
- * Everything the books must be after a step: the whole database as the
- * model has it, and every invariant of docs/architecture.md ("Invariants")
- * that can be read off it. `portfolios: false` leaves out each provider's
- * own view (one query per provider), for scenarios with many providers.
- */
-export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, options = { portfolios: true }): Promise<void> {
-  const table = <T extends keyof MoneyTables | "providers" | "withdrawalReservations" | "balanceLedger" | "vaultEvents" | "vaultOperations">(
-    name: T,
-  ) => (snap[name] ?? []) as unknown as Doc<T>[];
-  const balanceDocs = table("providerBalances");
-  const backing = table("policyBacking");
-  const ledger = table("balanceLedger");
+type SnapshotTable = keyof MoneyTables | "providers" | "withdrawalReservations" | "balanceLedger" | "vaultEvents" | "vaultOperations";
+
+/** What the checks of the books read: the model, the backend and its database as one snapshot. */
+type BooksUnderCheck = ReturnType<typeof booksUnderCheck>;
+
+function booksUnderCheck(model: PoolModel, t: Backend, snap: Snapshot, options: { portfolios: boolean }) {
+  const table = <T extends SnapshotTable>(name: T) => (snap[name] ?? []) as unknown as Doc<T>[];
+  const queryTierStats = () => t.query(api.liquidity.getTierStats, {});
+  // Queried once: the pool totals' check sums the very tier totals the tier totals' check compared.
+  let tierStats: ReturnType<typeof queryTierStats> | undefined;
+  return {
+    model,
+    t,
+    options,
+    table,
+    tierStats: () => (tierStats ??= queryTierStats()),
+  };
+}
+
+/** A check of the books: it asserts with `expect`, under its own failure messages. */
+type BooksCheck = { name: string; check: (books: BooksUnderCheck) => void | Promise<void> };
+
+function moneyAsModelled({ model, table }: BooksUnderCheck): void {
   expectMoneyAsModelled(model, {
-    providerBalances: balanceDocs,
+    providerBalances: table("providerBalances"),
     policies: table("policies"),
-    policyBacking: backing,
+    policyBacking: table("policyBacking"),
     protocolAccounts: table("protocolAccounts"),
   });
+}
 
-  // Providers, with their tiers and what they back.
+/** Providers, with their tiers and what they back. */
+function providersAndExposure({ model, table }: BooksUnderCheck): void {
+  const backing = table("policyBacking");
   const providers = table("providers");
   expect(new Map(providers.map((p) => [p.principal, p.tier])), "providers").toEqual(model.providers);
   expect(providers).toHaveLength(model.providers.size);
@@ -161,8 +174,10 @@ export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, o
       callProtectedSats: sum(activeOf(p.principal).map((r) => r.callProtectedSats)),
     })),
   );
+}
 
-  // Reservations, ledger rows, applied events and queued vault operations: exactly the model's.
+/** Reservations, ledger rows, applied events and queued vault operations: exactly the model's. */
+function recordsAsModelled({ model, table }: BooksUnderCheck): void {
   expect(
     new Map(
       table("withdrawalReservations").map((r) => [
@@ -172,7 +187,7 @@ export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, o
     ),
     "reservations",
   ).toEqual(model.reservations);
-  expect(ledger, "ledger rows").toHaveLength(model.ledgerRows);
+  expect(table("balanceLedger"), "ledger rows").toHaveLength(model.ledgerRows);
   const events = table("vaultEvents");
   expect(events.map((e) => e.txid)).toEqual(model.appliedEvents.map((e) => e.txid));
   expect(events.every((e) => e.status === "applied")).toBe(true);
@@ -187,48 +202,67 @@ export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, o
     })),
     "vault operations",
   ).toEqual(model.vaultOperations);
+}
 
-  // The ledger is the history of each balance: replaying it gives the balance.
-  // (Reversals undo a reorged event's rows; settlement_reversal is the inverse of a debit, including its unlock.)
-  // What is locked is the active backing of policies, plus direct locks.
+/** How each kind of ledger row moves the balance it belongs to. */
+const LEDGER_EFFECTS: Record<string, [keyof Balance, bigint][]> = {
+  deposit: [["total", 1n]],
+  withdrawal: [["total", -1n]],
+  yield_accrual: [
+    ["total", 1n],
+    ["accruedYield", 1n],
+  ],
+  yield_reversal: [
+    ["total", -1n],
+    ["accruedYield", -1n],
+  ],
+  settlement_debit: [
+    ["total", -1n],
+    ["locked", -1n],
+  ],
+  settlement_reversal: [
+    ["total", 1n],
+    ["locked", 1n],
+  ],
+  lock: [["locked", 1n]],
+  release: [["locked", -1n]],
+  reserve: [["reserved", 1n]],
+  unreserve: [["reserved", -1n]],
+};
+
+/** Each balance as its ledger rows add up, by `provider/token`. */
+function replayLedger(ledger: readonly Doc<"balanceLedger">[]): Map<string, Balance> {
   const replayed = new Map<string, Balance>();
   const net = (key: string, field: keyof Balance, delta: bigint) => {
     const b = replayed.get(key) ?? { total: 0n, locked: 0n, reserved: 0n, accruedYield: 0n };
     replayed.set(key, { ...b, [field]: b[field] + delta });
   };
-  const effects: Record<string, [keyof Balance, bigint][]> = {
-    deposit: [["total", 1n]],
-    withdrawal: [["total", -1n]],
-    yield_accrual: [
-      ["total", 1n],
-      ["accruedYield", 1n],
-    ],
-    yield_reversal: [
-      ["total", -1n],
-      ["accruedYield", -1n],
-    ],
-    settlement_debit: [
-      ["total", -1n],
-      ["locked", -1n],
-    ],
-    settlement_reversal: [
-      ["total", 1n],
-      ["locked", 1n],
-    ],
-    lock: [["locked", 1n]],
-    release: [["locked", -1n]],
-    reserve: [["reserved", 1n]],
-    unreserve: [["reserved", -1n]],
-  };
   for (const row of ledger) {
-    for (const [field, sign] of effects[row.type] ?? []) net(`${row.provider}/${row.token}`, field, sign * row.amount);
+    for (const [field, sign] of LEDGER_EFFECTS[row.type] ?? []) net(`${row.provider}/${row.token}`, field, sign * row.amount);
   }
+  return replayed;
+}
+
+/** What the active backing rows lock, by `provider/token`. */
+function lockedByActiveBacking(backing: readonly Doc<"policyBacking">[]): Map<string, bigint> {
   const lockedFor = new Map<string, bigint>();
   for (const r of backing) {
     if (r.active) lockedFor.set(`${r.provider}/${r.token}`, (lockedFor.get(`${r.provider}/${r.token}`) ?? 0n) + r.allocated);
   }
-  const bad = violations();
-  for (const b of balanceDocs) {
+  return lockedFor;
+}
+
+type Violations = ReturnType<typeof violations>;
+
+/**
+ * The ledger is the history of each balance: replaying it gives the balance.
+ * (Reversals undo a reorged event's rows; settlement_reversal is the inverse of a debit, including its unlock.)
+ * What is locked is the active backing of policies, plus direct locks.
+ */
+function addBalanceHistoryViolations(bad: Violations, { model, table }: BooksUnderCheck): void {
+  const replayed = replayLedger(table("balanceLedger"));
+  const lockedFor = lockedByActiveBacking(table("policyBacking"));
+  for (const b of table("providerBalances")) {
     const where = `${b.provider}/${b.token}`;
     const history = replayed.get(where);
     bad.add(
@@ -242,8 +276,11 @@ export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, o
     const expectedLocked = (lockedFor.get(where) ?? 0n) + (model.directLocks.get(where) ?? 0n);
     bad.add(b.locked === expectedLocked, () => `${where}: locked ${b.locked}, active backing and direct locks ${expectedLocked}`);
   }
+}
 
-  // Policies: Active ones fully backed, ended ones holding nothing, never more backers than the tier allows.
+/** Policies: Active ones fully backed, ended ones holding nothing, never more backers than the tier allows. */
+function addPolicyBackingViolations(bad: Violations, { model, table }: BooksUnderCheck): void {
+  const backing = table("policyBacking");
   for (const p of table("policies")) {
     const rows = backing.filter((r) => r.policyId === p.policyId);
     const active = rows.filter((r) => r.active);
@@ -272,9 +309,18 @@ export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, o
       bad.add(rows.length <= model.maxBackers[p.tier], () => `${where}: ${rows.length} backers`);
     }
   }
-  bad.expectNone("balances and policies against their history and backing");
+}
 
-  // Each provider's own view: total = available + locked + reserved, every part ≥ 0, pending vouchers listed.
+/** Balances against their history and backing, and policies against theirs: asserted together, as one kind. */
+function balancesAndPoliciesAgainstHistory(books: BooksUnderCheck): void {
+  const bad = violations();
+  addBalanceHistoryViolations(bad, books);
+  addPolicyBackingViolations(bad, books);
+  bad.expectNone("balances and policies against their history and backing");
+}
+
+/** Each provider's own view: total = available + locked + reserved, every part ≥ 0, pending vouchers listed. */
+async function providersOwnViews({ model, t, options }: BooksUnderCheck): Promise<void> {
   for (const principal of options.portfolios ? model.principals : []) {
     const portfolio = await t.withIdentity({ subject: principal }).query(api.liquidity.getProviderPortfolio, {});
     const tier = model.providers.get(principal);
@@ -298,8 +344,10 @@ export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, o
     expect(listed).toEqual(expect.arrayContaining(pending));
     expect(listed).toHaveLength(pending.length);
   }
+}
 
-  // Tier totals (from the shards) equal the sums over the balance documents.
+/** The sums over the balance documents, by `tier/token`. */
+function sumsByTier(balanceDocs: readonly Doc<"providerBalances">[]): Map<string, Sums> {
   const sums = new Map<string, Sums>();
   for (const tier of TIERS)
     for (const token of TOKENS)
@@ -313,9 +361,15 @@ export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, o
     // A provider counts in a tier while they hold capital there.
     if (doc.total > 0n) s.providerCount += 1n;
   }
-  const tierStats = await t.query(api.liquidity.getTierStats, {});
-  expect(tierStats).toHaveLength(TIERS.length * TOKENS.length);
-  for (const stats of tierStats) {
+  return sums;
+}
+
+/** Tier totals (from the shards) equal the sums over the balance documents. */
+async function tierTotalsAreSums({ model, table, tierStats }: BooksUnderCheck): Promise<void> {
+  const sums = sumsByTier(table("providerBalances"));
+  const allStats = await tierStats();
+  expect(allStats).toHaveLength(TIERS.length * TOKENS.length);
+  for (const stats of allStats) {
     const s = sums.get(`${stats.tier}/${stats.token}`)!;
     const activePolicies = [...model.policies.values()].filter(
       (p) => p.tier === stats.tier && p.collateralToken === stats.token && (p.status === "Active" || p.status === "Exercised"),
@@ -335,12 +389,15 @@ export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, o
       capacityLimit: null,
     });
   }
+}
 
-  // Pool totals equal the sums over tiers; the mirror is what the vault's last event said.
+/** Pool totals equal the sums over tiers; the mirror is what the vault's last event said. */
+async function poolTotalsAreSums({ model, t, tierStats }: BooksUnderCheck): Promise<void> {
+  const allStats = await tierStats();
   const poolStats = await t.query(api.liquidity.getPoolStats, {});
   expect(poolStats.map((p) => p.token)).toEqual([...TOKENS]);
   for (const pool of poolStats) {
-    const ofToken = tierStats.filter((s) => s.token === pool.token);
+    const ofToken = allStats.filter((s) => s.token === pool.token);
     const add = (f: (s: (typeof ofToken)[number]) => bigint) => sum(ofToken.map(f));
     const mirror = model.mirror[pool.token];
     expect(pool).toEqual({
@@ -368,4 +425,26 @@ export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, o
       f.deposits[token] + f.premiums[token] - f.withdrawals[token] - f.payouts[token],
     );
   }
+}
+
+/** The checks of the books, in the order they run; the first that fails ends the run (its `expect` throws). */
+const BOOKS_CHECKS: readonly BooksCheck[] = [
+  { name: "money tables exactly as the model has them", check: moneyAsModelled },
+  { name: "providers, their tiers and what they back", check: providersAndExposure },
+  { name: "reservations, ledger rows, applied events and vault operations as modelled", check: recordsAsModelled },
+  { name: "balances and policies against their history and backing", check: balancesAndPoliciesAgainstHistory },
+  { name: "each provider's own view", check: providersOwnViews },
+  { name: "tier totals equal the sums over the balance documents", check: tierTotalsAreSums },
+  { name: "pool totals equal the sums over tiers; reconciliation; money in", check: poolTotalsAreSums },
+];
+
+/**
+ * Everything the books must be after a step: the whole database as the
+ * model has it, and every invariant of docs/architecture.md ("Invariants")
+ * that can be read off it. `portfolios: false` leaves out each provider's
+ * own view (one query per provider), for scenarios with many providers.
+ */
+export async function checkBooks(model: PoolModel, t: Backend, snap: Snapshot, options = { portfolios: true }): Promise<void> {
+  const books = booksUnderCheck(model, t, snap, options);
+  for (const { check } of BOOKS_CHECKS) await check(books);
 }
