@@ -9,7 +9,7 @@ import { internal } from "../../convex/_generated/api";
 import { effectiveKey, JOINING, keyAfterBalanceChange, NEVER, rescaledKey } from "../../convex/domain/fairQueue";
 import { findBalance } from "../../convex/model/ledger/balanceLedger";
 import { readClock } from "../../convex/model/ledger/allocationClocks";
-import { ACTORS, depositOf, FRONT, PROVIDERS, seedPool } from "../support/contention";
+import { ACTORS, depositOf, FRONT, JOINER, PROVIDERS, seedPool } from "../support/contention";
 import { patchTierConfig } from "../support/tierConfigs";
 import { newBackend, type Backend } from "./convexTest";
 import { configureChain } from "./liquidityFixtures";
@@ -66,8 +66,10 @@ describe("joining the queue (backend)", () => {
     expect(allocations.map((a) => a.provider).every((p) => FRONT.includes(p))).toBe(true);
     expect(await keyOf(t, ACTORS.newcomer)).toBe(JOINING);
 
-    expect(await t.mutation(internal.policies.admitJoiningCapital, {})).toEqual({ admitted: 1, more: false });
+    // The newcomer, and the provider the pool was seeded with waiting to join.
+    expect(await t.mutation(internal.policies.admitJoiningCapital, {})).toEqual({ admitted: 2, more: false });
     expect(await keyOf(t, ACTORS.newcomer)).toBe(await clockOf(t));
+    expect(await keyOf(t, JOINER)).toBe(await clockOf(t));
     // Nothing left to admit: a second run changes nothing.
     expect(await t.mutation(internal.policies.admitJoiningCapital, {})).toEqual({ admitted: 0, more: false });
   });
