@@ -4,7 +4,8 @@
  * are the function names where the test pins them against the contract's ABI
  * (each function's signature, and the list of public functions refused after
  * shutdown); the calls themselves go through VAULT_FUNCTIONS, whose names
- * tests/contracts/interface.test.ts checks against the ABI. The Merkle-sum
+ * tests/contracts/interface.test.ts checks against the ABI, and through the
+ * checkpoint fixtures (tests/contracts/checkpointFixtures.ts). The Merkle-sum
  * hashes are computed by Clarity itself (`sha256` of `to-consensus-buff?` in
  * a simnet snippet), so that a mistake shared by the contract and
  * convex/domain/merkleSum.ts cannot hide.
@@ -16,8 +17,6 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { VAULT_FUNCTIONS } from "../../convex/chain/vault";
 import {
   buildMerkleSumTree,
-  exitLeafCV,
-  exitProofCV,
   leafHash,
   merkleSumProof,
   publishedLeafCV,
@@ -26,23 +25,38 @@ import {
   type ProofStep,
   type SumNode,
 } from "../../convex/domain/merkleSum";
-import { checkpointFlowsCV, exitLeaf, leafFromRecord, NO_FLOWS, snapshotNow, type CheckpointFlows, type Token } from "./checkpointFixtures";
+import {
+  checkpointFlowsCV,
+  claimExit,
+  exitClaimedEvent,
+  exitLeaf,
+  leafFromRecord,
+  NO_FLOWS,
+  postCheckpoint,
+  snapshotNow,
+  verifyExitProof,
+  vetoCheckpoint,
+  type CheckpointArgs,
+} from "./checkpointFixtures";
 import {
   alice,
   backend,
   bob,
   burnHeight,
+  call,
   carol,
   deployer,
   deployLookAlikeSbtc,
   deposit,
+  expectErr,
+  expectOk,
   heldByVault,
   initializeVault,
   lock,
   mallory,
   mintSbtc,
   printedEvents,
-  SBTC,
+  readOnly,
   stxBalance,
   tokenArg,
   totals,
@@ -64,76 +78,21 @@ const E = {
 } as const;
 
 // ---------------------------------------------------------------------------
-// Calls by their interface names
+// Calls the fixtures do not have
 // ---------------------------------------------------------------------------
-
-function pub(fn: string, args: ClarityValue[], sender: string) {
-  return simnet.callPublicFn(VAULT, fn, args, sender);
-}
-
-function ro(fn: string, args: ClarityValue[] = []): ClarityValue {
-  return simnet.callReadOnlyFn(VAULT, fn, args, deployer).result;
-}
-
-function ok(result: ClarityValue): void {
-  expect(result).toBeOk(Cl.bool(true));
-}
-
-function err(result: ClarityValue, code: bigint): void {
-  expect(result).toBeErr(Cl.uint(code));
-}
 
 function mine(n: bigint): void {
   if (n > 0n) simnet.mineEmptyBlocks(Number(n));
 }
 
-type Checkpoint = {
-  root: Uint8Array;
-  stxSum: bigint;
-  sbtcSum: bigint;
-  asOfSeq: bigint;
-  flows: CheckpointFlows;
-  leafCount: bigint;
-};
-
-function post(c: Checkpoint, sender: string = backend) {
-  return pub(
-    VAULT_FUNCTIONS.postCheckpoint,
-    [Cl.buffer(c.root), Cl.uint(c.stxSum), Cl.uint(c.sbtcSum), Cl.uint(c.asOfSeq), checkpointFlowsCV(c.flows), Cl.uint(c.leafCount)],
-    sender,
-  );
-}
-
 /** A checkpoint of `root` (hash and sums) and `leafCount` leaves, at the vault's flows right now. */
-function checkpointAtNow(root: SumNode, leafCount: number): Checkpoint {
+function checkpointAtNow(root: SumNode, leafCount: number): CheckpointArgs {
   const snap = snapshotNow();
   return { root: root.hash, stxSum: root.stx, sbtcSum: root.sbtc, asOfSeq: snap.asOfSeq, flows: snap.flows, leafCount: BigInt(leafCount) };
 }
 
-function veto(sender: string = deployer) {
-  return pub(VAULT_FUNCTIONS.vetoCheckpoint, [], sender);
-}
-
 function shutdown(sender: string) {
-  return pub(VAULT_FUNCTIONS.shutdown, [], sender);
-}
-
-function verify(leaf: ExitLeaf, proof: readonly ProofStep[], provider: string = leaf.provider): ClarityValue {
-  return ro(VAULT_FUNCTIONS.verifyExitProof, [Cl.principal(provider), exitLeafCV(leaf), exitProofCV(proof)]);
-}
-
-function claim(sender: string, token: Token, leaf: ExitLeaf | null, proof: readonly ProofStep[] = []) {
-  return pub(VAULT_FUNCTIONS.claimExit, [tokenArg(token), leaf === null ? Cl.none() : Cl.some(exitLeafCV(leaf)), exitProofCV(proof)], sender);
-}
-
-function exitClaimed(provider: string, token: Token, owed: bigint, paid: bigint): ClarityValue {
-  return Cl.tuple({
-    event: Cl.stringAscii("exit-claimed"),
-    provider: Cl.principal(provider),
-    token: token === "STX" ? Cl.none() : Cl.some(Cl.principal(SBTC)),
-    owed: Cl.uint(owed),
-    paid: Cl.uint(paid),
-  });
+  return call(VAULT_FUNCTIONS.shutdown, [], sender);
 }
 
 function shutdownEvent(by: string, t: { stxAssets: bigint; stxLiabilities: bigint; sbtcAssets: bigint; sbtcLiabilities: bigint }) {
@@ -264,9 +223,9 @@ describe("Merkle-sum hashing as written, computed by Clarity", () => {
     const leaf = FIVE[0]!;
     const root = clarityLeaf(leaf);
     expect(bytesToHex(buildMerkleSumTree([leaf]).root.hash)).toBe(bytesToHex(root.hash));
-    ok(post(checkpointAtNow(root, 1)).result);
-    expect(verify(leaf, [])).toBeBool(true);
-    expect(verify(leaf, [], bob)).toBeBool(false);
+    expectOk(postCheckpoint(checkpointAtNow(root, 1)).result);
+    expect(verifyExitProof(leaf, [])).toBeBool(true);
+    expect(verifyExitProof(leaf, [], bob)).toBeBool(false);
   });
 
   it("five leaves: pairs (0,1), (2,3), the odd last leaf carried up unchanged twice; root, sums and every proof (siblings from the leaf up, is-left = sibling on the left) match the written tree", () => {
@@ -291,12 +250,12 @@ describe("Merkle-sum hashing as written, computed by Clarity", () => {
     ];
     proofs.forEach((proof, i) => expect(proofHex(merkleSumProof(tree, i)), `leaf ${i}`).toEqual(proofHex(proof)));
 
-    ok(post(checkpointAtNow(root, 5)).result);
+    expectOk(postCheckpoint(checkpointAtNow(root, 5)).result);
     FIVE.forEach((leaf, i) => {
-      expect(verify(leaf, proofs[i]!), `leaf ${i}`).toBeBool(true);
+      expect(verifyExitProof(leaf, proofs[i]!), `leaf ${i}`).toBeBool(true);
       // The side matters: the same sibling on the other side does not prove it.
       const flipped = proofs[i]!.map((s, j) => (j === 0 ? { ...s, isLeft: !s.isLeft } : s));
-      expect(verify(leaf, flipped), `leaf ${i} flipped`).toBeBool(false);
+      expect(verifyExitProof(leaf, flipped), `leaf ${i} flipped`).toBeBool(false);
     });
   });
 
@@ -305,39 +264,39 @@ describe("Merkle-sum hashing as written, computed by Clarity", () => {
     const good = checkpointAtNow(tree.root, 5);
     const proof0 = merkleSumProof(tree, 0);
 
-    ok(post({ ...good, stxSum: good.stxSum + 1n }).result);
-    expect(verify(FIVE[0]!, proof0)).toBeBool(false);
-    ok(veto().result);
-    ok(post({ ...good, sbtcSum: good.sbtcSum - 1n }).result);
-    expect(verify(FIVE[0]!, proof0)).toBeBool(false);
-    ok(veto().result);
-    ok(post({ ...good, root: new Uint8Array(32).fill(7) }).result);
-    expect(verify(FIVE[0]!, proof0)).toBeBool(false);
-    ok(veto().result);
-    ok(post(good).result);
-    FIVE.forEach((leaf, i) => expect(verify(leaf, merkleSumProof(tree, i))).toBeBool(true));
+    expectOk(postCheckpoint({ ...good, stxSum: good.stxSum + 1n }).result);
+    expect(verifyExitProof(FIVE[0]!, proof0)).toBeBool(false);
+    expectOk(vetoCheckpoint(deployer).result);
+    expectOk(postCheckpoint({ ...good, sbtcSum: good.sbtcSum - 1n }).result);
+    expect(verifyExitProof(FIVE[0]!, proof0)).toBeBool(false);
+    expectOk(vetoCheckpoint(deployer).result);
+    expectOk(postCheckpoint({ ...good, root: new Uint8Array(32).fill(7) }).result);
+    expect(verifyExitProof(FIVE[0]!, proof0)).toBeBool(false);
+    expectOk(vetoCheckpoint(deployer).result);
+    expectOk(postCheckpoint(good).result);
+    FIVE.forEach((leaf, i) => expect(verifyExitProof(leaf, merkleSumProof(tree, i))).toBeBool(true));
   });
 });
 
 describe("veto-checkpoint restores the previous checkpoint for everything that reads it", () => {
   it("after a veto, shutdown's liabilities and every claim use the restored checkpoint; the vetoed tree's proof fails u217", () => {
     initializeVault();
-    ok(deposit(alice, 1_000_000_000n).result);
-    ok(deposit(bob, 500_000_000n).result);
+    expectOk(deposit(alice, 1_000_000_000n).result);
+    expectOk(deposit(bob, 500_000_000n).result);
     const leavesA = [leafFromRecord(alice, { stx: 1_000_000_000n, sbtc: 0n }), leafFromRecord(bob, { stx: 500_000_000n, sbtc: 0n })];
     const treeA = buildMerkleSumTree(leavesA);
     const postedA = burnHeight();
-    ok(post(checkpointAtNow(treeA.root, 2)).result);
+    expectOk(postCheckpoint(checkpointAtNow(treeA.root, 2)).result);
     mine(VETO);
 
-    ok(deposit(alice, 200_000_000n).result);
+    expectOk(deposit(alice, 200_000_000n).result);
     const leavesB = [leafFromRecord(alice, { stx: 9_000_000_000n, sbtc: 0n }), leafFromRecord(bob, { stx: 500_000_000n, sbtc: 0n })];
     const treeB = buildMerkleSumTree(leavesB);
-    ok(post(checkpointAtNow(treeB.root, 2)).result);
-    const vetoed = veto();
-    ok(vetoed.result);
+    expectOk(postCheckpoint(checkpointAtNow(treeB.root, 2)).result);
+    const vetoed = vetoCheckpoint(deployer);
+    expectOk(vetoed.result);
     expect(printedEvents(vetoed.events)).toEqual([Cl.tuple({ event: Cl.stringAscii("checkpoint-vetoed"), epoch: Cl.uint(2n) })]);
-    expect(ro(VAULT_FUNCTIONS.getCheckpoint)).toEqual(
+    expect(readOnly(VAULT_FUNCTIONS.getCheckpoint)).toEqual(
       Cl.some(
         Cl.tuple({
           epoch: Cl.uint(1n),
@@ -354,16 +313,16 @@ describe("veto-checkpoint restores the previous checkpoint for everything that r
 
     // The restored checkpoint is outside its window: the admin may shut down at once.
     const down = shutdown(deployer);
-    ok(down.result);
+    expectOk(down.result);
     expect(printedEvents(down.events)).toEqual([
       shutdownEvent(deployer, { stxAssets: 1_700_000_000n, stxLiabilities: 1_700_000_000n, sbtcAssets: 0n, sbtcLiabilities: 0n }),
     ]);
 
-    err(claim(alice, "STX", leavesB[0]!, merkleSumProof(treeB, 0)).result, E.INVALID_PROOF);
-    const a = claim(alice, "STX", leavesA[0]!, merkleSumProof(treeA, 0));
+    expectErr(claimExit(alice, "STX", leavesB[0]!, merkleSumProof(treeB, 0)).result, E.INVALID_PROOF);
+    const a = claimExit(alice, "STX", leavesA[0]!, merkleSumProof(treeA, 0));
     expect(a.result).toBeOk(Cl.uint(1_200_000_000n));
-    expect(printedEvents(a.events)).toEqual([exitClaimed(alice, "STX", 1_200_000_000n, 1_200_000_000n)]);
-    expect(claim(bob, "STX", leavesA[1]!, merkleSumProof(treeA, 1)).result).toBeOk(Cl.uint(500_000_000n));
+    expect(printedEvents(a.events)).toEqual([exitClaimedEvent(alice, "STX", 1_200_000_000n, 1_200_000_000n)]);
+    expect(claimExit(bob, "STX", leavesA[1]!, merkleSumProof(treeA, 1)).result).toBeOk(Cl.uint(500_000_000n));
     expect(heldByVault("STX")).toBe(0n);
   });
 });
@@ -371,16 +330,16 @@ describe("veto-checkpoint restores the previous checkpoint for everything that r
 describe("after shutdown every public function but claim-exit fails u215 before any other check", () => {
   it("with bad arguments, by unauthorized callers, while paused: always u215; claim-exit still pays", () => {
     initializeVault();
-    ok(deposit(alice, 1_000_000_000n).result);
+    expectOk(deposit(alice, 1_000_000_000n).result);
     mintSbtc(alice, 5_000_000n);
-    ok(deposit(alice, 5_000_000n, "sBTC").result);
-    ok(lock(backend, [1n], 100_000_000n).result);
+    expectOk(deposit(alice, 5_000_000n, "sBTC").result);
+    expectOk(lock(backend, [1n], 100_000_000n).result);
     const fake = Cl.some(Cl.principal(deployLookAlikeSbtc()));
-    ok(pub(VAULT_FUNCTIONS.pause, [], deployer).result);
+    expectOk(call(VAULT_FUNCTIONS.pause, [], deployer).result);
     // The admin may shut down at any time, paused or not.
-    ok(shutdown(deployer).result);
-    expect(ro(VAULT_FUNCTIONS.getTotalStxLocked)).toBeUint(0n);
-    expect(ro(VAULT_FUNCTIONS.getTotalSbtcLocked)).toBeUint(0n);
+    expectOk(shutdown(deployer).result);
+    expect(readOnly(VAULT_FUNCTIONS.getTotalStxLocked)).toBeUint(0n);
+    expect(readOnly(VAULT_FUNCTIONS.getTotalSbtcLocked)).toBeUint(0n);
 
     const zeroLeaf = publishedLeafCV(exitLeaf(mallory, 0n, 0n));
     const bad: { fn: string; args: ClarityValue[]; senders: string[] }[] = [
@@ -430,15 +389,15 @@ describe("after shutdown every public function but claim-exit fails u215 before 
     expect(bad.map((b) => b.fn).sort()).toEqual(publicFns);
     for (const { fn, args, senders } of bad) {
       for (const sender of senders) {
-        expect(pub(fn, args, sender).result, `${fn} by ${sender}`).toBeErr(Cl.uint(E.SHUT_DOWN));
+        expect(simnet.callPublicFn(VAULT, fn, args, sender).result, `${fn} by ${sender}`).toBeErr(Cl.uint(E.SHUT_DOWN));
       }
     }
 
-    expect(ro(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
+    expect(readOnly(VAULT_FUNCTIONS.isPaused)).toBeBool(true);
     const before = stxBalance(alice);
-    expect(claim(alice, "STX", null).result).toBeOk(Cl.uint(1_000_000_000n));
+    expect(claimExit(alice, "STX", null).result).toBeOk(Cl.uint(1_000_000_000n));
     expect(stxBalance(alice)).toBe(before + 1_000_000_000n);
-    expect(claim(alice, "sBTC", null).result).toBeOk(Cl.uint(5_000_000n));
+    expect(claimExit(alice, "sBTC", null).result).toBeOk(Cl.uint(5_000_000n));
     expect(totals("STX")).toEqual({ balance: 0n, locked: 0n });
   });
 });
@@ -446,48 +405,48 @@ describe("after shutdown every public function but claim-exit fails u215 before 
 describe("claim-exit owed formula", () => {
   it("with a leaf, floors owed at 0 when withdrawals since exceed the leaf: pays 0, transfers nothing, the claim is spent", () => {
     initializeVault();
-    ok(deposit(alice, 1_000_000_000n).result);
+    expectOk(deposit(alice, 1_000_000_000n).result);
     const leaves = [leafFromRecord(alice, { stx: 100_000_000n, sbtc: 0n })];
     const tree = buildMerkleSumTree(leaves);
-    ok(post(checkpointAtNow(tree.root, 1)).result);
-    ok(withdraw(voucher({ provider: alice, amount: 500_000_000n, nonce: 1n })).result);
+    expectOk(postCheckpoint(checkpointAtNow(tree.root, 1)).result);
+    expectOk(withdraw(voucher({ provider: alice, amount: 500_000_000n, nonce: 1n })).result);
     mine(VETO);
     const down = shutdown(deployer);
-    ok(down.result);
+    expectOk(down.result);
     // 100 + (1,000 − 1,000) − (500 − 0) < 0.
     expect(printedEvents(down.events)).toEqual([
       shutdownEvent(deployer, { stxAssets: 500_000_000n, stxLiabilities: 0n, sbtcAssets: 0n, sbtcLiabilities: 0n }),
     ]);
-    const c = claim(alice, "STX", leaves[0]!, merkleSumProof(tree, 0));
+    const c = claimExit(alice, "STX", leaves[0]!, merkleSumProof(tree, 0));
     expect(c.result).toBeOk(Cl.uint(0n));
-    expect(printedEvents(c.events)).toEqual([exitClaimed(alice, "STX", 0n, 0n)]);
+    expect(printedEvents(c.events)).toEqual([exitClaimedEvent(alice, "STX", 0n, 0n)]);
     expect(c.events).toHaveLength(1);
-    err(claim(alice, "STX", leaves[0]!, merkleSumProof(tree, 0)).result, E.ALREADY_CLAIMED);
+    expectErr(claimExit(alice, "STX", leaves[0]!, merkleSumProof(tree, 0)).result, E.ALREADY_CLAIMED);
     expect(heldByVault("STX")).toBe(500_000_000n);
   });
 
   it("a leaf whose posted sums do not match its tree proves nothing at claim time (u217), and a covered record cannot go leaf-less (u217)", () => {
     initializeVault();
-    ok(deposit(alice, 1_000_000_000n).result);
+    expectOk(deposit(alice, 1_000_000_000n).result);
     const leaves = [leafFromRecord(alice, { stx: 1_000_000_000n, sbtc: 0n })];
     const tree = buildMerkleSumTree(leaves);
-    ok(post({ ...checkpointAtNow(tree.root, 1), stxSum: 1_000_000_001n }).result);
+    expectOk(postCheckpoint({ ...checkpointAtNow(tree.root, 1), stxSum: 1_000_000_001n }).result);
     mine(VETO);
-    ok(shutdown(deployer).result);
-    err(claim(alice, "STX", leaves[0]!, []).result, E.INVALID_PROOF);
-    err(claim(alice, "STX", null).result, E.INVALID_PROOF);
+    expectOk(shutdown(deployer).result);
+    expectErr(claimExit(alice, "STX", leaves[0]!, []).result, E.INVALID_PROOF);
+    expectErr(claimExit(alice, "STX", null).result, E.INVALID_PROOF);
   });
 });
 
 describe("arithmetic at the edges of uint (faulty checkpoints)", () => {
   it("shutdown liabilities = sum + (in − flows.in) − (out − flows.out) even when sum + inflow alone passes 2^128 − 1", () => {
     initializeVault();
-    ok(deposit(alice, 1n).result);
+    expectOk(deposit(alice, 1n).result);
     const leaves = [leafFromRecord(alice, { stx: UINT128_MAX, sbtc: 0n })];
     const tree = buildMerkleSumTree(leaves);
-    ok(post(checkpointAtNow(tree.root, 1)).result);
-    ok(deposit(bob, 1n).result);
-    ok(withdraw(voucher({ provider: alice, amount: 1n, nonce: 1n })).result);
+    expectOk(postCheckpoint(checkpointAtNow(tree.root, 1)).result);
+    expectOk(deposit(bob, 1n).result);
+    expectOk(withdraw(voucher({ provider: alice, amount: 1n, nonce: 1n })).result);
     mine(VETO);
     // (2^128 − 1) + 1 − 1 = 2^128 − 1: representable.
     const down = shutdown(deployer);
@@ -499,36 +458,36 @@ describe("arithmetic at the edges of uint (faulty checkpoints)", () => {
 
   it("claim owed = leaf + (in − leaf.in) − (out − leaf.out) even when leaf + in alone passes 2^128 − 1", () => {
     initializeVault();
-    ok(deposit(alice, 1n).result);
+    expectOk(deposit(alice, 1n).result);
     const leaves = [leafFromRecord(alice, { stx: UINT128_MAX, sbtc: 0n })];
     const tree = buildMerkleSumTree(leaves);
-    ok(post(checkpointAtNow(tree.root, 1)).result);
-    ok(withdraw(voucher({ provider: alice, amount: 1n, nonce: 1n })).result);
+    expectOk(postCheckpoint(checkpointAtNow(tree.root, 1)).result);
+    expectOk(withdraw(voucher({ provider: alice, amount: 1n, nonce: 1n })).result);
     mine(VETO);
-    ok(shutdown(deployer).result);
+    expectOk(shutdown(deployer).result);
     // owed = (2^128 − 1) + (1 − 1) − (1 − 0) = 2^128 − 2; the vault holds nothing, so paid = 0.
-    const c = claim(alice, "STX", leaves[0]!, merkleSumProof(tree, 0));
+    const c = claimExit(alice, "STX", leaves[0]!, merkleSumProof(tree, 0));
     expect(c.result).toBeOk(Cl.uint(0n));
-    expect(printedEvents(c.events)).toEqual([exitClaimed(alice, "STX", UINT128_MAX - 1n, 0n)]);
+    expect(printedEvents(c.events)).toEqual([exitClaimedEvent(alice, "STX", UINT128_MAX - 1n, 0n)]);
   });
 
   it("pro-rata paid = floor(owed × assets / liabilities) even when owed × assets passes 2^128 − 1", () => {
     initializeVault();
-    ok(deposit(alice, 1_000_000_000n).result);
-    ok(deposit(bob, 1_000_000_000n).result);
+    expectOk(deposit(alice, 1_000_000_000n).result);
+    expectOk(deposit(bob, 1_000_000_000n).result);
     const huge = 2n ** 120n;
     const leaves = [leafFromRecord(alice, { stx: huge, sbtc: 0n }), leafFromRecord(bob, { stx: 1_000_000_000n, sbtc: 0n })];
     const tree = buildMerkleSumTree(leaves);
-    ok(post(checkpointAtNow(tree.root, 2)).result);
+    expectOk(postCheckpoint(checkpointAtNow(tree.root, 2)).result);
     mine(VETO);
-    ok(shutdown(deployer).result);
+    expectOk(shutdown(deployer).result);
     const assets = 2_000_000_000n;
     const liabilities = huge + 1_000_000_000n;
     const paid = (huge * assets) / liabilities;
     expect(paid).toBe(1_999_999_999n);
-    const c = claim(alice, "STX", leaves[0]!, merkleSumProof(tree, 0));
+    const c = claimExit(alice, "STX", leaves[0]!, merkleSumProof(tree, 0));
     expect(c.result).toBeOk(Cl.uint(paid));
-    expect(printedEvents(c.events)).toEqual([exitClaimed(alice, "STX", huge, paid)]);
+    expect(printedEvents(c.events)).toEqual([exitClaimedEvent(alice, "STX", huge, paid)]);
   });
 });
 
@@ -538,21 +497,21 @@ describe("shutdown silence and veto window, by a stranger", () => {
     initializeVault();
     mine(deployedAt + SILENCE + 1n - burnHeight());
     const postedAt = burnHeight();
-    ok(post(checkpointAtNow(buildMerkleSumTree([exitLeaf(alice, 0n, 0n)]).root, 1)).result);
-    err(shutdown(mallory).result, E.INVALID_CHECKPOINT);
+    expectOk(postCheckpoint(checkpointAtNow(buildMerkleSumTree([exitLeaf(alice, 0n, 0n)]).root, 1)).result);
+    expectErr(shutdown(mallory).result, E.INVALID_CHECKPOINT);
     mine(VETO);
-    err(shutdown(mallory).result, E.NOT_AUTHORIZED);
+    expectErr(shutdown(mallory).result, E.NOT_AUTHORIZED);
     mine(postedAt + SILENCE - burnHeight());
-    err(shutdown(mallory).result, E.NOT_AUTHORIZED);
+    expectErr(shutdown(mallory).result, E.NOT_AUTHORIZED);
     mine(1n);
-    ok(shutdown(mallory).result);
-    err(shutdown(deployer).result, E.SHUT_DOWN);
+    expectOk(shutdown(mallory).result);
+    expectErr(shutdown(deployer).result, E.SHUT_DOWN);
   });
 
   it("claim-exit before shutdown is u216 whoever calls it and whatever the arguments", () => {
     initializeVault();
-    ok(deposit(alice, 1_000n).result);
-    err(claim(alice, "STX", null).result, E.NOT_SHUT_DOWN);
-    err(claim(mallory, "sBTC", exitLeaf(mallory, 1n, 1n), []).result, E.NOT_SHUT_DOWN);
+    expectOk(deposit(alice, 1_000n).result);
+    expectErr(claimExit(alice, "STX", null).result, E.NOT_SHUT_DOWN);
+    expectErr(claimExit(mallory, "sBTC", exitLeaf(mallory, 1n, 1n), []).result, E.NOT_SHUT_DOWN);
   });
 });
