@@ -33,6 +33,7 @@ import {
   leafFromRecord,
   NO_FLOWS,
   postCheckpoint,
+  shutdownEvent,
   snapshotNow,
   verifyExitProof,
   vetoCheckpoint,
@@ -93,17 +94,6 @@ function checkpointAtNow(root: SumNode, leafCount: number): CheckpointArgs {
 
 function shutdown(sender: string) {
   return call(VAULT_FUNCTIONS.shutdown, [], sender);
-}
-
-function shutdownEvent(by: string, t: { stxAssets: bigint; stxLiabilities: bigint; sbtcAssets: bigint; sbtcLiabilities: bigint }) {
-  return Cl.tuple({
-    event: Cl.stringAscii("shutdown"),
-    by: Cl.principal(by),
-    "stx-assets": Cl.uint(t.stxAssets),
-    "stx-liabilities": Cl.uint(t.stxLiabilities),
-    "sbtc-assets": Cl.uint(t.sbtcAssets),
-    "sbtc-liabilities": Cl.uint(t.sbtcLiabilities),
-  });
 }
 
 // ---------------------------------------------------------------------------

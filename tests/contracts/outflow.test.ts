@@ -27,6 +27,7 @@ import {
   lock,
   mintSbtc,
   OUTFLOW_WINDOW,
+  outflowCV,
   payPremium,
   printedEvents,
   providerRecord,
@@ -40,6 +41,7 @@ import {
   totals,
   voucher,
   withdraw,
+  type OutflowView,
 } from "./vault";
 
 type Token = "STX" | "sBTC";
@@ -49,19 +51,8 @@ const STX_FLOOR = 1_000_000_000n;
 const SBTC_FLOOR = 10_000_000n;
 const WINDOW = BigInt(OUTFLOW_WINDOW);
 
-type OutflowView = { windowStart: bigint; used: bigint; cap: bigint; available: bigint };
-
 function outflow(token: Token): ClarityValue {
   return readOnly(VAULT_FUNCTIONS.getOutflow, [token === "STX" ? Cl.none() : Cl.some(Cl.principal(SBTC))]);
-}
-
-function outflowCV(view: OutflowView): ClarityValue {
-  return Cl.tuple({
-    "window-start": Cl.uint(view.windowStart),
-    used: Cl.uint(view.used),
-    cap: Cl.uint(view.cap),
-    available: Cl.uint(view.available),
-  });
 }
 
 function setOutflowLimit(limitBps: bigint, stxFloor: bigint, sbtcFloor: bigint) {

@@ -35,6 +35,7 @@ import {
   lock,
   mallory,
   mintSbtc,
+  outflowCV,
   payPremium,
   printedEvents,
   proposeRole,
@@ -284,21 +285,12 @@ function outflowOf(token: ClarityValue): ClarityValue {
   return readOnly(VAULT_FUNCTIONS.getOutflow, [token]);
 }
 
-function outflowCV(windowStart: bigint, used: bigint, cap: bigint, available: bigint): ClarityValue {
-  return Cl.tuple({
-    "window-start": Cl.uint(windowStart),
-    used: Cl.uint(used),
-    cap: Cl.uint(cap),
-    available: Cl.uint(available),
-  });
-}
-
 describe("get-outflow with (some p) reads the sBTC window, whatever p is", () => {
   it("before sBTC is configured: the sBTC floor for any (some p)", () => {
     for (const p of [SBTC, alice, `${deployer}.anything`]) {
-      expect(outflowOf(Cl.some(Cl.principal(p)))).toEqual(outflowCV(0n, 0n, 10_000_000n, 10_000_000n));
+      expect(outflowOf(Cl.some(Cl.principal(p)))).toEqual(outflowCV({ windowStart: 0n, used: 0n, cap: 10_000_000n, available: 10_000_000n }));
     }
-    expect(outflowOf(STX)).toEqual(outflowCV(0n, 0n, 1_000_000_000n, 1_000_000_000n));
+    expect(outflowOf(STX)).toEqual(outflowCV({ windowStart: 0n, used: 0n, cap: 1_000_000_000n, available: 1_000_000_000n }));
   });
 
   it("after an sBTC withdrawal: every (some p) shows that window, none shows the untouched STX one", () => {
@@ -308,11 +300,11 @@ describe("get-outflow with (some p) reads the sBTC window, whatever p is", () =>
     expectOk(deposit(alice, 300_000_000n, "sBTC").result);
     expectOk(withdraw(voucher({ provider: alice, amount: 1_000_000n, token: "sBTC", nonce: 1n })).result);
     // 10% of the 299,000,000 left.
-    const sbtcView = outflowCV(start, 1_000_000n, 29_900_000n, 28_900_000n);
+    const sbtcView = outflowCV({ windowStart: start, used: 1_000_000n, cap: 29_900_000n, available: 28_900_000n });
     for (const p of [SBTC, alice, `${deployer}.anything`, VAULT]) {
       expect(outflowOf(Cl.some(Cl.principal(p)))).toEqual(sbtcView);
     }
-    expect(outflowOf(STX)).toEqual(outflowCV(start, 0n, 1_000_000_000n, 1_000_000_000n));
+    expect(outflowOf(STX)).toEqual(outflowCV({ windowStart: start, used: 0n, cap: 1_000_000_000n, available: 1_000_000_000n }));
   });
 });
 

@@ -220,6 +220,19 @@ export function tokenArg(token: "STX" | "sBTC"): ClarityValue {
   return token === "STX" ? STX : SBTC_ARG;
 }
 
+/** A `get-outflow` answer: the window's start, what it used, its cap and what is still free. */
+export type OutflowView = { windowStart: bigint; used: bigint; cap: bigint; available: bigint };
+
+/** `get-outflow` as the vault returns it for `view`. */
+export function outflowCV(view: OutflowView): ClarityValue {
+  return Cl.tuple({
+    "window-start": Cl.uint(view.windowStart),
+    used: Cl.uint(view.used),
+    cap: Cl.uint(view.cap),
+    available: Cl.uint(view.available),
+  });
+}
+
 export function deposit(sender: string, amount: bigint, token: "STX" | "sBTC" = "STX") {
   return call(VAULT_FUNCTIONS.depositFunds, [Cl.uint(amount), tokenArg(token)], sender);
 }
