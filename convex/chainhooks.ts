@@ -66,7 +66,7 @@ import {
 } from "./chain/chainhookPayload";
 import { hiroClientFor, type ChainBlock, type HiroClient } from "./chain/hiroClient";
 import { decodeVaultPrint } from "./chain/vault";
-import { confirmationRule, isConfirmed, logsAbove, type WalkStart } from "./chain/contractLogs";
+import { isConfirmed, logsAbove, readConfirmationRule, type WalkStart } from "./chain/contractLogs";
 import { readChainConfig, readChainhookSecret } from "./config";
 import { isPoolError, type ErrorCode } from "./domain/errors";
 import { applyBatches } from "./eventSync";
@@ -293,9 +293,8 @@ async function confirmAndApply(ctx: ActionCtx, args: ConfirmArgs): Promise<Confi
   //    counted from the lower of the node's tip and the API indexer's, and still the block
   //    at its height.
   const client = hiroClientFor(config);
-  const [node, indexer] = await Promise.all([client.getNodeTip(), client.getIndexerTip()]);
-  if (indexer === null) return await checkAgainLater(ctx, args, "the API has indexed nothing yet");
-  const rule = confirmationRule(node, indexer, { blocks: config.syncConfirmations, burnBlocks: config.syncConfirmationsBurnBlocks });
+  const { rule } = await readConfirmationRule(client, { blocks: config.syncConfirmations, burnBlocks: config.syncConfirmationsBurnBlocks });
+  if (rule === null) return await checkAgainLater(ctx, args, "the API has indexed nothing yet");
   if (height > rule.throughHeight) return await checkAgainLater(ctx, args, "not deep enough");
   const apiBlock = await client.getBlock(height);
   if (!apiBlock || !isBlock(apiBlock, args.block.hash)) return { outcome: "orphaned", ...nothing };

@@ -29,12 +29,12 @@ import { hiroClientFor, rateLimitedOf, routeGoneOf, type HiroClient, type RateLi
 import { readChainConfig } from "./config";
 import { decodeVaultPrint, VAULT_EVENTS } from "./chain/vault";
 import {
-  confirmationRule,
   cursorAt,
   isConfirmed,
   logsAbove,
   pageStillAt,
   placementOf,
+  readConfirmationRule,
   type ConfirmationRule,
   type PlacedLog,
   type WalkStart,
@@ -474,12 +474,11 @@ export const syncVaultEvents = internalAction({
     const client = hiroClientFor(config);
     // Confirmations count from the lower of the node's tip and the block the API's indexer has
     // reached: the logs and the transactions come from the indexer, which may lag the node.
-    const [node, indexer] = await Promise.all([client.getNodeTip(), client.getIndexerTip()]);
+    const confirmations = { blocks: config.syncConfirmations, burnBlocks: config.syncConfirmationsBurnBlocks };
+    const { node, rule, burnTip } = await readConfirmationRule(client, confirmations);
     const { syncedThrough: before } = await ctx.runQuery(internal.eventSync.cursor, {});
     const counts = { applied: 0, duplicate: 0, unmatched: 0, recorded: 0, rejected: 0, reversed: 0, waitingForConfirmations: 0 };
-    if (indexer === null) return { tipHeight: node.stacksHeight, syncedThrough: before ?? 0n, catchingUp: false, ...counts };
-    const rule = confirmationRule(node, indexer, { blocks: config.syncConfirmations, burnBlocks: config.syncConfirmationsBurnBlocks });
-    const burnTip = node.burnHeight < indexer.burnHeight ? node.burnHeight : indexer.burnHeight;
+    if (rule === null) return { tipHeight: node.stacksHeight, syncedThrough: before ?? 0n, catchingUp: false, ...counts };
 
     // 1. Applied events whose burn block is inside the reorg window must still be in the same block.
     const recheck = await recheckReorgWindow(ctx, client, burnTip - config.syncReorgWindowBurnBlocks);

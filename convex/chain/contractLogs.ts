@@ -125,6 +125,23 @@ export function confirmationRule(
   return { throughHeight: stacks - confirmations.blocks, throughBurnHeight: burn - confirmations.burnBlocks };
 }
 
+/**
+ * The confirmation rule as of now: the node's tip, and the rule counted from
+ * the lower of the node's and the API indexer's tips (null while the API has
+ * indexed nothing), with that lower burn height. The event sync and the
+ * chainhook confirmer both read it here, so a delivered block counts exactly
+ * when the poller would count it.
+ */
+export async function readConfirmationRule(
+  client: Pick<HiroClient, "getNodeTip" | "getIndexerTip">,
+  confirmations: { blocks: bigint; burnBlocks: bigint },
+): Promise<{ node: ChainTip; rule: ConfirmationRule | null; burnTip: bigint }> {
+  const [node, indexer] = await Promise.all([client.getNodeTip(), client.getIndexerTip()]);
+  if (indexer === null) return { node, rule: null, burnTip: node.burnHeight };
+  const burnTip = node.burnHeight < indexer.burnHeight ? node.burnHeight : indexer.burnHeight;
+  return { node, rule: confirmationRule(node, indexer, confirmations), burnTip };
+}
+
 export function isConfirmed(at: Pick<Placement, "blockHeight" | "burnBlockHeight">, rule: ConfirmationRule): boolean {
   return at.blockHeight <= rule.throughHeight && at.burnBlockHeight <= rule.throughBurnHeight;
 }
