@@ -247,11 +247,11 @@ export async function splitSettlement(ctx: Writer, id: Id<"chainTransactions">, 
     createdAt: tx.createdAt,
     updatedAt: now,
   });
-  const operations = await ctx.db
+  // A settlement row carries its one collateral operation (batchQueuedOperations).
+  const operation = await ctx.db
     .query("vaultOperations")
     .withIndex("by_chain_transaction", (q) => q.eq("chainTransactionId", tx._id))
-    .take(2);
-  const operation = operations[0];
+    .first();
   if (operation) {
     await ctx.db.patch("vaultOperations", operation._id, { amount: part });
     const { _id, _creationTime, ...fields } = operation;
