@@ -201,6 +201,11 @@ export function readPriceRules(environment: Environment = deploymentEnvironment)
   };
 }
 
+/** The freshness every price read at `now` must pass: the configured maximum age. */
+export function priceFreshnessAt(now: number, environment: Environment = deploymentEnvironment): { now: number; maxAgeMs: number } {
+  return { now, maxAgeMs: readPriceRules(environment).maxAgeMs };
+}
+
 export function readOracleConfig(environment: Environment = deploymentEnvironment): OracleConfig {
   const raw = z.string().min(2).safeParse(environment.ORACLE_SOURCES);
   if (!raw.success) throw poolError("CONFIGURATION_MISSING", "ORACLE_SOURCES is missing or malformed");

@@ -17,7 +17,7 @@
 import { v, type Infer } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { readHealthWebhookUrl, readPriceRules } from "./config";
+import { priceFreshnessAt, readHealthWebhookUrl } from "./config";
 import { internalAction, internalMutation, internalQuery } from "./functions";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import { checkProviderHealth, healthChanged, readProviderHealth } from "./model/risk/healthChecks";
@@ -47,7 +47,7 @@ export const sweepPage = internalQuery({
   returns: sweepPageResult,
   handler: async (ctx, { cursor, pageSize = HEALTH_PAGE_SIZE }) => {
     const now = Date.now();
-    const prices = await currentPrices(ctx, { now, maxAgeMs: readPriceRules().maxAgeMs });
+    const prices = await currentPrices(ctx, priceFreshnessAt(now));
     if (!prices.available) return { pricesAvailable: false as const, reason: prices.reason };
     const page = await ctx.db
       .query("providers")
@@ -73,7 +73,7 @@ export const recordPage = internalMutation({
   returns: v.object({ changed: v.number(), pricesAvailable: v.boolean() }),
   handler: async (ctx, { providers, firstPage }) => {
     const now = Date.now();
-    const prices = await currentPrices(ctx, { now, maxAgeMs: readPriceRules().maxAgeMs });
+    const prices = await currentPrices(ctx, priceFreshnessAt(now));
     // Prices went stale since the page was read: change nothing; the next sweep sees it.
     if (!prices.available) return { changed: 0, pricesAvailable: false };
     if (firstPage) await resolveAlerts(ctx, SWEEP_SKIPPED, "prices");

@@ -12,7 +12,7 @@ import { signWithdrawalVoucher, chainIdOf } from "./chain/withdrawalVoucher";
 import { backendAddress } from "./chain/backendTransactions";
 import { hiroClientFor } from "./chain/hiroClient";
 import { readOutflowWindow } from "./chain/sendGate";
-import { readChainConfig, readCommitmentLimits, readHotKey, readPriceRules } from "./config";
+import { priceFreshnessAt, readChainConfig, readCommitmentLimits, readHotKey } from "./config";
 import { movesTotal } from "./domain/balances";
 import { commitmentRefusal } from "./domain/commitments";
 import { contractCallValidator, depositCall, withdrawCall } from "./chain/contractCalls";
@@ -292,7 +292,7 @@ export const prepareWithdrawal = internalQuery({
       if (earlier) return { nonce: earlier.nonce, expiresAtBlock: earlier.expiresAtBlock };
     }
     const provider = await requireProvider(ctx, principal);
-    await assertWithdrawalAllowed(ctx, provider, token, amount, { now: Date.now(), maxAgeMs: readPriceRules().maxAgeMs });
+    await assertWithdrawalAllowed(ctx, provider, token, amount, priceFreshnessAt(Date.now()));
     return null;
   },
 });
@@ -312,7 +312,7 @@ export const reserveWithdrawal = internalMutation({
   },
   returns: v.int64(),
   handler: async (ctx, request) =>
-    await reservations.reserveWithdrawal(ctx, request, { now: Date.now(), maxAgeMs: readPriceRules().maxAgeMs }),
+    await reservations.reserveWithdrawal(ctx, request, priceFreshnessAt(Date.now())),
 });
 
 export const cancelWithdrawalReservation = internalMutation({

@@ -9,7 +9,7 @@ import { omit, pick } from "convex-helpers";
 import { v } from "convex/values";
 
 import { internal } from "./_generated/api";
-import { readOracleConfig, readPriceRules } from "./config";
+import { priceFreshnessAt, readOracleConfig } from "./config";
 import { internalAction, internalMutation, internalQuery } from "./functions";
 import { raiseAlertOnce, resolveAlerts } from "./model/alerts";
 import { aggregatePrice } from "./domain/prices";
@@ -83,5 +83,5 @@ export const getCurrentPrices = internalQuery({
     v.object({ available: v.literal(true), btcUsd: v.int64(), stxUsd: v.int64(), observedAt: v.number() }),
     v.object({ available: v.literal(false), reason: v.string() }),
   ),
-  handler: async (ctx) => await currentPrices(ctx, { now: Date.now(), maxAgeMs: readPriceRules().maxAgeMs }),
+  handler: async (ctx) => await currentPrices(ctx, priceFreshnessAt(Date.now())),
 });
