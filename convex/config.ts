@@ -168,11 +168,15 @@ export type HotKeyRole = keyof typeof HOT_KEY_VARIABLES;
 export function readHotKey(role: HotKeyRole, environment: Environment = deploymentEnvironment): string {
   const variable = HOT_KEY_VARIABLES[role];
   const key = environment[variable];
-  if (!key || !/^[0-9a-fA-F]{64}(01)?$/.test(key)) {
+  if (!key || !/^[0-9a-fA-F]{64}(01)?$/.test(key) || !isSecp256k1Scalar(BigInt(`0x${key.slice(0, 64)}`))) {
     throw poolError("CONFIGURATION_MISSING", `${variable} is missing or not a hex secp256k1 private key`);
   }
   return key;
 }
+
+/** The order of secp256k1's group: a private key is a scalar in [1, n − 1]. */
+const SECP256K1_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+const isSecp256k1Scalar = (scalar: bigint): boolean => scalar > 0n && scalar < SECP256K1_ORDER;
 
 // ---------------------------------------------------------------------------
 // The oracle

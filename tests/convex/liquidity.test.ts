@@ -636,13 +636,20 @@ describe("requestWithdrawal", () => {
     );
   });
 
-  it("fails with CONFIGURATION_MISSING without reserving when the backend key is absent", async () => {
+  it.each([
+    ["absent", ""],
+    ["not hex", "z".repeat(64)],
+    ["zero (no secp256k1 key)", "00".repeat(32)],
+    ["the group order n (out of range)", "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"],
+    ["above the group order", "ff".repeat(32)],
+  ])("fails with CONFIGURATION_MISSING naming the signer key, not showing it, and reserves nothing when it is %s", async (_, key) => {
     const t = await fundedBackend();
-    vi.stubEnv("SIGNER_PRIVATE_KEY", "");
-    await expectPoolError(
+    vi.stubEnv("SIGNER_PRIVATE_KEY", key);
+    const message = await expectPoolError(
       t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" }),
       "CONFIGURATION_MISSING",
     );
+    expect(message).toBe("SIGNER_PRIVATE_KEY is missing or not a hex secp256k1 private key");
     expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
   });
 

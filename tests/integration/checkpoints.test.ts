@@ -84,6 +84,9 @@ describe("a checkpoint cycle on the local chain", () => {
     await chainRound(1); // post-checkpoint mined, checkpoint-posted synced
     const onChain = await readVault(client(), VAULT, VAULT_FUNCTIONS.getCheckpoint);
     expect(onChain).toMatchObject({ epoch: 1n, asOfSeq: 4n, leafCount: 3n, stxSum: 6_750_000_000n, sbtcSum: 0n });
+    // The backend knows its own checkpoint: no checkpoint-unknown alert (raised for a post no run made).
+    const alertKinds = await backend().run(async (ctx) => (await ctx.db.query("alerts").collect()).map((a) => a.kind));
+    expect(alertKinds).not.toContain("checkpoint-unknown");
 
     expect(await checkpointJob()).toMatchObject({ outcome: "publishing" });
     await chainRound(1); // publish-leaves mined, checkpoint-leaves synced

@@ -119,6 +119,7 @@ describe("governance events", () => {
     await vaultCall(admin, VAULT_FUNCTIONS.proposeRole, [Cl.stringAscii("guardian"), Cl.principal(stranger)]);
     await vaultCall(admin, VAULT_FUNCTIONS.cancelRole, [Cl.stringAscii("guardian")]);
     await vaultCall(admin, VAULT_FUNCTIONS.pause, []);
+    const pausedAt = stack.server.chain.blocks.tip.height;
     await vaultCall(admin, VAULT_FUNCTIONS.unpause, []);
     const flows = { "stx-in": Cl.uint(DEPOSIT), "stx-out": Cl.uint(0), "sbtc-in": Cl.uint(0), "sbtc-out": Cl.uint(0) };
     await vaultCall(OPERATOR_KEY, VAULT_FUNCTIONS.postCheckpoint, [
@@ -195,6 +196,19 @@ describe("governance events", () => {
         "role-proposed",
         `the admin proposed ${stranger} for the vault's guardian role, acceptable from burn block ${proposedAt + 144n}: ` +
           "if this hand-over was not planned, the guardian must call cancel-role before then",
+        true,
+      ],
+      [
+        "paused-set",
+        `the vault was paused in block ${pausedAt}: deposits, premiums, withdrawals and locks are refused (u207) ` +
+          "until the admin unpauses it; releases and settlements still go",
+        true,
+      ],
+      [
+        "checkpoint-unknown",
+        `checkpoint epoch 1 (root 0x${ROOT}, as-of-seq 1, 1 leaves, sums ${DEPOSIT} µSTX and 0 sats) was posted, ` +
+          "but not by the backend's checkpoint job: someone else holds the operator key — the guardian must " +
+          "veto-checkpoint inside its veto window (144 burn blocks) and revoke-hot-keys",
         true,
       ],
       ["checkpoint-vetoed", "checkpoint epoch 1 was vetoed: the previous checkpoint is current again", false],

@@ -19,6 +19,7 @@ import type { Doc } from "../../_generated/dataModel";
 import type { Reader, Writer } from "../database";
 import { raiseAlert, raiseAlertOnce, resolveAlerts } from "../alerts";
 import { poolError } from "../../domain/errors";
+import { activeRun } from "../checkpoints/runs";
 import type { GovernanceEvent, Token } from "../../validators";
 
 /** The admin proposed a holder for a role (subject: the role); resolved when the role is set or the proposal cancelled. */
@@ -29,8 +30,12 @@ export const ROLE_SET = "role-set";
 export const HOT_KEYS_REVOKED = "hot-keys-revoked";
 /** The vault is shut down (subject "vault"): providers leave through `claim-exit`. */
 export const VAULT_SHUT_DOWN = "vault-shut-down";
+/** The guardian (or admin) paused the vault (subject "vault"); resolved when it is unpaused. */
+export const PAUSED_SET = "paused-set";
 /** A checkpoint was vetoed inside its window. */
 export const CHECKPOINT_VETOED = "checkpoint-vetoed";
+/** A checkpoint reached the vault that the backend's checkpoint job did not post (subject: its epoch); resolved by its veto. */
+export const CHECKPOINT_UNKNOWN = "checkpoint-unknown";
 /** The admin changed the outflow limit (it applies at once). */
 export const OUTFLOW_LIMIT_SET = "outflow-limit-set";
 
@@ -122,7 +127,32 @@ export async function actOnGovernanceEvent(ctx: Writer, event: GovernanceEvent):
           "is taken on, and providers leave through claim-exit (npm run exit)",
       );
       return;
+    case "paused-set":
+      if (!event.paused) {
+        await resolveAlerts(ctx, PAUSED_SET, STATE_KEY);
+        return;
+      }
+      await raiseAlertOnce(
+        ctx,
+        PAUSED_SET,
+        STATE_KEY,
+        `the vault was paused in block ${event.blockHeight}: deposits, premiums, withdrawals and locks are refused (u207) ` +
+          "until the admin unpauses it; releases and settlements still go",
+      );
+      return;
+    case "checkpoint-posted":
+      if (await isOwnCheckpoint(ctx, event)) return;
+      await raiseAlertOnce(
+        ctx,
+        CHECKPOINT_UNKNOWN,
+        String(event.epoch),
+        `checkpoint epoch ${event.epoch} (root ${event.root}, as-of-seq ${event.asOfSeq}, ${event.leafCount} leaves, ` +
+          `sums ${event.stxSum} µSTX and ${event.sbtcSum} sats) was posted, but not by the backend's checkpoint job: ` +
+          "someone else holds the operator key — the guardian must veto-checkpoint inside its veto window (144 burn blocks) and revoke-hot-keys",
+      );
+      return;
     case "checkpoint-vetoed":
+      await resolveAlerts(ctx, CHECKPOINT_UNKNOWN, String(event.epoch));
       await raiseAlert(ctx, CHECKPOINT_VETOED, `checkpoint epoch ${event.epoch} was vetoed: the previous checkpoint is current again`, where);
       return;
     case "outflow-limit-set":
@@ -141,10 +171,31 @@ export async function actOnGovernanceEvent(ctx: Writer, event: GovernanceEvent):
       return;
     }
     default:
-      // Pause is seen by the send gate on chain; checkpoints by their own job; the sBTC set-up
-      // needs nothing here.
+      // Leaves are read by the checkpoint job's verification; the sBTC set-up needs nothing here.
       return;
   }
+}
+
+type CheckpointPosted = Extract<GovernanceEvent, { kind: "checkpoint-posted" }>;
+
+/**
+ * Whether the backend posted this checkpoint: the run waiting for it (same
+ * root, as-of-seq and leaf count), or — the same event synced again after a
+ * reorg — the run that already took its epoch.
+ */
+async function isOwnCheckpoint(ctx: Reader, event: CheckpointPosted): Promise<boolean> {
+  const claimed = await ctx.db
+    .query("checkpointRuns")
+    .withIndex("by_epoch", (q) => q.eq("epoch", event.epoch))
+    .first();
+  if (claimed?.root === event.root) return true;
+  const waiting = await activeRun(ctx);
+  return (
+    waiting?.status === "posting" &&
+    waiting.root === event.root &&
+    waiting.asOfSeq === event.asOfSeq &&
+    waiting.leafCount === event.leafCount
+  );
 }
 
 /**
