@@ -16,7 +16,9 @@ import { clarityToPlain, INT64_MAX, type Plain } from "./clarityValues";
 
 const uint = z.bigint().nonnegative();
 const principal = z.string().min(1);
-const totals = { token: principal.nullable(), amount: uint, "total-balance": uint, "total-locked": uint };
+// The vault refuses a zero amount (u208) in every money function: a print with one is not its.
+const amount = z.bigint().positive({ message: "a zero amount, which the vault never prints (u208)" });
+const totals = { token: principal.nullable(), amount, "total-balance": uint, "total-locked": uint };
 const roleName = z.string().max(8);
 const flows = z.strictObject({ "stx-in": uint, "stx-out": uint, "sbtc-in": uint, "sbtc-out": uint });
 const leaf = z.strictObject({

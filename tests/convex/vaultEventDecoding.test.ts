@@ -162,6 +162,16 @@ const GOVERNANCE: [string, ClarityValue, GovernanceEvent][] = [
   ],
 ];
 
+/** Each money event's own fields, beside its token and totals. */
+const MONEY_EVENT_FIELDS: Record<string, Record<string, ClarityValue>> = {
+  "funds-deposited": { depositor: Cl.principal(ALICE), seq: Cl.uint(1n) },
+  "funds-withdrawn": { provider: Cl.principal(ALICE), nonce: Cl.uint(1n), seq: Cl.uint(1n) },
+  "premium-paid": { "policy-id": Cl.uint(1n), payer: Cl.principal(ALICE) },
+  "collateral-locked": { "policy-ids": Cl.list([Cl.uint(1n)]) },
+  "collateral-released": { "policy-ids": Cl.list([Cl.uint(1n)]) },
+  "settlement-paid": { "policy-id": Cl.uint(1n), buyer: Cl.principal(ALICE) },
+};
+
 const totals = (amount: bigint) => ({
   amount: Cl.uint(amount),
   "total-balance": Cl.uint(10_000n),
@@ -209,6 +219,13 @@ describe("decodeVaultPrint: money events", () => {
   it("refuses a deposit or withdrawal without seq (the version 1 shape)", () => {
     const v1 = decode(print("funds-deposited", { depositor: Cl.principal(ALICE), token: Cl.none(), ...totals(500n) }));
     expect(v1.kind).toBe("malformed");
+  });
+
+  it.each(Object.entries(MONEY_EVENT_FIELDS))("refuses %s with a zero amount, which the vault never prints (u208)", (name, fields) => {
+    expect(decode(print(name, { ...fields, token: Cl.none(), ...totals(0n) }))).toEqual({
+      kind: "malformed",
+      reason: "unexpected tuple: a zero amount, which the vault never prints (u208)",
+    });
   });
 
   it("refuses a tuple with a field the vault does not print", () => {
@@ -280,8 +297,10 @@ describe("governance events through the sync's apply mutation", () => {
       "role-proposed",
       "role-set",
       "role-set",
+      "paused-set",
       "hot-keys-revoked",
       "outflow-limit-set",
+      "checkpoint-unknown",
       "checkpoint-vetoed",
       "vault-shut-down",
     ]);

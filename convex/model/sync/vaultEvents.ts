@@ -193,9 +193,10 @@ async function recordAndApply(ctx: Writer, event: SyncedEvent, runEffects: Effec
 
   // The vault's record of the provider moved whatever the books make of the
   // event: it is the chain's, so it is written outside the effects and stays
-  // if they are refused (checkpoints are built from it).
-  if (event.kind === "funds-deposited") await recordDeposit(ctx, event, operationIdOf(event));
-  if (event.kind === "funds-withdrawn") await recordWithdrawal(ctx, event, operationIdOf(event));
+  // if they are refused (checkpoints are built from it). A zero amount (the
+  // decoder refuses it; the vault never prints one) makes no record.
+  if (event.amount > 0n && event.kind === "funds-deposited") await recordDeposit(ctx, event, operationIdOf(event));
+  if (event.amount > 0n && event.kind === "funds-withdrawn") await recordWithdrawal(ctx, event, operationIdOf(event));
 
   const effects = await runEffects(event);
   const outcome = effects.placed ? "applied" : "unmatched";
