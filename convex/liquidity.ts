@@ -26,7 +26,7 @@ import { assertWithdrawalAllowed } from "./model/risk/withdrawalLimits";
 import { recordTierChoice } from "./model/ledger/tierChoices";
 import * as reservations from "./model/ledger/reservations";
 import { assertEventsNotHeld } from "./model/checkpoints/eventHold";
-import { assertVaultRunning, hotRoleHolder } from "./model/sync/governance";
+import { assertVaultRunning, assertVouchersHonoured } from "./model/sync/governance";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { capacityLimitOf, getTierConfig } from "./model/policies/tierConfigs";
 import { availableCapital, readTierTotals } from "./model/ledger/tierTotals";
@@ -202,6 +202,7 @@ export const requestWithdrawal = providerAction({
     }
     const config = readChainConfig();
     const signerKey = readHotKey("signer");
+    const signerAddress = backendAddress(config, signerKey);
     const keyed = idempotencyKey === undefined ? null : { provider: ctx.provider, token, amount, idempotencyKey };
     const sign = (nonce: bigint, expiresAt: bigint) => {
       const voucher = { vault: config.vaultContractId, provider: ctx.provider, amount, tokenContract: token === "STX" ? null : config.sbtcContractId, nonce, expiresAt };
@@ -217,7 +218,7 @@ export const requestWithdrawal = providerAction({
       token,
       amount,
       idempotencyKey,
-      signer: backendAddress(config, signerKey),
+      signer: signerAddress,
     });
     if (earlier) return sign(earlier.nonce, earlier.expiresAtBlock);
     // A voucher for more than the outflow window lets out now is never issued: the vault would refuse it (u213).
@@ -233,6 +234,7 @@ export const requestWithdrawal = providerAction({
       amount,
       expiresAtBlock: expiresAt,
       idempotencyKey,
+      signer: signerAddress,
     });
     if (keyed) {
       // A concurrent retry may have reserved first: its voucher is this one.
@@ -281,12 +283,7 @@ export const prepareWithdrawal = internalQuery({
   },
   returns: v.union(v.object({ nonce: v.int64(), expiresAtBlock: v.int64() }), v.null()),
   handler: async (ctx, { provider: principal, token, amount, idempotencyKey, signer }) => {
-    await assertVaultRunning(ctx);
-    const holder = await hotRoleHolder(ctx, "signer");
-    if (holder !== undefined && holder !== signer) {
-      const who = holder === null ? "nobody: the hot keys were revoked" : holder;
-      throw poolError("CONFIGURATION_MISSING", `SIGNER_PRIVATE_KEY does not hold the vault's signer role (held by ${who}); no voucher can be signed`);
-    }
+    await assertVouchersHonoured(ctx, signer);
     if (idempotencyKey !== undefined) {
       const earlier = await reservations.reservationForKey(ctx, { provider: principal, token, amount, idempotencyKey });
       if (earlier) return { nonce: earlier.nonce, expiresAtBlock: earlier.expiresAtBlock };
@@ -309,10 +306,15 @@ export const reserveWithdrawal = internalMutation({
     amount: v.int64(),
     expiresAtBlock: v.int64(),
     idempotencyKey: v.optional(v.string()),
+    /** The address of the key that will sign the voucher. */
+    signer: v.string(),
   },
   returns: v.int64(),
-  handler: async (ctx, request) =>
-    await reservations.reserveWithdrawal(ctx, request, priceFreshnessAt(Date.now())),
+  handler: async (ctx, { signer, ...request }) => {
+    // Again here: a shutdown or a revocation may have been synced since prepareWithdrawal.
+    await assertVouchersHonoured(ctx, signer);
+    return await reservations.reserveWithdrawal(ctx, request, priceFreshnessAt(Date.now()));
+  },
 });
 
 export const cancelWithdrawalReservation = internalMutation({

@@ -65,7 +65,7 @@ import {
 } from "../support/poolCommands";
 import type { PoolModel } from "../support/poolModel";
 import { newBackend, snapshot, TABLES } from "./convexTest";
-import { configureChain } from "./liquidityFixtures";
+import { configureChain, SIGNER_ADDRESS } from "./liquidityFixtures";
 
 type Backend = ReturnType<typeof newBackend>;
 
@@ -113,7 +113,7 @@ class ReserveCommand extends PoolCommand {
     const available = m.available(provider, token);
     const amount = amountAt(available, this.percent);
     const call = () =>
-      r.t.mutation(internal.liquidity.reserveWithdrawal, { provider, token, amount, expiresAtBlock: VOUCHER_EXPIRY });
+      r.t.mutation(internal.liquidity.reserveWithdrawal, { provider, token, amount, expiresAtBlock: VOUCHER_EXPIRY, signer: SIGNER_ADDRESS });
     if (!m.providers.has(provider) || amount > available) {
       await expectRefused(r, call, m.providers.has(provider) ? "INSUFFICIENT_AVAILABLE_BALANCE" : "UNKNOWN_PROVIDER");
       saw(r, "reservationRefused");
@@ -465,8 +465,8 @@ describe("contention between providers", () => {
     });
     const requestA = requestOf(A);
     const requestB = requestOf(B);
-    const writesA = await writesOf((t) => t.mutation(internal.liquidity.reserveWithdrawal, requestA));
-    const writesB = await writesOf((t) => t.mutation(internal.liquidity.reserveWithdrawal, requestB));
+    const writesA = await writesOf((t) => t.mutation(internal.liquidity.reserveWithdrawal, { ...requestA, signer: SIGNER_ADDRESS }));
+    const writesB = await writesOf((t) => t.mutation(internal.liquidity.reserveWithdrawal, { ...requestB, signer: SIGNER_ADDRESS }));
     // Each provider's first voucher: both get nonce 1, from their own range of the nonce index.
     const expectedFor = (principal: string) =>
       [

@@ -12,7 +12,7 @@ import { readClock } from "../../convex/model/ledger/allocationClocks";
 import { ACTORS, depositOf, FRONT, JOINER, PROVIDERS, seedPool } from "../support/contention";
 import { patchTierConfig } from "../support/tierConfigs";
 import { newBackend, type Backend } from "./convexTest";
-import { configureChain } from "./liquidityFixtures";
+import { configureChain, SIGNER_ADDRESS } from "./liquidityFixtures";
 
 async function keyOf(t: Backend, provider: string): Promise<number> {
   const balance = await t.run(async (ctx) => await findBalance(ctx, provider, "STX"));
@@ -107,6 +107,7 @@ describe("joining the queue (backend)", () => {
       token: "STX",
       amount: all,
       expiresAtBlock: 1_000_000n,
+      signer: SIGNER_ADDRESS,
     });
     expect(await keyOf(t, queued)).toBe(NEVER);
     // The voucher is given up: the capital is available again and joins at the next admission.

@@ -28,6 +28,7 @@ import {
   tick,
   VaultHistory,
 } from "./checkpointFixtures";
+import { SIGNER_ADDRESS } from "./liquidityFixtures";
 
 async function verifiedPool() {
   const t = await seeded();
@@ -93,6 +94,7 @@ describe("getExitProof", () => {
       token: "STX",
       amount: 2_000n,
       expiresAtBlock: 1_000_000n,
+      signer: SIGNER_ADDRESS,
     });
     await apply(t, vault.withdrawal(ALICE, "STX", 2_000n, 1n));
 

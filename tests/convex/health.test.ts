@@ -15,7 +15,7 @@ import { api, internal } from "../../convex/_generated/api";
 import { collateralRatioBps, statusFor } from "../../convex/domain/health";
 import { PRICE_SCALE } from "../../convex/domain/policyMath";
 import { newBackend } from "./convexTest";
-import { ALICE, BOB, CAROL, configureChain, depositEvent } from "./liquidityFixtures";
+import { ALICE, BOB, CAROL, configureChain, depositEvent, SIGNER_ADDRESS } from "./liquidityFixtures";
 import { expectPoolError } from "./poolErrors";
 
 type Backend = ReturnType<typeof newBackend>;
@@ -265,7 +265,7 @@ describe("notifications", () => {
 
 describe("health-checked withdrawals", () => {
   const reserve = (t: Backend, provider: string, token: "STX" | "sBTC", amount: bigint) =>
-    t.mutation(internal.liquidity.reserveWithdrawal, { provider, token, amount, expiresAtBlock: 100n });
+    t.mutation(internal.liquidity.reserveWithdrawal, { provider, token, amount, expiresAtBlock: 100n, signer: SIGNER_ADDRESS });
 
   it("allows at most what keeps the tier's withdrawal ratio plus buffer, and says how much", async () => {
     const t = await market();

@@ -712,6 +712,22 @@ describe("requestWithdrawal", () => {
     });
   });
 
+  it("reserves nothing when a revocation or a shutdown is synced between the request's checks and its reservation", async () => {
+    const t = await fundedBackend();
+    const at = { eventIndex: 0, blockHeight: 20n, blockHash: `0x${"cc".repeat(32)}` };
+    const reserve = () =>
+      t.mutation(internal.liquidity.reserveWithdrawal, { provider: ALICE, token: "STX", amount: 1n, expiresAtBlock: 1_000n, signer: SIGNER_ADDRESS });
+    await t.mutation(internal.eventSync.applyBatch, { events: [{ ...at, txid: `0x${"b1".repeat(32)}`, kind: "hot-keys-revoked" }] });
+    await expectPoolError(reserve(), "CONFIGURATION_MISSING");
+    await t.mutation(internal.eventSync.applyBatch, {
+      events: [{ ...at, txid: `0x${"b2".repeat(32)}`, kind: "role-set", role: "signer", previous: null, who: SIGNER_ADDRESS }],
+    });
+    const shutdown = { stxAssets: 10_000n, stxLiabilities: 10_000n, sbtcAssets: 0n, sbtcLiabilities: 0n, by: BOB };
+    await t.mutation(internal.eventSync.applyBatch, { events: [{ ...at, txid: `0x${"b3".repeat(32)}`, kind: "shutdown", ...shutdown }] });
+    await expectPoolError(reserve(), "VAULT_SHUT_DOWN");
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
+  });
+
   it("matches a synced withdrawal to the reservation of the same provider and nonce only", async () => {
     const t = await fundedBackend();
     await t.withIdentity({ subject: BOB }).mutation(api.liquidity.requestCommitCapital, { amount: 500n, token: "STX", tier: "Balanced" });

@@ -400,6 +400,20 @@ describe("allocatePolicyCollateral", () => {
     await expectPoolError(t.mutation(internal.liquidity.allocatePolicyCollateral, { policyId: 2n }), "UNKNOWN_POLICY");
     expect(await snapshot(t)).toEqual(before);
   });
+
+  it("after the vault's shutdown is synced, neither registers nor backs a policy (VAULT_SHUT_DOWN), changing nothing", async () => {
+    const t = await seededBackend();
+    await conservativeTier(t);
+    await register(t, { policyId: 1n, ...CONSERVATIVE_STX_PUT });
+    const shutdown = { stxAssets: 1n, stxLiabilities: 1n, sbtcAssets: 0n, sbtcLiabilities: 0n, by: BOB };
+    const at = { txid: nextTxid(), eventIndex: 0, blockHeight: 30n, blockHash: `0x${"dd".repeat(32)}` };
+    await t.mutation(internal.eventSync.applyBatch, { events: [{ ...at, kind: "shutdown", ...shutdown }] });
+    const before = await snapshot(t);
+    await expectPoolError(t.mutation(internal.liquidity.allocatePolicyCollateral, { policyId: 1n }), "VAULT_SHUT_DOWN");
+    await expectPoolError(register(t, { policyId: 2n, ...CONSERVATIVE_STX_PUT }), "VAULT_SHUT_DOWN");
+    expect(await snapshot(t)).toEqual(before);
+    expect((await policyDoc(t, 1n))?.status).toBe("Pending");
+  });
 });
 
 describe("cancelPolicy", () => {

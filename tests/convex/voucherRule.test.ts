@@ -17,10 +17,11 @@ import { currentPostedRun } from "../../convex/model/checkpoints/runs";
 import type { Token } from "../../convex/validators";
 import { ALICE, apply, BOB, creditYield, mineCheckpointCalls, seeded, takeSnapshot, tick, VaultHistory } from "./checkpointFixtures";
 import type { Backend } from "./convexTest";
+import { SIGNER_ADDRESS } from "./liquidityFixtures";
 import { expectPoolError } from "./poolErrors";
 
 const reserve = (t: Backend, provider: string, amount: bigint, token: Token = "STX") =>
-  t.mutation(internal.liquidity.reserveWithdrawal, { provider, token, amount, expiresAtBlock: 1_000_000n });
+  t.mutation(internal.liquidity.reserveWithdrawal, { provider, token, amount, expiresAtBlock: 1_000_000n, signer: SIGNER_ADDRESS });
 
 /** A checkpoint taken, posted and synced (epoch `epoch`): the vault's current checkpoint. */
 async function checkpoint(t: Backend, vault: VaultHistory, epoch: bigint) {

@@ -34,6 +34,9 @@ import { conflicts, recordingDb, writesBetween, type ReadLog, type Snapshot, typ
 import { testnetAddress } from "./poolArbitraries";
 import { patchTierConfig } from "./tierConfigs";
 
+/** The key signing the contention pool's vouchers: no role event is synced, so any holds the role. */
+const VOUCHER_SIGNER = testnetAddress(999);
+
 export type Backend = TestConvex<typeof schema>;
 type ModuleMap = Record<string, () => Promise<unknown>>;
 
@@ -207,6 +210,7 @@ export async function seedPool(t: Backend): Promise<void> {
     token: "STX",
     amount: 5n * STX,
     expiresAtBlock: 1_000_000n,
+    signer: VOUCHER_SIGNER,
   });
 }
 
@@ -274,6 +278,7 @@ export const OPERATIONS: readonly Operation[] = [
         token: "STX",
         amount: 7n * STX,
         expiresAtBlock: 1_000_000n,
+        signer: VOUCHER_SIGNER,
       }),
   },
   {

@@ -16,6 +16,7 @@ import { addExposure } from "../ledger/providers";
 import { getTierConfig, MAX_BACKERS_PER_POLICY } from "./tierConfigs";
 import { addActivePolicies } from "../ledger/tierTotals";
 import { queueVaultOperation } from "../operations/vaultOperations";
+import { assertVaultRunning } from "../sync/governance";
 
 export type PolicyRegistration = {
   policyId: bigint;
@@ -72,6 +73,7 @@ export async function registerPolicy(ctx: Writer, p: PolicyRegistration): Promis
     if (value <= 0n) throw poolError("INVALID_POLICY", `${name} must be positive, got ${value}`);
   }
   if (p.premium < 0n || p.policyId < 0n) throw poolError("INVALID_POLICY", "premium and policy id must not be negative");
+  await assertVaultRunning(ctx);
   if (await findPolicy(ctx, p.policyId)) throw poolError("POLICY_ALREADY_EXISTS", `policy ${p.policyId} exists`);
 
   const tierConfigs = await ctx.db.query("tierConfigs").take(10);
@@ -104,6 +106,8 @@ export async function registerPolicy(ctx: Writer, p: PolicyRegistration): Promis
 export async function activatePolicy(ctx: Writer, policyId: bigint): Promise<Allocation[]> {
   const policy = await requirePolicy(ctx, policyId);
   requireStatus(policy, "Pending");
+  // A shut-down vault locks nothing more: its `locked` no longer counts.
+  await assertVaultRunning(ctx);
   const config = await getTierConfig(ctx, policy.tier);
   const allocations = await allocateCollateral(ctx, {
     policyId,

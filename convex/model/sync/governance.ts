@@ -225,6 +225,19 @@ export async function exitClaimOf(ctx: Reader, provider: string, token: Token): 
     .unique();
 }
 
+/**
+ * Refuses a voucher the vault would not honour: after a shutdown, or while the
+ * signer role is held by another key than `signer` (or by nobody, revoked).
+ */
+export async function assertVouchersHonoured(ctx: Reader, signer: string): Promise<void> {
+  await assertVaultRunning(ctx);
+  const holder = await hotRoleHolder(ctx, "signer");
+  if (holder !== undefined && holder !== signer) {
+    const who = holder === null ? "nobody: the hot keys were revoked" : holder;
+    throw poolError("CONFIGURATION_MISSING", `SIGNER_PRIVATE_KEY does not hold the vault's signer role (held by ${who}); no voucher can be signed`);
+  }
+}
+
 /** Refuses what a shut-down vault no longer takes on: commitments, withdrawals, new policies. */
 export async function assertVaultRunning(ctx: Reader): Promise<void> {
   const shutDown = await shutdownOf(ctx);
