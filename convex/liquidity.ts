@@ -290,6 +290,7 @@ export const prepareWithdrawal = internalQuery({
     }
     const provider = await requireProvider(ctx, principal);
     await assertWithdrawalAllowed(ctx, provider, token, amount, priceFreshnessAt(Date.now()));
+    await reservations.assertVoucherSlot(ctx, principal);
     return null;
   },
 });

@@ -780,6 +780,30 @@ describe("requestWithdrawal", () => {
     expect((await alice.action(api.liquidity.requestWithdrawal, { amount: 1n, token: "STX" })).voucher.nonce).toBe(5n);
   });
 
+  it("holds at most 25 unredeemed vouchers per provider (VOUCHER_LIMIT_REACHED), so one synced withdrawal frees every earlier one", async () => {
+    const t = await fundedBackend();
+    const alice = t.withIdentity({ subject: ALICE });
+    const keyed = { amount: 10n, token: "STX" as const, idempotencyKey: "first-request" };
+    expect((await alice.action(api.liquidity.requestWithdrawal, keyed)).voucher.nonce).toBe(1n);
+    for (let nonce = 2n; nonce <= 25n; nonce += 1n) {
+      expect((await alice.action(api.liquidity.requestWithdrawal, { amount: 10n, token: "STX" })).voucher.nonce).toBe(nonce);
+    }
+    const before = await snapshot(t);
+    expect(await expectPoolError(alice.action(api.liquidity.requestWithdrawal, { amount: 10n, token: "STX" }), "VOUCHER_LIMIT_REACHED")).toBe(
+      "25 withdrawal vouchers are outstanding: redeem one (which voids every earlier one) or let one expire",
+    );
+    // A retry of an earlier request is not a new voucher: its own still comes back at the limit.
+    expect((await alice.action(api.liquidity.requestWithdrawal, keyed)).voucher.nonce).toBe(1n);
+    expect(await snapshot(t)).toEqual(before);
+    // Redeeming the newest voids all 24 before it in the same mutation.
+    const event = withdrawalEvent(ALICE, "STX", 10n, 25n, { totalBalance: 9_990n, totalLocked: 0n });
+    expect(await t.mutation(internal.vaultEvents.apply, { event })).toBe("applied");
+    const statuses = await t.run(async (ctx) => (await ctx.db.query("withdrawalReservations").collect()).map((r) => r.status));
+    expect(statuses).toEqual([...Array<string>(24).fill("superseded"), "redeemed"]);
+    expect(balanceIn(await portfolioOf(t, ALICE), "STX")).toMatchObject({ total: 9_990n, reserved: 0n, available: 9_990n });
+    expect((await alice.action(api.liquidity.requestWithdrawal, { amount: 10n, token: "STX" })).voucher.nonce).toBe(26n);
+  });
+
   it("puts superseded reservations back when the withdrawal that voided them is reversed by a reorg", async () => {
     const t = await fundedBackend();
     const alice = t.withIdentity({ subject: ALICE });

@@ -65,11 +65,26 @@ export async function reservationForKey(
 }
 
 /**
- * Most earlier reservations one synced withdrawal sets aside in its own
- * mutation; any beyond stay held until their vouchers expire, when the
- * expiry sweep frees them.
+ * Most vouchers a provider may hold unredeemed at once. A synced withdrawal
+ * sets aside every earlier one in its own mutation (they can never be
+ * redeemed), and this bound is what keeps that work — and undoing it after a
+ * reorg — to a fixed number of documents.
  */
-const SUPERSEDE_LIMIT = 25;
+export const MAX_OUTSTANDING_VOUCHERS = 25;
+
+/** Refuses a new voucher while the provider already holds the most they may (VOUCHER_LIMIT_REACHED). */
+export async function assertVoucherSlot(ctx: Reader, provider: string): Promise<void> {
+  const outstanding = await ctx.db
+    .query("withdrawalReservations")
+    .withIndex("by_provider_status_and_nonce", (q) => q.eq("provider", provider).eq("status", "active"))
+    .take(MAX_OUTSTANDING_VOUCHERS);
+  if (outstanding.length >= MAX_OUTSTANDING_VOUCHERS) {
+    throw poolError(
+      "VOUCHER_LIMIT_REACHED",
+      `${MAX_OUTSTANDING_VOUCHERS} withdrawal vouchers are outstanding: redeem one (which voids every earlier one) or let one expire`,
+    );
+  }
+}
 
 const reservationOperation = (provider: string, nonce: bigint, step: "reserve" | "unreserve") =>
   `reservation:${provider}:${nonce}:${step}`;
@@ -120,6 +135,7 @@ export async function reserveWithdrawal(
   }
   const provider = await requireProvider(ctx, request.provider);
   await assertWithdrawalAllowed(ctx, provider, request.token, request.amount, freshness);
+  await assertVoucherSlot(ctx, request.provider);
   const nonce = await nextVoucherNonce(ctx, request.provider);
   await applyBalanceChange(ctx, {
     operationId: reservationOperation(request.provider, nonce, "reserve"),
@@ -190,7 +206,7 @@ export async function applyWithdrawal(
     .withIndex("by_provider_status_and_nonce", (q) =>
       q.eq("provider", withdrawal.provider).eq("status", "active").lt("nonce", withdrawal.nonce),
     )
-    .take(SUPERSEDE_LIMIT);
+    .take(MAX_OUTSTANDING_VOUCHERS);
   for (const voided of earlier) {
     await applyBalanceChange(ctx, {
       operationId: `${withdrawal.operationId}:supersede:${voided.nonce}`,
@@ -221,7 +237,7 @@ export async function reopenReservations(
   const superseded = await ctx.db
     .query("withdrawalReservations")
     .withIndex("by_superseded_by", (q) => q.eq("supersededBy", withdrawal.operationId))
-    .take(SUPERSEDE_LIMIT);
+    .take(MAX_OUTSTANDING_VOUCHERS);
   for (const voided of superseded) {
     await ctx.db.patch("withdrawalReservations", voided._id, { status: "active", supersededBy: undefined });
   }
