@@ -34,10 +34,16 @@ import { decodeVaultPrint, type Position } from "./vaultEventDecoding";
 export const CHAINHOOK_NETWORKS = ["mainnet", "testnet"] as const;
 export type ChainhookNetwork = (typeof CHAINHOOK_NETWORKS)[number];
 
-/** Every status a Stacks transaction or operation can have in a delivery (the package's `StacksStatusSchema`). */
+/**
+ * Every status a Stacks transaction or operation can have in a delivery: the
+ * package's `StacksStatusSchema`, and `problematic_skipped`, which the node's
+ * event dispatcher also emits for a transaction a miner skipped. Only
+ * `success` is acted on; an unknown status refuses the delivery.
+ */
 export const CHAINHOOK_STATUSES = [
   "pending",
   "success",
+  "problematic_skipped",
   "abort_by_response",
   "abort_by_post_condition",
   "dropped_replace_by_fee",

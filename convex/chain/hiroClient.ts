@@ -300,17 +300,7 @@ export class HiroClient {
    * API does not know maps to null.
    */
   async getPlacedTransactions(txids: readonly string[]): Promise<Map<string, PlacedTransactionInfo | null>> {
-    const found = new Map<string, PlacedTransactionInfo | null>();
-    for (let i = 0; i < txids.length; i += LOGS_PAGE_TXS) {
-      const batch = txids.slice(i, i + LOGS_PAGE_TXS);
-      const query = batch.map((txid) => `tx_id=${encodeURIComponent(txid)}`).join("&");
-      const list = await this.json(placedTransactionListSchema, `/extended/v1/tx/multiple?${query}`, undefined, ROUTES.txMultiple);
-      for (const txid of batch) {
-        const entry = list[txid] ?? list[txid.toLowerCase()];
-        found.set(txid, entry?.found ? entry.result : null);
-      }
-    }
-    return found;
+    return await this.lookUpTransactions(placedTransactionListSchema, txids, LOGS_PAGE_TXS);
   }
 
   /**
@@ -327,11 +317,24 @@ export class HiroClient {
    * `BATCH` at a time; a txid the API does not know maps to null.
    */
   async getTransactions(txids: readonly string[]): Promise<Map<string, TransactionInfo | null>> {
-    const found = new Map<string, TransactionInfo | null>();
-    for (let i = 0; i < txids.length; i += TX_LOOKUP_BATCH) {
-      const batch = txids.slice(i, i + TX_LOOKUP_BATCH);
+    return await this.lookUpTransactions(transactionListSchema, txids, TX_LOOKUP_BATCH);
+  }
+
+  /**
+   * GET /extended/v1/tx/multiple, `batchSize` txids a request. `event_limit=1`:
+   * the backend reads no transaction's events (they come from the logs), and
+   * the API sends 20 of each unless asked (0 also means 20).
+   */
+  private async lookUpTransactions<T>(
+    schema: z.ZodType<Record<string, { found: true; result: T } | { found: false; result: { tx_id: string } }>>,
+    txids: readonly string[],
+    batchSize: number,
+  ): Promise<Map<string, T | null>> {
+    const found = new Map<string, T | null>();
+    for (let i = 0; i < txids.length; i += batchSize) {
+      const batch = txids.slice(i, i + batchSize);
       const query = batch.map((txid) => `tx_id=${encodeURIComponent(txid)}`).join("&");
-      const list = await this.json(transactionListSchema, `/extended/v1/tx/multiple?${query}`, undefined, ROUTES.txMultiple);
+      const list = await this.json(schema, `/extended/v1/tx/multiple?${query}&event_limit=1`, undefined, ROUTES.txMultiple);
       for (const txid of batch) {
         const entry = list[txid] ?? list[txid.toLowerCase()];
         found.set(txid, entry?.found ? entry.result : null);

@@ -60,7 +60,7 @@ function tx(
   txid: string,
   position: number,
   operations: Op[],
-  status: "success" | "abort_by_response" = "success",
+  status: "success" | "abort_by_response" | "problematic_skipped" = "success",
 ): ChainhookDeliveryInput["event"]["apply"][number]["transactions"][number] {
   return {
     transaction_identifier: { hash: txid },
@@ -215,6 +215,15 @@ describe("vaultPrintsOfDelivery", () => {
 });
 
 describe("parseChainhookDelivery", () => {
+  it("accepts a transaction the node skipped as problematic, and applies none of its prints", () => {
+    const input = delivery();
+    input.event.apply[0]!.transactions.push(
+      tx(hash("a8"), 5, [fee(ALICE), log(VAULT, hexOf(STX_DEPOSIT), "print", "problematic_skipped")], "problematic_skipped"),
+    );
+    // The same prints as the delivery without it: the skipped transaction's print never happened.
+    expect(vaultPrintsOfDelivery(parsed(input), VAULT, SBTC)).toEqual(vaultPrintsOfDelivery(parsed(), VAULT, SBTC));
+  });
+
   it("accepts fields and operation types it does not read", () => {
     const input = delivery() as unknown as { event: { apply: { transactions: { operations: object[] }[]; metadata?: object }[] } };
     input.event.apply[0]!.metadata = { canonical: true, tenure_height: 5 };

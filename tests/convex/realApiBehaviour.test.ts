@@ -336,6 +336,10 @@ describe("v2 logs walk against the real cursor semantics (pg-store-v2.ts getSmar
     expect(seen.map((l) => l.cursor)).toEqual(rows.slice(38).map(cursorOf));
     // 212 rows above the position: 3 logs pages (+1 for the newest) and 3 tx/multiple lookups.
     expect(requests.length).toBeLessThanOrEqual(8);
+    // Each lookup asks for one event per transaction, not the API's default 20 (events come from the logs).
+    const lookups = requests.filter((r) => r.startsWith("/extended/v1/tx/multiple?"));
+    expect(lookups.length).toBeGreaterThan(0);
+    for (const lookup of lookups) expect(new URLSearchParams(lookup.split("?")[1]).get("event_limit")).toBe("1");
   });
 
   it("from no position, starts at the contract's first print (offset jumps, then prev_cursor)", async () => {
