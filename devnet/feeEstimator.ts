@@ -56,13 +56,17 @@ export class LocalFeeEstimator {
     return this.supported ? this.transferRate : MINIMUM_FEE_RATE_PER_BYTE;
   }
 
-  /** Whether a call to `functionName` of `contractId` has been mined successfully (or seeded). */
+  /**
+   * Whether a call to `functionName` of `contractId` has been mined (or
+   * seeded). Like the node's estimator, which learns from every mined receipt,
+   * an aborted call counts too.
+   */
   hasSamples(contractId: string, functionName: string): boolean {
     if (this.seeded.has(pairKey(contractId, functionName))) return true;
     for (const record of this.chain.mempool.all()) {
       const payload = record.payload;
       if (payload.kind !== "contract_call" || payload.contractId !== contractId || payload.functionName !== functionName) continue;
-      if (record.inclusions.some((inclusion) => inclusion.status === "success")) return true;
+      if (record.inclusions.length > 0) return true;
     }
     return false;
   }
