@@ -17,6 +17,7 @@ import { movesTotal } from "./domain/balances";
 import { commitmentRefusal } from "./domain/commitments";
 import { contractCallValidator, depositCall, withdrawCall } from "./chain/contractCalls";
 import { poolError } from "./domain/errors";
+import { inBaseUnits } from "./domain/money";
 import { describeOutflowLimit, outflowRoom } from "./domain/outflow";
 import { applyBalanceChange, findBalance, requirePositiveAmount } from "./model/ledger/balanceLedger";
 import { poolStats, providerPortfolio, tierStats } from "./model/ledger/portfolio";
@@ -171,7 +172,7 @@ export const requestCommitCapital = providerMutation({
       if (capital + amount > limit) {
         throw poolError(
           "TIER_CAPACITY_EXCEEDED",
-          `tier ${tier} holds ${capital} of its ${limit} ${token} capacity; at most ${limit - capital > 0n ? limit - capital : 0n} more fits`,
+          `tier ${tier} holds ${inBaseUnits(capital, token)} of its ${inBaseUnits(limit, token)} capacity; at most ${inBaseUnits(limit - capital > 0n ? limit - capital : 0n, token)} more fits`,
         );
       }
     }

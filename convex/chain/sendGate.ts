@@ -19,6 +19,7 @@
  *   the policy with its last part.
  */
 import { outflowRoom, planOutflows, type OutflowWindow } from "../domain/outflow";
+import { inBaseUnits } from "../domain/money";
 import type { Token } from "../domain/vocabulary";
 import type { HiroClient } from "./hiroClient";
 import { readVault, tokenContractOf, VAULT_ARGS, VAULT_FUNCTIONS } from "./vault";
@@ -109,8 +110,8 @@ export function planSend<T extends Queued>(pending: readonly T[], gate: VaultGat
 export function describeOutflowWait(wait: OutflowWait): string {
   const room = outflowRoom(wait.window, wait.firstAmount);
   const head =
-    `${wait.waiting} settlement(s) in ${wait.token} wait for the vault's outflow window: the next pays ${wait.firstAmount}, ` +
-    `${wait.window.available} of the window's ${wait.window.cap} is free now`;
+    `${wait.waiting} settlement(s) in ${wait.token} wait for the vault's outflow window: the next pays ${inBaseUnits(wait.firstAmount, wait.token)}, ` +
+    `${inBaseUnits(wait.window.available, wait.token)} of the window's ${inBaseUnits(wait.window.cap, wait.token)} is free now`;
   if (room.fits) return head;
   if (wait.window.cap === 0n) {
     return `${head}; the outflow limit lets nothing out, so it waits until the admin raises it (set-outflow-limit)`;

@@ -5,6 +5,7 @@
  * reads what the provider holds and the configured maximum.
  */
 import { poolError, type PoolError } from "./errors";
+import { inBaseUnits } from "./money";
 import type { Token } from "./vocabulary";
 
 /**
@@ -30,14 +31,14 @@ export function commitmentRefusal(
   if (amount <= 0n) return poolError("INVALID_AMOUNT", `amount must be a positive number of base units, got ${amount}`);
   const supply = TOKEN_SUPPLY_CAP[token];
   if (amount > supply) {
-    return poolError("INVALID_AMOUNT", `${amount} is more than all the ${token} there can be (${supply} base units)`);
+    return poolError("INVALID_AMOUNT", `${inBaseUnits(amount, token)} is more than all the ${token} there can be (${inBaseUnits(supply, token)})`);
   }
   const max = perProviderMax[token];
   if (max !== undefined && held + amount > max) {
     const room = max > held ? max - held : 0n;
     return poolError(
       "PROVIDER_LIMIT_EXCEEDED",
-      `a provider may hold at most ${max} ${token} in the pool; you hold ${held}, so at most ${room} more fits`,
+      `a provider may hold at most ${inBaseUnits(max, token)} in the pool; you hold ${inBaseUnits(held, token)}, so at most ${inBaseUnits(room, token)} more fits`,
     );
   }
   return null;

@@ -4,7 +4,17 @@
  * owe rounds up; splits use the largest-remainder rule so parts sum exactly.
  */
 
+import type { Token } from "./vocabulary";
+
 export const BPS_DENOMINATOR = 10_000n;
+
+/** Each token's base unit, as messages name it: amounts are never shown as whole tokens. */
+export const BASE_UNIT: Record<Token, string> = { STX: "µSTX", sBTC: "sats" };
+
+/** An amount in a message: `1500 µSTX`, `2000 sats`. */
+export function inBaseUnits(amount: bigint, token: Token): string {
+  return `${amount} ${BASE_UNIT[token]}`;
+}
 
 export function assertPositive(amount: bigint, what = "amount"): void {
   if (amount <= 0n) throw new RangeError(`${what} must be positive, got ${amount}`);

@@ -8,6 +8,8 @@
  *
  * Pure: no Convex context, no environment.
  */
+import { inBaseUnits } from "./money";
+import type { Token } from "./vocabulary";
 
 /** Burn blocks per window: the contract's OUTFLOW-WINDOW. */
 export const OUTFLOW_WINDOW = 144n;
@@ -39,10 +41,13 @@ export function outflowRoom(window: OutflowWindow, amount: bigint): OutflowRoom 
 }
 
 /** The message of an OUTFLOW_LIMITED refusal. */
-export function describeOutflowLimit(amount: bigint, token: string, window: OutflowWindow, room: Exclude<OutflowRoom, { fits: true }>): string {
-  const now = `${amount} ${token} does not fit the vault's outflow window: ${room.availableNow} ${token} fits now`;
-  const reopens = `the window reopens at burn block ${room.reopensAt} with ${window.cap} ${token} of room at today's balance`;
-  if (room.exceedsCap) return `${now}; ${reopens}, and a whole window allows no more: withdraw in parts of at most ${window.cap} ${token}, one per window`;
+export function describeOutflowLimit(amount: bigint, token: Token, window: OutflowWindow, room: Exclude<OutflowRoom, { fits: true }>): string {
+  const now = `${inBaseUnits(amount, token)} does not fit the vault's outflow window: ${inBaseUnits(room.availableNow, token)} fits now`;
+  if (window.cap === 0n) return `${now}; the outflow limit lets nothing out until the admin raises it (set-outflow-limit)`;
+  const reopens = `the window reopens at burn block ${room.reopensAt} with ${inBaseUnits(window.cap, token)} of room at today's balance`;
+  if (room.exceedsCap) {
+    return `${now}; ${reopens}, and a whole window allows no more: withdraw in parts of at most ${inBaseUnits(window.cap, token)}, one per window`;
+  }
   return `${now}; ${reopens}`;
 }
 

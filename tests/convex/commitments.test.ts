@@ -40,9 +40,10 @@ describe("commitmentRefusal", () => {
             expect(refusal).toBeNull();
             return;
           }
+          const unit = token === "STX" ? "µSTX" : "sats";
           expect(refusal?.data).toEqual({
             code: "PROVIDER_LIMIT_EXCEEDED",
-            message: `a provider may hold at most ${max} ${token} in the pool; you hold ${held}, so at most ${max > held ? max - held : 0n} more fits`,
+            message: `a provider may hold at most ${max} ${unit} in the pool; you hold ${held} ${unit}, so at most ${max > held ? max - held : 0n} ${unit} more fits`,
           });
         },
       ),

@@ -273,7 +273,7 @@ describe("health-checked withdrawals", () => {
     // Holds $30,000, must keep 155% of $12,000 = $18,600: $11,400 = 0.19 BTC may go.
     const message = await expectPoolError(reserve(t, SBTC_BACKER, "sBTC", 19_000_001n), "INSUFFICIENT_AVAILABLE_BALANCE");
     expect(message).toBe(
-      "cannot withdraw 19000001 sBTC: at most 19000000 can be withdrawn now while keeping the tier's withdrawal ratio",
+      "cannot withdraw 19000001 sats: at most 19000000 sats can be withdrawn now while keeping the tier's withdrawal ratio",
     );
     await reserve(t, SBTC_BACKER, "sBTC", 19_000_000n);
   });

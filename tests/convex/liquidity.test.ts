@@ -153,7 +153,7 @@ describe("requestCommitCapital", () => {
       alice.mutation(api.liquidity.requestCommitCapital, { amount: 2n ** 63n - 1n, token: "STX", tier: "Balanced" }),
       "INVALID_AMOUNT",
     );
-    expect(stxMessage).toBe("9223372036854775807 is more than all the STX there can be (1818000000000000 base units)");
+    expect(stxMessage).toBe("9223372036854775807 µSTX is more than all the STX there can be (1818000000000000 µSTX)");
     await expectPoolError(
       alice.mutation(api.liquidity.requestCommitCapital, { amount: 2_100_000_000_000_001n, token: "sBTC", tier: "Balanced" }),
       "INVALID_AMOUNT",
@@ -177,7 +177,7 @@ describe("requestCommitCapital", () => {
       alice.mutation(api.liquidity.requestCommitCapital, { amount: 3_001n, token: "STX", tier: "Balanced" }),
       "PROVIDER_LIMIT_EXCEEDED",
     );
-    expect(message).toBe("a provider may hold at most 10000 STX in the pool; you hold 7000, so at most 3000 more fits");
+    expect(message).toBe("a provider may hold at most 10000 µSTX in the pool; you hold 7000 µSTX, so at most 3000 µSTX more fits");
     await alice.mutation(api.liquidity.requestCommitCapital, { amount: 3_000n, token: "STX", tier: "Balanced" });
     // The maximum is per token: sBTC has none here.
     await alice.mutation(api.liquidity.requestCommitCapital, { amount: 10n ** 12n, token: "sBTC", tier: "Balanced" });
@@ -238,7 +238,7 @@ describe("requestCommitCapital", () => {
         .mutation(api.liquidity.requestCommitCapital, { amount: 3_001n, token: "STX", tier: "Balanced" }),
       "TIER_CAPACITY_EXCEEDED",
     );
-    expect(message).toContain("at most 3000 more fits");
+    expect(message).toContain("at most 3000 µSTX more fits");
     expect(await portfolioOf(t, ALICE)).toBeNull();
     // Exactly filling the capacity is allowed; other tokens have no limit.
     await t
@@ -589,7 +589,7 @@ describe("requestWithdrawal", () => {
       alice.action(api.liquidity.requestWithdrawal, { amount: 3_001n, token: "STX" }),
       "INSUFFICIENT_AVAILABLE_BALANCE",
     );
-    expect(message).toContain("at most 3000 can be withdrawn");
+    expect(message).toContain("at most 3000 µSTX can be withdrawn");
     expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(7_000n);
   });
 
@@ -662,8 +662,8 @@ describe("requestWithdrawal", () => {
       "OUTFLOW_LIMITED",
     );
     expect(message).toBe(
-      "2501 STX does not fit the vault's outflow window: 2500 STX fits now; the window reopens at burn block 244 with 2500 STX of room at today's balance, " +
-        "and a whole window allows no more: withdraw in parts of at most 2500 STX, one per window",
+      "2501 µSTX does not fit the vault's outflow window: 2500 µSTX fits now; the window reopens at burn block 244 with 2500 µSTX of room at today's balance, " +
+        "and a whole window allows no more: withdraw in parts of at most 2500 µSTX, one per window",
     );
     expect(balanceIn(await portfolioOf(t, ALICE), "STX").reserved).toBe(0n);
     const { voucher } = await t.withIdentity({ subject: ALICE }).action(api.liquidity.requestWithdrawal, { amount: 2_500n, token: "STX" });

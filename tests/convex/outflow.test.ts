@@ -26,12 +26,19 @@ describe("outflowRoom", () => {
     const room = outflowRoom(w, 400n);
     if (room.fits) throw new Error("expected no room");
     expect(describeOutflowLimit(400n, "STX", w, room)).toBe(
-      "400 STX does not fit the vault's outflow window: 300 STX fits now; the window reopens at burn block 644 with 1000 STX of room at today's balance",
+      "400 µSTX does not fit the vault's outflow window: 300 µSTX fits now; the window reopens at burn block 644 with 1000 µSTX of room at today's balance",
     );
     const whole = outflowRoom(w, 2_000n);
     if (whole.fits) throw new Error("expected no room");
     expect(describeOutflowLimit(2_000n, "sBTC", w, whole)).toBe(
-      "2000 sBTC does not fit the vault's outflow window: 300 sBTC fits now; the window reopens at burn block 644 with 1000 sBTC of room at today's balance, and a whole window allows no more: withdraw in parts of at most 1000 sBTC, one per window",
+      "2000 sats does not fit the vault's outflow window: 300 sats fits now; the window reopens at burn block 644 with 1000 sats of room at today's balance, and a whole window allows no more: withdraw in parts of at most 1000 sats, one per window",
+    );
+    // A zero cap: the admin stopped outflows; no window will let any through.
+    const closed = { ...w, cap: 0n, available: 0n };
+    const none = outflowRoom(closed, 5n);
+    if (none.fits) throw new Error("expected no room");
+    expect(describeOutflowLimit(5n, "STX", closed, none)).toBe(
+      "5 µSTX does not fit the vault's outflow window: 0 µSTX fits now; the outflow limit lets nothing out until the admin raises it (set-outflow-limit)",
     );
   });
 });
@@ -91,7 +98,7 @@ describe("the send gate", () => {
     expect(paused.heldByPause).toBe(2);
     expect(paused.outflowWaits.map((w) => [w.token, w.waiting, w.firstAmount])).toEqual([["STX", 1, 200n]]);
     expect(describeOutflowWait(paused.outflowWaits[0]!)).toBe(
-      "1 settlement(s) in STX wait for the vault's outflow window: the next pays 200, 100 of the window's 1000 is free now; the window reopens at burn block 644",
+      "1 settlement(s) in STX wait for the vault's outflow window: the next pays 200 µSTX, 100 µSTX of the window's 1000 µSTX is free now; the window reopens at burn block 644",
     );
   });
   it("pays a settlement larger than a whole window's cap in parts of the cap; a cap of zero splits nothing", () => {
@@ -116,12 +123,12 @@ describe("the send gate", () => {
   it("says a settlement over the cap goes in parts, and one under a zero cap waits for the admin", () => {
     const over = { token: "STX" as const, waiting: 1, window: window(0n), firstAmount: 2_000n };
     expect(describeOutflowWait(over)).toBe(
-      "1 settlement(s) in STX wait for the vault's outflow window: the next pays 2000, 0 of the window's 1000 is free now; " +
+      "1 settlement(s) in STX wait for the vault's outflow window: the next pays 2000 µSTX, 0 µSTX of the window's 1000 µSTX is free now; " +
         "it is paid in parts of at most the window's cap, one a window, from burn block 644",
     );
     const closed = { ...over, window: { ...window(0n), cap: 0n } };
     expect(describeOutflowWait(closed)).toBe(
-      "1 settlement(s) in STX wait for the vault's outflow window: the next pays 2000, 0 of the window's 0 is free now; " +
+      "1 settlement(s) in STX wait for the vault's outflow window: the next pays 2000 µSTX, 0 µSTX of the window's 0 µSTX is free now; " +
         "the outflow limit lets nothing out, so it waits until the admin raises it (set-outflow-limit)",
     );
   });

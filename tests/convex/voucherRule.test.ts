@@ -40,7 +40,7 @@ describe("the voucher rule", () => {
     await apply(t, vault.deposit(ALICE, "STX", 10_000n));
     await creditYield(t, ALICE, "STX", 500n, "1");
     const message = await expectPoolError(reserve(t, ALICE, 10_001n), "INSUFFICIENT_AVAILABLE_BALANCE");
-    expect(message).toContain("at most 10000 can be withdrawn now");
+    expect(message).toContain("at most 10000 µSTX can be withdrawn now");
     expect(message).toContain(LATER_YIELD);
     expect(await reserve(t, ALICE, 10_000n)).toBe(1n);
   });
@@ -65,7 +65,7 @@ describe("the voucher rule", () => {
     expect(await reserve(t, ALICE, 6_000n)).toBe(1n);
     // Available 11,700 − 6,000 = 5,700, but the formula leaves 11,500 − 6,000 = 5,500.
     const message = await expectPoolError(reserve(t, ALICE, 5_501n), "INSUFFICIENT_AVAILABLE_BALANCE");
-    expect(message).toContain("at most 5500 can be withdrawn now");
+    expect(message).toContain("at most 5500 µSTX can be withdrawn now");
     expect(message).toContain(LATER_YIELD);
     expect(await reserve(t, ALICE, 5_500n)).toBe(2n);
   });

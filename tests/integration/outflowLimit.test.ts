@@ -156,7 +156,7 @@ describe("the vault's outflow limit on the local stack", () => {
     expect(await alerts()).toEqual([
       [
         "outflow-limit-reached",
-        "1 settlement(s) in STX wait for the vault's outflow window: the next pays 200000000, 0 of the window's 1000000000 " +
+        "1 settlement(s) in STX wait for the vault's outflow window: the next pays 200000000 µSTX, 0 µSTX of the window's 1000000000 µSTX " +
           `is free now; the window reopens at burn block ${windowStart + BigInt(OUTFLOW_WINDOW)}`,
         false,
       ],
@@ -201,8 +201,8 @@ describe("the vault's outflow limit on the local stack", () => {
     const alice = stack.t.withIdentity({ subject: wallet.address });
     const message = await expectPoolError(alice.action(api.liquidity.requestWithdrawal, { amount: STX(900), token: "STX" }), "OUTFLOW_LIMITED");
     expect(message).toBe(
-      `900000000 STX does not fit the vault's outflow window: 800000000 STX fits now; the window reopens at burn block ${window.windowStart + BigInt(OUTFLOW_WINDOW)} ` +
-        `with ${window.cap} STX of room at today's balance`,
+      `900000000 µSTX does not fit the vault's outflow window: 800000000 µSTX fits now; the window reopens at burn block ${window.windowStart + BigInt(OUTFLOW_WINDOW)} ` +
+        `with ${window.cap} µSTX of room at today's balance`,
     );
     expect(await stxOf(wallet)).toMatchObject({ total: STX(1_000), reserved: 0n, available: STX(1_000) });
 

@@ -14,6 +14,7 @@ import type { Token } from "../../validators";
 import { availableOf, ZERO_BALANCE, type Balance } from "../../domain/balances";
 import { poolError } from "../../domain/errors";
 import { hasExposure, maxWithdrawableByHealth } from "../../domain/health";
+import { inBaseUnits } from "../../domain/money";
 import { currentPrices, type PriceFreshness } from "./priceReadings";
 import { getTierConfig } from "../policies/tierConfigs";
 import { exitVoucherRoom } from "../checkpoints/exitView";
@@ -77,7 +78,7 @@ export async function assertWithdrawalAllowed(
           : "";
     throw poolError(
       "INSUFFICIENT_AVAILABLE_BALANCE",
-      `cannot withdraw ${amount} ${token}: at most ${limit.maxWithdrawable} can be withdrawn now${why}`,
+      `cannot withdraw ${inBaseUnits(amount, token)}: at most ${inBaseUnits(limit.maxWithdrawable, token)} can be withdrawn now${why}`,
     );
   }
 }
