@@ -59,8 +59,8 @@ const exitProofView = v.object({
 
 /**
  * The signed-in provider's exit: leaf, proof, and what `claim-exit` would pay
- * today per token. Null when signed out. It does not know of a claim already
- * made, and the vault never pays more than it still holds.
+ * today per token, and what a synced claim paid. Null when signed out. The
+ * vault never pays more than it still holds.
  */
 export const getExitProof = optionalProviderQuery({
   args: {},
