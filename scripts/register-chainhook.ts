@@ -107,16 +107,32 @@ export function buildDefinition(env: z.infer<typeof environmentSchema>): VaultCh
   };
 }
 
+/**
+ * Whether a registered hook's filters deliver the vault's prints: compared by
+ * meaning (a `contract_log` filter on the vault), not as text, since the
+ * service may echo them with its own key order or defaults added.
+ */
+function watchesVault(filters: unknown, vaultContractId: string): boolean {
+  const events = (filters as { events?: unknown } | null)?.events;
+  return (
+    Array.isArray(events) &&
+    events.some((event) => {
+      const e = event as { type?: unknown; contract_identifier?: unknown } | null;
+      return e?.type === "contract_log" && e.contract_identifier === vaultContractId;
+    })
+  );
+}
+
 /** The hook already registered with the same network, filter and target, if any (registering twice would deliver twice). */
 async function findRegistered(client: ChainhooksApi, definition: VaultChainhookDefinition) {
-  const same = JSON.stringify(definition.filters);
+  const vault = definition.filters.events[0]!.contract_identifier;
   for (let offset = 0; ; offset += 60) {
     const page = await client.getChainhooks({ offset, limit: 60 });
     const found = page.results.find(
       (hook) =>
         hook.definition.network === definition.network &&
         hook.definition.action.url === definition.action.url &&
-        JSON.stringify(hook.definition.filters) === same,
+        watchesVault(hook.definition.filters, vault),
     );
     if (found) return found;
     if (page.results.length === 0 || offset + page.results.length >= page.total) return null;

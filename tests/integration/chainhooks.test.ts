@@ -428,4 +428,48 @@ describe("npm run chainhook:register -- --dry-run", () => {
     expect(out.some((line) => line.includes("registered: uuid-1"))).toBe(true);
     expect(out.some((line) => line.includes("npx convex env set CHAINHOOKS_CONSUMER_SECRET"))).toBe(true);
   });
+
+  it("registers nothing when a hook on the vault's prints already delivers to the deployment, however the service echoes its filters", async () => {
+    const { run } = await import("../../scripts/register-chainhook");
+    const env = { STACKS_NETWORK: "mainnet", VAULT_CONTRACT_ID: VAULT, CONVEX_SITE_URL: "https://x.convex.site/", HIRO_API_KEY: "k" };
+    const calls: string[] = [];
+    const out: string[] = [];
+    // Echoed with another key order and a default the service added.
+    const echoed = { events: [{ contract_identifier: VAULT, type: "contract_log", topic: null }] };
+    const io = {
+      out: (line: string) => out.push(line),
+      err: (line: string) => out.push(`ERR ${line}`),
+      loadClient: async () => ({
+        CHAINHOOKS_BASE_URL: { mainnet: "https://chainhooks.invalid/mainnet", testnet: "https://chainhooks.invalid/testnet" },
+        ChainhooksClient: class {
+          async registerChainhook() {
+            calls.push("register");
+            return { uuid: "uuid-2", status: { status: "new", enabled: true } };
+          }
+          async getChainhooks() {
+            calls.push("list");
+            return {
+              total: 1,
+              results: [
+                {
+                  uuid: "uuid-1",
+                  definition: { network: "mainnet", filters: echoed, action: { url: "https://x.convex.site/chainhooks/vault" } },
+                  status: { enabled: true },
+                },
+              ],
+            };
+          }
+          async getConsumerSecret() {
+            return { secret: "s" };
+          }
+          async rotateConsumerSecret() {
+            return { secret: "s" };
+          }
+        },
+      }),
+    };
+    expect(await run([], env, io)).toBe(0);
+    expect(calls).toEqual(["list"]);
+    expect(out.some((line) => line.includes("uuid-1"))).toBe(true);
+  });
 });
