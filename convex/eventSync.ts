@@ -50,10 +50,11 @@ import { syncedEventValidator, type SyncedEvent } from "./validators";
 /**
  * Deposits and withdrawals touch a handful of documents each, and a
  * governance event one, so 25 share a mutation. (A withdrawal that supersedes
- * earlier vouchers frees at most 25 more reservations: no provider holds more.) An event about a
- * policy (premium, settlement, lock, release) can touch every backer — up to
- * 13 index reads per backer and 100 backers — so each gets a mutation of its
- * own, keeping every transaction well inside Convex's 4,096 index ranges.
+ * earlier vouchers frees at most 25 more reservations: no provider holds
+ * more.) An event about a policy (premium, settlement, lock, release) can
+ * touch every backer — up to 13 index reads per backer and 100 backers — so
+ * each gets a mutation of its own, keeping every transaction well inside
+ * Convex's 4,096 index ranges.
  */
 const APPLY_BATCH = 25;
 const POLICY_EVENTS: ReadonlySet<string> = new Set([
