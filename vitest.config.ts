@@ -16,6 +16,8 @@ export default defineConfig({
           // Simnet is one process-wide session: run contract files one at a time.
           pool: "forks",
           fileParallelism: false,
+          // Property runs take seconds; on a loaded CI machine, more than vitest's default 5.
+          testTimeout: 30_000,
           setupFiles: [vitestSetupFilePath],
           environmentOptions: {
             clarinet: {
@@ -77,6 +79,8 @@ export default defineConfig({
           // convex-test runs Convex functions in-process, in the edge runtime Convex uses.
           environment: "edge-runtime",
           server: { deps: { inline: ["convex-test"] } },
+          // Property runs take seconds; on a loaded CI machine, more than vitest's default 5.
+          testTimeout: 30_000,
         },
       },
     ],
