@@ -27,7 +27,7 @@ import { assertWithdrawalAllowed } from "./model/risk/withdrawalLimits";
 import { recordTierChoice } from "./model/ledger/tierChoices";
 import * as reservations from "./model/ledger/reservations";
 import { assertEventsNotHeld } from "./model/checkpoints/eventHold";
-import { assertVaultRunning, assertVouchersHonoured } from "./model/sync/governance";
+import { assertVaultRunning, assertVoucherSignable } from "./model/sync/governance";
 import { readSyncValue, SYNC_KEYS } from "./model/sync/syncState";
 import { capacityLimitOf, getTierConfig } from "./model/policies/tierConfigs";
 import { availableCapital, readTierTotals } from "./model/ledger/tierTotals";
@@ -284,7 +284,7 @@ export const prepareWithdrawal = internalQuery({
   },
   returns: v.union(v.object({ nonce: v.int64(), expiresAtBlock: v.int64() }), v.null()),
   handler: async (ctx, { provider: principal, token, amount, idempotencyKey, signer }) => {
-    await assertVouchersHonoured(ctx, signer);
+    await assertVoucherSignable(ctx, signer);
     if (idempotencyKey !== undefined) {
       const earlier = await reservations.reservationForKey(ctx, { provider: principal, token, amount, idempotencyKey });
       if (earlier) return { nonce: earlier.nonce, expiresAtBlock: earlier.expiresAtBlock };
@@ -314,7 +314,7 @@ export const reserveWithdrawal = internalMutation({
   returns: v.int64(),
   handler: async (ctx, { signer, ...request }) => {
     // Again here: a shutdown or a revocation may have been synced since prepareWithdrawal.
-    await assertVouchersHonoured(ctx, signer);
+    await assertVoucherSignable(ctx, signer);
     return await reservations.reserveWithdrawal(ctx, request, priceFreshnessAt(Date.now()));
   },
 });

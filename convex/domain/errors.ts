@@ -38,6 +38,8 @@ export const ERROR_CODES = [
   "EVENTS_HELD",
   /** The vault's outflow window has no room for the amount now (the message says how much fits and when it reopens). */
   "OUTFLOW_LIMITED",
+  /** The vault's current checkpoint was not posted by this backend: no voucher is signed until it is vetoed or replaced. */
+  "CHECKPOINT_UNKNOWN",
   /** The provider holds the most unredeemed withdrawal vouchers allowed at once. */
   "VOUCHER_LIMIT_REACHED",
   /** The vault is shut down: providers leave through `claim-exit`, nothing new is taken on. */

@@ -44,12 +44,20 @@ export async function resolveAlerts(ctx: Writer, kind: string, subject: string):
 /** Open alerts of one kind are few: one per subject at most, when raised through raiseAlertOnce. */
 const OPEN_ALERTS_READ = 100;
 
-async function openAlerts(ctx: Writer, kind: string, subject: string): Promise<Doc<"alerts">[]> {
-  const open = await ctx.db
+async function openAlertsOfKind(ctx: Writer, kind: string): Promise<Doc<"alerts">[]> {
+  return await ctx.db
     .query("alerts")
     .withIndex("by_kind_and_resolved", (q) => q.eq("kind", kind).eq("resolved", false))
     .take(OPEN_ALERTS_READ);
-  return open.filter((alert) => subjectOf(alert.details) === subject);
+}
+
+async function openAlerts(ctx: Writer, kind: string, subject: string): Promise<Doc<"alerts">[]> {
+  return (await openAlertsOfKind(ctx, kind)).filter((alert) => subjectOf(alert.details) === subject);
+}
+
+/** Resolves every open alert of `kind`, whatever its subject: the condition ended for all of them. */
+export async function resolveAllAlerts(ctx: Writer, kind: string): Promise<void> {
+  for (const alert of await openAlertsOfKind(ctx, kind)) await ctx.db.patch("alerts", alert._id, { resolved: true });
 }
 
 /** The `subject` a lasting condition's alert keeps in its details, if any. */

@@ -14,7 +14,7 @@ import { describe, expect, it, test, vi } from "vitest";
 import { internal } from "../../convex/_generated/api";
 import { isPoolError } from "../../convex/domain/errors";
 import { currentPostedRun } from "../../convex/model/checkpoints/runs";
-import type { Token } from "../../convex/validators";
+import type { GovernanceEvent, Token } from "../../convex/validators";
 import { ALICE, apply, BOB, creditYield, mineCheckpointCalls, seeded, takeSnapshot, tick, VaultHistory } from "./checkpointFixtures";
 import type { Backend } from "./convexTest";
 import { SIGNER_ADDRESS } from "./liquidityFixtures";
@@ -68,6 +68,51 @@ describe("the voucher rule", () => {
     expect(message).toContain("at most 5500 µSTX can be withdrawn now");
     expect(message).toContain(LATER_YIELD);
     expect(await reserve(t, ALICE, 5_500n)).toBe(2n);
+  });
+
+  it("signs no voucher while the vault's current checkpoint is one the backend did not post (CHECKPOINT_UNKNOWN), until its veto or the backend's next", async () => {
+    const t = await seeded();
+    const vault = new VaultHistory();
+    await apply(t, vault.deposit(ALICE, "STX", 10_000n));
+    await checkpoint(t, vault, 1n);
+    await mineCheckpointCalls(t, vault, 1n); // its leaves: the run is done, the next may start
+    await tick(t);
+    expect(await reserve(t, ALICE, 1_000n)).toBe(1n);
+    const posted = (epoch: bigint): GovernanceEvent => ({
+      ...vault.position(30n),
+      kind: "checkpoint-posted",
+      epoch,
+      root: `0x${"ee".repeat(32)}`,
+      stxSum: 10_000_000n,
+      sbtcSum: 0n,
+      asOfSeq: 1n,
+      flows: { stxIn: 10_000n, stxOut: 0n, sbtcIn: 0n, sbtcOut: 0n },
+      leafCount: 1n,
+    });
+    const openUnknown = async () =>
+      (await t.run(async (ctx) => await ctx.db.query("alerts").collect())).filter((a) => a.kind === "checkpoint-unknown" && !a.resolved).length;
+
+    // Someone else holding the operator key posts epoch 2, a tree no run built.
+    await apply(t, posted(2n));
+    expect(await openUnknown()).toBe(1);
+    const before = await t.run(async (ctx) => await ctx.db.query("withdrawalReservations").collect());
+    expect(await expectPoolError(reserve(t, ALICE, 1_000n), "CHECKPOINT_UNKNOWN")).toBe(
+      "the vault's current checkpoint (epoch 2) was not posted by this backend: no voucher is signed " +
+        "until the guardian vetoes it or the backend's next checkpoint replaces it",
+    );
+    expect(await t.run(async (ctx) => await ctx.db.query("withdrawalReservations").collect())).toEqual(before);
+
+    // The guardian vetoes it: epoch 1, the backend's, is current again.
+    await apply(t, { ...vault.position(31n), kind: "checkpoint-vetoed", epoch: 2n });
+    expect(await openUnknown()).toBe(0);
+    expect(await reserve(t, ALICE, 1_000n)).toBe(2n);
+
+    // Another (epoch 3) is not vetoed; the backend's next checkpoint (epoch 4) replaces it.
+    await apply(t, posted(3n));
+    await expectPoolError(reserve(t, ALICE, 1_000n), "CHECKPOINT_UNKNOWN");
+    await checkpoint(t, vault, 4n);
+    expect(await openUnknown()).toBe(0);
+    expect(await reserve(t, ALICE, 1_000n)).toBe(3n);
   });
 
   it("a withdrawal redeemed since the checkpoint counts against the leaf once (the out moves and the reservation ends)", async () => {

@@ -208,7 +208,7 @@ describe("governance events", () => {
         "checkpoint-unknown",
         `checkpoint epoch 1 (root 0x${ROOT}, as-of-seq 1, 1 leaves, sums ${DEPOSIT} µSTX and 0 sats) was posted, ` +
           "but not by the backend's checkpoint job: someone else holds the operator key — the guardian must " +
-          "veto-checkpoint inside its veto window (144 burn blocks) and revoke-hot-keys",
+          "veto-checkpoint inside its veto window (144 burn blocks) and revoke-hot-keys; no voucher is signed while it is current",
         true,
       ],
       ["checkpoint-vetoed", "checkpoint epoch 1 was vetoed: the previous checkpoint is current again", false],

@@ -15,7 +15,7 @@ import { LEAVES_PER_PUBLICATION } from "../../domain/checkpoints";
 import type { ExitLeaf, MerkleSumProof } from "../../domain/merkleSum";
 import { INITIAL_STATUS } from "../../domain/transactionStates";
 import type { CheckpointCall } from "../../validators";
-import { failRun, getRun, moveRun } from "./runs";
+import { failRun, getRun, moveRun, recordedCheckpointEvents } from "./runs";
 
 /**
  * `publish-leaves` transactions queued and not yet confirmed, at most: a
@@ -115,24 +115,6 @@ export async function queuePost(ctx: Writer, runId: Id<"checkpointRuns">, tree: 
   );
   await moveRun(ctx, runId, ["snapshotted"], "posting", { ...tree, postTransactionId });
   return "queued";
-}
-
-/** A recorded (not reversed) governance event of this kind and epoch, the newest first. */
-export async function recordedCheckpointEvents<K extends "checkpoint-posted" | "checkpoint-vetoed">(
-  ctx: Reader,
-  kind: K,
-  epoch: bigint | null,
-  limit: number,
-): Promise<Extract<Doc<"vaultEvents">["event"], { kind: K }>[]> {
-  const rows = await ctx.db
-    .query("vaultEvents")
-    .withIndex("by_kind_and_epoch", (q) => (epoch === null ? q.eq("event.kind", kind) : q.eq("event.kind", kind).eq("event.epoch", epoch)))
-    .order("desc")
-    .take(limit);
-  return rows
-    .filter((row) => row.status === "recorded")
-    .map((row) => row.event)
-    .filter((event): event is Extract<Doc<"vaultEvents">["event"], { kind: K }> => event.kind === kind);
 }
 
 /** Newest `checkpoint-posted` events looked at for the run's root. */

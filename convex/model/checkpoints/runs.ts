@@ -89,3 +89,59 @@ export async function failRun(ctx: Writer, runId: Id<"checkpointRuns">, reason: 
   await raiseAlert(ctx, CHECKPOINT_FAILED, `checkpoint run ${runId} failed: ${reason}`, { runId });
   return true;
 }
+
+/** A recorded (not reversed) governance event of this kind and epoch, the newest first. */
+export async function recordedCheckpointEvents<K extends "checkpoint-posted" | "checkpoint-vetoed">(
+  ctx: Reader,
+  kind: K,
+  epoch: bigint | null,
+  limit: number,
+): Promise<Extract<Doc<"vaultEvents">["event"], { kind: K }>[]> {
+  const rows = await ctx.db
+    .query("vaultEvents")
+    .withIndex("by_kind_and_epoch", (q) => (epoch === null ? q.eq("event.kind", kind) : q.eq("event.kind", kind).eq("event.epoch", epoch)))
+    .order("desc")
+    .take(limit);
+  return rows
+    .filter((row) => row.status === "recorded")
+    .map((row) => row.event)
+    .filter((event): event is Extract<Doc<"vaultEvents">["event"], { kind: K }> => event.kind === kind);
+}
+
+type PostedEvent = Extract<Doc<"vaultEvents">["event"], { kind: "checkpoint-posted" }>;
+
+/**
+ * Whether the backend posted this checkpoint: the run waiting for it (same
+ * root, as-of-seq and leaf count), or — the same event synced again after a
+ * reorg — the run that already took its epoch.
+ */
+export async function isOwnCheckpoint(ctx: Reader, event: PostedEvent): Promise<boolean> {
+  const claimed = await ctx.db
+    .query("checkpointRuns")
+    .withIndex("by_epoch", (q) => q.eq("epoch", event.epoch))
+    .first();
+  if (claimed?.root === event.root) return true;
+  const waiting = await activeRun(ctx);
+  return (
+    waiting?.status === "posting" &&
+    waiting.root === event.root &&
+    waiting.asOfSeq === event.asOfSeq &&
+    waiting.leafCount === event.leafCount
+  );
+}
+
+/**
+ * The vault's current checkpoint when the backend did not post it (someone
+ * else holds the operator key), from the synced events: the newest posted
+ * epoch not vetoed — a veto makes the one before current, and that one cannot
+ * be vetoed, so the newest two recorded suffice (a few more rows are read, in
+ * case reversed ones sit among them). Null when the current one is the
+ * backend's own, or there is none.
+ */
+export async function foreignCurrentCheckpoint(ctx: Reader): Promise<PostedEvent | null> {
+  for (const posted of (await recordedCheckpointEvents(ctx, "checkpoint-posted", null, 4)).slice(0, 2)) {
+    if ((await recordedCheckpointEvents(ctx, "checkpoint-vetoed", posted.epoch, 1)).length > 0) continue;
+    return (await isOwnCheckpoint(ctx, posted)) ? null : posted;
+  }
+  return null;
+}

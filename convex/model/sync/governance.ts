@@ -17,9 +17,9 @@
  */
 import type { Doc } from "../../_generated/dataModel";
 import type { Reader, Writer } from "../database";
-import { raiseAlert, raiseAlertOnce, resolveAlerts } from "../alerts";
+import { raiseAlert, raiseAlertOnce, resolveAlerts, resolveAllAlerts } from "../alerts";
 import { poolError } from "../../domain/errors";
-import { activeRun } from "../checkpoints/runs";
+import { foreignCurrentCheckpoint, isOwnCheckpoint } from "../checkpoints/runs";
 import type { GovernanceEvent, Token } from "../../validators";
 
 /** The admin proposed a holder for a role (subject: the role); resolved when the role is set or the proposal cancelled. */
@@ -34,7 +34,10 @@ export const VAULT_SHUT_DOWN = "vault-shut-down";
 export const PAUSED_SET = "paused-set";
 /** A checkpoint was vetoed inside its window. */
 export const CHECKPOINT_VETOED = "checkpoint-vetoed";
-/** A checkpoint reached the vault that the backend's checkpoint job did not post (subject: its epoch); resolved by its veto. */
+/**
+ * A checkpoint reached the vault that the backend's checkpoint job did not
+ * post (subject: its epoch); resolved by its veto or the backend's next one.
+ */
 export const CHECKPOINT_UNKNOWN = "checkpoint-unknown";
 /** The admin changed the outflow limit (it applies at once). */
 export const OUTFLOW_LIMIT_SET = "outflow-limit-set";
@@ -141,14 +144,19 @@ export async function actOnGovernanceEvent(ctx: Writer, event: GovernanceEvent):
       );
       return;
     case "checkpoint-posted":
-      if (await isOwnCheckpoint(ctx, event)) return;
+      if (await isOwnCheckpoint(ctx, event)) {
+        // The backend's own checkpoint is current now: none posted before it is.
+        await resolveAllAlerts(ctx, CHECKPOINT_UNKNOWN);
+        return;
+      }
       await raiseAlertOnce(
         ctx,
         CHECKPOINT_UNKNOWN,
         String(event.epoch),
         `checkpoint epoch ${event.epoch} (root ${event.root}, as-of-seq ${event.asOfSeq}, ${event.leafCount} leaves, ` +
           `sums ${event.stxSum} µSTX and ${event.sbtcSum} sats) was posted, but not by the backend's checkpoint job: ` +
-          "someone else holds the operator key — the guardian must veto-checkpoint inside its veto window (144 burn blocks) and revoke-hot-keys",
+          "someone else holds the operator key — the guardian must veto-checkpoint inside its veto window (144 burn blocks) and revoke-hot-keys; " +
+          "no voucher is signed while it is current",
       );
       return;
     case "checkpoint-vetoed":
@@ -176,27 +184,6 @@ export async function actOnGovernanceEvent(ctx: Writer, event: GovernanceEvent):
   }
 }
 
-type CheckpointPosted = Extract<GovernanceEvent, { kind: "checkpoint-posted" }>;
-
-/**
- * Whether the backend posted this checkpoint: the run waiting for it (same
- * root, as-of-seq and leaf count), or — the same event synced again after a
- * reorg — the run that already took its epoch.
- */
-async function isOwnCheckpoint(ctx: Reader, event: CheckpointPosted): Promise<boolean> {
-  const claimed = await ctx.db
-    .query("checkpointRuns")
-    .withIndex("by_epoch", (q) => q.eq("epoch", event.epoch))
-    .first();
-  if (claimed?.root === event.root) return true;
-  const waiting = await activeRun(ctx);
-  return (
-    waiting?.status === "posting" &&
-    waiting.root === event.root &&
-    waiting.asOfSeq === event.asOfSeq &&
-    waiting.leafCount === event.leafCount
-  );
-}
 
 /**
  * Undoes what a reorged governance event set in `vaultState`. Alerts stay:
@@ -226,15 +213,26 @@ export async function exitClaimOf(ctx: Reader, provider: string, token: Token): 
 }
 
 /**
- * Refuses a voucher the vault would not honour: after a shutdown, or while the
- * signer role is held by another key than `signer` (or by nobody, revoked).
+ * Refuses a voucher the backend must not sign: one the vault would not honour
+ * (after a shutdown, or while the signer role is held by another key than
+ * `signer`, or by nobody), or any while the vault's current checkpoint is not
+ * the backend's — the exit formula a voucher must keep every provider above
+ * zero on is then unknown.
  */
-export async function assertVouchersHonoured(ctx: Reader, signer: string): Promise<void> {
+export async function assertVoucherSignable(ctx: Reader, signer: string): Promise<void> {
   await assertVaultRunning(ctx);
   const holder = await hotRoleHolder(ctx, "signer");
   if (holder !== undefined && holder !== signer) {
     const who = holder === null ? "nobody: the hot keys were revoked" : holder;
     throw poolError("CONFIGURATION_MISSING", `SIGNER_PRIVATE_KEY does not hold the vault's signer role (held by ${who}); no voucher can be signed`);
+  }
+  const foreign = await foreignCurrentCheckpoint(ctx);
+  if (foreign) {
+    throw poolError(
+      "CHECKPOINT_UNKNOWN",
+      `the vault's current checkpoint (epoch ${foreign.epoch}) was not posted by this backend: no voucher is signed ` +
+        "until the guardian vetoes it or the backend's next checkpoint replaces it",
+    );
   }
 }
 
