@@ -26,6 +26,7 @@ import { depositCall } from "../../convex/chain/contractCalls";
 import { readChainConfig } from "../../convex/config";
 import * as vaultEventsModel from "../../convex/model/sync/vaultEvents";
 import { startChainhookEmulator, type ChainhookEmulator, type DeliveryRecord, type EmulatedDelivery } from "../../devnet/chainhookEmulator";
+import type { ChainhooksApi } from "../../scripts/register-chainhook";
 import { signPreparedCall } from "../../simulation/wallets";
 import { snapshot } from "../convex/convexTest";
 import { startConvexHttpBridge, type ConvexHttpBridge } from "../support/convexHttpBridge";
@@ -390,9 +391,10 @@ describe("npm run chainhook:register -- --dry-run", () => {
     });
   });
 
-  it("asks the client for nothing on a dry run, and registers once through it otherwise", async () => {
-    const { run } = await import("../../scripts/register-chainhook");
-    const env = { STACKS_NETWORK: "mainnet", VAULT_CONTRACT_ID: VAULT, CONVEX_SITE_URL: "https://x.convex.site/", HIRO_API_KEY: "k" };
+  const REGISTRATION_ENV = { STACKS_NETWORK: "mainnet", VAULT_CONTRACT_ID: VAULT, CONVEX_SITE_URL: "https://x.convex.site/", HIRO_API_KEY: "k" };
+
+  /** The script's I/O with a stand-in Chainhooks client that lists `registered` and records each call. */
+  function fakeChainhooks(registered: Awaited<ReturnType<ChainhooksApi["getChainhooks"]>>["results"] = []) {
     const calls: string[] = [];
     const out: string[] = [];
     const io = {
@@ -406,11 +408,11 @@ describe("npm run chainhook:register -- --dry-run", () => {
           }
           async registerChainhook() {
             calls.push("register");
-            return { uuid: "uuid-1", status: { status: "new", enabled: true } };
+            return { uuid: "uuid-new", status: { status: "new", enabled: true } };
           }
           async getChainhooks() {
             calls.push("list");
-            return { total: 0, results: [] };
+            return { total: registered.length, results: registered };
           }
           async getConsumerSecret() {
             return { secret: "s" };
@@ -421,55 +423,29 @@ describe("npm run chainhook:register -- --dry-run", () => {
         },
       }),
     };
-    expect(await run(["--dry-run"], env, io)).toBe(0);
+    return { io, calls, out };
+  }
+
+  it("asks the client for nothing on a dry run, and registers once through it otherwise", async () => {
+    const { run } = await import("../../scripts/register-chainhook");
+    const { io, calls, out } = fakeChainhooks();
+    expect(await run(["--dry-run"], REGISTRATION_ENV, io)).toBe(0);
     expect(calls).toEqual([]);
-    expect(await run([], env, io)).toBe(0);
+    expect(await run([], REGISTRATION_ENV, io)).toBe(0);
     expect(calls).toEqual(["new https://chainhooks.invalid/mainnet", "list", "register"]);
-    expect(out.some((line) => line.includes("registered: uuid-1"))).toBe(true);
+    expect(out.some((line) => line.includes("registered: uuid-new"))).toBe(true);
     expect(out.some((line) => line.includes("npx convex env set CHAINHOOKS_CONSUMER_SECRET"))).toBe(true);
   });
 
   it("registers nothing when a hook on the vault's prints already delivers to the deployment, however the service echoes its filters", async () => {
     const { run } = await import("../../scripts/register-chainhook");
-    const env = { STACKS_NETWORK: "mainnet", VAULT_CONTRACT_ID: VAULT, CONVEX_SITE_URL: "https://x.convex.site/", HIRO_API_KEY: "k" };
-    const calls: string[] = [];
-    const out: string[] = [];
     // Echoed with another key order and a default the service added.
     const echoed = { events: [{ contract_identifier: VAULT, type: "contract_log", topic: null }] };
-    const io = {
-      out: (line: string) => out.push(line),
-      err: (line: string) => out.push(`ERR ${line}`),
-      loadClient: async () => ({
-        CHAINHOOKS_BASE_URL: { mainnet: "https://chainhooks.invalid/mainnet", testnet: "https://chainhooks.invalid/testnet" },
-        ChainhooksClient: class {
-          async registerChainhook() {
-            calls.push("register");
-            return { uuid: "uuid-2", status: { status: "new", enabled: true } };
-          }
-          async getChainhooks() {
-            calls.push("list");
-            return {
-              total: 1,
-              results: [
-                {
-                  uuid: "uuid-1",
-                  definition: { network: "mainnet", filters: echoed, action: { url: "https://x.convex.site/chainhooks/vault" } },
-                  status: { enabled: true },
-                },
-              ],
-            };
-          }
-          async getConsumerSecret() {
-            return { secret: "s" };
-          }
-          async rotateConsumerSecret() {
-            return { secret: "s" };
-          }
-        },
-      }),
-    };
-    expect(await run([], env, io)).toBe(0);
-    expect(calls).toEqual(["list"]);
-    expect(out.some((line) => line.includes("uuid-1"))).toBe(true);
+    const { io, calls, out } = fakeChainhooks([
+      { uuid: "uuid-1", definition: { network: "mainnet", filters: echoed, action: { url: "https://x.convex.site/chainhooks/vault" } }, status: { enabled: true } },
+    ]);
+    expect(await run([], REGISTRATION_ENV, io)).toBe(0);
+    expect(calls).toEqual(["new https://chainhooks.invalid/mainnet", "list"]);
+    expect(out).toContain("already registered: uuid-1 (enabled)");
   });
 });
