@@ -1024,10 +1024,11 @@
 ;; A settlement goes through exactly when its amount is positive (u208),
 ;; covered by locked collateral (u206) and within what the outflow window
 ;; still allows (u213), paused or not (policyholders are paid even while the
-;; vault is frozen). `size` picks the amount: the random one, all the window
-;; allows (within what is locked), one unit more than the window allows, or
-;; that with enough free balance locked first to cover it, so that only the
-;; window can refuse it (u213). It pays the buyer exactly that: balance,
+;; vault is frozen). `size` picks the amount: the random one (a quarter of
+;; the runs), all the window allows (half of them; free balance is locked
+;; first to cover as much of it as the vault holds, so that most runs pay),
+;; or one unit more than the window allows with enough free balance locked
+;; first to cover it, so that only the window can refuse it (u213). It pays the buyer exactly that: balance,
 ;; locked and the vault's real holding all drop by it, and `used` rises by it,
 ;; never past the cap the call saw.
 (define-public (test-settlement-within-outflow-limit (buyer principal) (amount uint) (token (optional <sip-010-trait>)) (while-paused bool) (size uint))
@@ -1035,12 +1036,15 @@
       (is-stx (is-none token))
       (mode (mod size u4))
       (window (get-outflow (rv-token-id token)))
-      (covered (if (is-eq mode u3) (rv-lock-up-to (+ (get available window) u1) token) false))
+      (covered
+        (if (is-eq mode u3) (rv-lock-up-to (+ (get available window) u1) token)
+        (if (is-eq mode u0) false
+        (rv-lock-up-to (rv-min (get available window) (get balance (rv-pool is-stx))) token))))
       (before (rv-pool is-stx))
       (settled
         (if (is-eq mode u0) amount
-        (if (is-eq mode u1) (rv-min (get available window) (get locked before))
-        (+ (get available window) u1))))
+        (if (is-eq mode u3) (+ (get available window) u1)
+        (rv-min (get available window) (get locked before)))))
       (held-before (rv-held token current-contract))
       (buyer-before (rv-held token buyer))
       (faults-before (rv-faults "outflow"))
