@@ -15,7 +15,7 @@ import { LEAVES_PER_PUBLICATION } from "../../domain/checkpoints";
 import type { ExitLeaf, MerkleSumProof } from "../../domain/merkleSum";
 import { INITIAL_STATUS } from "../../domain/transactionStates";
 import type { CheckpointCall } from "../../validators";
-import { failRun, getRun, moveRun, recordedCheckpointEvents } from "./runs";
+import { carriesRun, failRun, getRun, moveRun, recordedCheckpointEvents } from "./runs";
 
 /**
  * `publish-leaves` transactions queued and not yet confirmed, at most: a
@@ -130,7 +130,7 @@ export async function notePosted(ctx: Writer, runId: Id<"checkpointRuns">): Prom
   if (!run || run.status !== "posting" || !run.postTransactionId) return "skipped";
   const posted = await recordedCheckpointEvents(ctx, "checkpoint-posted", null, POSTED_LOOKBACK);
   for (const event of posted) {
-    if (event.root !== run.root || event.asOfSeq !== run.asOfSeq || event.leafCount !== run.leafCount) continue;
+    if (!carriesRun(event, run)) continue;
     // The same books could be posted twice; an epoch belongs to one run.
     const claimed = await ctx.db
       .query("checkpointRuns")

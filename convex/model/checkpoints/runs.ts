@@ -122,12 +122,12 @@ export async function isOwnCheckpoint(ctx: Reader, event: PostedEvent): Promise<
     .first();
   if (claimed?.root === event.root) return true;
   const waiting = await activeRun(ctx);
-  return (
-    waiting?.status === "posting" &&
-    waiting.root === event.root &&
-    waiting.asOfSeq === event.asOfSeq &&
-    waiting.leafCount === event.leafCount
-  );
+  return waiting?.status === "posting" && carriesRun(event, waiting);
+}
+
+/** Whether a `checkpoint-posted` event is the post of this run: the same root, as-of-seq and leaf count. */
+export function carriesRun(event: PostedEvent, run: CheckpointRun): boolean {
+  return event.root === run.root && event.asOfSeq === run.asOfSeq && event.leafCount === run.leafCount;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Doc, Id } from "../../_generated/dataModel";
 import type { Writer } from "../database";
 import { raiseAlert } from "../alerts";
 import { poolError } from "../../domain/errors";
+import { inBaseUnits } from "../../domain/money";
 import {
   INITIAL_STATUS,
   isTerminal,
@@ -140,7 +141,7 @@ export async function markStuckAtFeeCap(ctx: Writer, id: Id<"chainTransactions">
   await raiseAlert(
     ctx,
     "transaction-stuck-at-fee-cap",
-    `${tx.functionName} ${tx.txid ?? ""} is stuck at fee ${tx.fee ?? 0n} µSTX; a replacement would exceed MAX_FEE_USTX ${maxFee}`,
+    `${tx.functionName} ${tx.txid ?? ""} is stuck at fee ${inBaseUnits(tx.fee ?? 0n, "STX")}; a replacement would exceed MAX_FEE_USTX ${maxFee}`,
     { id, txid: tx.txid, nonce: tx.nonce, fee: tx.fee },
   );
 }

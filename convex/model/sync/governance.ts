@@ -19,6 +19,7 @@ import type { Doc } from "../../_generated/dataModel";
 import type { Reader, Writer } from "../database";
 import { raiseAlert, raiseAlertOnce, resolveAlerts, resolveAllAlerts } from "../alerts";
 import { poolError } from "../../domain/errors";
+import { inBaseUnits } from "../../domain/money";
 import { foreignCurrentCheckpoint, isOwnCheckpoint } from "../checkpoints/runs";
 import type { GovernanceEvent, Token } from "../../validators";
 
@@ -154,7 +155,7 @@ export async function actOnGovernanceEvent(ctx: Writer, event: GovernanceEvent):
         CHECKPOINT_UNKNOWN,
         String(event.epoch),
         `checkpoint epoch ${event.epoch} (root ${event.root}, as-of-seq ${event.asOfSeq}, ${event.leafCount} leaves, ` +
-          `sums ${event.stxSum} µSTX and ${event.sbtcSum} sats) was posted, but not by the backend's checkpoint job: ` +
+          `sums ${inBaseUnits(event.stxSum, "STX")} and ${inBaseUnits(event.sbtcSum, "sBTC")}) was posted, but not by the backend's checkpoint job: ` +
           "someone else holds the operator key — the guardian must veto-checkpoint inside its veto window (144 burn blocks) and revoke-hot-keys; " +
           "no voucher is signed while it is current",
       );
@@ -167,7 +168,7 @@ export async function actOnGovernanceEvent(ctx: Writer, event: GovernanceEvent):
       await raiseAlert(
         ctx,
         OUTFLOW_LIMIT_SET,
-        `the admin set the outflow limit to ${event.limitBps} bps per window, floors ${event.stxFloor} µSTX and ${event.sbtcFloor} sats`,
+        `the admin set the outflow limit to ${event.limitBps} bps per window, floors ${inBaseUnits(event.stxFloor, "STX")} and ${inBaseUnits(event.sbtcFloor, "sBTC")}`,
         where,
       );
       return;
